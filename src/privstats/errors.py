@@ -1,0 +1,86 @@
+"""The privstats exception tree.
+
+Every error a user can meet is one of these, with a message a statistician can act on and
+fields that say where it happened, so that a service can show why a job failed::
+
+    PrivstatsError
+    ├── DatasetError          a file, column or value in the input data is unusable
+    ├── ParameterError        an argument or option has an invalid value (also a ValueError)
+    ├── ProtocolError         a peer sent something the protocol does not allow
+    ├── TransportError        a channel could not deliver or receive a message
+    │   └── ChannelTimeout    the peer did not answer in time
+    └── ComputationError      a party's role failed while running a computation
+
+Lower-level exceptions are translated at the boundary with ``raise … from exc``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChannelTimeout",
+    "ComputationError",
+    "DatasetError",
+    "ParameterError",
+    "PrivstatsError",
+    "ProtocolError",
+    "TransportError",
+]
+
+
+class PrivstatsError(Exception):
+    """Base of every privstats error."""
+
+
+class DatasetError(PrivstatsError):
+    """Input data cannot be used: names the file, column and offending rows."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        column: str | None = None,
+        rows: tuple[int, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.column = column
+        self.rows = rows
+
+
+class ParameterError(PrivstatsError, ValueError):
+    """An argument has a value that cannot work; the message names it and the valid range."""
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class ProtocolError(PrivstatsError):
+    """A peer's message broke the protocol (wrong type, version, size or content)."""
+
+    def __init__(self, message: str, *, peer: str | None = None, step: str | None = None) -> None:
+        super().__init__(message)
+        self.peer = peer
+        self.step = step
+
+
+class TransportError(PrivstatsError):
+    """A message could not be sent or received."""
+
+    def __init__(self, message: str, *, peer: str | None = None) -> None:
+        super().__init__(message)
+        self.peer = peer
+
+
+class ChannelTimeout(TransportError):
+    """The peer did not send the expected message within the channel's timeout."""
+
+
+class ComputationError(PrivstatsError):
+    """A party's role in a computation failed; ``party`` and ``step`` say where."""
+
+    def __init__(self, message: str, *, party: str | None = None, step: str | None = None) -> None:
+        super().__init__(message)
+        self.party = party
+        self.step = step
