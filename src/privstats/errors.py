@@ -7,6 +7,7 @@ fields that say where it happened, so that a service can show why a job failed::
     ├── DatasetError          a file, column or value in the input data is unusable
     ├── ParameterError        an argument or option has an invalid value (also a ValueError)
     ├── ProtocolError         a peer sent something the protocol does not allow
+    ├── CryptoError           a value is not a valid key, scalar or group element
     ├── TransportError        a channel could not deliver or receive a message
     │   └── ChannelTimeout    the peer did not answer in time
     └── ComputationError      a party's role failed while running a computation
@@ -19,6 +20,7 @@ from __future__ import annotations
 __all__ = [
     "ChannelTimeout",
     "ComputationError",
+    "CryptoError",
     "DatasetError",
     "ParameterError",
     "PrivstatsError",
@@ -63,6 +65,14 @@ class ProtocolError(PrivstatsError):
         super().__init__(message)
         self.peer = peer
         self.step = step
+
+
+class CryptoError(PrivstatsError):
+    """A byte string is not a valid scalar or group element; says which and where."""
+
+    def __init__(self, message: str, *, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 class TransportError(PrivstatsError):

@@ -1,0 +1,329 @@
+"""Private set intersection cardinality, overall and by group (ECDH, ristretto255).
+
+Two parties. The *receiver* holds a set whose elements each carry a group index (an NSO's
+register, grouped by domain); the *sender* holds a plain set (a telecom's customer list).
+Both learn, for every group g, the receiver's group size |R_g| and the intersection size
+|R_g ∩ S|, and the sender's set size |S| — and nothing else.
+
+Protocol (α, β fresh secret scalars; H hashes an identifier to the group)::
+
+    R → S   ReceiverHello  |R_g| for every group
+    S → R   SenderHello    |S|
+    R → S   Points         H(r)^α for r in R_g, group by group, each group in random order
+    S → R   Points         H(s)^β for s in S, in random order
+    S → R   Points         (H(r)^α)^β per group, each group in a fresh random order
+    R → S   Counts         |R_g ∩ S| per group; R found them by looking up (H(s)^β)^α
+
+Threat model: both parties semi-honest (they follow the steps but study what they see);
+security rests on the decisional Diffie–Hellman assumption in ristretto255 with H as a
+random oracle. What each party receives:
+
+- the sender: the group sizes, pseudorandom points H(r)^α it cannot invert or link to any
+  identifier without α, and the counts;
+- the receiver: |S|, pseudorandom points H(s)^β, and its own points re-keyed and reshuffled
+  by the sender, so it learns how many of each group matched but not which;
+- a relay between them (the hub): message sizes and timing only, when messages are sealed.
+
+What it leaks beyond the counts: the group sizes and |S|. Callers that must not reveal a
+small group merge it with others before calling (see ``privstats.jobs.coverage``). A
+malicious party could cheat (e.g. send chosen points); that is out of scope for this version.
+
+Messages stream in chunks of ``chunk_size`` points, so memory per party stays about
+32 bytes per element of each set plus the identifiers themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from privstats.crypto import POINT_BYTES, Scalar, hash_to_group, multiply, secure_permutation
+from privstats.crypto.random import shuffle_points
+from privstats.errors import CryptoError, ParameterError, ProtocolError
+from privstats.transport.channel import Channel
+from privstats.transport.codec import Message, message
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "IntersectionCounts",
+    "Progress",
+    "receiver",
+    "sender",
+]
+
+DEFAULT_CHUNK_SIZE = 16_384
+MAX_GROUPS = 1_000_000
+CONTEXT = b"privstats.psi.v1"
+SENDER_SET = -1
+"""Group index that marks the sender's own points in a ``Points`` message."""
+
+Progress = Callable[[str, int, int], None]
+"""Called as ``progress(step, done, total)`` while a party works through a step."""
+
+
+@message("psi.receiver_hello", 1)
+class ReceiverHello(Message):
+    group_sizes: list[int]
+
+
+@message("psi.sender_hello", 1)
+class SenderHello(Message):
+    size: int
+
+
+@message("psi.points", 1)
+class Points(Message):
+    group: int
+    points: bytes
+
+
+@message("psi.counts", 1)
+class Counts(Message):
+    matched: list[int]
+
+
+@dataclass(frozen=True)
+class IntersectionCounts:
+    """What both parties know at the end: sizes and intersection sizes per group."""
+
+    group_sizes: tuple[int, ...]
+    matched: tuple[int, ...]
+    sender_size: int
+
+    @property
+    def receiver_size(self) -> int:
+        return sum(self.group_sizes)
+
+    @property
+    def total(self) -> int:
+        return sum(self.matched)
+
+
+def _encoded(item: str | bytes) -> bytes:
+    if isinstance(item, str):
+        return item.encode("utf-8")
+    if isinstance(item, bytes):
+        return item
+    raise TypeError(f"identifiers must be str or bytes, not {type(item).__name__}")
+
+
+def _chunks(count: int, size: int) -> range:
+    return range(0, count, size)
+
+
+def _check_chunk_size(chunk_size: int) -> None:
+    if not 1 <= chunk_size <= 262_144:
+        raise ParameterError(
+            f"chunk_size must be between 1 and 262144 points, got {chunk_size}",
+            parameter="chunk_size",
+        )
+
+
+def _blind_and_stream(
+    channel: Channel,
+    peer: str,
+    items: Sequence[bytes],
+    group: int,
+    key: Scalar,
+    chunk_size: int,
+    tick: Callable[[int], None],
+) -> None:
+    """Send H(x)^key for ``items`` in a uniformly random order, chunk by chunk."""
+    order = secure_permutation(len(items))
+    for start in _chunks(len(items), chunk_size):
+        batch = [items[i] for i in order[start : start + chunk_size]]
+        channel.send(peer, Points(group, multiply(key, hash_to_group(batch, context=CONTEXT))))
+        tick(len(batch))
+
+
+def _receive_points(
+    channel: Channel, peer: str, group: int, count: int, key: Scalar, step: str
+) -> bytes:
+    """Receive ``count`` points of ``group`` from ``peer`` and multiply them by ``key``."""
+    parts = []
+    received = 0
+    while received < count:
+        msg = channel.recv(peer, Points)
+        n, rest = divmod(len(msg.points), POINT_BYTES)
+        if msg.group != group or rest or n == 0 or received + n > count:
+            raise ProtocolError(
+                f"{step}: expected up to {count - received} points of group {group}, received "
+                f"{len(msg.points)} bytes for group {msg.group}",
+                peer=peer,
+                step=step,
+            )
+        try:
+            parts.append(multiply(key, msg.points))
+        except CryptoError as exc:
+            raise ProtocolError(
+                f"{step}: {peer!r} sent an invalid group element", peer=peer, step=step
+            ) from exc
+        received += n
+    return b"".join(parts)
+
+
+def _as_rows(points: bytes) -> npt.NDArray[np.bytes_]:
+    return np.frombuffer(points, dtype=f"S{POINT_BYTES}")
+
+
+def _noop(step: str, done: int, total: int) -> None:
+    return None
+
+
+def receiver(
+    channel: Channel,
+    peer: str,
+    ids: Sequence[str | bytes],
+    groups: Sequence[int] | None = None,
+    *,
+    n_groups: int | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    key: Scalar | None = None,
+    progress: Progress | None = None,
+) -> IntersectionCounts:
+    """Run the receiver's side: returns group sizes and per-group intersection sizes.
+
+    ``groups[i]`` is the group index (``0 <= g < n_groups``) of ``ids[i]``; without
+    ``groups`` all elements form group 0. Repeated identifiers count once, in the group of
+    their first occurrence.
+    """
+    _check_chunk_size(chunk_size)
+    report = progress or _noop
+    key = key or Scalar.random()
+    if groups is None:
+        groups = [0] * len(ids)
+        n_groups = 1 if n_groups is None else n_groups
+    if len(groups) != len(ids):
+        raise ParameterError(
+            f"{len(ids)} identifiers but {len(groups)} group labels", parameter="groups"
+        )
+    if n_groups is None:
+        n_groups = max(groups, default=-1) + 1 or 1
+    if not 1 <= n_groups <= MAX_GROUPS:
+        raise ParameterError(f"n_groups must be 1..{MAX_GROUPS}, got {n_groups}")
+    first_group: dict[bytes, int] = {}
+    for item, group in zip(ids, groups, strict=True):
+        if not 0 <= group < n_groups:
+            raise ParameterError(f"group index {group} is outside 0..{n_groups - 1}")
+        first_group.setdefault(_encoded(item), group)
+    members: list[list[bytes]] = [[] for _ in range(n_groups)]
+    for item, group in first_group.items():
+        members[group].append(item)
+    del first_group
+    sizes = [len(m) for m in members]
+
+    channel.send(peer, ReceiverHello(sizes))
+    sender_size = channel.recv(peer, SenderHello).size
+    if sender_size < 0:
+        raise ProtocolError("sender announced a negative set size", peer=peer, step="hello")
+
+    total = sum(sizes)
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        report("blind own set", done, total)
+
+    for group, items in enumerate(members):
+        _blind_and_stream(channel, peer, items, group, key, chunk_size, tick)
+    del members
+
+    lookup_parts = []
+    received = 0
+    while received < sender_size:
+        count = min(chunk_size * 16, sender_size - received)
+        lookup_parts.append(
+            _receive_points(channel, peer, SENDER_SET, count, key, "re-key sender set")
+        )
+        received += count
+        report("re-key peer set", received, sender_size)
+    lookup = np.sort(_as_rows(b"".join(lookup_parts)))
+    del lookup_parts
+
+    matched = []
+    for group, size in enumerate(sizes):
+        returned = _receive_and_check(channel, peer, group, size)
+        matched.append(_count_members(returned, lookup))
+    channel.send(peer, Counts(matched))
+    return IntersectionCounts(tuple(sizes), tuple(matched), sender_size)
+
+
+def _receive_and_check(channel: Channel, peer: str, group: int, size: int) -> bytes:
+    parts = []
+    received = 0
+    while received < size:
+        msg = channel.recv(peer, Points)
+        n, rest = divmod(len(msg.points), POINT_BYTES)
+        if msg.group != group or rest or n == 0 or received + n > size:
+            raise ProtocolError(
+                f"expected the re-keyed points of group {group}, received {len(msg.points)} "
+                f"bytes for group {msg.group}",
+                peer=peer,
+                step="count matches",
+            )
+        parts.append(msg.points)
+        received += n
+    return b"".join(parts)
+
+
+def _count_members(points: bytes, lookup: npt.NDArray[np.bytes_]) -> int:
+    if not points or lookup.size == 0:
+        return 0
+    rows = _as_rows(points)
+    index = np.minimum(np.searchsorted(lookup, rows), lookup.size - 1)
+    return int(np.count_nonzero(lookup[index] == rows))
+
+
+def sender(
+    channel: Channel,
+    peer: str,
+    ids: Sequence[str | bytes],
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    key: Scalar | None = None,
+    progress: Progress | None = None,
+) -> IntersectionCounts:
+    """Run the sender's side: returns the same counts the receiver learns."""
+    _check_chunk_size(chunk_size)
+    report = progress or _noop
+    key = key or Scalar.random()
+    own = list(dict.fromkeys(_encoded(item) for item in ids))
+    own_size = len(own)
+
+    channel.send(peer, SenderHello(own_size))
+    sizes = channel.recv(peer, ReceiverHello).group_sizes
+    if not 1 <= len(sizes) <= MAX_GROUPS or any(size < 0 for size in sizes):
+        raise ProtocolError("receiver announced invalid group sizes", peer=peer, step="hello")
+
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        report("blind own set", done, own_size)
+
+    _blind_and_stream(channel, peer, own, SENDER_SET, key, chunk_size, tick)
+    del own
+
+    total = sum(sizes)
+    done = 0
+    for group, size in enumerate(sizes):
+        rekeyed = _receive_points(channel, peer, group, size, key, "re-key receiver set")
+        shuffled = shuffle_points(rekeyed)
+        for start in range(0, len(shuffled), chunk_size * POINT_BYTES):
+            channel.send(peer, Points(group, shuffled[start : start + chunk_size * POINT_BYTES]))
+        done += size
+        report("re-key peer set", done, total)
+
+    matched = channel.recv(peer, Counts).matched
+    if (
+        len(matched) != len(sizes)
+        or any(not 0 <= m <= size for m, size in zip(matched, sizes, strict=True))
+        or sum(matched) > own_size
+    ):
+        raise ProtocolError("receiver reported impossible counts", peer=peer, step="counts")
+    return IntersectionCounts(tuple(sizes), tuple(matched), own_size)
