@@ -140,21 +140,20 @@ def _blind_and_stream(
 
 
 def _receive_points(
-    channel: Channel, peer: str, group: int, count: int, key: Scalar, step: str
+    channel: Channel,
+    peer: str,
+    group: int,
+    count: int,
+    key: Scalar,
+    step: str,
+    tick: Callable[[int], None],
 ) -> bytes:
     """Receive ``count`` points of ``group`` from ``peer`` and multiply them by ``key``."""
     parts = []
     received = 0
     while received < count:
         msg = channel.recv(peer, Points)
-        n, rest = divmod(len(msg.points), POINT_BYTES)
-        if msg.group != group or rest or n == 0 or received + n > count:
-            raise ProtocolError(
-                f"{step}: expected up to {count - received} points of group {group}, received "
-                f"{len(msg.points)} bytes for group {msg.group}",
-                peer=peer,
-                step=step,
-            )
+        n = _check_points(msg, group, count - received, peer, step)
         try:
             parts.append(multiply(key, msg.points))
         except CryptoError as exc:
@@ -162,7 +161,21 @@ def _receive_points(
                 f"{step}: {peer!r} sent an invalid group element", peer=peer, step=step
             ) from exc
         received += n
+        tick(n)
     return b"".join(parts)
+
+
+def _check_points(msg: Points, group: int, remaining: int, peer: str, step: str) -> int:
+    """The number of points in ``msg``, after checking it is a chunk the step expects."""
+    n, rest = divmod(len(msg.points), POINT_BYTES)
+    if msg.group != group or rest or n == 0 or n > remaining:
+        raise ProtocolError(
+            f"{step}: expected up to {remaining} points of group {group}, received "
+            f"{len(msg.points)} bytes for group {msg.group}",
+            peer=peer,
+            step=step,
+        )
+    return n
 
 
 def _as_rows(points: bytes) -> npt.NDArray[np.bytes_]:
@@ -232,17 +245,17 @@ def receiver(
         _blind_and_stream(channel, peer, items, group, key, chunk_size, tick)
     del members
 
-    lookup_parts = []
-    received = 0
-    while received < sender_size:
-        count = min(chunk_size * 16, sender_size - received)
-        lookup_parts.append(
-            _receive_points(channel, peer, SENDER_SET, count, key, "re-key sender set")
-        )
-        received += count
-        report("re-key peer set", received, sender_size)
-    lookup = np.sort(_as_rows(b"".join(lookup_parts)))
-    del lookup_parts
+    done = 0
+
+    def tick_peer(n: int) -> None:
+        nonlocal done
+        done += n
+        report("re-key peer set", done, sender_size)
+
+    step = "re-key sender set"
+    lookup = np.sort(
+        _as_rows(_receive_points(channel, peer, SENDER_SET, sender_size, key, step, tick_peer))
+    )
 
     matched = []
     for group, size in enumerate(sizes):
@@ -257,16 +270,8 @@ def _receive_and_check(channel: Channel, peer: str, group: int, size: int) -> by
     received = 0
     while received < size:
         msg = channel.recv(peer, Points)
-        n, rest = divmod(len(msg.points), POINT_BYTES)
-        if msg.group != group or rest or n == 0 or received + n > size:
-            raise ProtocolError(
-                f"expected the re-keyed points of group {group}, received {len(msg.points)} "
-                f"bytes for group {msg.group}",
-                peer=peer,
-                step="count matches",
-            )
+        received += _check_points(msg, group, size - received, peer, "count matches")
         parts.append(msg.points)
-        received += n
     return b"".join(parts)
 
 
@@ -311,13 +316,17 @@ def sender(
 
     total = sum(sizes)
     done = 0
+
+    def tick_peer(n: int) -> None:
+        nonlocal done
+        done += n
+        report("re-key peer set", done, total)
+
+    step = "re-key receiver set"
     for group, size in enumerate(sizes):
-        rekeyed = _receive_points(channel, peer, group, size, key, "re-key receiver set")
-        shuffled = shuffle_points(rekeyed)
+        shuffled = shuffle_points(_receive_points(channel, peer, group, size, key, step, tick_peer))
         for start in range(0, len(shuffled), chunk_size * POINT_BYTES):
             channel.send(peer, Points(group, shuffled[start : start + chunk_size * POINT_BYTES]))
-        done += size
-        report("re-key peer set", done, total)
 
     matched = channel.recv(peer, Counts).matched
     if (
