@@ -2,8 +2,8 @@
 
 Every message that crosses a party boundary is a small frozen dataclass registered with
 :func:`message` under a kind and a version. On the wire it is the msgpack array
-``[kind, version, [field values in declaration order]]`` — no pickle, no code, the same
-bytes for the same message. Decoding checks the kind, the version and each field's type.
+``[kind, version, [field values in declaration order]]`` — no pickle, no code; maps keep
+their insertion order, so a message built the same way always gives the same bytes. Decoding checks the kind, the version and each field's type.
 """
 
 from __future__ import annotations
@@ -83,20 +83,12 @@ def message(kind: str, version: int) -> Callable[[type[M]], type[M]]:
     return register
 
 
-def _canonical(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _canonical(value[k]) for k in sorted(value)}
-    if isinstance(value, list | tuple):
-        return [_canonical(v) for v in value]
-    return value
-
-
 def encode(msg: Message) -> bytes:
     """The deterministic wire bytes of ``msg``."""
     fields = _FIELDS.get(type(msg))
     if fields is None:
         raise TypeError(f"{type(msg).__name__} is not a registered message")
-    values = [_canonical(getattr(msg, name)) for name, _ in fields]
+    values = [getattr(msg, name) for name, _ in fields]
     packed: bytes = msgpack.packb([msg.KIND, msg.VERSION, values], use_bin_type=True)
     return packed
 

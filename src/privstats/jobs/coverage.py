@@ -1,0 +1,293 @@
+"""Coverage of a population register by a third-party source, per domain.
+
+Two roles. The *register* (an NSO, holding person identifiers with domain attributes) is
+the PSI receiver; the *source* (a telecom or bank, holding its customers' identifiers) is
+the PSI sender. Before the protocol, the register applies the minimum-domain rule to its
+own domain sizes (``privstats.disclosure.cells``): released domains become PSI groups of
+their own, and all withheld domains are pooled into one group, so the source never sees a
+withheld domain's size or count. After the protocol the register computes the estimates
+and sends the release — the only figures either side outputs — to the source, which
+checks it against the counts it learnt itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from privstats.data.identifiers import IdentifierRule
+from privstats.data.readers import IdentifierSet, load_identifiers
+from privstats.disclosure.cells import withheld_cells
+from privstats.errors import DatasetError, ParameterError, ProtocolError
+from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.protocols import psi
+from privstats.protocols.psi import DEFAULT_CHUNK_SIZE, IntersectionCounts, Progress
+from privstats.stats.coverage import dual_system_estimate, proportion_interval
+from privstats.transport.channel import Channel
+from privstats.transport.codec import Message, message
+
+__all__ = [
+    "CoverageRun",
+    "CoverageSpec",
+    "NormalizationSpec",
+    "load_role_data",
+    "register_role",
+    "run_local_coverage",
+    "source_role",
+]
+
+REGISTER, SOURCE = "register", "source"
+
+
+class NormalizationSpec(BaseModel):
+    """How both sides normalise identifiers before hashing; they must agree exactly."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strip: bool = True
+    casefold: bool = True
+    unicode_form: Literal["NFC", "NFKC"] | None = "NFKC"
+    remove: str | None = None
+
+    def rule(self) -> IdentifierRule:
+        return IdentifierRule(
+            strip=self.strip,
+            casefold=self.casefold,
+            unicode_form=self.unicode_form,
+            remove=self.remove,
+        )
+
+
+class CoverageSpec(BaseModel):
+    """Everything both parties must agree on before a coverage computation runs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str = Field(min_length=1)
+    source_key: str | None = None
+    by: tuple[str, ...] = ()
+    confidence: float = Field(0.95, gt=0, lt=1)
+    method: Literal["wilson", "clopper-pearson"] = "wilson"
+    min_domain: int = Field(10, ge=1)
+    normalization: NormalizationSpec = NormalizationSpec()
+    chunk_size: int = Field(DEFAULT_CHUNK_SIZE, ge=1, le=262_144)
+
+    @field_validator("by")
+    @classmethod
+    def _distinct_columns(cls, by: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(by)) != len(by) or any(not col for col in by):
+            raise ValueError(f"domain columns must be distinct and non-empty, got {list(by)}")
+        return by
+
+    @classmethod
+    def build(cls, **values: Any) -> CoverageSpec:
+        """Validate ``values`` into a spec; errors become ParameterError naming the field."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first["loc"])
+            raise ParameterError(
+                f"coverage option {field!r}: {first['msg']}", parameter=field
+            ) from exc
+
+
+@message("coverage.release", 1)
+class Release(Message):
+    result: dict[str, Any]
+
+
+def load_role_data(role: str, path: str | Path, spec: CoverageSpec) -> IdentifierSet:
+    """Read and normalise one party's identifiers (and, for the register, its domains)."""
+    rule = spec.normalization.rule()
+    if role == REGISTER:
+        return load_identifiers(path, spec.key, by=spec.by, rule=rule)
+    if role == SOURCE:
+        return load_identifiers(path, spec.source_key or spec.key, rule=rule)
+    raise ParameterError(f"unknown coverage role {role!r}; use 'register' or 'source'")
+
+
+def register_role(
+    channel: Channel,
+    peer: str,
+    data: IdentifierSet,
+    spec: CoverageSpec,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The register's side: run PSI by domain, compute and release the estimates."""
+    if not data.ids:
+        raise DatasetError(
+            f"{data.path}: the register has no identifiers; coverage needs at least one",
+            path=data.path,
+            column=data.key,
+        )
+    domains = data.domains if data.domains is not None else [()] * len(data.ids)
+    sizes: dict[tuple[str, ...], int] = {}
+    for domain in domains:
+        sizes[domain] = sizes.get(domain, 0) + 1
+    withheld = withheld_cells(sizes, spec.min_domain) if spec.by else set()
+    released = sorted(domain for domain in sizes if domain not in withheld)
+    group_of = {domain: g for g, domain in enumerate(released)}
+    pool = len(released)
+    groups = [group_of.get(domain, pool) for domain in domains]
+    counts = psi.receiver(
+        channel,
+        peer,
+        data.ids,
+        groups,
+        n_groups=pool + (1 if withheld else 0),
+        chunk_size=spec.chunk_size,
+        progress=progress,
+    )
+    result = _release(spec, counts, released, sorted(withheld))
+    channel.send(peer, Release(result))
+    return result
+
+
+def source_role(
+    channel: Channel,
+    peer: str,
+    data: IdentifierSet,
+    spec: CoverageSpec,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The source's side: run PSI, receive the release and check it against own counts."""
+    counts = psi.sender(channel, peer, data.ids, chunk_size=spec.chunk_size, progress=progress)
+    result = channel.recv(peer, Release).result
+    _check_release(result, counts, peer)
+    return result
+
+
+def _release(
+    spec: CoverageSpec,
+    counts: IntersectionCounts,
+    released: Sequence[tuple[str, ...]],
+    withheld: Sequence[tuple[str, ...]],
+) -> dict[str, Any]:
+    overall = proportion_interval(
+        counts.total, counts.receiver_size, confidence=spec.confidence, method=spec.method
+    )
+    by_domain: list[dict[str, Any]] = []
+    for g, domain in enumerate(released):
+        if not spec.by:
+            break
+        share = proportion_interval(
+            counts.matched[g], counts.group_sizes[g], confidence=spec.confidence, method=spec.method
+        )
+        by_domain.append(
+            {
+                "domain": dict(zip(spec.by, domain, strict=True)),
+                "register_size": counts.group_sizes[g],
+                "matched": counts.matched[g],
+                "estimate": share.estimate,
+                "ci_low": share.ci_low,
+                "ci_high": share.ci_high,
+                "suppressed": False,
+            }
+        )
+    for domain in withheld:
+        by_domain.append(
+            {
+                "domain": dict(zip(spec.by, domain, strict=True)),
+                "register_size": None,
+                "matched": None,
+                "estimate": None,
+                "ci_low": None,
+                "ci_high": None,
+                "suppressed": True,
+            }
+        )
+    by_domain.sort(key=lambda entry: tuple(entry["domain"].values()))
+    population = dual_system_estimate(
+        counts.receiver_size, counts.sender_size, counts.total, confidence=spec.confidence
+    )
+    return {
+        "computation": "coverage",
+        "register_size": counts.receiver_size,
+        "source_size": counts.sender_size,
+        "matched": counts.total,
+        "coverage": overall.as_dict(),
+        "by_domain": by_domain,
+        "population_estimate": {
+            key: value
+            for key, value in population.as_dict().items()
+            if key in ("estimate", "ci_low", "ci_high", "method")
+        },
+    }
+
+
+def _check_release(result: dict[str, Any], counts: IntersectionCounts, peer: str) -> None:
+    """The source's check that the register's release agrees with the protocol's counts."""
+    released = [d for d in result.get("by_domain", []) if not d.get("suppressed")]
+    expected = [(d.get("register_size"), d.get("matched")) for d in released]
+    groups = list(zip(counts.group_sizes, counts.matched, strict=True))
+    consistent = (
+        result.get("computation") == "coverage"
+        and result.get("matched") == counts.total
+        and result.get("register_size") == counts.receiver_size
+        and result.get("source_size") == counts.sender_size
+        and (not released or expected == groups[: len(released)])
+    )
+    if not consistent:
+        raise ProtocolError(
+            "the register's released figures disagree with the counts of the protocol",
+            peer=peer,
+            step="release",
+        )
+
+
+def _register_process(
+    channel: Channel, progress: Progress, *, path: str, spec: CoverageSpec
+) -> tuple[dict[str, Any], list[str]]:
+    data = load_role_data(REGISTER, path, spec)
+    return register_role(channel, SOURCE, data, spec, progress), data.warnings()
+
+
+def _source_process(
+    channel: Channel, progress: Progress, *, path: str, spec: CoverageSpec
+) -> tuple[dict[str, Any], list[str]]:
+    data = load_role_data(SOURCE, path, spec)
+    return source_role(channel, REGISTER, data, spec, progress), data.warnings()
+
+
+@dataclass(frozen=True)
+class CoverageRun:
+    """The released result of a local coverage run, with what it cost each party."""
+
+    result: dict[str, Any]
+    warnings: list[str]
+    outcomes: dict[str, PartyOutcome]
+
+
+def run_local_coverage(
+    register: str | Path,
+    source: str | Path,
+    spec: CoverageSpec,
+    *,
+    progress: ProgressSink | None = None,
+) -> CoverageRun:
+    """Run both roles, each in its own process on loopback; ``result`` includes ``seconds``."""
+    for label, path in (("register", register), ("source", source)):
+        if not Path(path).is_file():
+            raise DatasetError(f"{path}: {label} file not found", path=str(path))
+    started = time.perf_counter()
+    outcomes = run_local(
+        {
+            REGISTER: (_register_process, {"path": str(register), "spec": spec}),
+            SOURCE: (_source_process, {"path": str(source), "spec": spec}),
+        },
+        progress=progress,
+    )
+    seconds = time.perf_counter() - started
+    result, register_warnings = outcomes[REGISTER].output
+    _, source_warnings = outcomes[SOURCE].output
+    return CoverageRun(
+        {**result, "seconds": round(seconds, 3)},
+        [*register_warnings, *source_warnings],
+        outcomes,
+    )

@@ -1,0 +1,183 @@
+"""Run the roles of one computation as separate OS processes on this machine.
+
+Each party gets its own process (its data is loaded there and nowhere else) and a TCP
+channel to the others on loopback, authenticated by a one-off session token. The parent
+only starts the processes, relays their progress and collects their outputs; if one party
+fails or dies, the others are stopped and the failure is reported with the party's name.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import multiprocessing.connection as mpc
+import resource
+import secrets
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from privstats.errors import ComputationError, PrivstatsError, TransportError
+from privstats.transport.channel import Channel
+from privstats.transport.tcp import TcpChannel, listen
+
+__all__ = ["PartyOutcome", "ProgressSink", "Role", "run_local"]
+
+Role = Callable[..., Any]
+"""A module-level function ``role(channel, progress, **kwargs) -> output``."""
+
+ProgressSink = Callable[[str, str, int, int], None]
+"""Called in the parent as ``sink(party, step, done, total)``."""
+
+_PROGRESS_INTERVAL = 0.2
+_CAUSE_GRACE = 5.0
+_ECHO_ERRORS = {TransportError.__name__, "ChannelTimeout"}
+
+
+@dataclass(frozen=True)
+class PartyOutcome:
+    """A party's output and what running it cost."""
+
+    output: Any
+    cpu_seconds: float
+    peak_rss_bytes: int
+    bytes_sent: int
+    bytes_received: int
+
+
+def _child(
+    party: str,
+    role: Role,
+    kwargs: dict[str, Any],
+    pipe: mpc.Connection,
+    host: str,
+    timeout: float,
+) -> None:
+    listener = listen(host)
+    pipe.send(("port", listener.getsockname()[1]))
+    addresses, token = pipe.recv()
+    last = 0.0
+
+    def progress(step: str, done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= _PROGRESS_INTERVAL or done >= total:
+            last = now
+            pipe.send(("progress", step, done, total))
+
+    started = time.process_time()
+    try:
+        channel: Channel = TcpChannel.connect(party, listener, addresses, token, timeout=timeout)
+        listener.close()
+        with channel:
+            output = role(channel, progress, **kwargs)
+    except PrivstatsError as exc:
+        pipe.send(("error", type(exc).__name__, str(exc), getattr(exc, "step", None)))
+        return
+    except Exception as exc:  # reported to the parent, which names the party
+        pipe.send(("error", type(exc).__name__, f"{type(exc).__name__}: {exc}", None))
+        return
+    cpu = time.process_time() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (
+        1 if sys.platform == "darwin" else 1024
+    )
+    pipe.send(
+        (
+            "done",
+            PartyOutcome(output, cpu, peak, channel.stats.bytes_sent, channel.stats.bytes_received),
+        )
+    )
+
+
+def run_local(
+    roles: Mapping[str, tuple[Role, dict[str, Any]]],
+    *,
+    progress: ProgressSink | None = None,
+    host: str = "127.0.0.1",
+    timeout: float = 600.0,
+) -> dict[str, PartyOutcome]:
+    """Run every party's role in its own process; return each party's outcome.
+
+    Raises ComputationError naming the party that failed (a peer's resulting
+    "connection closed" is not reported as the cause).
+    """
+    ctx = mp.get_context("spawn")
+    pipes: dict[str, mpc.Connection] = {}
+    procs: dict[str, Any] = {}
+    for party, (role, kwargs) in roles.items():
+        parent_end, child_end = ctx.Pipe()
+        proc = ctx.Process(
+            target=_child,
+            args=(party, role, kwargs, child_end, host, timeout),
+            name=f"privstats-{party}",
+            daemon=True,
+        )
+        proc.start()
+        child_end.close()
+        pipes[party], procs[party] = parent_end, proc
+    try:
+        return _supervise(pipes, procs, host, progress)
+    finally:
+        for proc in procs.values():
+            if proc.is_alive():
+                proc.terminate()
+            proc.join(5)
+        for pipe in pipes.values():
+            pipe.close()
+
+
+def _supervise(
+    pipes: dict[str, mpc.Connection],
+    procs: dict[str, Any],
+    host: str,
+    progress: ProgressSink | None,
+) -> dict[str, PartyOutcome]:
+    ports: dict[str, int] = {}
+    outcomes: dict[str, PartyOutcome] = {}
+    failures: dict[str, tuple[str, str, str | None]] = {}
+    token = secrets.token_bytes(32)
+    pending = set(pipes)
+    deadline = float("inf")
+    while pending and time.monotonic() < deadline:
+        ready = mpc.wait([pipes[p] for p in pending], timeout=0.5)
+        for party in [p for p in pending if pipes[p] in ready]:
+            pipe = pipes[party]
+            try:
+                report: tuple[Any, ...] = pipe.recv()
+            except EOFError:
+                pending.discard(party)
+                if party not in outcomes and party not in failures:
+                    procs[party].join(2)
+                    code = procs[party].exitcode
+                    failures[party] = (
+                        "Died",
+                        f"the process stopped unexpectedly (exit {code})",
+                        None,
+                    )
+                continue
+            kind, payload = report[0], report[1:]
+            if kind == "port":
+                ports[party] = payload[0]
+                if len(ports) == len(pipes):
+                    addresses = {p: (host, port) for p, port in ports.items()}
+                    for p in pipes.values():
+                        p.send((addresses, token))
+            elif kind == "progress" and progress is not None:
+                progress(party, *payload)
+            elif kind == "done":
+                outcomes[party] = payload[0]
+                pending.discard(party)
+            elif kind == "error":
+                failures[party] = (payload[0], payload[1], payload[2])
+                pending.discard(party)
+        if failures and deadline == float("inf"):
+            # give the others a moment: the first report may be the echo of a peer's failure
+            deadline = time.monotonic() + _CAUSE_GRACE
+    if failures:
+        party = next(
+            (p for p, f in failures.items() if f[0] not in _ECHO_ERRORS), next(iter(failures))
+        )
+        _, message, step = failures[party]
+        raise ComputationError(f"party {party!r} failed: {message}", party=party, step=step)
+    return outcomes
