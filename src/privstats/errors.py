@@ -9,7 +9,7 @@ fields that say where it happened, so that a service can show why a job failed::
     ├── ProtocolError         a peer sent something the protocol does not allow
     ├── CryptoError           a value is not a valid key, scalar or group element
     ├── TransportError        a channel could not deliver or receive a message
-    │   └── ChannelTimeout    the peer did not answer in time
+    │   └── ChannelTimeoutError the peer did not answer in time
     └── ComputationError      a party's role failed while running a computation
 
 Lower-level exceptions are translated at the boundary with ``raise … from exc``.
@@ -18,7 +18,7 @@ Lower-level exceptions are translated at the boundary with ``raise … from exc`
 from __future__ import annotations
 
 __all__ = [
-    "ChannelTimeout",
+    "ChannelTimeoutError",
     "ComputationError",
     "CryptoError",
     "DatasetError",
@@ -83,7 +83,7 @@ class TransportError(PrivstatsError):
         self.peer = peer
 
 
-class ChannelTimeout(TransportError):
+class ChannelTimeoutError(TransportError):
     """The peer did not send the expected message within the channel's timeout."""
 
 

@@ -32,7 +32,7 @@ ProgressSink = Callable[[str, str, int, int], None]
 
 _PROGRESS_INTERVAL = 0.2
 _CAUSE_GRACE = 5.0
-_ECHO_ERRORS = {TransportError.__name__, "ChannelTimeout"}
+_ECHO_ERRORS = {TransportError.__name__, "ChannelTimeoutError"}
 
 
 @dataclass(frozen=True)

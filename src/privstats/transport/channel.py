@@ -117,7 +117,7 @@ class Channel(ABC):
 
     @abstractmethod
     def _recv_frame(self, peer: str, timeout: float) -> bytes:
-        """The next frame from ``peer``; raise ChannelTimeout after ``timeout`` seconds."""
+        """The next frame from ``peer``; raise ChannelTimeoutError after ``timeout`` seconds."""
 
     @abstractmethod
     def close(self) -> None:

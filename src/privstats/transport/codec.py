@@ -3,7 +3,8 @@
 Every message that crosses a party boundary is a small frozen dataclass registered with
 :func:`message` under a kind and a version. On the wire it is the msgpack array
 ``[kind, version, [field values in declaration order]]`` — no pickle, no code; maps keep
-their insertion order, so a message built the same way always gives the same bytes. Decoding checks the kind, the version and each field's type.
+their insertion order, so a message built the same way always gives the same bytes.
+Decoding checks the kind, the version and each field's type.
 """
 
 from __future__ import annotations

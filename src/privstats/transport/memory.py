@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from privstats.errors import ChannelTimeout, ComputationError, ParameterError, TransportError
+from privstats.errors import ChannelTimeoutError, ComputationError, ParameterError, TransportError
 from privstats.transport.channel import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT, Channel
 
 __all__ = ["MemoryChannel", "MemoryNetwork", "run_parties"]
@@ -70,7 +70,7 @@ class MemoryChannel(Channel):
         try:
             frame = self._network._queues[(peer, self.party)].get(timeout=timeout)
         except queue.Empty:
-            raise ChannelTimeout(
+            raise ChannelTimeoutError(
                 f"{self.party!r} waited {timeout:g} s for a message from {peer!r}", peer=peer
             ) from None
         if frame == _CLOSED:

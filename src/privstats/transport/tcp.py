@@ -23,7 +23,7 @@ from collections.abc import Mapping
 
 import msgpack
 
-from privstats.errors import ChannelTimeout, ParameterError, TransportError
+from privstats.errors import ChannelTimeoutError, ParameterError, TransportError
 from privstats.transport.channel import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT, Channel
 
 __all__ = ["TcpChannel", "listen"]
@@ -119,7 +119,7 @@ class TcpChannel(Channel):
             listener.settimeout(1.0)
             while expected:
                 if time.monotonic() > deadline:
-                    raise ChannelTimeout(
+                    raise ChannelTimeoutError(
                         f"{party!r}: no connection from {', '.join(sorted(expected))} "
                         f"within {connect_timeout:g} s"
                     )
@@ -155,7 +155,7 @@ class TcpChannel(Channel):
                 break
             except OSError as exc:
                 if time.monotonic() > deadline:
-                    raise ChannelTimeout(
+                    raise ChannelTimeoutError(
                         f"{party!r} could not connect to {peer!r} at {address[0]}:{address[1]}: "
                         f"{exc}",
                         peer=peer,
@@ -208,7 +208,7 @@ class TcpChannel(Channel):
         try:
             item = self._inbox[peer].get(timeout=timeout)
         except queue.Empty:
-            raise ChannelTimeout(
+            raise ChannelTimeoutError(
                 f"{self.party!r} waited {timeout:g} s for a message from {peer!r}", peer=peer
             ) from None
         if isinstance(item, BaseException):
