@@ -1,0 +1,32 @@
+"""The ``privstats`` command line: one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from privstats import __version__
+from privstats.cli import demo, run
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="privstats",
+    help="Secure private computation of official statistics across organisations.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(run.app, name="run")
+app.add_typer(demo.app, name="demo")
+
+
+@app.command("version")
+def version() -> None:
+    """Print the privstats version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Entry point of the ``privstats`` console script."""
+    app()

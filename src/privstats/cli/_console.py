@@ -1,0 +1,110 @@
+"""Shared console output: results on stdout, progress and messages on stderr."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from privstats.errors import PrivstatsError
+
+__all__ = ["coverage_table", "err", "fail_on_error", "out", "party_progress"]
+
+out = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True)
+
+
+@contextlib.contextmanager
+def fail_on_error() -> Iterator[None]:
+    """Turn privstats errors into a one-line message and exit status 2; Ctrl-C into 130."""
+    try:
+        yield
+    except PrivstatsError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+class _PartyProgress:
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[tuple[str, str], TaskID] = {}
+
+    def __call__(self, party: str, step: str, done: int, total: int) -> None:
+        key = (party, step)
+        if key not in self._tasks:
+            self._tasks[key] = self._progress.add_task(f"{party}: {step}", total=total or 1)
+        self._progress.update(self._tasks[key], completed=done if total else 1, total=total or 1)
+
+
+@contextlib.contextmanager
+def party_progress(enabled: bool = True) -> Iterator[_PartyProgress]:
+    """A progress display on stderr with one bar per (party, step)."""
+    progress = Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        TextColumn("{task.completed:>12,} / {task.total:,}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not enabled or not err.is_terminal,
+        transient=False,
+    )
+    with progress:
+        yield _PartyProgress(progress)
+
+
+def _pct(value: Any) -> str:
+    return "—" if value is None else f"{100 * value:.2f}%"
+
+
+def coverage_table(
+    result: dict[str, Any], truth: dict[tuple[str, ...], float] | None = None
+) -> Table:
+    """The coverage result as a table; ``truth`` adds a column of known true shares."""
+    cov = result["coverage"]
+    title = (
+        f"Coverage of the register: {_pct(cov['estimate'])} "
+        f"({100 * cov['confidence']:g}% CI {_pct(cov['ci_low'])} – {_pct(cov['ci_high'])}, "
+        f"{cov['method']})"
+    )
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    columns = list(result["by_domain"][0]["domain"]) if result["by_domain"] else []
+    for name in columns:
+        table.add_column(name, no_wrap=True)
+    for name in ("register", "matched", "coverage", "interval"):
+        table.add_column(name, justify="right", no_wrap=True)
+    if truth is not None:
+        table.add_column("true", justify="right", no_wrap=True)
+    for entry in result["by_domain"]:
+        values = [str(v) for v in entry["domain"].values()]
+        if entry["suppressed"]:
+            row = [*values, "suppressed", "", "", ""]
+        else:
+            row = [
+                *values,
+                f"{entry['register_size']:,}",
+                f"{entry['matched']:,}",
+                _pct(entry["estimate"]),
+                f"{_pct(entry['ci_low'])} – {_pct(entry['ci_high'])}",
+            ]
+        if truth is not None:
+            row.append(_pct(truth.get(tuple(entry["domain"].values()))))
+        table.add_row(*row)
+    pop = result["population_estimate"]
+    table.caption = (
+        f"register {result['register_size']:,} · source {result['source_size']:,} · "
+        f"matched {result['matched']:,} · dual-system population estimate "
+        f"{pop['estimate']:,.0f} (CI {pop['ci_low']:,.0f} – {pop['ci_high']:,.0f}) · "
+        f"{result['seconds']:.1f} s"
+    )
+    table.caption_justify = "left"
+    return table
