@@ -1,0 +1,146 @@
+"""``privstats run coverage`` and ``privstats demo coverage`` as a user runs them.
+
+Real processes: the CLI spawns one process per party, linked over 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from privstats.stats.coverage import dual_system_estimate, proportion_interval
+
+PRIVSTATS = [sys.executable, "-c", "from privstats.cli import main; main()"]
+
+
+def _cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PRIVSTATS, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    """A register of 3,000 persons in 4 regions and a source with duplicates and strays."""
+    folder = tmp_path_factory.mktemp("cov")
+    regions = ["North", "South", "East", "West"]
+    reg_rows = [[f"{i:08d}", regions[i % 4] if i < 2995 else "Tiny"] for i in range(3000)]
+    src_ids = [f" {i:08d}" for i in range(1000, 4000, 2)] + ["00001000", "X-1", "X-2"]
+    with (folder / "register.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([["person_id", "region"], *reg_rows])
+    with (folder / "source.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([["msisdn_person"], *[[s] for s in src_ids]])
+    source_set = {s.strip() for s in src_ids}
+    truth = {
+        "register_size": len(reg_rows),
+        "source_size": len(source_set),
+        "matched": sum(1 for pid, _ in reg_rows if pid in source_set),
+        "by_region": {
+            r: (
+                sum(1 for _, rr in reg_rows if rr == r),
+                sum(1 for pid, rr in reg_rows if rr == r and pid in source_set),
+            )
+            for r in regions
+        },
+    }
+    return folder / "register.csv", folder / "source.csv", truth
+
+
+def test_json_output_equals_the_plaintext_computation(files: tuple[Path, Path, dict]) -> None:
+    register, source, truth = files
+    proc = _cli(
+        "run", "coverage", "--register", str(register), "--source", str(source),
+        "--key", "person_id", "--source-key", "msisdn_person", "--by", "region", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)  # exactly one JSON object, nothing else on stdout
+    assert result["computation"] == "coverage"
+    for key in ("register_size", "source_size", "matched"):
+        assert result[key] == truth[key]
+    expected = proportion_interval(truth["matched"], truth["register_size"]).as_dict()
+    assert result["coverage"] == pytest.approx(expected)
+    population = dual_system_estimate(
+        truth["register_size"], truth["source_size"], truth["matched"]
+    )
+    assert result["population_estimate"]["estimate"] == pytest.approx(population.estimate)
+    by = {e["domain"]["region"]: e for e in result["by_domain"]}
+    assert by["Tiny"]["suppressed"] and by["Tiny"]["matched"] is None
+    released = [r for r, e in by.items() if not e["suppressed"]]
+    assert len(released) == 3  # one more region withheld so Tiny cannot be derived
+    for region in released:
+        size, matched = truth["by_region"][region]
+        assert (by[region]["register_size"], by[region]["matched"]) == (size, matched)
+    assert isinstance(result["seconds"], float)
+    assert "duplicate" in proc.stderr and "msisdn_person" in proc.stderr
+
+
+def test_parquet_input_and_clopper_pearson(files: tuple[Path, Path, dict], tmp_path: Path) -> None:
+    register, source, truth = files
+    table = pacsv.read_csv(register, convert_options=pacsv.ConvertOptions(
+        column_types={"person_id": pa.string()}))  # fmt: skip
+    pq.write_table(table, tmp_path / "register.parquet")
+    proc = _cli(
+        "run", "coverage", "--register", str(tmp_path / "register.parquet"),
+        "--source", str(source), "--key", "person_id", "--source-key", "msisdn_person",
+        "--method", "clopper-pearson", "--confidence", "0.9", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["matched"] == truth["matched"]
+    assert result["coverage"]["method"] == "clopper-pearson"
+    assert result["by_domain"] == []
+
+
+def test_readable_table_by_default(files: tuple[Path, Path, dict]) -> None:
+    register, source, truth = files
+    proc = _cli(
+        "run", "coverage", "--register", str(register), "--source", str(source),
+        "--key", "person_id", "--source-key", "msisdn_person", "--by", "region",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "Coverage of the register" in proc.stdout
+    assert "suppressed" in proc.stdout
+    assert f"{truth['matched']:,}" in proc.stdout
+
+
+def test_missing_column_is_named(files: tuple[Path, Path, dict]) -> None:
+    register, source, _ = files
+    proc = _cli(
+        "run", "coverage", "--register", str(register), "--source", str(source),
+        "--key", "person_id", "--by", "regio", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "regio" in proc.stderr and "register" in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    proc = _cli(
+        "run", "coverage", "--register", str(tmp_path / "nope.csv"),
+        "--source", str(tmp_path / "nope2.csv"), "--key", "id",
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "nope.csv" in proc.stderr
+
+
+def test_demo_runs_end_to_end_and_matches_the_planted_truth() -> None:
+    proc = _cli("demo", "coverage", "--persons", "3000", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["register_size"] == 3000
+    assert result["matched"] == result["true_matched"]
+
+
+def test_help_everywhere() -> None:
+    for args in ([], ["run"], ["demo"], ["run", "coverage"], ["demo", "coverage"]):
+        proc = _cli(*args, "--help")
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert "Usage" in proc.stdout

@@ -1,0 +1,127 @@
+"""The coverage job: both roles over in-memory channels against the plaintext computation."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from privstats.errors import ComputationError, DatasetError, ParameterError, ProtocolError
+from privstats.jobs import coverage
+from privstats.jobs.coverage import CoverageSpec
+from privstats.stats.coverage import proportion_interval
+from privstats.transport.memory import MemoryNetwork, run_parties
+
+
+def _write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _run(tmp_path: Path, reg_rows, src_ids, spec: CoverageSpec):
+    reg = _write(tmp_path / "reg.csv", ["pid", "region"], reg_rows)
+    src = _write(tmp_path / "src.csv", ["cid"], [[i] for i in src_ids])
+    reg_data = coverage.load_role_data("register", reg, spec)
+    src_data = coverage.load_role_data("source", src, spec)
+    net = MemoryNetwork(["register", "source"])
+    return run_parties(
+        net,
+        {
+            "register": lambda ch: coverage.register_role(ch, "source", reg_data, spec),
+            "source": lambda ch: coverage.source_role(ch, "register", src_data, spec),
+        },
+    )
+
+
+def test_released_figures_equal_the_plaintext_computation(tmp_path: Path) -> None:
+    """Every released count and estimate equals the computation on pooled clear data."""
+    regions = ["A"] * 40 + ["B"] * 30 + ["C"] * 25 + ["D"] * 4
+    reg_rows = [[f"ID-{i:05d}", regions[i]] for i in range(len(regions))]
+    src_ids = [f"id-{i:05d}" for i in range(0, 120, 3)] + ["other-1", "other-2"]
+    spec = CoverageSpec.build(key="pid", source_key="cid", by=("region",), min_domain=10)
+
+    out = _run(tmp_path, reg_rows, src_ids, spec)
+
+    covered = {f"id-{i:05d}" for i in range(0, 120, 3)}
+    matched_by_region = Counter(r for (pid, r) in reg_rows if pid.lower() in covered)
+    sizes = Counter(regions)
+    result = out["register"]
+    assert out["source"] == result
+    assert result["register_size"] == len(reg_rows)
+    assert result["source_size"] == len(src_ids)
+    assert result["matched"] == sum(matched_by_region.values())
+    assert result["coverage"] == proportion_interval(result["matched"], len(reg_rows)).as_dict()
+    released = {e["domain"]["region"]: e for e in result["by_domain"] if not e["suppressed"]}
+    suppressed = {e["domain"]["region"] for e in result["by_domain"] if e["suppressed"]}
+    # D (4 persons) is below the minimum; C, the smallest other, is withheld with it
+    assert suppressed == {"C", "D"}
+    for region, entry in released.items():
+        assert entry["register_size"] == sizes[region]
+        assert entry["matched"] == matched_by_region[region]
+        assert entry["estimate"] == matched_by_region[region] / sizes[region]
+    for entry in result["by_domain"]:
+        if entry["suppressed"]:
+            assert {entry[k] for k in ("register_size", "matched", "estimate")} == {None}
+
+
+def test_source_never_receives_a_withheld_domain_size(tmp_path: Path) -> None:
+    """The source is told released domain sizes and one pooled size, nothing finer."""
+    regions = ["A"] * 50 + ["B"] * 3 + ["C"] * 20
+    reg_rows = [[f"p{i}", regions[i]] for i in range(len(regions))]
+    spec = CoverageSpec.build(key="pid", source_key="cid", by=("region",), min_domain=10)
+    reg = _write(tmp_path / "reg.csv", ["pid", "region"], reg_rows)
+    src = _write(tmp_path / "src.csv", ["cid"], [[f"p{i}"] for i in range(60)])
+    reg_data = coverage.load_role_data("register", reg, spec)
+    src_data = coverage.load_role_data("source", src, spec)
+    net = MemoryNetwork(["register", "source"], record=True)
+    run_parties(
+        net,
+        {
+            "register": lambda ch: coverage.register_role(ch, "source", reg_data, spec),
+            "source": lambda ch: coverage.source_role(ch, "register", src_data, spec),
+        },
+    )
+    from privstats.protocols.psi import ReceiverHello
+    from privstats.transport.codec import decode
+
+    frames = net.channel("source").received or []
+    hello = decode(frames[0][1], ReceiverHello)
+    assert sorted(hello.group_sizes) == [23, 50]  # A alone; B and C pooled
+
+
+def test_source_refuses_a_release_that_disagrees_with_its_counts(tmp_path: Path) -> None:
+    """A register that inflates its figures is caught by the source's check."""
+    counts = coverage.psi.IntersectionCounts((10,), (4,), 8)
+    forged = {"computation": "coverage", "matched": 5, "register_size": 10, "source_size": 8}
+    with pytest.raises(ProtocolError, match="disagree"):
+        coverage._check_release(forged, counts, "register")
+
+
+def test_empty_register_is_a_dataset_error(tmp_path: Path) -> None:
+    spec = CoverageSpec.build(key="pid", source_key="cid")
+    with pytest.raises(ComputationError) as info:
+        _run(tmp_path, [], ["a"], spec)
+    assert isinstance(info.value.__cause__, DatasetError)
+    assert "no identifiers" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"key": "pid", "confidence": 1.5}, "confidence"),
+        ({"key": "pid", "min_domain": 0}, "min_domain"),
+        ({"key": "pid", "method": "exact"}, "method"),
+        ({"key": "pid", "by": ("r", "r")}, "by"),
+        ({"key": ""}, "key"),
+    ],
+)
+def test_spec_errors_name_the_option(values: dict, field: str) -> None:
+    with pytest.raises(ParameterError) as info:
+        CoverageSpec.build(**values)
+    assert field in str(info.value)
+    assert info.value.parameter == field
