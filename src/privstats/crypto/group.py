@@ -103,7 +103,10 @@ def multiply(scalar: Scalar, points: bytes) -> bytes:
         try:
             out.append(mul(key, point))
         except RuntimeError as exc:
-            raise CryptoError(f"point {i} is not a valid ristretto255 encoding", index=i) from exc
+            raise CryptoError(
+                f"point {i} is not a valid ristretto255 encoding, or is the identity element",
+                index=i,
+            ) from exc
     return b"".join(out)
 
 

@@ -20,8 +20,8 @@ Exact rule, in the order it is applied (and how it differs from the obvious Pyth
 4. ``remove``: delete every match of an RE2 regular expression (Python's ``re`` syntax minus
    look-arounds and back-references; ``\\s`` matches ASCII whitespace only, which is why NFKC,
    mapping e.g. U+00A0 to a space, should normally stay on).
-5. ``custom``: an arbitrary Python function, applied to each value last (slow: about 1 s per
-   10^6 values; meant for library use, and both parties must then run the same function).
+5. ``custom``: an arbitrary Python function, applied to each value last (the slow path: one
+   Python call per value; meant for library use, and both parties must run the same function).
 
 Both parties should run the same pyarrow version, so that the Unicode tables agree on rarely
 used, recently assigned characters.

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from privstats.data.identifiers import IdentifierRule
 from privstats.errors import DatasetError, ParameterError
 
-__all__ = ["IdentifierSet", "load_identifiers", "read_columns", "write_csv"]
+__all__ = ["SUPPORTED_SUFFIXES", "IdentifierSet", "load_identifiers", "read_columns", "write_csv"]
 
 #: CSV-like suffixes and their delimiters; ``.gz`` files are decompressed on the fly.
 _CSV_DELIMITERS: dict[str, str] = {
@@ -90,7 +90,8 @@ def _check_column_names(columns: Sequence[str]) -> tuple[str, ...]:
 def _file_format(file: Path, label: str) -> _Format:
     """Check that the file exists and tell its format (from the suffix) and CSV delimiter."""
     if not file.exists():
-        raise DatasetError(f"{label}: file not found (looked for {file.absolute()})", path=label)
+        where = "" if file.is_absolute() else f" (looked for {file.absolute()})"
+        raise DatasetError(f"{label}: file not found{where}", path=label)
     if not file.is_file():
         raise DatasetError(f"{label}: is a folder, not a data file", path=label)
     name = file.name.lower()
@@ -125,7 +126,7 @@ def _read_csv(file: Path, label: str, wanted: tuple[str, ...], delimiter: str) -
             strings_can_be_null=False,  # an empty cell is "", a literal "NA" is the text NA
         )
         table = pa_csv.read_csv(file, parse_options=parse, convert_options=convert)
-    except (pa.ArrowInvalid, pa.ArrowKeyError, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         raise DatasetError(_csv_error_message(label, exc), path=label) from exc
     return table.select(list(wanted))
 
@@ -149,14 +150,14 @@ def _read_parquet(file: Path, label: str, wanted: tuple[str, ...]) -> pa.Table:
         names = list(pq.read_schema(file).names)
         _check_columns_present(label, wanted, names)
         table = pq.read_table(file, columns=list(wanted))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         raise DatasetError(f"{label}: cannot read as Parquet: {exc}", path=label) from exc
     out: dict[str, pa.ChunkedArray] = {}
     for name in wanted:
         column = table[name]
         try:
             out[name] = column.cast(pa.string())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        except pa.ArrowException as exc:
             raise DatasetError(
                 f"{label}: column '{name}' of type {column.type} cannot be read as text: {exc}",
                 path=label,
@@ -207,16 +208,16 @@ class IdentifierSet:
     statistician usually wants to know, but it need not stop a computation.
     """
 
-    path: str
-    key: str
-    by: tuple[str, ...]
-    ids: list[str]
-    domains: list[tuple[str, ...]] | None
-    rows: int
-    duplicates: int
-    duplicate_examples: tuple[int, ...]
-    conflicting_domains: int
-    conflict_examples: tuple[int, ...] = ()
+    path: str  # the file, as given; used in messages
+    key: str  # identifier column
+    by: tuple[str, ...]  # domain columns, possibly none
+    ids: list[str]  # normalised, distinct, in file order of first occurrence
+    domains: list[tuple[str, ...]] | None  # per id, its first row's domain values; None if no by
+    rows: int  # data rows in the file
+    duplicates: int  # rows dropped because their identifier occurred earlier
+    duplicate_examples: tuple[int, ...]  # up to 5 data row numbers (1-based) of dropped rows
+    conflicting_domains: int  # duplicated ids whose later rows have other domain values
+    conflict_examples: tuple[int, ...] = ()  # up to 5 data row numbers of such later rows
 
     def warnings(self) -> list[str]:
         """Sentences on duplicates and conflicting domain values; empty when the file is clean."""
@@ -273,13 +274,17 @@ def load_identifiers(
             _raise_empty(label, name, empty, note="; every row needs a value in a 'by' column")
         domain_columns.append(values)
 
-    # Distinct identifiers via a hash table (pyarrow), first occurrences via a sort (numpy).
+    # Distinct identifiers via pyarrow's hash table; every row gets a dictionary code.
     encoded = ids.dictionary_encode()
+    dictionary = encoded.dictionary
     codes = encoded.indices.to_numpy(zero_copy_only=False)
-    _, first_index = np.unique(codes, return_index=True)  # first row of each dictionary code
-    order = np.argsort(first_index, kind="stable")  # dictionary codes in file order
-    first_rows = first_index[order]
-    first_row_of = first_index[codes]  # for every row, the first row of its identifier
+    first_of_code, order = _first_occurrences(codes, len(dictionary))
+    if order is not None:
+        dictionary = dictionary.take(order)
+        first_rows = first_of_code[order]
+    else:
+        first_rows = first_of_code
+    first_row_of = first_of_code[codes]  # for every row, the first row of its identifier
     duplicate_rows = np.flatnonzero(first_row_of != np.arange(n_rows))
 
     domains: list[tuple[str, ...]] | None = None
@@ -295,7 +300,7 @@ def load_identifiers(
         path=label,
         key=key,
         by=by_columns,
-        ids=encoded.dictionary.take(order).to_pylist(),
+        ids=dictionary.to_pylist(),
         domains=domains,
         rows=n_rows,
         duplicates=int(duplicate_rows.size),
@@ -356,6 +361,28 @@ def _raise_empty(label: str, column: str, empty: npt.NDArray[np.bool_], note: st
         column=column,
         rows=examples,
     )
+
+
+def _first_occurrences(
+    codes: npt.NDArray[np.integer[Any]], n_codes: int
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp] | None]:
+    """First row of each dictionary code, and the codes' file order when not already 0, 1, 2….
+
+    pyarrow numbers distinct values in order of first appearance, which makes this one O(n)
+    pass: a row holds a first occurrence exactly when its code exceeds every earlier code. If
+    that numbering ever differed, fewer than ``n_codes`` such rows exist and a sort is used.
+    """
+    if codes.size:
+        is_new = np.empty(codes.size, dtype=bool)
+        is_new[0] = True
+        np.greater(codes[1:], np.maximum.accumulate(codes)[:-1], out=is_new[1:])
+        first_rows = np.flatnonzero(is_new)
+        if first_rows.size == n_codes:
+            return first_rows, None
+    _, first_of_code = np.unique(codes, return_index=True)
+    first_of_code = first_of_code.astype(np.intp, copy=False)
+    order = np.argsort(first_of_code, kind="stable").astype(np.intp, copy=False)
+    return first_of_code, order
 
 
 def _conflicting_rows(

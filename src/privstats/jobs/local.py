@@ -67,27 +67,26 @@ def _child(
             pipe.send(("progress", step, done, total))
 
     started = time.process_time()
+    channel: Channel | None = None
     try:
-        channel: Channel = TcpChannel.connect(party, listener, addresses, token, timeout=timeout)
+        channel = TcpChannel.connect(party, listener, addresses, token, timeout=timeout)
         listener.close()
-        with channel:
-            output = role(channel, progress, **kwargs)
-    except PrivstatsError as exc:
-        pipe.send(("error", type(exc).__name__, str(exc), getattr(exc, "step", None)))
-        return
+        output = role(channel, progress, **kwargs)
     except Exception as exc:  # reported to the parent, which names the party
-        pipe.send(("error", type(exc).__name__, f"{type(exc).__name__}: {exc}", None))
+        # report before closing the channel, so the parent hears the cause before the
+        # peers' "connection closed" echoes
+        text = str(exc) if isinstance(exc, PrivstatsError) else f"{type(exc).__name__}: {exc}"
+        pipe.send(("error", type(exc).__name__, text, getattr(exc, "step", None)))
+        if channel is not None:
+            channel.close()
         return
+    channel.close()
     cpu = time.process_time() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (
         1 if sys.platform == "darwin" else 1024
     )
-    pipe.send(
-        (
-            "done",
-            PartyOutcome(output, cpu, peak, channel.stats.bytes_sent, channel.stats.bytes_received),
-        )
-    )
+    stats = channel.stats
+    pipe.send(("done", PartyOutcome(output, cpu, peak, stats.bytes_sent, stats.bytes_received)))
 
 
 def run_local(

@@ -104,7 +104,13 @@ class IntersectionCounts:
 
 def _encoded(item: str | bytes) -> bytes:
     if isinstance(item, str):
-        return item.encode("utf-8")
+        try:
+            return item.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ParameterError(
+                f"identifier {item!r} is not valid Unicode text (it holds a lone surrogate)",
+                parameter="ids",
+            ) from exc
     if isinstance(item, bytes):
         return item
     raise TypeError(f"identifiers must be str or bytes, not {type(item).__name__}")

@@ -109,7 +109,7 @@ def decode(data: bytes, expect: type[M] | None = None, *, peer: str | None = Non
         raise ProtocolError(
             f"expected a {expect.KIND!r} message, received {kind!r}", peer=peer, step=expect.KIND
         )
-    if version != cls.VERSION:
+    if type(version) is not int or version != cls.VERSION:
         raise ProtocolError(
             f"{kind!r} message version {version!r} is not supported (this side speaks "
             f"version {cls.VERSION}); run the same privstats version on both sides",

@@ -74,6 +74,7 @@ class MemoryChannel(Channel):
                 f"{self.party!r} waited {timeout:g} s for a message from {peer!r}", peer=peer
             ) from None
         if frame == _CLOSED:
+            self._network._queues[(peer, self.party)].put(_CLOSED)  # later recvs fail at once
             raise TransportError(f"{peer!r} closed its channel", peer=peer)
         return frame
 
