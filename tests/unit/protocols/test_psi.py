@@ -173,6 +173,60 @@ def test_counts_equal_plaintext_computation(case: dict[str, Any]) -> None:
     assert s_result == expected
 
 
+@st.composite
+def sized_psi_inputs(draw: st.DrawFn) -> dict[str, Any]:
+    """Sets of any size from 0 to 5,000 per side, drawn from a shared universe so they
+    overlap, with duplicates and unicode, numeric and byte identifiers."""
+    size = st.sampled_from([0, 1, 5000]) | st.integers(0, 5000)
+    n_r = draw(size)
+    n_s = draw(size)
+    universe = max(1, (n_r + n_s) // 2)
+    kinds = draw(st.sampled_from(["numeric", "unicode", "bytes"]))
+
+    def ident(k: int) -> Identifier:
+        if kinds == "numeric":
+            return str(k)
+        if kinds == "unicode":
+            return f"persön-{k}-ß"
+        return k.to_bytes(4, "big")
+
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = random.Random(seed)
+    r_ids = [ident(rng.randrange(universe)) for _ in range(n_r)]
+    s_ids = [ident(rng.randrange(universe)) for _ in range(n_s)]
+    n_groups = draw(st.integers(1, 3))
+    return {
+        "r_ids": r_ids,
+        "s_ids": s_ids,
+        "groups": [rng.randrange(n_groups) for _ in r_ids],
+        "n_groups": n_groups,
+    }
+
+
+@pytest.mark.slow
+@given(sized_psi_inputs())
+@settings(max_examples=8, deadline=None)
+def test_counts_equal_plaintext_for_sets_up_to_5000(case: dict[str, Any]) -> None:
+    """Sizes 0–5,000 per side (hypothesis picks them): both get the plaintext counts."""
+    expected = plaintext_counts(case["r_ids"], case["groups"], case["n_groups"], case["s_ids"])
+    results = run_psi(
+        case["r_ids"], case["s_ids"], case["groups"], n_groups=case["n_groups"], r_chunk=1000
+    )
+    assert results == (expected, expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("n_r", "n_s"), [(5000, 5000), (5000, 0), (0, 5000), (1, 5000)])
+def test_counts_equal_plaintext_at_the_size_bounds(n_r: int, n_s: int) -> None:
+    """The largest sets of the property above, which hypothesis rarely draws."""
+    rng = random.Random(n_r * 7 + n_s)
+    r_ids = [f"{rng.randrange(7000):07d}" for _ in range(n_r)]
+    s_ids = [f"{rng.randrange(7000):07d}" for _ in range(n_s)]
+    groups = [rng.randrange(2) for _ in r_ids]
+    expected = plaintext_counts(r_ids, groups, 2, s_ids)
+    assert run_psi(r_ids, s_ids, groups, n_groups=2) == (expected, expected)
+
+
 @pytest.mark.slow
 def test_large_case_with_chunks_straddling_groups() -> None:
     """A few thousand identifiers in 3 groups, chunk sizes 97 and 61: plaintext counts."""
