@@ -116,10 +116,6 @@ def _encoded(item: str | bytes) -> bytes:
     raise TypeError(f"identifiers must be str or bytes, not {type(item).__name__}")
 
 
-def _chunks(count: int, size: int) -> range:
-    return range(0, count, size)
-
-
 def _check_chunk_size(chunk_size: int) -> None:
     if not 1 <= chunk_size <= 262_144:
         raise ParameterError(
@@ -139,7 +135,7 @@ def _blind_and_stream(
 ) -> None:
     """Send H(x)^key for ``items`` in a uniformly random order, chunk by chunk."""
     order = secure_permutation(len(items))
-    for start in _chunks(len(items), chunk_size):
+    for start in range(0, len(items), chunk_size):
         batch = [items[i] for i in order[start : start + chunk_size]]
         channel.send(peer, Points(group, multiply(key, hash_to_group(batch, context=CONTEXT))))
         tick(len(batch))
@@ -150,18 +146,18 @@ def _receive_points(
     peer: str,
     group: int,
     count: int,
-    key: Scalar,
     step: str,
     tick: Callable[[int], None],
+    key: Scalar | None = None,
 ) -> bytes:
-    """Receive ``count`` points of ``group`` from ``peer`` and multiply them by ``key``."""
+    """Receive ``count`` points of ``group`` from ``peer``, multiplied by ``key`` if given."""
     parts = []
     received = 0
     while received < count:
         msg = channel.recv(peer, Points)
         n = _check_points(msg, group, count - received, peer, step)
         try:
-            parts.append(multiply(key, msg.points))
+            parts.append(msg.points if key is None else multiply(key, msg.points))
         except CryptoError as exc:
             raise ProtocolError(
                 f"{step}: {peer!r} sent an invalid group element", peer=peer, step=step
@@ -169,6 +165,18 @@ def _receive_points(
         received += n
         tick(n)
     return b"".join(parts)
+
+
+def _counter(report: Progress, step: str, total: int) -> Callable[[int], None]:
+    """A tick function that reports the running count of ``step`` to ``report``."""
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        report(step, done, total)
+
+    return tick
 
 
 def _check_points(msg: Points, group: int, remaining: int, peer: str, step: str) -> int:
@@ -239,46 +247,25 @@ def receiver(
     if sender_size < 0:
         raise ProtocolError("sender announced a negative set size", peer=peer, step="hello")
 
-    total = sum(sizes)
-    done = 0
-
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        report("blind own set", done, total)
-
+    tick = _counter(report, "blind own set", sum(sizes))
     for group, items in enumerate(members):
         _blind_and_stream(channel, peer, items, group, key, chunk_size, tick)
     del members
 
-    done = 0
-
-    def tick_peer(n: int) -> None:
-        nonlocal done
-        done += n
-        report("re-key peer set", done, sender_size)
-
-    step = "re-key sender set"
-    lookup = np.sort(
-        _as_rows(_receive_points(channel, peer, SENDER_SET, sender_size, key, step, tick_peer))
+    tick = _counter(report, "re-key peer set", sender_size)
+    rekeyed = _receive_points(
+        channel, peer, SENDER_SET, sender_size, "re-key sender set", tick, key
     )
+    lookup = np.sort(_as_rows(rekeyed))
+    del rekeyed
 
     matched = []
+    tick = _counter(report, "count matches", sum(sizes))
     for group, size in enumerate(sizes):
-        returned = _receive_and_check(channel, peer, group, size)
+        returned = _receive_points(channel, peer, group, size, "count matches", tick)
         matched.append(_count_members(returned, lookup))
     channel.send(peer, Counts(matched))
     return IntersectionCounts(tuple(sizes), tuple(matched), sender_size)
-
-
-def _receive_and_check(channel: Channel, peer: str, group: int, size: int) -> bytes:
-    parts = []
-    received = 0
-    while received < size:
-        msg = channel.recv(peer, Points)
-        received += _check_points(msg, group, size - received, peer, "count matches")
-        parts.append(msg.points)
-    return b"".join(parts)
 
 
 def _count_members(points: bytes, lookup: npt.NDArray[np.bytes_]) -> int:
@@ -310,27 +297,14 @@ def sender(
     if not 1 <= len(sizes) <= MAX_GROUPS or any(size < 0 for size in sizes):
         raise ProtocolError("receiver announced invalid group sizes", peer=peer, step="hello")
 
-    done = 0
-
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        report("blind own set", done, own_size)
-
+    tick = _counter(report, "blind own set", own_size)
     _blind_and_stream(channel, peer, own, SENDER_SET, key, chunk_size, tick)
     del own
 
-    total = sum(sizes)
-    done = 0
-
-    def tick_peer(n: int) -> None:
-        nonlocal done
-        done += n
-        report("re-key peer set", done, total)
-
+    tick = _counter(report, "re-key peer set", sum(sizes))
     step = "re-key receiver set"
     for group, size in enumerate(sizes):
-        shuffled = shuffle_points(_receive_points(channel, peer, group, size, key, step, tick_peer))
+        shuffled = shuffle_points(_receive_points(channel, peer, group, size, step, tick, key))
         for start in range(0, len(shuffled), chunk_size * POINT_BYTES):
             channel.send(peer, Points(group, shuffled[start : start + chunk_size * POINT_BYTES]))
 
