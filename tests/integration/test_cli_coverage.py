@@ -115,11 +115,22 @@ def test_missing_column_is_named(files: tuple[Path, Path, dict]) -> None:
     register, source, _ = files
     proc = _cli(
         "run", "coverage", "--register", str(register), "--source", str(source),
-        "--key", "person_id", "--by", "regio", "--json",
+        "--key", "person_id", "--source-key", "msisdn_person", "--by", "regio", "--json",
     )  # fmt: skip
     assert proc.returncode == 2
-    assert "regio" in proc.stderr and "register" in proc.stderr
+    assert "party 'register' failed" in proc.stderr and "'regio'" in proc.stderr
+    assert "party 'source'" not in proc.stderr  # its "connection closed" is not the cause
     assert proc.stdout == ""
+
+
+def test_both_parties_errors_are_reported(files: tuple[Path, Path, dict]) -> None:
+    register, source, _ = files
+    proc = _cli(
+        "run", "coverage", "--register", str(register), "--source", str(source),
+        "--key", "person_id", "--by", "regio",
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "'regio'" in proc.stderr and "'msisdn_person'" in proc.stderr
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:

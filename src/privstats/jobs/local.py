@@ -174,9 +174,9 @@ def _supervise(
             # give the others a moment: the first report may be the echo of a peer's failure
             deadline = time.monotonic() + _CAUSE_GRACE
     if failures:
-        party = next(
-            (p for p, f in failures.items() if f[0] not in _ECHO_ERRORS), next(iter(failures))
-        )
-        _, message, step = failures[party]
-        raise ComputationError(f"party {party!r} failed: {message}", party=party, step=step)
+        # a peer's "connection closed" is the echo of the real failure: report causes only
+        causes = [p for p, f in failures.items() if f[0] not in _ECHO_ERRORS] or list(failures)
+        message = "; ".join(f"party {p!r} failed: {failures[p][1]}" for p in causes)
+        party = causes[0]
+        raise ComputationError(message, party=party, step=failures[party][2])
     return outcomes
