@@ -83,7 +83,7 @@ def coverage_table(
     for name in ("register", "matched", "coverage", "interval"):
         table.add_column(name, justify="right", no_wrap=True)
     if truth is not None:
-        table.add_column("true", justify="right", no_wrap=True)
+        table.add_column("true share", justify="right", no_wrap=True)
     for entry in result["by_domain"]:
         values = [str(v) for v in entry["domain"].values()]
         if entry["suppressed"]:
