@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -155,3 +159,27 @@ def test_help_everywhere() -> None:
         proc = _cli(*args, "--help")
         assert proc.returncode == 0, (args, proc.stderr)
         assert "Usage" in proc.stdout
+
+
+def test_ctrl_c_stops_every_party_cleanly(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the process group) exits 130 and leaves no party process behind."""
+    proc = subprocess.Popen(
+        [*PRIVSTATS, "demo", "coverage", "--persons", "200000", "--keep", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    parties: list[psutil.Process] = []
+    deadline = time.monotonic() + 60
+    while len(parties) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        parties = psutil.Process(proc.pid).children(recursive=True)
+        time.sleep(0.2)
+    assert len(parties) >= 2, "the parties' processes never started"
+    time.sleep(0.5)  # let the parent finish starting them (it ignores Ctrl-C meanwhile)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    _, alive = psutil.wait_procs(parties, timeout=10)
+    assert not alive

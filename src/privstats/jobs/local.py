@@ -8,13 +8,16 @@ fails or dies, the others are stopped and the failure is reported with the party
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import multiprocessing.connection as mpc
 import resource
 import secrets
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +92,20 @@ def _child(
     pipe.send(("done", PartyOutcome(output, cpu, peak, stats.bytes_sent, stats.bytes_received)))
 
 
+@contextlib.contextmanager
+def _children_ignore_ctrl_c() -> Iterator[None]:
+    """Start children with SIGINT ignored (inherited through exec), so that Ctrl-C, which
+    reaches the whole process group, interrupts only the parent, which then stops them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_local(
     roles: Mapping[str, tuple[Role, dict[str, Any]]],
     *,
@@ -104,17 +121,18 @@ def run_local(
     ctx = mp.get_context("spawn")
     pipes: dict[str, mpc.Connection] = {}
     procs: dict[str, Any] = {}
-    for party, (role, kwargs) in roles.items():
-        parent_end, child_end = ctx.Pipe()
-        proc = ctx.Process(
-            target=_child,
-            args=(party, role, kwargs, child_end, host, timeout),
-            name=f"privstats-{party}",
-            daemon=True,
-        )
-        proc.start()
-        child_end.close()
-        pipes[party], procs[party] = parent_end, proc
+    with _children_ignore_ctrl_c():
+        for party, (role, kwargs) in roles.items():
+            parent_end, child_end = ctx.Pipe()
+            proc = ctx.Process(
+                target=_child,
+                args=(party, role, kwargs, child_end, host, timeout),
+                name=f"privstats-{party}",
+                daemon=True,
+            )
+            proc.start()
+            child_end.close()
+            pipes[party], procs[party] = parent_end, proc
     try:
         return _supervise(pipes, procs, host, progress)
     finally:
