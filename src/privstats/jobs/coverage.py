@@ -13,6 +13,7 @@ checks it against the counts it learnt itself.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,9 +128,7 @@ def register_role(
             column=data.key,
         )
     domains = data.domains if data.domains is not None else [()] * len(data.ids)
-    sizes: dict[tuple[str, ...], int] = {}
-    for domain in domains:
-        sizes[domain] = sizes.get(domain, 0) + 1
+    sizes = Counter(domains)
     withheld = withheld_cells(sizes, spec.min_domain) if spec.by else set()
     released = sorted(domain for domain in sizes if domain not in withheld)
     group_of = {domain: g for g, domain in enumerate(released)}

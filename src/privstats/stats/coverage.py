@@ -96,6 +96,7 @@ References
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from dataclasses import dataclass
@@ -135,13 +136,7 @@ class Proportion:
 
     def as_dict(self) -> dict[str, float | str]:
         """Plain mapping for reports and JSON: estimate, ci_low, ci_high, confidence, method."""
-        return {
-            "estimate": self.estimate,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
-            "confidence": self.confidence,
-            "method": self.method,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -161,14 +156,7 @@ class PopulationEstimate:
 
     def as_dict(self) -> dict[str, float | str]:
         """Plain mapping: estimate, variance, ci_low, ci_high, confidence, method."""
-        return {
-            "estimate": self.estimate,
-            "variance": self.variance,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
-            "confidence": self.confidence,
-            "method": self.method,
-        }
+        return dataclasses.asdict(self)
 
 
 def _count(value: object, name: str) -> int:
