@@ -212,12 +212,21 @@ class IdentifierSet:
     key: str  # identifier column
     by: tuple[str, ...]  # domain columns, possibly none
     ids: list[str]  # normalised, distinct, in file order of first occurrence
-    domains: list[tuple[str, ...]] | None  # per id, its first row's domain values; None if no by
+    domain_codes: npt.NDArray[np.intp] | None  # per id, index of its first row's domain in
+    #   domain_labels (None if no by); integer codes keep 10^7 rows to a few bytes each
+    domain_labels: list[tuple[str, ...]]  # the distinct domains, sorted
     rows: int  # data rows in the file
     duplicates: int  # rows dropped because their identifier occurred earlier
     duplicate_examples: tuple[int, ...]  # up to 5 data row numbers (1-based) of dropped rows
     conflicting_domains: int  # duplicated ids whose later rows have other domain values
     conflict_examples: tuple[int, ...] = ()  # up to 5 data row numbers of such later rows
+
+    @property
+    def domains(self) -> list[tuple[str, ...]] | None:
+        """Per id, its domain values (a convenience view of the codes; costly for big files)."""
+        if self.domain_codes is None:
+            return None
+        return [self.domain_labels[code] for code in self.domain_codes]
 
     def warnings(self) -> list[str]:
         """Sentences on duplicates and conflicting domain values; empty when the file is clean."""
@@ -287,12 +296,14 @@ def load_identifiers(
     first_row_of = first_of_code[codes]  # for every row, the first row of its identifier
     duplicate_rows = np.flatnonzero(first_row_of != np.arange(n_rows))
 
-    domains: list[tuple[str, ...]] | None = None
+    domain_codes: npt.NDArray[np.intp] | None = None
+    domain_labels: list[tuple[str, ...]] = []
     conflict_rows: npt.NDArray[np.intp] = np.empty(0, dtype=np.intp)
     n_conflicting = 0
     if by_columns:
-        firsts = [column.take(first_rows).to_pylist() for column in domain_columns]
-        domains = list(zip(*firsts, strict=True))
+        domain_codes, domain_labels = _domain_codes(
+            [column.take(first_rows) for column in domain_columns]
+        )
         conflict_rows = _conflicting_rows(domain_columns, duplicate_rows, first_row_of)
         n_conflicting = int(np.unique(codes[conflict_rows]).size)
 
@@ -301,13 +312,34 @@ def load_identifiers(
         key=key,
         by=by_columns,
         ids=dictionary.to_pylist(),
-        domains=domains,
+        domain_codes=domain_codes,
+        domain_labels=domain_labels,
         rows=n_rows,
         duplicates=int(duplicate_rows.size),
         duplicate_examples=_examples(duplicate_rows),
         conflicting_domains=n_conflicting,
         conflict_examples=_examples(conflict_rows),
     )
+
+
+def _domain_codes(
+    columns: Sequence[pa.Array],
+) -> tuple[npt.NDArray[np.intp], list[tuple[str, ...]]]:
+    """Integer codes of the combined domain values, and the sorted distinct domains."""
+    per_column = []
+    dictionaries = []
+    for column in columns:
+        encoded = pa.chunked_array([column]).combine_chunks().dictionary_encode()
+        dictionary = encoded.dictionary.to_pylist()
+        rank = np.argsort(np.array(dictionary, dtype=object)).argsort()  # sorted order
+        per_column.append(rank[encoded.indices.to_numpy(zero_copy_only=False)])
+        dictionaries.append(sorted(dictionary))
+    if not per_column or len(per_column[0]) == 0:
+        return np.empty(0, dtype=np.intp), []
+    stacked = np.stack(per_column, axis=1)
+    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    labels = [tuple(d[i] for d, i in zip(dictionaries, row, strict=True)) for row in unique]
+    return inverse.reshape(-1).astype(np.intp), labels
 
 
 def _check_key_and_by(key: str, by: Sequence[str]) -> tuple[str, ...]:

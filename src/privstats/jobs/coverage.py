@@ -13,12 +13,12 @@ checks it against the counts it learnt itself.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from privstats.data.identifiers import IdentifierRule
@@ -127,13 +127,18 @@ def register_role(
             path=data.path,
             column=data.key,
         )
-    domains = data.domains if data.domains is not None else [()] * len(data.ids)
-    sizes = Counter(domains)
+    if data.domain_codes is None:
+        codes = np.zeros(len(data.ids), dtype=np.intp)
+        labels: list[tuple[str, ...]] = [()]
+    else:
+        codes, labels = data.domain_codes, data.domain_labels
+    sizes = dict(zip(labels, np.bincount(codes, minlength=len(labels)).tolist(), strict=True))
     withheld = withheld_cells(sizes, spec.min_domain) if spec.by else set()
-    released = sorted(domain for domain in sizes if domain not in withheld)
-    group_of = {domain: g for g, domain in enumerate(released)}
+    released = [domain for domain in labels if domain not in withheld]  # labels are sorted
     pool = len(released)
-    groups = [group_of.get(domain, pool) for domain in domains]
+    group_of_domain = {domain: g for g, domain in enumerate(released)}
+    group_of_code = np.array([group_of_domain.get(d, pool) for d in labels], dtype=np.intp)
+    groups = group_of_code[codes].tolist()
     counts = psi.receiver(
         channel,
         peer,
