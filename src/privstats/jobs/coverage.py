@@ -147,6 +147,7 @@ def register_role(
         n_groups=pool + (1 if withheld else 0),
         chunk_size=spec.chunk_size,
         progress=progress,
+        distinct=True,  # IdentifierSet.ids holds each identifier once
     )
     result = _release(spec, counts, released, sorted(withheld))
     channel.send(peer, Release(result))
@@ -161,7 +162,9 @@ def source_role(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """The source's side: run PSI, receive the release and check it against own counts."""
-    counts = psi.sender(channel, peer, data.ids, chunk_size=spec.chunk_size, progress=progress)
+    counts = psi.sender(
+        channel, peer, data.ids, chunk_size=spec.chunk_size, progress=progress, distinct=True
+    )
     result = channel.recv(peer, Release).result
     _check_release(result, counts, peer)
     return result

@@ -34,7 +34,7 @@ Messages stream in chunks of ``chunk_size`` points, so memory per party stays ab
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,7 +127,7 @@ def _check_chunk_size(chunk_size: int) -> None:
 def _blind_and_stream(
     channel: Channel,
     peer: str,
-    items: Sequence[bytes],
+    items: Sequence[str | bytes],
     group: int,
     key: Scalar,
     chunk_size: int,
@@ -136,7 +136,7 @@ def _blind_and_stream(
     """Send H(x)^key for ``items`` in a uniformly random order, chunk by chunk."""
     order = secure_permutation(len(items))
     for start in range(0, len(items), chunk_size):
-        batch = [items[i] for i in order[start : start + chunk_size]]
+        batch = [_encoded(items[i]) for i in order[start : start + chunk_size]]
         channel.send(peer, Points(group, multiply(key, hash_to_group(batch, context=CONTEXT))))
         tick(len(batch))
 
@@ -210,12 +210,15 @@ def receiver(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     key: Scalar | None = None,
     progress: Progress | None = None,
+    distinct: bool = False,
 ) -> IntersectionCounts:
     """Run the receiver's side: returns group sizes and per-group intersection sizes.
 
     ``groups[i]`` is the group index (``0 <= g < n_groups``) of ``ids[i]``; without
     ``groups`` all elements form group 0. Repeated identifiers count once, in the group of
-    their first occurrence.
+    their first occurrence. ``distinct=True`` promises that no identifier repeats (as
+    ``IdentifierSet.ids`` guarantees) and skips the de-duplication, which for 10⁷
+    identifiers saves about a gigabyte of transient memory.
     """
     _check_chunk_size(chunk_size)
     report = progress or _noop
@@ -231,15 +234,19 @@ def receiver(
         n_groups = max(groups, default=-1) + 1 or 1
     if not 1 <= n_groups <= MAX_GROUPS:
         raise ParameterError(f"n_groups must be 1..{MAX_GROUPS}, got {n_groups}")
-    first_group: dict[bytes, int] = {}
-    for item, group in zip(ids, groups, strict=True):
-        if not 0 <= group < n_groups:
-            raise ParameterError(f"group index {group} is outside 0..{n_groups - 1}")
-        first_group.setdefault(_encoded(item), group)
-    members: list[list[bytes]] = [[] for _ in range(n_groups)]
-    for item, group in first_group.items():
+    if len(groups) and not (min(groups) >= 0 and max(groups) < n_groups):
+        bad = next(g for g in groups if not 0 <= g < n_groups)
+        raise ParameterError(f"group index {bad} is outside 0..{n_groups - 1}", parameter="groups")
+    labelled: Iterable[tuple[str | bytes, int]] = zip(ids, groups, strict=True)
+    if not distinct:
+        first_group: dict[bytes, int] = {}
+        for item, group in labelled:
+            first_group.setdefault(_encoded(item), group)
+        labelled = first_group.items()
+    members: list[list[str | bytes]] = [[] for _ in range(n_groups)]
+    for item, group in labelled:
         members[group].append(item)
-    del first_group
+    del labelled
     sizes = [len(m) for m in members]
 
     channel.send(peer, ReceiverHello(sizes))
@@ -284,12 +291,16 @@ def sender(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     key: Scalar | None = None,
     progress: Progress | None = None,
+    distinct: bool = False,
 ) -> IntersectionCounts:
-    """Run the sender's side: returns the same counts the receiver learns."""
+    """Run the sender's side: returns the same counts the receiver learns.
+
+    ``distinct=True`` promises that no identifier repeats and skips the de-duplication.
+    """
     _check_chunk_size(chunk_size)
     report = progress or _noop
     key = key or Scalar.random()
-    own = list(dict.fromkeys(_encoded(item) for item in ids))
+    own: Sequence[str | bytes] = ids if distinct else list(dict.fromkeys(map(_encoded, ids)))
     own_size = len(own)
 
     channel.send(peer, SenderHello(own_size))

@@ -513,3 +513,28 @@ def test_sender_accepts_counts_it_cannot_refute() -> None:
         {"r": scripted_receiver(r_ids, tamper), "s": lambda ch: psi.sender(ch, "r", s_ids)},
     )
     assert results["s"] == IntersectionCounts((5,), (3,), 3)
+
+
+@given(psi_inputs())
+@settings(max_examples=25, deadline=None)
+def test_distinct_mode_equals_plaintext_on_distinct_inputs(case: dict[str, Any]) -> None:
+    """With de-duplication skipped, distinct inputs still give the plaintext counts."""
+    r_first: dict[bytes, tuple[Identifier, int]] = {}
+    for item, group in zip(case["r_ids"], case["groups"], strict=True):
+        r_first.setdefault(canonical(item), (item, group))
+    r_ids = [item for item, _ in r_first.values()]
+    groups = [group for _, group in r_first.values()]
+    s_ids = list({canonical(item): item for item in case["s_ids"]}.values())
+    n_groups = case["n_groups"]
+    expected = plaintext_counts(r_ids, groups, n_groups, s_ids)
+    network = MemoryNetwork(["r", "s"], timeout=30)
+    results = run_parties(
+        network,
+        {
+            "r": lambda ch: psi.receiver(
+                ch, "s", r_ids, groups, n_groups=n_groups, chunk_size=7, distinct=True
+            ),
+            "s": lambda ch: psi.sender(ch, "r", s_ids, chunk_size=5, distinct=True),
+        },
+    )
+    assert results == {"r": expected, "s": expected}
