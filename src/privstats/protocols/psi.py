@@ -200,6 +200,22 @@ def _noop(step: str, done: int, total: int) -> None:
     return None
 
 
+def _group_members(
+    ids: Sequence[str | bytes], groups: Sequence[int], n_groups: int, distinct: bool
+) -> list[list[str | bytes]]:
+    """The identifiers of each group; unless ``distinct``, each counted once, first group wins."""
+    labelled: Iterable[tuple[str | bytes, int]] = zip(ids, groups, strict=True)
+    if not distinct:
+        first_group: dict[bytes, int] = {}
+        for item, group in labelled:
+            first_group.setdefault(_encoded(item), group)
+        labelled = first_group.items()
+    members: list[list[str | bytes]] = [[] for _ in range(n_groups)]
+    for item, group in labelled:
+        members[group].append(item)
+    return members
+
+
 def receiver(
     channel: Channel,
     peer: str,
@@ -237,16 +253,7 @@ def receiver(
     if len(groups) and not (min(groups) >= 0 and max(groups) < n_groups):
         bad = next(g for g in groups if not 0 <= g < n_groups)
         raise ParameterError(f"group index {bad} is outside 0..{n_groups - 1}", parameter="groups")
-    labelled: Iterable[tuple[str | bytes, int]] = zip(ids, groups, strict=True)
-    if not distinct:
-        first_group: dict[bytes, int] = {}
-        for item, group in labelled:
-            first_group.setdefault(_encoded(item), group)
-        labelled = first_group.items()
-    members: list[list[str | bytes]] = [[] for _ in range(n_groups)]
-    for item, group in labelled:
-        members[group].append(item)
-    del labelled
+    members = _group_members(ids, groups, n_groups, distinct)
     sizes = [len(m) for m in members]
 
     channel.send(peer, ReceiverHello(sizes))
