@@ -49,6 +49,24 @@ class PartyOutcome:
     bytes_received: int
 
 
+def _peak_rss_bytes() -> int:
+    """This process's peak resident memory.
+
+    Linux's ``ru_maxrss`` keeps the parent's high-water mark across fork and exec, so a
+    party started from a big parent would report the parent's peak; ``VmHWM`` counts only
+    this process image.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
 def _child(
     party: str,
     role: Role,
@@ -85,9 +103,7 @@ def _child(
         return
     channel.close()
     cpu = time.process_time() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (
-        1 if sys.platform == "darwin" else 1024
-    )
+    peak = _peak_rss_bytes()
     stats = channel.stats
     pipe.send(("done", PartyOutcome(output, cpu, peak, stats.bytes_sent, stats.bytes_received)))
 
