@@ -180,9 +180,8 @@ def _release(
         counts.total, counts.receiver_size, confidence=spec.confidence, method=spec.method
     )
     by_domain: list[dict[str, Any]] = []
-    for g, domain in enumerate(released):
-        if not spec.by:
-            break
+    # without domain columns the single group is the whole register: no per-domain rows
+    for g, domain in enumerate(released if spec.by else ()):
         share = proportion_interval(
             counts.matched[g], counts.group_sizes[g], confidence=spec.confidence, method=spec.method
         )
