@@ -10,7 +10,11 @@ fields that say where it happened, so that a service can show why a job failed::
     ├── CryptoError           a value is not a valid key, scalar or group element
     ├── TransportError        a channel could not deliver or receive a message
     │   └── ChannelTimeoutError the peer did not answer in time
-    └── ComputationError      a party's role failed while running a computation
+    ├── ComputationError      a party's role failed while running a computation
+    ├── ServiceError          the hub refused a request or could not be reached
+    │   └── AuthenticationError a token or signature was refused, or a request replayed
+    ├── JobFailedError        a job ended failed, rejected or cancelled (who, which step)
+    └── AuditError            the audit log's hash chain or a signature does not verify
 
 Lower-level exceptions are translated at the boundary with ``raise … from exc``.
 """
@@ -18,13 +22,17 @@ Lower-level exceptions are translated at the boundary with ``raise … from exc`
 from __future__ import annotations
 
 __all__ = [
+    "AuditError",
+    "AuthenticationError",
     "ChannelTimeoutError",
     "ComputationError",
     "CryptoError",
     "DatasetError",
+    "JobFailedError",
     "ParameterError",
     "PrivstatsError",
     "ProtocolError",
+    "ServiceError",
     "TransportError",
 ]
 
@@ -94,3 +102,42 @@ class ComputationError(PrivstatsError):
         super().__init__(message)
         self.party = party
         self.step = step
+
+
+class ServiceError(PrivstatsError):
+    """The hub refused a request or could not be reached; ``status`` is the HTTP status."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthenticationError(ServiceError):
+    """A token, signature or request timestamp was not accepted (or a request was replayed)."""
+
+
+class JobFailedError(PrivstatsError):
+    """A job ended without a result: failed, rejected or cancelled, with who and why."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_id: str,
+        state: str,
+        party: str | None = None,
+        step: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.state = state
+        self.party = party
+        self.step = step
+
+
+class AuditError(PrivstatsError):
+    """The audit log does not verify: ``seq`` is the first broken entry."""
+
+    def __init__(self, message: str, *, seq: int | None = None) -> None:
+        super().__init__(message)
+        self.seq = seq

@@ -36,6 +36,7 @@ __all__ = [
     "CoverageRun",
     "CoverageSpec",
     "NormalizationSpec",
+    "columns_used",
     "load_role_data",
     "register_role",
     "run_local_coverage",
@@ -101,6 +102,15 @@ class CoverageSpec(BaseModel):
 @message("coverage.release", 1)
 class Release(Message):
     result: dict[str, Any]
+
+
+def columns_used(spec: CoverageSpec, role: str) -> tuple[str, ...]:
+    """The columns of ``role``'s dataset that a coverage job reads."""
+    if role == REGISTER:
+        return (spec.key, *spec.by)
+    if role == SOURCE:
+        return (spec.source_key or spec.key,)
+    raise ParameterError(f"unknown coverage role {role!r}; use 'register' or 'source'")
 
 
 def load_role_data(role: str, path: str | Path, spec: CoverageSpec) -> IdentifierSet:

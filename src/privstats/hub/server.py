@@ -1,0 +1,83 @@
+"""Starting a hub: data folder, database, first admin token, and the HTTP server."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+from sqlalchemy import select
+
+from privstats.hub import audit_log, auth
+from privstats.hub.app import HubSettings, create_app
+from privstats.hub.store import Store, Token, utc_now
+
+__all__ = ["ADMIN_TOKEN_FILE", "URL_FILE", "bootstrap_admin", "serve"]
+
+ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name, not a secret
+URL_FILE = "hub.url"
+
+
+def bootstrap_admin(store: Store, data_dir: Path) -> Path | None:
+    """On first start, create the admin token and write it to the data folder (owner-only)."""
+    with store.write() as session:
+        if session.scalars(select(Token).where(Token.role == "admin")).first() is not None:
+            return None
+        token = auth.new_token()
+        session.add(
+            Token(
+                name="admin", role="admin", token_hash=auth.hash_token(token), created_at=utc_now()
+            )
+        )
+        audit_log.append(
+            session, actor="hub", action="token.created", payload={"name": "admin", "role": "admin"}
+        )
+        path = data_dir / ADMIN_TOKEN_FILE
+        _write_private(path, token + "\n")
+    return path
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(tmp, path)
+
+
+def serve(
+    data_dir: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8700,
+    db_url: str | None = None,
+    settings: HubSettings | None = None,
+    say: Callable[[str], None] = print,
+) -> None:
+    """Run the hub until interrupted; port 0 picks a free port, written to ``hub.url``."""
+    folder = Path(data_dir)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    store = Store(db_url) if db_url else Store.sqlite(folder / "hub.db")
+    token_path = bootstrap_admin(store, folder)
+    if token_path is not None:
+        say(f"admin token written to {token_path} (keep it secret; it is shown nowhere else)")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    bound = sock.getsockname()[1]
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"http://{shown_host}:{bound}"
+    _write_private(folder / URL_FILE, url + "\n")
+    say(f"privstats hub listening on {url} (API {url}/api/v1, docs {url}/api/v1/docs)")
+    config = uvicorn.Config(
+        create_app(store, settings), log_level="warning", access_log=False, lifespan="on"
+    )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+        store.close()

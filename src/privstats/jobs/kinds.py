@@ -1,0 +1,98 @@
+"""The computation kinds a job can name, and what the service needs to know of each.
+
+A :class:`JobKind` tells the hub how to validate a job's parameters and which columns of
+each role's dataset it reads (so the manifest can name them), and tells a node how to run
+its role once the job is approved. Adding a computation to the service means adding one
+entry to :data:`KINDS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from privstats.errors import ParameterError
+from privstats.jobs import coverage
+from privstats.protocols.psi import Progress
+from privstats.transport.channel import Channel
+
+__all__ = ["KINDS", "JobKind", "RoleOutput", "get_kind"]
+
+
+@dataclass(frozen=True)
+class RoleOutput:
+    """What one role produced: the released result (or None) and data warnings."""
+
+    result: dict[str, Any] | None
+    warnings: list[str]
+
+
+RoleRunner = Callable[[str, Channel, Mapping[str, str], str, Any, Progress | None], RoleOutput]
+"""``run(role, channel, parties (role → party), dataset path, spec, progress)``."""
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One computation the service can run."""
+
+    name: str
+    roles: tuple[str, ...]
+    result_role: str
+    spec_type: type[BaseModel]
+    columns: Callable[[Any, str], tuple[str, ...]]
+    disclosure: Callable[[Any], dict[str, Any]]
+    run_role: RoleRunner
+
+    def parse(self, parameters: Mapping[str, Any]) -> Any:
+        """Validate ``parameters``; errors become a ParameterError naming the field."""
+        try:
+            return self.spec_type(**parameters)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first["loc"])
+            raise ParameterError(
+                f"{self.name} parameter {field!r}: {first['msg']}", parameter=field
+            ) from exc
+
+
+def _run_coverage(
+    role: str,
+    channel: Channel,
+    parties: Mapping[str, str],
+    path: str,
+    spec: Any,
+    progress: Progress | None,
+) -> RoleOutput:
+    data = coverage.load_role_data(role, path, spec)
+    if role == coverage.REGISTER:
+        result = coverage.register_role(channel, parties[coverage.SOURCE], data, spec, progress)
+    else:
+        result = coverage.source_role(channel, parties[coverage.REGISTER], data, spec, progress)
+    return RoleOutput(result, data.warnings())
+
+
+KINDS: dict[str, JobKind] = {
+    "coverage": JobKind(
+        name="coverage",
+        roles=(coverage.REGISTER, coverage.SOURCE),
+        result_role=coverage.REGISTER,
+        spec_type=coverage.CoverageSpec,
+        columns=coverage.columns_used,
+        disclosure=lambda spec: {"min_domain": spec.min_domain},
+        run_role=_run_coverage,
+    ),
+}
+
+
+def get_kind(name: str) -> JobKind:
+    """The kind called ``name``; a ParameterError listing the known kinds otherwise."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ParameterError(
+            f"unknown computation kind {name!r}; known kinds: {', '.join(sorted(KINDS))}",
+            parameter="kind",
+        ) from None

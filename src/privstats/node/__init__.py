@@ -1,0 +1,1 @@
+"""The node agent that runs next to a data owner's data."""

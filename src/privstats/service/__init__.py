@@ -1,0 +1,1 @@
+"""What hub, nodes and clients agree on: manifests, signed forms, audit chain."""

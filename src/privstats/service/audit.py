@@ -1,0 +1,197 @@
+"""The audit log's hash chain and its verification, independent of any store.
+
+Each entry's hash covers its own fields and the previous entry's hash, so changing,
+removing or inserting one entry breaks every hash after it. Entries a node makes
+(enrolment, dataset registration, approval or rejection, completion) also carry the node's
+Ed25519 signature of a statement rebuilt from the entry's payload; verification checks it
+against the key the party enrolled with — the enrolment entry itself, and, when given, the
+hub's current list of enrolled keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from privstats.crypto.keys import verify
+from privstats.service.canonical import canonical_json, sha256_hex
+from privstats.service.signing import statement_bytes
+
+__all__ = [
+    "GENESIS",
+    "SIGNED_ACTIONS",
+    "AuditEntry",
+    "AuditVerification",
+    "entry_hash",
+    "verify_chain",
+]
+
+GENESIS = "0" * 64
+SIGNED_ACTIONS: dict[str, str] = {
+    "party.enrolled": "enrol",
+    "dataset.registered": "dataset",
+    "job.approved": "approval",
+    "job.rejected": "approval",
+    "job.completed": "completion",
+}
+"""Audit actions that a node signs, with the statement kind their signature covers."""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One entry of the audit log, as stored and as served by the hub."""
+
+    seq: int
+    at: str
+    actor: str
+    action: str
+    job_id: str | None
+    payload: dict[str, Any]
+    signer: str | None
+    signature: str | None
+    prev_hash: str
+    hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "job_id": self.job_id,
+            "payload": self.payload,
+            "signer": self.signer,
+            "signature": self.signature,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AuditEntry:
+        return cls(**{key: data[key] for key in cls.__dataclass_fields__})
+
+
+def entry_hash(
+    *,
+    seq: int,
+    at: str,
+    actor: str,
+    action: str,
+    job_id: str | None,
+    payload: dict[str, Any],
+    signer: str | None,
+    signature: str | None,
+    prev_hash: str,
+) -> str:
+    """The hash of one entry, chained to ``prev_hash``."""
+    return sha256_hex(
+        canonical_json(
+            {
+                "seq": seq,
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "job_id": job_id,
+                "payload": payload,
+                "signer": signer,
+                "signature": signature,
+                "prev_hash": prev_hash,
+            }
+        )
+    )
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    """The outcome of checking a chain: how many entries, and the first broken one."""
+
+    entries: int
+    signatures: int
+    broken_seq: int | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_seq is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "verified": self.ok,
+            "entries": self.entries,
+            "signatures": self.signatures,
+            "broken_seq": self.broken_seq,
+            "reason": self.reason,
+        }
+
+
+def verify_chain(
+    entries: Iterable[AuditEntry], enrolled: Mapping[str, bytes] | None = None
+) -> AuditVerification:
+    """Recompute the chain and check every node signature; stop at the first broken entry.
+
+    ``enrolled`` maps party names to the signing keys the hub lists now; a party whose
+    enrolment entry names another key is reported as broken at that entry.
+    """
+    prev = GENESIS
+    keys: dict[str, bytes] = {}
+    count = signatures = 0
+    for expected_seq, entry in enumerate(entries, start=1):
+        problem = _entry_problem(entry, expected_seq, prev)
+        kind = SIGNED_ACTIONS.get(entry.action)
+        if problem is None and kind is not None:
+            problem = _check_signature(entry, kind, keys, enrolled)
+        if problem is not None:
+            return AuditVerification(count, signatures, entry.seq, problem)
+        count += 1
+        signatures += kind is not None
+        prev = entry.hash
+    return AuditVerification(count, signatures)
+
+
+def _entry_problem(entry: AuditEntry, expected_seq: int, prev: str) -> str | None:
+    if entry.seq != expected_seq:
+        return f"entry {entry.seq} is where entry {expected_seq} should be"
+    if entry.prev_hash != prev:
+        return "its previous-hash does not match the entry before it"
+    recomputed = entry_hash(
+        seq=entry.seq,
+        at=entry.at,
+        actor=entry.actor,
+        action=entry.action,
+        job_id=entry.job_id,
+        payload=entry.payload,
+        signer=entry.signer,
+        signature=entry.signature,
+        prev_hash=entry.prev_hash,
+    )
+    if recomputed != entry.hash:
+        return "its contents do not match its hash (the entry was altered)"
+    return None
+
+
+def _check_signature(
+    entry: AuditEntry, kind: str, keys: dict[str, bytes], enrolled: Mapping[str, bytes] | None
+) -> str | None:
+    if not entry.signer or not entry.signature:
+        return f"a {entry.action!r} entry must carry its node's signature"
+    try:
+        signature = bytes.fromhex(entry.signature)
+    except ValueError:
+        return "its signature is not hexadecimal"
+    if entry.action == "party.enrolled":
+        try:
+            new_key = bytes.fromhex(str(entry.payload.get("sign_key", "")))
+        except ValueError:
+            return "its enrolled signing key is not hexadecimal"
+        if entry.payload.get("name") != entry.signer:
+            return "the enrolment names another party than its signer"
+        if enrolled is not None and enrolled.get(entry.signer) != new_key:
+            return f"party {entry.signer!r} is enrolled at the hub with another key"
+        keys[entry.signer] = new_key
+    key = keys.get(entry.signer)
+    if key is None:
+        return f"party {entry.signer!r} signed before it was enrolled"
+    if not verify(key, statement_bytes(kind, entry.payload), signature):
+        return f"the signature of {entry.signer!r} does not verify"
+    return None
