@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from privstats import __version__
-from privstats.cli import demo, run
+from privstats.cli import admin, demo, jobs, node, run
+from privstats.cli.hub import hub
 
 __all__ = ["app", "main"]
 
@@ -19,6 +20,13 @@ app = typer.Typer(
 )
 app.add_typer(run.app, name="run")
 app.add_typer(demo.app, name="demo")
+app.command("hub")(hub)
+app.add_typer(node.app, name="node")
+app.add_typer(admin.party_app, name="party")
+app.add_typer(admin.token_app, name="token")
+app.add_typer(jobs.submit_app, name="submit")
+app.add_typer(jobs.job_app, name="job")
+app.add_typer(jobs.audit_app, name="audit")
 
 
 @app.command("version")

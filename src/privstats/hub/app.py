@@ -5,8 +5,6 @@ only translate HTTP to the store and the job life cycle in ``hub.jobs``; a watch
 fails jobs whose nodes fall silent.
 """
 
-from __future__ import annotations
-
 import hmac
 import json
 import threading
@@ -488,7 +486,7 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
                     at=utc_now(),
                 )
             )
-            action = "job.approved" if body.decision == "approve" else "job.rejected"
+            action = "node.approved" if body.decision == "approve" else "node.rejected"
             audit_log.append(
                 session,
                 actor=who.actor,
@@ -574,7 +572,7 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
             audit_log.append(
                 session,
                 actor=who.actor,
-                action="job.completed",
+                action="node.completed",
                 job_id=job_id,
                 payload=payload,
                 signer=who.name,

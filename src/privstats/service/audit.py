@@ -31,9 +31,9 @@ GENESIS = "0" * 64
 SIGNED_ACTIONS: dict[str, str] = {
     "party.enrolled": "enrol",
     "dataset.registered": "dataset",
-    "job.approved": "approval",
-    "job.rejected": "approval",
-    "job.completed": "completion",
+    "node.approved": "approval",
+    "node.rejected": "approval",
+    "node.completed": "completion",
 }
 """Audit actions that a node signs, with the statement kind their signature covers."""
 

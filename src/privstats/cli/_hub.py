@@ -1,0 +1,35 @@
+"""Options and connection shared by the commands that talk to a hub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from privstats.client import Federation
+from privstats.errors import ParameterError
+
+__all__ = ["HUB", "TOKEN", "TOKEN_FILE", "connect"]
+
+HUB = typer.Option("http://127.0.0.1:8700", "--hub", envvar="PRIVSTATS_HUB", help="The hub's URL.")
+TOKEN = typer.Option(
+    None, "--token", envvar="PRIVSTATS_TOKEN", help="Your bearer token (admin or analyst)."
+)
+TOKEN_FILE = typer.Option(
+    None, "--token-file", help="Read the bearer token from this file (e.g. the hub's admin.token)."
+)
+
+
+def connect(hub: str, token: str | None, token_file: Path | None) -> Federation:
+    """A Federation for the given hub and token (from the option, env or file)."""
+    if token is None and token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ParameterError(f"{token_file}: cannot read the token file: {exc}") from exc
+    if not token:
+        raise ParameterError(
+            "no token: pass --token, set PRIVSTATS_TOKEN, or --token-file PATH",
+            parameter="token",
+        )
+    return Federation(hub, token)

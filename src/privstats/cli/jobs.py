@@ -1,0 +1,202 @@
+"""``privstats submit …``, ``privstats job …`` and ``privstats audit …``: an analyst's door."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich import box
+from rich.table import Table
+
+from privstats.cli._console import coverage_table, err, fail_on_error, out
+from privstats.cli._hub import HUB, TOKEN, TOKEN_FILE, connect
+from privstats.client import Federation, Job
+from privstats.errors import ParameterError
+
+__all__ = ["audit_app", "job_app", "submit_app"]
+
+submit_app = typer.Typer(help="Submit a computation to the hub; each party's node must approve it.")
+job_app = typer.Typer(help="Follow the jobs you submitted.")
+audit_app = typer.Typer(help="Check the hub's audit log.")
+
+
+def _party_dataset(text: str, option: str) -> tuple[str, str]:
+    party, sep, dataset = text.partition(":")
+    if not sep or not party or not dataset:
+        raise ParameterError(f"{option} must be PARTY:DATASET, got {text!r}", parameter=option)
+    return party, dataset
+
+
+def _columns(text: str | None) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()] if text else []
+
+
+def _say_state(job: Job) -> None:
+    err.print(f"job {job.id}: {job.state.replace('_', ' ')}", highlight=False)
+
+
+def _finish(fed: Federation, job: Job, wait: bool, as_json: bool, timeout: float | None) -> None:
+    if not wait:
+        typer.echo(json.dumps(job.info) if as_json else job.id)
+        return
+    job.wait(timeout, on_change=None if as_json else _say_state)
+    result = job.result
+    if as_json:
+        typer.echo(json.dumps({**result, "job_id": job.id}))
+    elif result.get("computation") == "coverage":
+        out.print(coverage_table({**result, "seconds": _seconds(job.info)}))
+    else:
+        out.print_json(data=result)
+
+
+def _seconds(info: dict[str, Any]) -> float:
+    from datetime import datetime
+
+    times = info["state_times"]
+    start, end = times.get("running") or times.get("approved"), times.get(info["state"])
+    if not start or not end:
+        return 0.0
+    parse = datetime.fromisoformat
+    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
+
+
+@submit_app.command("coverage")
+def submit_coverage(
+    register: str = typer.Option(..., help="PARTY:DATASET holding the register."),
+    source: str = typer.Option(..., help="PARTY:DATASET holding the third-party source."),
+    key: str = typer.Option(..., help="Identifier column of the register (and of the source)."),
+    source_key: str | None = typer.Option(
+        None, help="Identifier column of the source, if different."
+    ),
+    by: str | None = typer.Option(None, help="Domain columns of the register, comma-separated."),
+    confidence: float = typer.Option(0.95, help="Confidence level of the intervals."),
+    method: str = typer.Option("wilson", help="Interval method: wilson or clopper-pearson."),
+    min_domain: int = typer.Option(10, help="Domains with fewer register persons are suppressed."),
+    recipient: list[str] = typer.Option([], help="Who receives the result (default: you)."),
+    node_timeout: float | None = typer.Option(None, help="Seconds a silent node is waited for."),
+    wait: bool = typer.Option(True, help="Wait for the result and print it."),
+    timeout: float | None = typer.Option(None, help="Give up waiting after this many seconds."),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
+    hub: str = HUB,
+    token: str | None = TOKEN,
+    token_file: Path | None = TOKEN_FILE,
+) -> None:
+    """Coverage of a register by a third-party source, through the hub."""
+    with fail_on_error(), connect(hub, token, token_file) as fed:
+        reg_party, reg_data = _party_dataset(register, "--register")
+        src_party, src_data = _party_dataset(source, "--source")
+        job = fed.submit_coverage(
+            register=reg_party,
+            register_dataset=reg_data,
+            source=src_party,
+            source_dataset=src_data,
+            key=key,
+            source_key=source_key,
+            by=_columns(by),
+            confidence=confidence,
+            method=method,
+            min_domain=min_domain,
+            recipients=recipient or None,
+            node_timeout=node_timeout,
+        )
+        if not as_json:
+            err.print(f"submitted job {job.id}; waiting for the parties' approvals")
+        _finish(fed, job, wait, as_json, timeout)
+
+
+@job_app.command("show")
+def job_show(
+    job_id: str = typer.Argument(..., help="The job's id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    hub: str = HUB,
+    token: str | None = TOKEN,
+    token_file: Path | None = TOKEN_FILE,
+) -> None:
+    """A job's state, timestamps, approvals and failure reason."""
+    with fail_on_error(), connect(hub, token, token_file) as fed:
+        info = fed.job(job_id).info
+        if as_json:
+            typer.echo(json.dumps(info))
+            return
+        out.print(f"job {info['id']} ({info['kind']}) — {info['state'].replace('_', ' ')}")
+        for state, at in info["state_times"].items():
+            out.print(f"  {at}  {state.replace('_', ' ')}")
+        for approval in info["approvals"]:
+            out.print(f"  {approval['party']}: {approval['decision']} — {approval['reason']}")
+        if info["failure"]:
+            f = info["failure"]
+            out.print(f"  failed at party {f['party']!r}, step {f['step']!r}: {f['reason']}")
+
+
+@job_app.command("wait")
+def job_wait(
+    job_id: str = typer.Argument(..., help="The job's id."),
+    timeout: float | None = typer.Option(None, help="Give up after this many seconds."),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
+    hub: str = HUB,
+    token: str | None = TOKEN,
+    token_file: Path | None = TOKEN_FILE,
+) -> None:
+    """Wait for a job to end and print its result."""
+    with fail_on_error(), connect(hub, token, token_file) as fed:
+        _finish(fed, fed.job(job_id), True, as_json, timeout)
+
+
+@job_app.command("list")
+def job_list(
+    active: bool = typer.Option(False, help="Only jobs that have not ended."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    hub: str = HUB,
+    token: str | None = TOKEN,
+    token_file: Path | None = TOKEN_FILE,
+) -> None:
+    """Your jobs (all jobs for an admin), newest first."""
+    with fail_on_error(), connect(hub, token, token_file) as fed:
+        jobs = fed.jobs(active=active)
+        if as_json:
+            typer.echo(json.dumps([job.info for job in jobs]))
+            return
+        table = Table(box=box.SIMPLE_HEAD)
+        for column in ("id", "kind", "state", "parties", "submitted", "by"):
+            table.add_column(column)
+        for job in jobs:
+            parties = ", ".join(f"{r}={p}" for r, p in job.info["manifest"]["parties"].items())
+            table.add_row(
+                job.id,
+                job.info["kind"],
+                job.state,
+                parties,
+                job.info["created_at"],
+                job.info["submitted_by"],
+            )
+        out.print(table)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    hub: str = HUB,
+    token: str | None = TOKEN,
+    token_file: Path | None = TOKEN_FILE,
+) -> None:
+    """Recompute the audit chain and check every node signature against the enrolled keys.
+
+    Exits 0 if the whole log verifies, 1 with the first broken entry otherwise.
+    """
+    with fail_on_error(), connect(hub, token, token_file) as fed:
+        report = fed.verify_audit()
+        if as_json:
+            typer.echo(json.dumps(report.as_dict()))
+        elif report.ok:
+            out.print(
+                f"audit log verified: {report.entries} entries, hash chain intact, "
+                f"{report.signatures} node signatures valid"
+            )
+        else:
+            out.print(
+                f"[bold red]audit log broken at entry {report.broken_seq}:[/] {report.reason}"
+            )
+        if not report.ok:
+            raise typer.Exit(1)

@@ -1,0 +1,131 @@
+"""``privstats node …``: set up and run a data owner's node, and decide on jobs by hand."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import typer
+
+from privstats.cli._console import err, fail_on_error, out
+from privstats.crypto.keys import NodeKeys
+from privstats.errors import ParameterError
+from privstats.node.agent import NodeAgent, decide
+from privstats.node.config import AllowRule, DatasetConfig, PolicyConfig, load_config, write_config
+from privstats.node.hub_client import NodeHub, enrol
+from privstats.service.manifest import Manifest
+
+__all__ = ["app"]
+
+app = typer.Typer(help="A data owner's node: connects out to the hub and runs approved jobs.")
+
+CONFIG = typer.Option(Path("node.toml"), "--config", help="The node's configuration file.")
+
+
+def _say(text: str) -> None:
+    err.print(text, highlight=False, soft_wrap=True)
+
+
+@app.command("init")
+def init(
+    folder: Path = typer.Argument(..., help="Folder for node.toml and the node's keys."),
+    name: str = typer.Option(..., help="The party name the hub's admin invited."),
+    hub: str = typer.Option(..., help="The hub's URL."),
+    enrolment_token: str = typer.Option(
+        ..., envvar="PRIVSTATS_ENROLMENT_TOKEN", help="One-time token from 'privstats party add'."
+    ),
+    dataset: str | None = typer.Option(None, help="A dataset to declare, as NAME=PATH."),
+    key: list[str] = typer.Option([], help="Key (identifier) column of that dataset."),
+    allow: list[str] = typer.Option(["coverage"], help="Computation kinds it may be used for."),
+    approval: str = typer.Option("ask", help="ask: a person approves each job; auto: policy does."),
+    min_domain: int = typer.Option(10, help="Smallest domain/cell size this node accepts."),
+) -> None:
+    """Create the node's keys, enrol them at the hub and write node.toml."""
+    with fail_on_error():
+        config_path = folder / "node.toml"
+        if config_path.exists():
+            raise ParameterError(f"{config_path} exists already; refusing to overwrite it")
+        datasets: dict[str, DatasetConfig] = {}
+        if dataset is not None:
+            dataset_name, sep, path = dataset.partition("=")
+            if not sep or not key:
+                raise ParameterError("--dataset needs NAME=PATH and at least one --key column")
+            datasets[dataset_name] = DatasetConfig.model_validate(
+                {"path": Path(path).resolve(), "key_columns": tuple(key)}
+            )
+        if approval not in ("ask", "auto"):
+            raise ParameterError(f"--approval must be ask or auto, got {approval!r}")
+        policy = PolicyConfig(
+            approval=approval,
+            min_domain=min_domain,
+            allow=tuple(AllowRule(kind=k, datasets=tuple(datasets)) for k in allow if datasets),
+        )
+        keys = NodeKeys.generate()
+        enrolled = enrol(hub, name, enrolment_token, keys)
+        keys.save(folder / "keys")
+        write_config(config_path, name=name, hub=hub, datasets=datasets, policy=policy)
+        _say(f"node {name!r} enrolled at {hub} ({enrolled}); keys in {folder / 'keys'}")
+        _say(f"configuration written to {config_path}; start it with:")
+        typer.echo(f"privstats node run --config {config_path}")
+
+
+@app.command("run")
+def run(config: Path = CONFIG) -> None:
+    """Run the node until stopped (Ctrl-C or SIGTERM): declare datasets, decide, run jobs."""
+    with fail_on_error():
+        agent = NodeAgent(load_config(config), say=_say)
+        stop = threading.Event()
+
+        def on_term(_signum: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_term)
+        try:
+            agent.run(stop)
+        finally:
+            agent.close()
+        _say(f"node {agent.config.name!r} stopped")
+
+
+@app.command("approve")
+def approve(
+    job_id: str = typer.Argument(..., help="The job to approve."),
+    config: Path = CONFIG,
+    note: str = typer.Option("approved by the node's operator", help="Recorded with the approval."),
+) -> None:
+    """Approve a job (its manifest is signed with the node's key); the policy still applies."""
+    with fail_on_error():
+        settings = load_config(config)
+        hub = NodeHub(settings.hub, settings.name, NodeKeys.load(settings.keys))
+        try:
+            job = hub.job(job_id)
+            manifest, decision = decide(job, settings)
+            if decision.action == "reject" or manifest is None:
+                raise ParameterError(
+                    f"job {job_id} breaks this node's policy, so it cannot be approved: "
+                    + " ".join(decision.reasons)
+                )
+            hub.decide(job_id, manifest.digest(), "approve", note)
+        finally:
+            hub.close()
+        out.print(f"job {job_id} approved by {settings.name!r}")
+
+
+@app.command("reject")
+def reject(
+    job_id: str = typer.Argument(..., help="The job to reject."),
+    reason: str = typer.Option(..., help="Why; the analyst sees it."),
+    config: Path = CONFIG,
+) -> None:
+    """Reject a job: it stops for every party."""
+    with fail_on_error():
+        settings = load_config(config)
+        hub = NodeHub(settings.hub, settings.name, NodeKeys.load(settings.keys))
+        try:
+            manifest = Manifest.model_validate(hub.job(job_id)["manifest"])
+            hub.decide(job_id, manifest.digest(), "reject", reason)
+        finally:
+            hub.close()
+        out.print(f"job {job_id} rejected by {settings.name!r}")

@@ -1,0 +1,202 @@
+"""``Federation``: the Python door to a hub, for analysts and admins.
+
+fed = Federation("https://hub.example.org", token)
+job = fed.submit_coverage(register="nso", register_dataset="population",
+                          source="telco", source_dataset="customers",
+                          key="person_id", source_key="customer_id", by=["region"])
+result = job.wait().result
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from privstats.errors import JobFailedError, ServiceError
+from privstats.service.audit import AuditEntry, AuditVerification, verify_chain
+from privstats.service.http import HubHttp, bearer
+
+__all__ = ["Federation", "Job"]
+
+TERMINAL = ("succeeded", "failed", "rejected", "cancelled")
+
+
+class Job:
+    """A job at the hub; :meth:`refresh` fetches its current state."""
+
+    def __init__(self, federation: Federation, info: dict[str, Any]) -> None:
+        self._federation = federation
+        self.info = info
+
+    @property
+    def id(self) -> str:
+        return str(self.info["id"])
+
+    @property
+    def state(self) -> str:
+        return str(self.info["state"])
+
+    def refresh(self) -> Job:
+        self.info = self._federation.http.get(f"/jobs/{self.id}")
+        return self
+
+    def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        poll: float = 0.5,
+        on_change: Callable[[Job], None] | None = None,
+    ) -> Job:
+        """Wait until the job ends; raise JobFailedError unless it succeeded."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seen = None
+        while True:
+            self.refresh()
+            if on_change is not None and self.state != seen:
+                on_change(self)
+            seen = self.state
+            if self.state in TERMINAL:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise ServiceError(
+                    f"job {self.id} is still {self.state} after {timeout:g} s; wait longer "
+                    f"with 'privstats job wait {self.id}'"
+                )
+            time.sleep(poll)
+        if self.state != "succeeded":
+            failure = self.info.get("failure") or {}
+            raise JobFailedError(
+                f"job {self.id} {self.state}: {failure.get('reason') or 'no reason recorded'}",
+                job_id=self.id,
+                state=self.state,
+                party=failure.get("party"),
+                step=failure.get("step"),
+            )
+        return self
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The released result (only for the job's named recipients)."""
+        result: dict[str, Any] = self._federation.http.get(f"/jobs/{self.id}/result")
+        return result
+
+    def cancel(self) -> Job:
+        self.info = self._federation.http.post(f"/jobs/{self.id}/cancel")
+        return self
+
+    def __repr__(self) -> str:
+        return f"Job({self.id!r}, kind={self.info.get('kind')!r}, state={self.state!r})"
+
+
+class Federation:
+    """A connection to one hub with one person's token."""
+
+    def __init__(self, url: str, token: str, *, retry_seconds: float = 10.0) -> None:
+        self.http = HubHttp(url, bearer(token), retry_seconds=retry_seconds)
+
+    def submit(
+        self,
+        kind: str,
+        parameters: Mapping[str, Any],
+        parties: Mapping[str, str],
+        datasets: Mapping[str, str],
+        *,
+        recipients: Sequence[str] | None = None,
+        node_timeout: float | None = None,
+    ) -> Job:
+        """Submit a job of any kind; the hub checks it and asks each party's node."""
+        body = {
+            "kind": kind,
+            "parameters": dict(parameters),
+            "parties": dict(parties),
+            "datasets": dict(datasets),
+            "recipients": list(recipients) if recipients is not None else None,
+            "node_timeout": node_timeout,
+        }
+        return Job(self, self.http.post("/jobs", body))
+
+    def submit_coverage(
+        self,
+        *,
+        register: str,
+        register_dataset: str,
+        source: str,
+        source_dataset: str,
+        key: str,
+        source_key: str | None = None,
+        by: Sequence[str] = (),
+        confidence: float = 0.95,
+        method: str = "wilson",
+        min_domain: int = 10,
+        normalization: Mapping[str, Any] | None = None,
+        recipients: Sequence[str] | None = None,
+        node_timeout: float | None = None,
+    ) -> Job:
+        """Coverage of ``register``'s dataset by ``source``'s, by private set intersection."""
+        parameters: dict[str, Any] = {
+            "key": key,
+            "source_key": source_key,
+            "by": list(by),
+            "confidence": confidence,
+            "method": method,
+            "min_domain": min_domain,
+        }
+        if normalization is not None:
+            parameters["normalization"] = dict(normalization)
+        return self.submit(
+            "coverage",
+            parameters,
+            {"register": register, "source": source},
+            {"register": register_dataset, "source": source_dataset},
+            recipients=recipients,
+            node_timeout=node_timeout,
+        )
+
+    def job(self, job_id: str) -> Job:
+        return Job(self, self.http.get(f"/jobs/{job_id}"))
+
+    def jobs(self, *, active: bool = False) -> list[Job]:
+        return [Job(self, info) for info in self.http.get("/jobs", active=str(active).lower())]
+
+    def parties(self) -> list[dict[str, Any]]:
+        parties: list[dict[str, Any]] = self.http.get("/parties")
+        return parties
+
+    def datasets(self) -> list[dict[str, Any]]:
+        datasets: list[dict[str, Any]] = self.http.get("/datasets")
+        return datasets
+
+    def add_party(self, name: str, description: str = "") -> str:
+        """Invite a party (admin); returns its one-time enrolment token."""
+        answer = self.http.post("/parties", {"name": name, "description": description})
+        return str(answer["enrolment_token"])
+
+    def add_token(self, name: str, role: str = "analyst") -> str:
+        """Create a person's bearer token (admin); shown only here."""
+        return str(self.http.post("/tokens", {"name": name, "role": role})["token"])
+
+    def audit(self) -> list[AuditEntry]:
+        """Every audit entry, oldest first."""
+        entries: list[AuditEntry] = []
+        while True:
+            page = self.http.get("/audit", after=entries[-1].seq if entries else 0, limit=1000)
+            entries.extend(AuditEntry.from_dict(item) for item in page)
+            if len(page) < 1000:
+                return entries
+
+    def verify_audit(self) -> AuditVerification:
+        """Recompute the audit chain here and check every signature against enrolled keys."""
+        enrolled = {
+            p["name"]: bytes.fromhex(p["sign_key"]) for p in self.parties() if p["sign_key"]
+        }
+        return verify_chain(self.audit(), enrolled)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Federation:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -1,0 +1,214 @@
+"""The node agent: declares its datasets, decides on jobs by policy, runs approved roles.
+
+It only ever connects *out* to the hub. Each round it lists the jobs it is a party of;
+a job awaiting approval is checked against the local policy and approved or rejected with
+the node's signature, or left for a person (``privstats node approve``). Before it runs an
+approved job it rebuilds the manifest's hash and checks its own approval signature
+against it, so a job changed after approval is refused. While a role runs, a heartbeat
+tells the hub the node is alive and at which step.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from privstats import __version__
+from privstats.crypto.keys import NodeKeys, verify
+from privstats.errors import PrivstatsError
+from privstats.jobs.kinds import get_kind
+from privstats.node.config import NodeConfig
+from privstats.node.hub_client import NodeHub
+from privstats.node.policy import Decision, evaluate
+from privstats.service.manifest import Manifest, approval_bytes
+from privstats.transport.relay import RelayChannel
+
+__all__ = ["NodeAgent", "check_approved_manifest", "decide"]
+
+Say = Callable[[str], None]
+
+
+def decide(job: dict[str, Any], config: NodeConfig) -> tuple[Manifest | None, Decision]:
+    """The policy's decision on ``job``, with the manifest rebuilt from what the hub sent."""
+    try:
+        manifest = Manifest.model_validate(job["manifest"])
+    except ValueError as exc:
+        return None, Decision("reject", (f"the job's manifest is malformed: {exc}",))
+    if manifest.digest() != job["manifest_hash"]:
+        return manifest, Decision(
+            "reject", ("the hub's manifest hash does not match the manifest",)
+        )
+    role = manifest.role_of(config.name)
+    required: tuple[str, ...] | None = None
+    try:
+        kind = get_kind(manifest.kind)
+        if role is not None:
+            required = kind.columns(kind.parse(manifest.parameters), role)
+    except PrivstatsError as exc:
+        return manifest, Decision("reject", (str(exc),))
+    decision = evaluate(manifest, config, required)
+    if manifest.code_version.split(".")[:2] != __version__.split(".")[:2]:
+        reason = (
+            f"the job was made for privstats {manifest.code_version}; this node runs {__version__}"
+        )
+        return manifest, Decision("reject", (*decision.reasons, reason))
+    return manifest, decision
+
+
+def check_approved_manifest(job: dict[str, Any], party: str, keys: NodeKeys) -> Manifest | None:
+    """The manifest, if this node's approval signature still matches it; else None."""
+    manifest = Manifest.model_validate(job["manifest"])
+    mine = [a for a in job["approvals"] if a["party"] == party and a["decision"] == "approve"]
+    if not mine:
+        return None
+    approval = mine[0]
+    signed = approval_bytes(job["id"], manifest.digest(), "approve", approval["reason"])
+    try:
+        signature = bytes.fromhex(approval["signature"])
+    except ValueError:
+        return None
+    return manifest if verify(keys.public.sign, signed, signature) else None
+
+
+@dataclass
+class _Running:
+    step: str | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+class NodeAgent:
+    """One node's loop; ``run`` until ``stop`` is set."""
+
+    def __init__(self, config: NodeConfig, *, say: Say = print) -> None:
+        self.config = config
+        self.keys = NodeKeys.load(config.keys)
+        self.hub = NodeHub(config.hub, config.name, self.keys)
+        self.say = say
+        self._asked: set[str] = set()
+        self._done: set[str] = set()
+
+    def declare_datasets(self) -> None:
+        for name, dataset in self.config.datasets.items():
+            schema = dataset.schema()
+            changed = self.hub.declare_dataset(
+                name,
+                dataset.format,
+                schema.rows,
+                [[column, kind] for column, kind in schema.columns],
+                list(dataset.key_columns),
+            )
+            state = "declared" if changed else "unchanged"
+            self.say(
+                f"dataset {name!r}: {schema.rows} rows, {len(schema.columns)} columns ({state})"
+            )
+
+    def run(self, stop: threading.Event) -> None:
+        self.declare_datasets()
+        self.say(f"node {self.config.name!r} connected to {self.config.hub}; waiting for jobs")
+        while not stop.is_set():
+            self.poll_once()
+            stop.wait(self.config.poll_seconds)
+
+    def poll_once(self) -> None:
+        for job in self.hub.active_jobs():
+            if job["id"] in self._done:
+                continue
+            mine = [a for a in job["approvals"] if a["party"] == self.config.name]
+            if job["state"] == "awaiting_approval" and not mine:
+                self._on_proposed(job)
+            elif job["state"] in ("approved", "running"):
+                member = next(p for p in job["parties"] if p["party"] == self.config.name)
+                if member["started_at"] is None:
+                    self._done.add(job["id"])
+                    self._run_job(job)
+
+    def _on_proposed(self, job: dict[str, Any]) -> None:
+        manifest, decision = decide(job, self.config)
+        digest = manifest.digest() if manifest else job["manifest_hash"]
+        if decision.action == "approve":
+            self.hub.decide(job["id"], digest, "approve", "approved by policy")
+            self.say(f"job {job['id']} ({job['kind']}): approved by policy")
+        elif decision.action == "reject":
+            reason = " ".join(decision.reasons)
+            self.hub.decide(job["id"], digest, "reject", reason)
+            self.say(f"job {job['id']} ({job['kind']}): rejected — {reason}")
+        elif job["id"] not in self._asked:
+            self._asked.add(job["id"])
+            self.say(
+                f"job {job['id']} ({job['kind']}, submitted by {job['submitted_by']}) awaits "
+                f"your decision: privstats node approve {job['id']} --config {self.config.path}"
+                f"   (or: privstats node reject {job['id']} --reason …)"
+            )
+
+    def _run_job(self, job: dict[str, Any]) -> None:
+        job_id = job["id"]
+        manifest = check_approved_manifest(job, self.config.name, self.keys)
+        if manifest is None:
+            reason = (
+                f"node {self.config.name!r} refuses to run job {job_id}: its manifest is not "
+                "the one this node approved"
+            )
+            self.say(reason)
+            self.hub.fail(job_id, "manifest check", reason)
+            return
+        role = manifest.role_of(self.config.name)
+        assert role is not None  # an approved manifest names this node
+        running = _Running(step="start")
+        beat = threading.Thread(
+            target=self._heartbeat, args=(job_id, running), name="heartbeat", daemon=True
+        )
+        try:
+            self.hub.start(job_id)
+            beat.start()
+            self.say(f"job {job_id}: running as {role}")
+            result, release = self._run_role(job_id, manifest, role, running)
+            running.step = "release"
+            self.hub.complete(job_id, role, result, release)
+            self.say(f"job {job_id}: done")
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, PrivstatsError) else f"{type(exc).__name__}: {exc}"
+            self.say(f"job {job_id}: failed at step {running.step!r}: {reason}")
+            try:
+                self.hub.fail(job_id, running.step, f"{self.config.name}: {reason}")
+            except PrivstatsError as report:
+                self.say(f"job {job_id}: could not report the failure: {report}")
+        finally:
+            running.stop.set()
+            if beat.is_alive():
+                beat.join(timeout=5)
+
+    def _run_role(
+        self, job_id: str, manifest: Manifest, role: str, running: _Running
+    ) -> tuple[dict[str, Any] | None, bool]:
+        kind = get_kind(manifest.kind)
+        spec = kind.parse(manifest.parameters)
+        dataset = self.config.datasets[manifest.datasets[role].dataset]
+        keys = self.hub.public_keys()
+        peers = {
+            party: keys[party] for party in manifest.parties.values() if party != self.config.name
+        }
+        channel = RelayChannel(self.config.name, job_id, self.keys, peers, self.hub.mailbox(job_id))
+
+        def progress(step: str, _done: int, _total: int) -> None:
+            running.step = step
+
+        running.step = "load"
+        with channel:
+            output = kind.run_role(
+                role, channel, manifest.parties, str(dataset.path), spec, progress
+            )
+        for warning in output.warnings:
+            self.say(f"job {job_id}: warning: {warning}")
+        return output.result, role == kind.result_role
+
+    def _heartbeat(self, job_id: str, running: _Running) -> None:
+        while not running.stop.wait(self.config.heartbeat_seconds):
+            try:
+                self.hub.heartbeat(job_id, running.step)
+            except PrivstatsError:
+                continue
+
+    def close(self) -> None:
+        self.hub.close()

@@ -1,0 +1,153 @@
+"""A node's signed link to the hub: registry calls, job life cycle, and its mailboxes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from privstats.crypto.keys import NodeKeys, PublicKeys
+from privstats.errors import ServiceError, TransportError
+from privstats.service.canonical import canonical_json, sha256_hex
+from privstats.service.http import HubHttp, node_signature
+from privstats.service.manifest import approval_bytes
+from privstats.service.signing import statement_bytes
+
+__all__ = ["HubMailbox", "NodeHub", "enrol"]
+
+
+class NodeHub:
+    """Everything a node asks of the hub, each request signed with the node's key."""
+
+    def __init__(self, url: str, party: str, keys: NodeKeys, *, retry_seconds: float = 60.0):
+        self.party = party
+        self.keys = keys
+        self.http = HubHttp(url, node_signature(party, keys), retry_seconds=retry_seconds)
+
+    def declare_dataset(
+        self, name: str, fmt: str, rows: int, columns: list[list[str]], key_columns: list[str]
+    ) -> bool:
+        """Declare (or re-declare) a dataset's schema; True if the hub recorded a change."""
+        payload = {
+            "party": self.party,
+            "name": name,
+            "format": fmt,
+            "rows": rows,
+            "columns": columns,
+            "key_columns": key_columns,
+        }
+        signature = self.keys.sign(statement_bytes("dataset", payload)).hex()
+        body = {k: v for k, v in payload.items() if k != "party"}
+        answer = self.http.post("/datasets", {**body, "signature": signature})
+        return bool(answer["changed"])
+
+    def active_jobs(self) -> list[dict[str, Any]]:
+        jobs: list[dict[str, Any]] = self.http.get("/jobs", active="true")
+        return jobs
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        job: dict[str, Any] = self.http.get(f"/jobs/{job_id}")
+        return job
+
+    def decide(self, job_id: str, manifest_digest: str, decision: str, reason: str) -> None:
+        """Sign and send an approval (``approve``) or rejection (``reject``)."""
+        if decision not in ("approve", "reject"):
+            raise ValueError(decision)
+        signature = self.keys.sign(
+            approval_bytes(job_id, manifest_digest, decision, reason)  # type: ignore[arg-type]
+        )
+        self.http.post(
+            f"/jobs/{job_id}/approval",
+            {
+                "decision": decision,
+                "reason": reason,
+                "manifest_hash": manifest_digest,
+                "signature": signature.hex(),
+            },
+        )
+
+    def start(self, job_id: str) -> None:
+        self.http.post(f"/jobs/{job_id}/start")
+
+    def heartbeat(self, job_id: str, step: str | None) -> str:
+        answer = self.http.post(f"/jobs/{job_id}/heartbeat", {"step": step})
+        return str(answer["state"])
+
+    def complete(
+        self, job_id: str, role: str, result: dict[str, Any] | None, release: bool
+    ) -> None:
+        """Sign the completion (with the result's hash) and post the result if we release it."""
+        digest = sha256_hex(canonical_json(result)) if result is not None else None
+        payload = {"job": job_id, "party": self.party, "role": role, "result_sha256": digest}
+        signature = self.keys.sign(statement_bytes("completion", payload)).hex()
+        self.http.post(
+            f"/jobs/{job_id}/complete",
+            {"result": result if release else None, "result_hash": digest, "signature": signature},
+        )
+
+    def fail(self, job_id: str, step: str | None, reason: str) -> None:
+        self.http.post(f"/jobs/{job_id}/fail", {"step": step, "reason": reason})
+
+    def public_keys(self) -> dict[str, PublicKeys]:
+        """Enrolled parties' public keys, by name."""
+        keys = {}
+        for party in self.http.get("/parties"):
+            if party["sign_key"] and party["box_key"]:
+                keys[party["name"]] = PublicKeys.from_hex(party["sign_key"], party["box_key"])
+        return keys
+
+    def mailbox(self, job_id: str) -> HubMailbox:
+        return HubMailbox(self.http, job_id)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class HubMailbox:
+    """The hub's mailboxes of one job, as a :class:`privstats.transport.relay.Mailbox`."""
+
+    def __init__(self, http: HubHttp, job_id: str) -> None:
+        self._http = http
+        self.job_id = job_id
+
+    def post(self, recipient: str, seq: int, envelope: bytes) -> None:
+        try:
+            self._http.request(
+                "POST",
+                f"/jobs/{self.job_id}/messages",
+                content=envelope,
+                params={"to": recipient, "seq": seq},
+            )
+        except ServiceError as exc:
+            raise TransportError(str(exc), peer=recipient) from exc
+
+    def fetch(self, sender: str, after: int, wait: float) -> list[tuple[int, bytes]]:
+        try:
+            response = self._http.request(
+                "GET",
+                f"/jobs/{self.job_id}/messages",
+                params={"sender": sender, "after": after, "wait": f"{wait:.3f}"},
+                timeout=wait + 30.0,
+            )
+        except ServiceError as exc:
+            raise TransportError(str(exc), peer=sender) from exc
+        batch = msgpack.unpackb(response.content)
+        return [(int(seq), bytes(envelope)) for seq, envelope in batch]
+
+
+def enrol(url: str, name: str, enrolment_token: str, keys: NodeKeys) -> str:
+    """Enrol ``keys`` as party ``name`` with a one-time token; returns the enrolment time.
+
+    The node proves it holds the signing key by signing the statement it enrols.
+    """
+    public = keys.public.as_hex()
+    payload = {"name": name, **public}
+    signature = keys.sign(statement_bytes("enrol", payload)).hex()
+    http = HubHttp(url, lambda _m, _p, _b: {}, retry_seconds=10.0)
+    try:
+        answer = http.post(
+            "/enrol", {**payload, "enrolment_token": enrolment_token, "signature": signature}
+        )
+    finally:
+        http.close()
+    return str(answer["enrolled_at"])

@@ -1,0 +1,187 @@
+"""A node's approval policy applied to a job's manifest: approve, ask the data owner, or reject.
+
+The policy in the node's config file is the data owner's standing answer to "may this job
+use my data?": which kinds of computation, on which datasets and columns, with which
+smallest domain (cell) size, and who may receive the results. :func:`evaluate` checks a
+manifest against it and returns every reason a job fails, each a sentence the data owner
+can read in the hub or the node's log. It reads no data; only when neither the allow rule
+nor the dataset lists columns is the file's header read, to learn which columns exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from privstats.errors import DatasetError
+from privstats.node.config import DatasetConfig, NodeConfig, PolicyConfig
+from privstats.service.manifest import DatasetUse, Manifest
+
+__all__ = ["Decision", "evaluate"]
+
+#: Disclosure entries that state a job's smallest released domain or cell size.
+_MIN_SIZE_KEYS = ("min_domain", "min_cell")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the node does with a job, and why (every failed check when rejecting)."""
+
+    action: Literal["approve", "ask", "reject"]
+    reasons: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        """The reasons as one text, as an approval or rejection states it."""
+        return "; ".join(self.reasons)
+
+
+def evaluate(
+    manifest: Manifest, config: NodeConfig, required_columns: tuple[str, ...] | None = None
+) -> Decision:
+    """Check ``manifest`` against the node's policy.
+
+    ``required_columns`` are the columns the node itself derived from the job's parameters
+    for its role; when given, the manifest must declare exactly those. Any failed check
+    rejects the job with all reasons; otherwise it is approved (``approval = "auto"``) or
+    left to the data owner (``approval = "ask"``).
+    """
+    role = manifest.role_of(config.name)
+    if role is None:
+        return Decision(
+            "reject",
+            (
+                f"this node ('{config.name}') is not a party of the job "
+                f"(its parties are {_quoted(manifest.parties.values())})",
+            ),
+        )
+    policy = config.policy
+    reasons = [
+        *_check_dataset(manifest, config, role, required_columns),
+        *_check_min_size(manifest, policy),
+        *_check_recipients(manifest, policy),
+    ]
+    if reasons:
+        return Decision("reject", tuple(reasons))
+    if policy.approval == "auto":
+        return Decision("approve", ("the job meets this node's policy",))
+    return Decision(
+        "ask",
+        ("the job meets this node's policy; the data owner approves each job (approval = ask)",),
+    )
+
+
+def _check_dataset(
+    manifest: Manifest,
+    config: NodeConfig,
+    role: str,
+    required_columns: tuple[str, ...] | None,
+) -> list[str]:
+    """The role's dataset: this node's, declared, allowed for the kind, with allowed columns."""
+    use = manifest.datasets.get(role)
+    if use is None:
+        return [f"the job names no dataset for this node's role '{role}'"]
+    reasons: list[str] = []
+    if use.party != config.name:
+        reasons.append(
+            f"the job's dataset for role '{role}' belongs to party '{use.party}', "
+            f"not to this node ('{config.name}')"
+        )
+    if required_columns is not None and set(required_columns) != set(use.columns):
+        reasons.append(
+            f"the manifest's columns {_quoted(use.columns)} of dataset '{use.dataset}' differ "
+            f"from those its parameters need ({_quoted(required_columns)})"
+        )
+    dataset = config.datasets.get(use.dataset)
+    if dataset is None:
+        offered = _quoted(sorted(config.datasets)) if config.datasets else "none"
+        reasons.append(
+            f"the job asks for dataset '{use.dataset}', which this node does not offer "
+            f"(it offers: {offered})"
+        )
+        return reasons
+    return [*reasons, *_check_rules(manifest.kind, use, dataset, config.policy)]
+
+
+def _check_rules(
+    kind: str, use: DatasetUse, dataset: DatasetConfig, policy: PolicyConfig
+) -> list[str]:
+    """Some allow rule for ``kind`` must name the dataset and allow every column used."""
+    of_kind = [rule for rule in policy.allow if rule.kind == kind]
+    if not of_kind:
+        allowed = sorted({rule.kind for rule in policy.allow})
+        which = f"it allows {_quoted(allowed)}" if allowed else "its policy allows no jobs"
+        return [f"this node does not allow '{kind}' jobs ({which})"]
+    rules = [rule for rule in of_kind if use.dataset in rule.datasets]
+    if not rules:
+        allowed = sorted({name for rule in of_kind for name in rule.datasets})
+        return [
+            f"'{kind}' jobs may not use dataset '{use.dataset}' (they may use {_quoted(allowed)})"
+        ]
+    best: tuple[list[str], tuple[str, ...]] | None = None
+    for rule in rules:
+        if rule.columns is not None:
+            allowed_columns = rule.columns
+        elif dataset.columns is not None:
+            allowed_columns = dataset.columns
+        else:
+            try:
+                allowed_columns = dataset.file_columns()
+            except DatasetError as exc:
+                return [f"dataset '{use.dataset}' cannot be read to check its columns: {exc}"]
+        refused = [column for column in use.columns if column not in allowed_columns]
+        if not refused:
+            return []
+        if best is None or len(refused) < len(best[0]):
+            best = (refused, allowed_columns)
+    assert best is not None  # rules is not empty
+    refused, allowed_columns = best
+    noun, verb = ("column", "is") if len(refused) == 1 else ("columns", "are")
+    return [
+        f"{noun} {_quoted(refused)} of dataset '{use.dataset}' {verb} not allowed for "
+        f"'{kind}' jobs (allowed: {_quoted(allowed_columns)})"
+    ]
+
+
+def _check_min_size(manifest: Manifest, policy: PolicyConfig) -> list[str]:
+    """The job's smallest released domain or cell size must be at least the node's minimum."""
+    stated = [
+        (key, manifest.disclosure[key]) for key in _MIN_SIZE_KEYS if key in manifest.disclosure
+    ]
+    if not stated:
+        return [
+            "the job states no minimum domain size (disclosure 'min_domain'); "
+            f"this node requires at least {policy.min_domain}"
+        ]
+    reasons: list[str] = []
+    for key, value in stated:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            reasons.append(
+                f"the job's disclosure '{key}' is {value!r}, not a number; "
+                f"this node requires at least {policy.min_domain}"
+            )
+        elif not value >= policy.min_domain:
+            reasons.append(
+                f"the job's minimum domain size ({key} = {value}) is smaller than this "
+                f"node's minimum of {policy.min_domain}"
+            )
+    return reasons
+
+
+def _check_recipients(manifest: Manifest, policy: PolicyConfig) -> list[str]:
+    """Every result recipient must be on the node's list, when it keeps one."""
+    if policy.recipients is None:
+        return []
+    refused = [name for name in manifest.recipients if name not in policy.recipients]
+    if not refused:
+        return []
+    noun, verb = ("recipient", "is") if len(refused) == 1 else ("recipients", "are")
+    return [
+        f"result {noun} {_quoted(refused)} {verb} not among this node's allowed recipients "
+        f"({_quoted(policy.recipients)})"
+    ]
+
+
+def _quoted(names: Iterable[str]) -> str:
+    return ", ".join(f"'{name}'" for name in names)
