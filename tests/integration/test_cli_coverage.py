@@ -146,16 +146,55 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
     assert "nope.csv" in proc.stderr
 
 
-def test_demo_runs_end_to_end_and_matches_the_planted_truth() -> None:
-    proc = _cli("demo", "coverage", "--persons", "3000", "--json")
+def _processes_using(folder: Path) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if any(str(folder) in part for part in process.info["cmdline"] or []):
+            found.append(process)
+    return found
+
+
+def test_demo_runs_through_a_hub_and_matches_the_planted_truth(tmp_path: Path) -> None:
+    proc = _cli("demo", "coverage", "--persons", "3000", "--json", "--keep", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["register_size"] == 3000
     assert result["matched"] == result["true_matched"]
+    assert result["audit_verified"] is True and result["job_id"]
+    assert "hub started at http://127.0.0.1:" in proc.stderr
+    assert not _processes_using(tmp_path), "the demo left a hub or node process behind"
+
+
+def test_demo_on_the_users_own_files(files: tuple[Path, Path, dict], tmp_path: Path) -> None:
+    register, source, truth = files
+    proc = _cli(
+        "demo", "coverage", "--register", str(register), "--source", str(source),
+        "--key", "person_id", "--source-key", "msisdn_person", "--by", "region", "--json",
+        "--keep", str(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert (result["register_size"], result["source_size"], result["matched"]) == (
+        truth["register_size"], truth["source_size"], truth["matched"],
+    )  # fmt: skip
+    released = {
+        d["domain"]["region"]: (d["register_size"], d["matched"])
+        for d in result["by_domain"]
+        if not d["suppressed"]
+    }
+    assert released == {r: truth["by_region"][r] for r in released}
+    assert result["audit_verified"] is True
+    assert not _processes_using(tmp_path)
 
 
 def test_help_everywhere() -> None:
-    for args in ([], ["run"], ["demo"], ["run", "coverage"], ["demo", "coverage"]):
+    commands = (
+        [], ["run"], ["demo"], ["run", "coverage"], ["demo", "coverage"], ["hub"], ["node"],
+        ["node", "init"], ["node", "run"], ["node", "approve"], ["node", "reject"],
+        ["party", "add"], ["token", "add"], ["submit", "coverage"], ["job", "show"],
+        ["job", "wait"], ["job", "list"], ["audit", "verify"],
+    )  # fmt: skip
+    for args in commands:
         proc = _cli(*args, "--help")
         assert proc.returncode == 0, (args, proc.stderr)
         assert "Usage" in proc.stdout
@@ -183,3 +222,4 @@ def test_ctrl_c_stops_every_party_cleanly(tmp_path: Path) -> None:
     assert "interrupted" in err and "Traceback" not in err
     _, alive = psutil.wait_procs(parties, timeout=10)
     assert not alive
+    assert not _processes_using(tmp_path)

@@ -1,0 +1,239 @@
+"""Tests of the node's approval policy: every rule approving, and rejecting with a reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from privstats.node.config import AllowRule, DatasetConfig, NodeConfig, PolicyConfig
+from privstats.node.policy import Decision, evaluate
+from privstats.service.manifest import DatasetUse, Manifest
+
+COLUMNS = ("person_id", "region")
+
+
+def make_manifest(**changes: Any) -> Manifest:
+    """A coverage job between 'nso' (register) and 'telco' (source), changed by ``changes``."""
+    fields: dict[str, Any] = {
+        "kind": "coverage",
+        "parameters": {"key": "person_id", "by": ["region"]},
+        "parties": {"register": "nso", "source": "telco"},
+        "datasets": {
+            "register": DatasetUse(party="nso", dataset="population", columns=COLUMNS),
+            "source": DatasetUse(party="telco", dataset="customers", columns=("msisdn",)),
+        },
+        "recipients": ("analyst",),
+        "disclosure": {"min_domain": 10},
+        "code_version": "0.1.0",
+    }
+    fields.update(changes)
+    return Manifest(**fields)
+
+
+def make_config(
+    *,
+    approval: str = "auto",
+    min_domain: int = 10,
+    recipients: tuple[str, ...] | None = ("analyst",),
+    allow: tuple[AllowRule, ...] = (AllowRule(kind="coverage", datasets=("population",)),),
+    columns: tuple[str, ...] | None = ("person_id", "region", "age"),
+    path: Path = Path("register.csv"),
+) -> NodeConfig:
+    return NodeConfig(
+        name="nso",
+        hub="http://127.0.0.1:8700",
+        path=Path("node.toml"),
+        datasets={
+            "population": DatasetConfig(path=path, key_columns=("person_id",), columns=columns),
+            "deaths": DatasetConfig(path=Path("deaths.csv"), key_columns=("person_id",)),
+        },
+        policy=PolicyConfig(
+            approval=approval,  # type: ignore[arg-type]
+            min_domain=min_domain,
+            recipients=recipients,
+            allow=allow,
+        ),
+    )
+
+
+def rejected(decision: Decision, *fragments: str) -> None:
+    """Assert a rejection whose reasons mention every fragment."""
+    assert decision.action == "reject", decision
+    text = " | ".join(decision.reasons)
+    for fragment in fragments:
+        assert fragment in text, (fragment, text)
+
+
+# --------------------------------------------------------------------------- approving
+
+
+def test_a_job_within_policy_is_approved_in_auto_mode() -> None:
+    decision = evaluate(make_manifest(), make_config())
+    assert decision == Decision("approve", ("the job meets this node's policy",))
+
+
+def test_a_job_within_policy_is_left_to_the_data_owner_in_ask_mode() -> None:
+    decision = evaluate(make_manifest(), make_config(approval="ask"))
+    assert decision.action == "ask"
+    assert "approval = ask" in decision.reason
+
+
+def test_rule_columns_limit_what_may_be_read() -> None:
+    rule = AllowRule(kind="coverage", datasets=("population",), columns=COLUMNS)
+    assert evaluate(make_manifest(), make_config(allow=(rule,))).action == "approve"
+
+
+def test_without_rule_or_declared_columns_the_files_columns_are_allowed(tmp_path: Path) -> None:
+    path = tmp_path / "register.csv"
+    path.write_text("person_id,region,age\n1,N,3\n", encoding="utf-8")
+    config = make_config(columns=None, path=path)
+    assert evaluate(make_manifest(), config).action == "approve"
+
+
+def test_any_matching_rule_may_allow_the_job() -> None:
+    rules = (
+        AllowRule(kind="coverage", datasets=("deaths",)),
+        AllowRule(kind="coverage", datasets=("population",), columns=("person_id",)),
+        AllowRule(kind="coverage", datasets=("deaths", "population"), columns=COLUMNS),
+    )
+    assert evaluate(make_manifest(), make_config(allow=rules)).action == "approve"
+
+
+def test_min_domain_above_the_minimum_and_min_cell_are_accepted() -> None:
+    config = make_config(min_domain=10)
+    assert evaluate(make_manifest(disclosure={"min_domain": 25}), config).action == "approve"
+    assert evaluate(make_manifest(disclosure={"min_cell": 10}), config).action == "approve"
+
+
+def test_no_recipient_list_allows_anyone() -> None:
+    manifest = make_manifest(recipients=("analyst", "someone"))
+    assert evaluate(manifest, make_config(recipients=None)).action == "approve"
+
+
+def test_required_columns_equal_to_the_manifests_are_accepted_in_any_order() -> None:
+    decision = evaluate(make_manifest(), make_config(), required_columns=("region", "person_id"))
+    assert decision.action == "approve"
+
+
+# --------------------------------------------------------------------------- rejecting
+
+
+def test_a_node_that_is_not_a_party_is_rejected() -> None:
+    manifest = make_manifest(parties={"register": "other", "source": "telco"})
+    decision = evaluate(manifest, make_config())
+    rejected(decision, "this node ('nso') is not a party of the job", "'other', 'telco'")
+
+
+def test_wrong_kind_is_rejected() -> None:
+    decision = evaluate(make_manifest(kind="regression"), make_config())
+    rejected(decision, "this node does not allow 'regression' jobs (it allows 'coverage')")
+
+
+def test_no_allow_rules_reject_everything() -> None:
+    rejected(evaluate(make_manifest(), make_config(allow=())), "its policy allows no jobs")
+
+
+def test_dataset_not_allowed_for_the_kind_is_rejected() -> None:
+    datasets = dict(make_manifest().datasets)
+    datasets["register"] = DatasetUse(party="nso", dataset="deaths", columns=("person_id",))
+    decision = evaluate(make_manifest(datasets=datasets), make_config())
+    rejected(decision, "'coverage' jobs may not use dataset 'deaths' (they may use 'population')")
+
+
+def test_undeclared_dataset_is_rejected() -> None:
+    datasets = dict(make_manifest().datasets)
+    datasets["register"] = DatasetUse(party="nso", dataset="secret", columns=("person_id",))
+    decision = evaluate(make_manifest(datasets=datasets), make_config())
+    rejected(decision, "dataset 'secret', which this node does not offer", "'deaths', 'population'")
+
+
+def test_dataset_of_another_party_is_rejected() -> None:
+    datasets = dict(make_manifest().datasets)
+    datasets["register"] = DatasetUse(party="telco", dataset="population", columns=COLUMNS)
+    decision = evaluate(make_manifest(datasets=datasets), make_config())
+    rejected(decision, "belongs to party 'telco', not to this node ('nso')")
+
+
+def test_role_without_dataset_is_rejected() -> None:
+    datasets = {"source": make_manifest().datasets["source"]}
+    rejected(evaluate(make_manifest(datasets=datasets), make_config()), "role 'register'")
+
+
+def test_a_column_not_allowed_by_the_rule_is_rejected() -> None:
+    rule = AllowRule(kind="coverage", datasets=("population",), columns=("person_id",))
+    decision = evaluate(make_manifest(), make_config(allow=(rule,)))
+    rejected(
+        decision,
+        "column 'region' of dataset 'population' is not allowed for 'coverage' jobs "
+        "(allowed: 'person_id')",
+    )
+
+
+def test_a_column_not_declared_for_the_dataset_is_rejected() -> None:
+    decision = evaluate(make_manifest(), make_config(columns=("person_id", "age")))
+    rejected(decision, "column 'region' of dataset 'population' is not allowed")
+
+
+def test_a_column_not_in_the_file_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "register.csv"
+    path.write_text("person_id,age\n1,3\n", encoding="utf-8")
+    decision = evaluate(make_manifest(), make_config(columns=None, path=path))
+    rejected(decision, "column 'region'", "(allowed: 'person_id', 'age')")
+
+
+def test_an_unreadable_file_is_rejected_with_the_reason(tmp_path: Path) -> None:
+    decision = evaluate(make_manifest(), make_config(columns=None, path=tmp_path / "gone.csv"))
+    rejected(decision, "dataset 'population' cannot be read", "gone.csv: file not found")
+
+
+@pytest.mark.parametrize(
+    ("disclosure", "fragment"),
+    [
+        ({"min_domain": 5}, "minimum domain size (min_domain = 5) is smaller than this node's"),
+        ({"min_cell": 3}, "(min_cell = 3)"),
+        ({"min_domain": 10, "min_cell": 2}, "(min_cell = 2)"),
+        ({}, "the job states no minimum domain size"),
+        ({"epsilon": 1.0}, "the job states no minimum domain size"),
+        ({"min_domain": "10"}, "'min_domain' is '10', not a number"),
+        ({"min_domain": True}, "'min_domain' is True, not a number"),
+    ],
+)
+def test_too_small_or_missing_min_domain_is_rejected(
+    disclosure: dict[str, Any], fragment: str
+) -> None:
+    decision = evaluate(make_manifest(disclosure=disclosure), make_config(min_domain=10))
+    rejected(decision, fragment, "at least 10" if "states" in fragment else "")
+
+
+def test_a_recipient_not_on_the_list_is_rejected() -> None:
+    manifest = make_manifest(recipients=("analyst", "journalist"))
+    decision = evaluate(manifest, make_config(recipients=("analyst",)))
+    rejected(
+        decision,
+        "result recipient 'journalist' is not among this node's allowed recipients ('analyst')",
+    )
+
+
+def test_columns_differing_from_what_the_parameters_need_are_rejected() -> None:
+    decision = evaluate(make_manifest(), make_config(), required_columns=("person_id",))
+    rejected(
+        decision,
+        "the manifest's columns 'person_id', 'region' of dataset 'population' differ from "
+        "those its parameters need ('person_id')",
+    )
+
+
+def test_ask_mode_still_rejects_a_job_outside_policy() -> None:
+    decision = evaluate(make_manifest(kind="regression"), make_config(approval="ask"))
+    assert decision.action == "reject"
+
+
+def test_every_failed_check_is_reported() -> None:
+    manifest = make_manifest(recipients=("journalist",), disclosure={"min_domain": 2})
+    rule = AllowRule(kind="coverage", datasets=("population",), columns=("person_id",))
+    decision = evaluate(manifest, make_config(allow=(rule,)), required_columns=("person_id",))
+    assert decision.action == "reject"
+    assert len(decision.reasons) == 4
+    assert decision.reason == "; ".join(decision.reasons)
