@@ -101,7 +101,7 @@ def submit_coverage(
             recipients=recipient or None,
             node_timeout=node_timeout,
         )
-        if not as_json:
+        if wait and not as_json:
             err.print(f"submitted job {job.id}; waiting for the parties' approvals")
         _finish(fed, job, wait, as_json, timeout)
 
