@@ -63,8 +63,13 @@ def init(
             allow=tuple(AllowRule(kind=k, datasets=tuple(datasets)) for k in allow if datasets),
         )
         keys = NodeKeys.generate()
-        enrolled = enrol(hub, name, enrolment_token, keys)
-        keys.save(folder / "keys")
+        keys.save(folder / "keys")  # refuses existing keys before the one-time token is spent
+        try:
+            enrolled = enrol(hub, name, enrolment_token, keys)
+        except BaseException:
+            for key_file in (folder / "keys").iterdir():
+                key_file.unlink()
+            raise
         write_config(config_path, name=name, hub=hub, datasets=datasets, policy=policy)
         _say(f"node {name!r} enrolled at {hub} ({enrolled}); keys in {folder / 'keys'}")
         _say(f"configuration written to {config_path}; start it with:")

@@ -60,6 +60,8 @@ def serve(
     folder = Path(data_dir)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = Store(db_url) if db_url else Store.sqlite(folder / "hub.db")
+    if db_url is None:
+        (folder / "hub.db").chmod(0o600)
     token_path = bootstrap_admin(store, folder)
     if token_path is not None:
         say(f"admin token written to {token_path} (keep it secret; it is shown nowhere else)")

@@ -17,7 +17,7 @@ from typing import Any
 
 from privstats import __version__
 from privstats.crypto.keys import NodeKeys, verify
-from privstats.errors import PrivstatsError
+from privstats.errors import PrivstatsError, ServiceError
 from privstats.jobs.kinds import get_kind
 from privstats.node.config import NodeConfig
 from privstats.node.hub_client import NodeHub
@@ -108,7 +108,10 @@ class NodeAgent:
         self.declare_datasets()
         self.say(f"node {self.config.name!r} connected to {self.config.hub}; waiting for jobs")
         while not stop.is_set():
-            self.poll_once()
+            try:
+                self.poll_once()
+            except ServiceError as exc:  # hub down or refusing: say so, keep trying
+                self.say(f"hub unavailable, retrying: {exc}")
             stop.wait(self.config.poll_seconds)
 
     def poll_once(self) -> None:
@@ -120,9 +123,17 @@ class NodeAgent:
                 self._on_proposed(job)
             elif job["state"] in ("approved", "running"):
                 member = next(p for p in job["parties"] if p["party"] == self.config.name)
+                self._done.add(job["id"])
                 if member["started_at"] is None:
-                    self._done.add(job["id"])
                     self._run_job(job)
+                elif member["completed_at"] is None:
+                    # started by an earlier run of this node, which is gone: cannot resume
+                    reason = (
+                        f"node {self.config.name!r} was restarted while running this job; "
+                        "its part cannot resume, submit the job again"
+                    )
+                    self.say(f"job {job['id']}: {reason}")
+                    self.hub.fail(job["id"], member["step"], reason)
 
     def _on_proposed(self, job: dict[str, Any]) -> None:
         manifest, decision = decide(job, self.config)

@@ -32,6 +32,7 @@ Credentials = Callable[[str, str, bytes], dict[str, str]]
 """``credentials(method, path_with_query, body) -> headers``."""
 
 API = "/api/v1"
+_GATEWAY_DOWN = frozenset({502, 503, 504})
 
 
 def bearer(token: str) -> Credentials:
@@ -115,6 +116,10 @@ class HubHttp:
                         "there, and does the firewall allow this connection?"
                     ) from exc
                 time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            if response.status_code in _GATEWAY_DOWN and time.monotonic() + delay <= deadline:
+                time.sleep(delay)  # a proxy in front of a hub that is restarting
                 delay = min(delay * 2, 2.0)
                 continue
             if response.status_code >= 400:
