@@ -10,14 +10,16 @@ tells the hub the node is alive and at which step.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from privstats import __version__
-from privstats.crypto.keys import NodeKeys, verify
-from privstats.errors import PrivstatsError, ServiceError
+from privstats.crypto.keys import NodeKeys, PublicKeys, verify
+from privstats.errors import CryptoError, PrivstatsError, ServiceError
 from privstats.jobs.kinds import get_kind
 from privstats.node.config import NodeConfig
 from privstats.node.hub_client import NodeHub
@@ -28,6 +30,7 @@ from privstats.transport.relay import RelayChannel
 __all__ = ["NodeAgent", "check_approved_manifest", "decide"]
 
 Say = Callable[[str], None]
+_KNOWN_PARTIES = "known_parties.json"
 
 
 def decide(job: dict[str, Any], config: NodeConfig) -> tuple[Manifest | None, Decision]:
@@ -196,7 +199,7 @@ class NodeAgent:
         kind = get_kind(manifest.kind)
         spec = kind.parse(manifest.parameters)
         dataset = self.config.datasets[manifest.datasets[role].dataset]
-        keys = self.hub.public_keys()
+        keys = self._pinned(self.hub.public_keys(), manifest)
         peers = {
             party: keys[party] for party in manifest.parties.values() if party != self.config.name
         }
@@ -213,6 +216,30 @@ class NodeAgent:
         for warning in output.warnings:
             self.say(f"job {job_id}: warning: {warning}")
         return output.result, role == kind.result_role
+
+    def _pinned(self, listed: dict[str, PublicKeys], manifest: Manifest) -> dict[str, PublicKeys]:
+        """Peers' keys as the hub lists them, checked against the keys first seen (pinned).
+
+        A hub that swapped a peer's box key for its own could read that peer's envelopes;
+        the node keeps the keys it first saw for each peer and refuses any change.
+        """
+        path = Path(self.config.keys) / _KNOWN_PARTIES
+        known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        for party in manifest.parties.values():
+            if party == self.config.name:
+                continue
+            if party not in listed:
+                raise ServiceError(f"party {party!r} of this job is not enrolled at the hub")
+            current = listed[party].as_hex()
+            if party in known and known[party] != current:
+                raise CryptoError(
+                    f"the hub lists other keys for party {party!r} than this node pinned in "
+                    f"{path}; if {party!r} really re-enrolled, confirm its keys out of band "
+                    "and remove its entry from that file"
+                )
+            known[party] = current
+        path.write_text(json.dumps(known, indent=1, sort_keys=True), encoding="utf-8")
+        return listed
 
     def _heartbeat(self, job_id: str, running: _Running) -> None:
         while not running.stop.wait(self.config.heartbeat_seconds):
