@@ -552,6 +552,8 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
             row = member(session, job, who)
             if job.state != "running":
                 raise ServiceError(f"job {job_id} is {job.state}; it cannot complete", status=409)
+            if row.completed_at is not None:
+                raise ServiceError(f"{who.name!r} has already completed job {job_id}", status=409)
             manifest = jobs.load_manifest(job)
             if body.result is not None:
                 if row.role != _result_role(manifest.kind):
@@ -589,7 +591,8 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
                 )
             members = session.scalars(select(JobParty).where(JobParty.job_id == job_id)).all()
             if all(m.completed_at for m in members):
-                if session.get(Result, job_id) is None:
+                stored = session.get(Result, job_id)
+                if stored is None:
                     jobs.end_job(
                         session,
                         job,
@@ -608,8 +611,7 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
                         payload={
                             "job": job_id,
                             "recipients": list(manifest.recipients),
-                            "result_sha256": body.result_hash
-                            or next(m.result_hash for m in members if m.result_hash),
+                            "result_sha256": sha256_hex(canonical_json(json.loads(stored.result))),
                         },
                     )
             view = jobs.job_view(session, job)

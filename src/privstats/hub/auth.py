@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ def node(
         raw_signature = bytes.fromhex(signature)
     except ValueError:
         raise AuthenticationError("malformed timestamp or signature header", status=401) from None
-    if abs(now - sent) > REPLAY_WINDOW_SECONDS:
+    if not math.isfinite(sent) or abs(now - sent) > REPLAY_WINDOW_SECONDS:
         raise AuthenticationError(
             f"request timestamp is {now - sent:+.0f} s off the hub's clock (window "
             f"{REPLAY_WINDOW_SECONDS} s); check the node's clock",

@@ -62,8 +62,11 @@ def decide(job: dict[str, Any], config: NodeConfig) -> tuple[Manifest | None, De
 
 def check_approved_manifest(job: dict[str, Any], party: str, keys: NodeKeys) -> Manifest | None:
     """The manifest, if this node's approval signature still matches it; else None."""
-    manifest = Manifest.model_validate(job["manifest"])
-    mine = [a for a in job["approvals"] if a["party"] == party and a["decision"] == "approve"]
+    try:
+        manifest = Manifest.model_validate(job["manifest"])
+        mine = [a for a in job["approvals"] if a["party"] == party and a["decision"] == "approve"]
+    except (ValueError, KeyError, TypeError):
+        return None
     if not mine:
         return None
     approval = mine[0]
