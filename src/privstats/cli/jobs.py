@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,6 @@ def _finish(fed: Federation, job: Job, wait: bool, as_json: bool, timeout: float
 
 
 def _seconds(info: dict[str, Any]) -> float:
-    from datetime import datetime
-
     times = info["state_times"]
     start, end = times.get("running") or times.get("approved"), times.get(info["state"])
     if not start or not end:

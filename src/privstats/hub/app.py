@@ -38,6 +38,7 @@ from privstats.hub.store import (
     Token,
     utc_now,
 )
+from privstats.jobs.kinds import get_kind
 from privstats.service.canonical import canonical_json, sha256_hex
 from privstats.service.manifest import approval_payload
 from privstats.service.signing import (
@@ -556,7 +557,7 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
                 raise ServiceError(f"{who.name!r} has already completed job {job_id}", status=409)
             manifest = jobs.load_manifest(job)
             if body.result is not None:
-                if row.role != _result_role(manifest.kind):
+                if row.role != get_kind(manifest.kind).result_role:
                     raise ServiceError(
                         f"role {row.role!r} does not release results of {manifest.kind} jobs",
                         status=403,
@@ -787,9 +788,3 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
             ]
 
     return app
-
-
-def _result_role(kind: str) -> str:
-    from privstats.jobs.kinds import get_kind
-
-    return get_kind(kind).result_role
