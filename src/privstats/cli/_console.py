@@ -15,10 +15,15 @@ from rich.table import Table
 
 from privstats.errors import PrivstatsError
 
-__all__ = ["coverage_table", "err", "fail_on_error", "out", "party_progress"]
+__all__ = ["column_list", "coverage_table", "err", "fail_on_error", "out", "party_progress"]
 
 out = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
+
+
+def column_list(text: str | None) -> tuple[str, ...]:
+    """Column names from a comma-separated option such as ``region,age_group``."""
+    return tuple(c.strip() for c in text.split(",") if c.strip()) if text else ()
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from privstats.cli._console import coverage_table, err, fail_on_error, out
+from privstats.cli._console import column_list, coverage_table, err, fail_on_error, out
 from privstats.client import Federation, Job
 from privstats.data.demo import make_coverage_demo
 from privstats.errors import AuditError, ParameterError
@@ -23,10 +23,6 @@ app = typer.Typer(
     help="Run a computation end to end through a local hub and nodes, on demo data or yours.",
     rich_markup_mode="markdown",
 )
-
-
-def _columns(text: str | None) -> list[str]:
-    return [c.strip() for c in text.split(",") if c.strip()] if text else []
 
 
 @app.command("coverage")
@@ -55,18 +51,19 @@ def coverage(
         folder = keep or Path(tmp)
         truth: dict[tuple[str, ...], float] | None = None
         true_matched: int | None = None
+        domains: tuple[str, ...]
         if register is None:
             if source is not None or key is not None:
                 raise ParameterError("--source and --key go with --register")
             err.print(f"Generating a register of {persons:,} persons and a telecom's customers…")
             demo = make_coverage_demo(folder / "data", persons=persons, seed=seed)
             register, source = demo.register, demo.source
-            key, source_key, domains = "person_id", "customer_id", ["region", "age_group"]
+            key, source_key, domains = "person_id", "customer_id", ("region", "age_group")
             truth, true_matched = demo.true_share, demo.true_matched
         else:
             if source is None or key is None:
                 raise ParameterError("--register needs --source and --key as well")
-            domains = _columns(by)
+            domains = column_list(by)
         with LocalFederation(folder / "federation") as federation:
             err.print(f"hub started at {federation.url}", highlight=False)
             federation.add_node("nso", {"register": (register, [key])}, min_domain=min_domain)

@@ -11,7 +11,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from privstats.cli._console import coverage_table, err, fail_on_error, out
+from privstats.cli._console import column_list, coverage_table, err, fail_on_error, out
 from privstats.cli._hub import HUB, TOKEN, TOKEN_FILE, connect
 from privstats.client import Federation, Job
 from privstats.errors import ParameterError
@@ -28,10 +28,6 @@ def _party_dataset(text: str, option: str) -> tuple[str, str]:
     if not sep or not party or not dataset:
         raise ParameterError(f"{option} must be PARTY:DATASET, got {text!r}", parameter=option)
     return party, dataset
-
-
-def _columns(text: str | None) -> list[str]:
-    return [c.strip() for c in text.split(",") if c.strip()] if text else []
 
 
 def _say_state(job: Job) -> None:
@@ -93,7 +89,7 @@ def submit_coverage(
             source_dataset=src_data,
             key=key,
             source_key=source_key,
-            by=_columns(by),
+            by=column_list(by),
             confidence=confidence,
             method=method,
             min_domain=min_domain,

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import typer
 
-from privstats.cli._console import coverage_table, err, fail_on_error, out, party_progress
+from privstats.cli._console import (
+    column_list,
+    coverage_table,
+    err,
+    fail_on_error,
+    out,
+    party_progress,
+)
 from privstats.jobs.coverage import CoverageSpec, NormalizationSpec, run_local_coverage
 
 __all__ = ["app"]
@@ -16,10 +23,6 @@ app = typer.Typer(
     help="Run a computation on local files, each party in its own process.",
     rich_markup_mode="markdown",
 )
-
-
-def _columns(text: str | None) -> tuple[str, ...]:
-    return tuple(c.strip() for c in text.split(",") if c.strip()) if text else ()
 
 
 @app.command("coverage")
@@ -52,7 +55,7 @@ def coverage(
         spec = CoverageSpec.build(
             key=key,
             source_key=source_key,
-            by=_columns(by),
+            by=column_list(by),
             confidence=confidence,
             method=method,
             min_domain=min_domain,
