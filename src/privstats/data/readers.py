@@ -29,7 +29,14 @@ import pyarrow.parquet as pq
 from privstats.data.identifiers import IdentifierRule
 from privstats.errors import DatasetError, ParameterError
 
-__all__ = ["SUPPORTED_SUFFIXES", "IdentifierSet", "load_identifiers", "read_columns", "write_csv"]
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "IdentifierSet",
+    "column_names",
+    "load_identifiers",
+    "read_columns",
+    "write_csv",
+]
 
 #: CSV-like suffixes and their delimiters; ``.gz`` files are decompressed on the fly.
 _CSV_DELIMITERS: dict[str, str] = {
@@ -64,6 +71,23 @@ def read_columns(path: str | Path, columns: Sequence[str]) -> pa.Table:
     if fmt == "parquet":
         return _read_parquet(file, label, wanted)
     return _read_csv(file, label, wanted, delimiter)
+
+
+def column_names(path: str | Path) -> list[str]:
+    """The column names in the header of a CSV/TSV/Parquet file."""
+    file, label = Path(path), str(path)
+    fmt, delimiter = _file_format(file, label)
+    try:
+        if fmt == "parquet":
+            return list(pq.read_schema(file).names)
+        parse = pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+        reader = pa_csv.open_csv(file, parse_options=parse)
+        try:
+            return list(reader.schema.names)
+        finally:
+            reader.close()
+    except (pa.ArrowException, OSError) as exc:
+        raise DatasetError(_csv_error_message(label, exc), path=label) from exc
 
 
 def _check_column_names(columns: Sequence[str]) -> tuple[str, ...]:
