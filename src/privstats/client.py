@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from privstats.errors import JobFailedError, ServiceError
+from privstats.errors import JobFailedError, ParameterError, ServiceError
 from privstats.service.audit import AuditEntry, AuditVerification, verify_chain
 from privstats.service.http import HubHttp, bearer
 
@@ -149,6 +149,90 @@ class Federation:
             parameters,
             {"register": register, "source": source},
             {"register": register_dataset, "source": source_dataset},
+            recipients=recipients,
+            node_timeout=node_timeout,
+        )
+
+    def submit_aggregate(
+        self,
+        *,
+        datasets: Mapping[str, str],
+        stats: Sequence[str] = ("count",),
+        by: Sequence[str] = (),
+        weight: str | None = None,
+        ols: str | None = None,
+        min_cell: int = 10,
+        levels: Mapping[str, Sequence[str]] | None = None,
+        recipients: Sequence[str] | None = None,
+        node_timeout: float | None = None,
+    ) -> Job:
+        """Statistics of the pooled records of several parties, by secure sums.
+
+        ``datasets`` maps each party to its dataset (all with the same columns), e.g.
+        ``{"nso_a": "trade", "nso_b": "trade", "nso_c": "trade"}``.
+        """
+        if len(datasets) < 2:
+            raise ParameterError(
+                "an aggregate job needs at least two parties' datasets", parameter="datasets"
+            )
+        parameters: dict[str, Any] = {
+            "stats": list(stats),
+            "by": list(by),
+            "weight": weight,
+            "ols": ols,
+            "min_cell": min_cell,
+        }
+        if levels is not None:
+            parameters["levels"] = {column: list(values) for column, values in levels.items()}
+        roles = {f"party{i}": party for i, party in enumerate(datasets, start=1)}
+        return self.submit(
+            "aggregate",
+            parameters,
+            roles,
+            {role: datasets[party] for role, party in roles.items()},
+            recipients=recipients,
+            node_timeout=node_timeout,
+        )
+
+    def submit_join_aggregate(
+        self,
+        *,
+        left: str,
+        left_dataset: str,
+        right: str,
+        right_dataset: str,
+        key: str,
+        right_key: str | None = None,
+        by: Sequence[str] = (),
+        left_values: Sequence[str] = (),
+        right_values: Sequence[str] = (),
+        min_cell: int = 10,
+        decimals: int = 2,
+        normalization: Mapping[str, Any] | None = None,
+        recipients: Sequence[str] | None = None,
+        node_timeout: float | None = None,
+    ) -> Job:
+        """Count, sum and mean of value columns per ``left``'s groups, over matched records.
+
+        Private join-and-compute: neither party learns who matched; ``right`` learns
+        nothing of ``left``'s groups; ``left`` learns no individual value.
+        """
+        parameters: dict[str, Any] = {
+            "key": key,
+            "right_key": right_key,
+            "by": list(by),
+            "left_values": list(left_values),
+            "right_values": list(right_values),
+            "min_cell": min_cell,
+            "decimals": decimals,
+        }
+        if normalization is not None:
+            parameters["normalization"] = dict(normalization)
+        return self.submit(
+            "join_aggregate",
+            parameters,
+            {"left": left, "right": right},
+            {"left": left_dataset, "right": right_dataset},
             recipients=recipients,
             node_timeout=node_timeout,
         )

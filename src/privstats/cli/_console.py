@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +16,15 @@ from rich.table import Table
 
 from privstats.errors import PrivstatsError
 
-__all__ = ["column_list", "coverage_table", "err", "fail_on_error", "out", "party_progress"]
+__all__ = [
+    "column_list",
+    "coverage_table",
+    "err",
+    "fail_on_error",
+    "groups_table",
+    "out",
+    "party_progress",
+]
 
 out = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
@@ -111,5 +120,47 @@ def coverage_table(
         f"{pop['estimate']:,.0f} (CI {pop['ci_low']:,.0f} – {pop['ci_high']:,.0f}) · "
         f"{result['seconds']:.1f} s"
     )
+    table.caption_justify = "left"
+    return table
+
+
+def _figure(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    return json.dumps(value)
+
+
+def groups_table(result: dict[str, Any], title: str | None = None) -> Table:
+    """A result with per-group figures (aggregate, join_aggregate) as one row per group."""
+    groups = result.get("groups", [])
+    by = list(groups[0]["by"]) if groups else []
+    figures: list[str] = []
+    for group in groups:
+        for name in group:
+            if name not in ("by", "suppressed") and name not in figures:
+                figures.append(name)
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for name in by:
+        table.add_column(name, no_wrap=True)
+    for name in figures:
+        table.add_column(name, justify="right", no_wrap=True)
+    for group in groups:
+        labels = [str(v) for v in group["by"].values()]
+        if group.get("suppressed"):
+            table.add_row(*labels, "suppressed", *([""] * (len(figures) - 1)))
+        else:
+            table.add_row(*labels, *(_figure(group.get(name)) for name in figures))
+    notes = [f"{key} {_figure(result[key])}" for key in ("matched", "parties") if key in result]
+    if "min_cell" in result:
+        notes.append(f"cells below {result['min_cell']} suppressed")
+    if "seconds" in result:
+        notes.append(f"{result['seconds']:.1f} s")
+    table.caption = " · ".join(notes)
     table.caption_justify = "left"
     return table

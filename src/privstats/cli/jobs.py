@@ -11,7 +11,14 @@ import typer
 from rich import box
 from rich.table import Table
 
-from privstats.cli._console import column_list, coverage_table, err, fail_on_error, out
+from privstats.cli._console import (
+    column_list,
+    coverage_table,
+    err,
+    fail_on_error,
+    groups_table,
+    out,
+)
 from privstats.cli._hub import HUB, TOKEN, TOKEN_FILE, connect
 from privstats.client import Federation, Job
 from privstats.errors import ParameterError
@@ -44,6 +51,8 @@ def _finish(fed: Federation, job: Job, wait: bool, as_json: bool, timeout: float
         typer.echo(json.dumps({**result, "job_id": job.id}))
     elif result.get("computation") == "coverage":
         out.print(coverage_table({**result, "seconds": _seconds(job.info)}))
+    elif "groups" in result:
+        out.print(groups_table({**result, "seconds": _seconds(job.info)}))
     else:
         out.print_json(data=result)
 
@@ -93,6 +102,115 @@ def submit_coverage(
             confidence=confidence,
             method=method,
             min_domain=min_domain,
+            recipients=recipient or None,
+            node_timeout=node_timeout,
+        )
+        if wait and not as_json:
+            err.print(f"submitted job {job.id}; waiting for the parties' approvals")
+        _finish(fed, job, wait, as_json, timeout)
+
+
+@submit_app.command("aggregate")
+def submit_aggregate(
+    party: list[str] = typer.Option(
+        ..., help="PARTY:DATASET of each party (at least two), all with the same columns."
+    ),
+    stat: list[str] = typer.Option(
+        ["count"],
+        help="count, sum:COL, mean:COL, var:COL, sd:COL, median:COL, quantile:COL:Q, "
+        "cov:C1,C2, corr:C1,C2 (repeatable).",
+    ),
+    by: str | None = typer.Option(None, help="Group columns, comma-separated."),
+    weight: str | None = typer.Option(None, help="Survey weight column."),
+    ols: str | None = typer.Option(None, help='Linear regression, e.g. "y ~ x1 + x2".'),
+    min_cell: int = typer.Option(10, help="Groups with fewer records are suppressed."),
+    recipient: list[str] = typer.Option([], help="Who receives the result (default: you)."),
+    node_timeout: float | None = typer.Option(None, help="Seconds a silent node is waited for."),
+    wait: bool = typer.Option(True, help="Wait for the result and print it."),
+    timeout: float | None = typer.Option(None, help="Give up waiting after this many seconds."),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
+    hub: str = HUB,
+    token: str | None = TOKEN,
+    token_file: Path | None = TOKEN_FILE,
+) -> None:
+    """Statistics of several parties' pooled records by secure sums, through the hub."""
+    with fail_on_error(), connect(hub, token, token_file) as fed:
+        datasets: dict[str, str] = {}
+        for text in party:
+            name, dataset = _party_dataset(text, "--party")
+            if name in datasets:
+                raise ParameterError(f"--party names {name!r} twice", parameter="--party")
+            datasets[name] = dataset
+        job = fed.submit_aggregate(
+            datasets=datasets,
+            stats=stat,
+            by=column_list(by),
+            weight=weight,
+            ols=ols,
+            min_cell=min_cell,
+            recipients=recipient or None,
+            node_timeout=node_timeout,
+        )
+        if wait and not as_json:
+            err.print(f"submitted job {job.id}; waiting for the parties' approvals")
+        _finish(fed, job, wait, as_json, timeout)
+
+
+@submit_app.command("join-aggregate")
+def submit_join_aggregate(
+    left: str = typer.Option(..., help="PARTY:DATASET with the identifiers and group columns."),
+    right: str = typer.Option(..., help="PARTY:DATASET with the identifiers and values."),
+    key: str = typer.Option(..., help="Identifier column of the left (and right) dataset."),
+    right_key: str | None = typer.Option(None, help="Identifier column of the right dataset."),
+    by: str | None = typer.Option(None, help="Group columns of the left dataset."),
+    value: list[str] = typer.Option(
+        [], help="Value column, looked up in both datasets' declared columns (repeatable)."
+    ),
+    left_value: list[str] = typer.Option([], help="Value column of the left dataset."),
+    right_value: list[str] = typer.Option([], help="Value column of the right dataset."),
+    min_cell: int = typer.Option(10, help="Groups with fewer matched records are suppressed."),
+    decimals: int = typer.Option(2, help="Decimals kept of each value."),
+    recipient: list[str] = typer.Option([], help="Who receives the result (default: you)."),
+    node_timeout: float | None = typer.Option(None, help="Seconds a silent node is waited for."),
+    wait: bool = typer.Option(True, help="Wait for the result and print it."),
+    timeout: float | None = typer.Option(None, help="Give up waiting after this many seconds."),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
+    hub: str = HUB,
+    token: str | None = TOKEN,
+    token_file: Path | None = TOKEN_FILE,
+) -> None:
+    """Private join-and-compute through the hub: per-group sums over matched records."""
+    with fail_on_error(), connect(hub, token, token_file) as fed:
+        left_party, left_data = _party_dataset(left, "--left")
+        right_party, right_data = _party_dataset(right, "--right")
+        lefts, rights = list(left_value), list(right_value)
+        if value:
+            declared = {
+                (d["party"], d["name"]): {c[0] for c in d["columns"]} for d in fed.datasets()
+            }
+            in_left = declared.get((left_party, left_data), set())
+            in_right = declared.get((right_party, right_data), set())
+            for column in value:
+                if (column in in_left) == (column in in_right):
+                    where = "both datasets" if column in in_left else "neither dataset"
+                    raise ParameterError(
+                        f"--value {column}: the column is in {where}; say which with "
+                        "--left-value or --right-value",
+                        parameter="--value",
+                    )
+                (lefts if column in in_left else rights).append(column)
+        job = fed.submit_join_aggregate(
+            left=left_party,
+            left_dataset=left_data,
+            right=right_party,
+            right_dataset=right_data,
+            key=key,
+            right_key=right_key,
+            by=column_list(by),
+            left_values=lefts,
+            right_values=rights,
+            min_cell=min_cell,
+            decimals=decimals,
             recipients=recipient or None,
             node_timeout=node_timeout,
         )

@@ -101,16 +101,11 @@ def submit(
     """Validate a job against the registry and the declared datasets, and propose it."""
     kind = get_kind(kind_name)
     spec = kind.parse(parameters)
-    if set(parties) != set(kind.roles):
-        raise ParameterError(
-            f"a {kind.name} job needs parties for roles {', '.join(kind.roles)}; got "
-            f"{', '.join(sorted(parties)) or 'none'}",
-            parameter="parties",
-        )
+    roles = kind.check_roles(parties)
     if len(set(parties.values())) != len(parties):
         raise ParameterError("each role must be played by a different party", parameter="parties")
     uses: dict[str, DatasetUse] = {}
-    for role in kind.roles:
+    for role in roles:
         party_name, dataset_name = parties[role], datasets.get(role)
         party = session.get(Party, party_name)
         if party is None or party.sign_key is None:

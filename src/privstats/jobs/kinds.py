@@ -8,7 +8,7 @@ entry to :data:`KINDS`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,11 @@ RoleRunner = Callable[[str, Channel, Mapping[str, str], str, Any, Progress | Non
 
 @dataclass(frozen=True)
 class JobKind:
-    """One computation the service can run."""
+    """One computation the service can run.
+
+    ``roles`` names a kind's fixed roles. A kind with ``parties`` = (least, most) instead
+    takes any number of like parties in that range, as roles ``party1`` … ``partyN``.
+    """
 
     name: str
     roles: tuple[str, ...]
@@ -45,6 +49,27 @@ class JobKind:
     columns: Callable[[Any, str], tuple[str, ...]]
     disclosure: Callable[[Any], dict[str, Any]]
     run_role: RoleRunner
+    parties: tuple[int, int] | None = None
+
+    def check_roles(self, roles: Collection[str]) -> tuple[str, ...]:
+        """The roles of a job in their canonical order; a ParameterError if they do not fit."""
+        if self.parties is None:
+            if set(roles) != set(self.roles):
+                raise ParameterError(
+                    f"a {self.name} job needs parties for roles {', '.join(self.roles)}; got "
+                    f"{', '.join(sorted(roles)) or 'none'}",
+                    parameter="parties",
+                )
+            return self.roles
+        least, most = self.parties
+        expected = tuple(f"party{i}" for i in range(1, len(roles) + 1))
+        if not least <= len(roles) <= most or set(roles) != set(expected):
+            raise ParameterError(
+                f"a {self.name} job needs {least} to {most} parties in roles party1, party2, …; "
+                f"got {', '.join(sorted(roles)) or 'none'}",
+                parameter="parties",
+            )
+        return expected
 
     def parse(self, parameters: Mapping[str, Any]) -> Any:
         """Validate ``parameters``; errors become a ParameterError naming the field."""
