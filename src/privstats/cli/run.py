@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from privstats.cli import run_aggregate
 from privstats.cli._console import (
     column_list,
     coverage_table,
@@ -69,3 +70,6 @@ def coverage(
             typer.echo(json.dumps(run.result))
         else:
             out.print(coverage_table(run.result))
+
+
+run_aggregate.register(app)

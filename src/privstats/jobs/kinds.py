@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from privstats.errors import ParameterError
-from privstats.jobs import coverage
+from privstats.jobs import aggregate, coverage
 from privstats.protocols.psi import Progress
 from privstats.transport.channel import Channel
 
@@ -99,6 +99,17 @@ def _run_coverage(
     return RoleOutput(result, data.warnings())
 
 
+def _run_aggregate(
+    role: str,
+    channel: Channel,
+    parties: Mapping[str, str],
+    path: str,
+    spec: Any,
+    progress: Progress | None,
+) -> RoleOutput:
+    return RoleOutput(*aggregate.run_role(role, channel, parties, path, spec, progress))
+
+
 KINDS: dict[str, JobKind] = {
     "coverage": JobKind(
         name="coverage",
@@ -108,6 +119,16 @@ KINDS: dict[str, JobKind] = {
         columns=coverage.columns_used,
         disclosure=lambda spec: {"min_domain": spec.min_domain},
         run_role=_run_coverage,
+    ),
+    "aggregate": JobKind(
+        name="aggregate",
+        roles=(),
+        result_role="party1",
+        spec_type=aggregate.AggregateSpec,
+        columns=lambda spec, _role: aggregate.columns_used(spec),
+        disclosure=lambda spec: {"min_cell": spec.min_cell},
+        run_role=_run_aggregate,
+        parties=(2, aggregate.MAX_PARTIES),
     ),
 }
 

@@ -95,7 +95,7 @@ class Ring:
         array = array.astype(np.int64, copy=False).reshape(-1)
         if self.limbs == 1:
             limit = self.bound(parties)
-            if array.size and int(np.abs(array, dtype=np.float64).max()) > limit:
+            if array.size and max(-int(array.min()), int(array.max())) > limit:
                 raise ParameterError(
                     f"a value exceeds {limit} in absolute value, the most that {parties} "
                     "parties can add exactly in Z/2^64; use a smaller fixed-point scale",
@@ -212,7 +212,7 @@ class FixedPoint:
     @property
     def max_error(self) -> float:
         """The largest encoding error of one value."""
-        return 0.5 / self.scale if self.frac_bits else 0.0
+        return 0.5 / self.scale
 
     def encode(self, values: npt.ArrayLike) -> npt.NDArray[np.int64]:
         """Encode finite reals whose scaled magnitude stays below 2^62."""
