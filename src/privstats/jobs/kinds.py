@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from privstats.errors import ParameterError
-from privstats.jobs import aggregate, coverage
+from privstats.jobs import aggregate, coverage, join_aggregate
 from privstats.protocols.psi import Progress
 from privstats.transport.channel import Channel
 
@@ -110,6 +110,17 @@ def _run_aggregate(
     return RoleOutput(*aggregate.run_role(role, channel, parties, path, spec, progress))
 
 
+def _run_join_aggregate(
+    role: str,
+    channel: Channel,
+    parties: Mapping[str, str],
+    path: str,
+    spec: Any,
+    progress: Progress | None,
+) -> RoleOutput:
+    return RoleOutput(*join_aggregate.run_role(role, channel, parties, path, spec, progress))
+
+
 KINDS: dict[str, JobKind] = {
     "coverage": JobKind(
         name="coverage",
@@ -129,6 +140,15 @@ KINDS: dict[str, JobKind] = {
         disclosure=lambda spec: {"min_cell": spec.min_cell},
         run_role=_run_aggregate,
         parties=(2, aggregate.MAX_PARTIES),
+    ),
+    "join_aggregate": JobKind(
+        name="join_aggregate",
+        roles=(join_aggregate.LEFT, join_aggregate.RIGHT),
+        result_role=join_aggregate.LEFT,
+        spec_type=join_aggregate.JoinAggregateSpec,
+        columns=join_aggregate.columns_used,
+        disclosure=lambda spec: {"min_cell": spec.min_cell},
+        run_role=_run_join_aggregate,
     ),
 }
 

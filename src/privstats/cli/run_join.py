@@ -1,0 +1,207 @@
+"""``privstats run join-aggregate``: per-group count, sum and mean over two parties' records."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich import box
+from rich.table import Table
+
+from privstats.cli._console import column_list, err, fail_on_error, out, party_progress
+from privstats.data.readers import column_names
+from privstats.errors import ParameterError
+from privstats.jobs.coverage import NormalizationSpec
+from privstats.jobs.join_aggregate import (
+    LEFT,
+    RIGHT,
+    JoinAggregateSpec,
+    run_local_join_aggregate,
+)
+from privstats.jobs.local import ProgressSink
+
+__all__ = ["join_aggregate", "join_table", "register"]
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``join-aggregate`` command to ``app`` (the ``privstats run`` group)."""
+    app.command("join-aggregate")(join_aggregate)
+
+
+def join_aggregate(
+    left: str = typer.Option(
+        ...,
+        help="The party that receives the result and its file, NAME=FILE "
+        "(e.g. nso=register.csv); NAME is optional.",
+    ),
+    right: str = typer.Option(
+        ...,
+        help="The party that contributes values and its file, NAME=FILE (e.g. bank=incomes.csv).",
+    ),
+    key: str = typer.Option(..., help="Identifier column of the left file (and of the right)."),
+    right_key: str | None = typer.Option(
+        None, help="Identifier column of the right file, if named differently."
+    ),
+    by: str | None = typer.Option(
+        None, help="Group columns of the left file, comma-separated, e.g. region,age_group."
+    ),
+    value: list[str] | None = typer.Option(
+        None,
+        help="A value column to sum and average; looked up in both files' headers. Repeat "
+        "for more columns.",
+    ),
+    left_value: list[str] | None = typer.Option(
+        None, help="A value column of the left file (when the name is in both files)."
+    ),
+    right_value: list[str] | None = typer.Option(
+        None, help="A value column of the right file (when the name is in both files)."
+    ),
+    min_cell: int = typer.Option(10, help="Groups with fewer matched persons are suppressed."),
+    decimals: int = typer.Option(
+        2, help="Decimal places kept of non-integer values (0..6); sums are exact at this scale."
+    ),
+    casefold: bool = typer.Option(True, help="Match identifiers regardless of letter case."),
+    id_remove: str | None = typer.Option(
+        None, help="Regex of characters to delete from identifiers, e.g. '[ .-]'."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
+) -> None:
+    """Per-group count, sum and mean over the persons both parties hold (private join).
+
+    The left party's groups and the right party's values meet only encrypted: neither side
+    learns who is in both files, the right party learns no figure, and the left party
+    learns only per-group totals. Groups below --min-cell matched persons are suppressed,
+    with complementary suppression; their sums are never decrypted.
+    """
+    with fail_on_error():
+        left_name, left_file = _party(left, LEFT)
+        right_name, right_file = _party(right, RIGHT)
+        if left_name == right_name:
+            raise ParameterError(
+                f"--left and --right name the same party {left_name!r}", parameter="right"
+            )
+        left_values, right_values = _value_columns(
+            left_file, right_file, value or [], left_value or [], right_value or []
+        )
+        spec = JoinAggregateSpec.build(
+            key=key,
+            right_key=right_key,
+            by=column_list(by),
+            left_values=left_values,
+            right_values=right_values,
+            min_cell=min_cell,
+            decimals=decimals,
+            normalization=NormalizationSpec(casefold=casefold, remove=id_remove),
+        )
+        names = {LEFT: left_name, RIGHT: right_name}
+        with _named_progress(names) as progress:
+            run = run_local_join_aggregate(left_file, right_file, spec, progress=progress)
+        for warning in run.warnings:
+            err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        if as_json:
+            typer.echo(json.dumps(run.result))
+        else:
+            out.print(join_table(run.result, names, decimals))
+
+
+def _party(text: str, role: str) -> tuple[str, Path]:
+    """``NAME=FILE`` or ``FILE``; a file whose own name holds '=' is taken whole."""
+    name, sep, file = text.partition("=")
+    if sep and _NAME.fullmatch(name) and file and not Path(text).exists():
+        return name, Path(file)
+    if sep and not name:
+        raise ParameterError(f"--{role} {text!r}: the party name before '=' is empty")
+    return role, Path(text)
+
+
+def _value_columns(
+    left_file: Path,
+    right_file: Path,
+    values: Sequence[str],
+    left_values: Sequence[str],
+    right_values: Sequence[str],
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Sort ``--value`` columns to the file whose header has them; explicit ones as given."""
+    out_left, out_right = list(left_values), list(right_values)
+    if values:
+        in_left, in_right = set(column_names(left_file)), set(column_names(right_file))
+        for name in values:
+            if name in in_left and name in in_right:
+                raise ParameterError(
+                    f"--value {name!r} is a column of both files; say which with "
+                    f"--left-value {name} or --right-value {name}",
+                    parameter="value",
+                )
+            if name in in_right:
+                out_right.append(name)
+            elif name in in_left:
+                out_left.append(name)
+            else:
+                raise ParameterError(
+                    f"--value {name!r} is a column of neither {left_file} nor {right_file}; "
+                    "check the spelling, or name the side with --left-value/--right-value",
+                    parameter="value",
+                )
+    return tuple(out_left), tuple(out_right)
+
+
+@contextmanager
+def _named_progress(names: dict[str, str]) -> Iterator[ProgressSink]:
+    """The progress display, showing each role under its party's name."""
+    with party_progress() as progress:
+
+        def sink(party: str, step: str, done: int, total: int) -> None:
+            progress(names.get(party, party), step, done, total)
+
+        yield sink
+
+
+def _number(value: Any, places: int) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.{places}f}"
+
+
+def join_table(result: dict[str, Any], names: dict[str, str], decimals: int) -> Table:
+    """The join-aggregate result as a table: one row per group, sum and mean per column."""
+    groups = result["groups"]
+    by = list(groups[0]["by"]) if groups else []
+    columns = [k[len("sum:") :] for k in groups[0] if k.startswith("sum:")] if groups else []
+    table = Table(
+        title=f"Per-group totals over the persons in both files (min cell {result['min_cell']})",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in by:
+        table.add_column(name, no_wrap=True)
+    table.add_column("count", justify="right", no_wrap=True)
+    for name in columns:
+        table.add_column(f"sum {name}", justify="right", no_wrap=True)
+        table.add_column(f"mean {name}", justify="right", no_wrap=True)
+    for entry in groups:
+        labels = [str(v) for v in entry["by"].values()]
+        if entry["suppressed"]:
+            table.add_row(*labels, "suppressed", *[""] * (2 * len(columns)))
+            continue
+        cells = [_number(entry["count"], 0)]
+        for name in columns:
+            cells.append(_number(entry[f"sum:{name}"], decimals))
+            cells.append(_number(entry[f"mean:{name}"], max(2, decimals)))
+        table.add_row(*labels, *cells)
+    matched = result["matched"]
+    table.caption = (
+        f"{names[LEFT]} {result['left_size']:,} · {names[RIGHT]} {result['right_size']:,} · "
+        f"matched {'suppressed' if matched is None else f'{matched:,}'} · "
+        f"{result.get('seconds', 0.0):.1f} s"
+    )
+    table.caption_justify = "left"
+    return table

@@ -1,0 +1,488 @@
+"""Join-and-aggregate of vertically split data: per-group count, sum and mean, to one party.
+
+Two roles. The *left* party (an NSO, holding person identifiers with group columns and
+optionally value columns) receives the result; the *right* party (a bank, holding
+identifiers and value columns such as income) contributes its values and learns only both
+set sizes. For every group of the left party's categories, over the persons both hold,
+the result gives the count and, per value column, the sum and the mean.
+
+Before the protocol each party cleans its own file: identifiers are normalised alike
+(:class:`~privstats.jobs.coverage.NormalizationSpec`); records with an empty identifier,
+or with a missing value in a used value column, are dropped with a warning; on the left a
+repeated identifier keeps its first record, on the right the values of a repeated
+identifier are summed (both with a warning). Values are fixed point: ``round(v·10^d)`` as
+exact integers with ``d = decimals`` (half to even, from the shortest decimal text of the
+number); a column whose values are all whole numbers is kept at scale 1 and reported in
+integers. After the protocol, groups below ``min_cell`` matched persons are withheld with
+secondary suppression (:func:`~privstats.disclosure.cells.withheld_cells`); the sums of
+withheld groups are never decrypted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from privstats.data.readers import read_columns
+from privstats.data.tables import read_table
+from privstats.disclosure.cells import withheld_cells
+from privstats.errors import DatasetError, ParameterError, ProtocolError
+from privstats.jobs.coverage import NormalizationSpec
+from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.protocols import join_aggregate as protocol
+from privstats.protocols.join_aggregate import DEFAULT_CHUNK_SIZE, LeftResult
+from privstats.protocols.psi import Progress
+from privstats.transport.channel import Channel
+
+__all__ = [
+    "LEFT",
+    "RIGHT",
+    "JoinAggregateRun",
+    "JoinAggregateSpec",
+    "JoinData",
+    "columns_used",
+    "left_role",
+    "load_role_data",
+    "right_role",
+    "run_local_join_aggregate",
+    "run_role",
+]
+
+LEFT, RIGHT = "left", "right"
+_MAX_EXAMPLES = 5
+_MAX_SCALED = 2**63
+
+
+class JoinAggregateSpec(BaseModel):
+    """Everything both parties must agree on before a join-and-aggregate runs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str = Field(min_length=1)
+    right_key: str | None = None
+    by: tuple[str, ...] = ()
+    left_values: tuple[str, ...] = ()
+    right_values: tuple[str, ...] = ()
+    min_cell: int = Field(10, ge=1)
+    decimals: int = Field(2, ge=0, le=protocol.MAX_DECIMALS)
+    normalization: NormalizationSpec = NormalizationSpec()
+    chunk_size: int = Field(DEFAULT_CHUNK_SIZE, ge=1, le=262_144)
+
+    @model_validator(mode="after")
+    def _distinct_columns(self) -> JoinAggregateSpec:
+        for name, columns in (
+            ("by", self.by),
+            ("left_values", self.left_values),
+            ("right_values", self.right_values),
+        ):
+            if len(set(columns)) != len(columns) or any(not col for col in columns):
+                raise ValueError(
+                    f"{name} columns must be distinct and non-empty, got {list(columns)}"
+                )
+            if len(columns) > protocol.MAX_COLUMNS:
+                raise ValueError(f"at most {protocol.MAX_COLUMNS} {name} columns")
+        both = sorted(set(self.left_values) & set(self.right_values))
+        if both:
+            raise ValueError(
+                f"value columns {both} are named on both sides; rename one, the result "
+                "reports each value column under its name"
+            )
+        if self.key in self.by or self.key in self.left_values:
+            raise ValueError(
+                f"the identifier column {self.key!r} cannot be a group or value column"
+            )
+        if (self.right_key or self.key) in self.right_values:
+            raise ValueError(
+                f"the identifier column {self.right_key or self.key!r} cannot be a value column"
+            )
+        return self
+
+    @classmethod
+    def build(cls, **values: Any) -> JoinAggregateSpec:
+        """Validate ``values`` into a spec; errors become ParameterError naming the field."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or "spec"
+            raise ParameterError(
+                f"join-aggregate option {field!r}: {first['msg']}", parameter=field
+            ) from exc
+
+
+@dataclass(frozen=True)
+class JoinData:
+    """One party's cleaned records: distinct identifiers, group codes and scaled values."""
+
+    path: str
+    key: str
+    ids: list[str]
+    groups: list[int]  # per id, index into group_labels (left); all 0 on the right
+    group_labels: list[tuple[str, ...]]  # sorted distinct combinations of the by columns
+    columns: tuple[str, ...]  # value columns, in spec order
+    values: list[list[int]]  # per column, per id: round(v·10^decimals) as exact integers
+    integer: tuple[bool, ...]  # per column: every value a whole number (kept at scale 1)
+    decimals: tuple[int, ...]  # per column: the decimal scale used (0 for integer columns)
+    rows: int
+    notes: tuple[str, ...] = ()
+
+    def warnings(self) -> list[str]:
+        """Sentences on dropped and merged records; empty when the file is clean."""
+        return list(self.notes)
+
+
+def columns_used(spec: JoinAggregateSpec, role: str) -> tuple[str, ...]:
+    """The columns of ``role``'s dataset that a join-aggregate job reads."""
+    if role == LEFT:
+        return tuple(dict.fromkeys((spec.key, *spec.by, *spec.left_values)))
+    if role == RIGHT:
+        return (spec.right_key or spec.key, *spec.right_values)
+    raise ParameterError(f"unknown join-aggregate role {role!r}; use 'left' or 'right'")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_role_data(role: str, path: str | Path, spec: JoinAggregateSpec) -> JoinData:
+    """Read one party's file, clean it as the module docstring says, and scale its values."""
+    if role == LEFT:
+        key, by, columns = spec.key, spec.by, spec.left_values
+    elif role == RIGHT:
+        key, by, columns = spec.right_key or spec.key, (), spec.right_values
+    else:
+        raise ParameterError(f"unknown join-aggregate role {role!r}; use 'left' or 'right'")
+    label = str(path)
+    ids = spec.normalization.rule().apply(read_columns(path, [key])[key])
+    n_rows = len(ids)
+    table = read_table(path, categories=by, values=columns) if by or columns else None
+    numbers = table.values if table is not None else {}
+    categories = table.categories if table is not None else {}
+    notes: list[str] = []
+
+    empty_id = pc.fill_null(pc.equal(pc.binary_length(ids), 0), True).to_numpy(zero_copy_only=False)
+    missing = np.zeros(n_rows, dtype=bool)
+    for name in columns:
+        missing |= np.isnan(numbers[name])
+    missing &= ~empty_id
+    if empty_id.any():
+        notes.append(
+            f"{label}: {_records(int(empty_id.sum()))} with an empty '{key}' dropped "
+            f"({_rows_text(np.flatnonzero(empty_id))})"
+        )
+    if missing.any():
+        names = ", ".join(f"'{c}'" for c in columns)
+        notes.append(
+            f"{label}: {_records(int(missing.sum()))} with a missing value in {names} dropped "
+            f"({_rows_text(np.flatnonzero(missing))})"
+        )
+    kept = np.flatnonzero(~(empty_id | missing))
+    for name in by:
+        blank = np.flatnonzero(categories[name][kept] == "")
+        if blank.size:
+            raise DatasetError(
+                f"{label}: column '{name}' has {blank.size} empty values "
+                f"({_rows_text(kept[blank])}); every record needs a group value",
+                path=label,
+                column=name,
+                rows=tuple(int(r) + 1 for r in kept[blank][:_MAX_EXAMPLES]),
+            )
+
+    codes = ids.take(pa.array(kept)).dictionary_encode()
+    id_codes = codes.indices.to_numpy(zero_copy_only=False)
+    _, first = np.unique(id_codes, return_index=True)
+    first.sort()  # positions (within kept) of each identifier's first record, in file order
+    repeated = np.setdiff1d(np.arange(kept.size), first, assume_unique=True)
+    distinct_ids: list[str] = ids.take(pa.array(kept[first])).to_pylist()
+
+    scaled: list[list[int]] = []
+    integer: list[bool] = []
+    decimals: list[int] = []
+    for name in columns:
+        floats = numbers[name][kept]
+        whole = bool(np.all(floats == np.floor(floats)))
+        scale = 0 if whole else spec.decimals
+        scaled.append(_scaled(floats, scale, label, name, kept))
+        integer.append(whole)
+        decimals.append(scale)
+
+    if role == LEFT:
+        values = [[column[i] for i in first.tolist()] for column in scaled]
+        if repeated.size:
+            notes.append(
+                f"{label}: {_records(int(repeated.size))} with a repeated '{key}' dropped; the "
+                f"first record of each identifier is used ({_rows_text(kept[repeated])})"
+            )
+    else:
+        values = _summed(scaled, id_codes, first)
+        if repeated.size:
+            notes.append(
+                f"{label}: {_records(int(repeated.size))} with a repeated '{key}' merged into "
+                f"the identifier's first record; their values are summed "
+                f"({_rows_text(kept[repeated])})"
+            )
+    groups, group_labels = _group_codes(
+        [categories[name][kept[first]] for name in by], len(distinct_ids)
+    )
+    return JoinData(
+        path=label,
+        key=key,
+        ids=distinct_ids,
+        groups=groups,
+        group_labels=group_labels,
+        columns=tuple(columns),
+        values=values,
+        integer=tuple(integer),
+        decimals=tuple(decimals),
+        rows=n_rows,
+        notes=tuple(notes),
+    )
+
+
+def _scaled(
+    floats: npt.NDArray[np.float64], scale: int, label: str, name: str, kept: npt.NDArray[np.intp]
+) -> list[int]:
+    """``round(v·10^scale)`` as exact integers, half to even on the shortest decimal text."""
+    if scale == 0:
+        out = [int(v) for v in floats.tolist()]
+    else:
+        out = [
+            int(Decimal(repr(v)).scaleb(scale).to_integral_value(rounding=ROUND_HALF_EVEN))
+            for v in floats.tolist()
+        ]
+    for k, v in enumerate(out):
+        if not -_MAX_SCALED < v < _MAX_SCALED:
+            row = int(kept[k]) + 1
+            raise DatasetError(
+                f"{label}: column '{name}' row {row} is too large: at {scale} decimals it "
+                "exceeds 2^63; lower the number of decimals",
+                path=label,
+                column=name,
+                rows=(row,),
+            )
+    return out
+
+
+def _summed(
+    scaled: list[list[int]], id_codes: npt.NDArray[np.intp], first: npt.NDArray[np.intp]
+) -> list[list[int]]:
+    """Per column, the sum of each identifier's values, identifiers in first-record order."""
+    if first.size == id_codes.size:
+        return scaled
+    position = {int(id_codes[k]): p for p, k in enumerate(first.tolist())}
+    out = []
+    for column in scaled:
+        sums = [0] * len(position)
+        for code, value in zip(id_codes.tolist(), column, strict=True):
+            sums[position[code]] += value
+        out.append(sums)
+    return out
+
+
+def _group_codes(
+    columns: Sequence[npt.NDArray[np.str_]], n: int
+) -> tuple[list[int], list[tuple[str, ...]]]:
+    """Integer codes of the combined group values and the sorted distinct combinations."""
+    if not columns:
+        return [0] * n, [()]
+    if n == 0:
+        return [], []
+    uniques, inverses = [], []
+    for column in columns:
+        unique, inverse = np.unique(column, return_inverse=True)
+        uniques.append(unique.tolist())
+        inverses.append(inverse.reshape(-1))
+    combos, codes = np.unique(np.stack(inverses, axis=1), axis=0, return_inverse=True)
+    labels = [tuple(uniques[c][k] for c, k in enumerate(row)) for row in combos.tolist()]
+    return codes.reshape(-1).tolist(), labels
+
+
+def _records(n: int) -> str:
+    return f"{n} record" if n == 1 else f"{n} records"
+
+
+def _rows_text(rows: npt.NDArray[np.intp]) -> str:
+    shown = ", ".join(str(int(r) + 1) for r in rows[:_MAX_EXAMPLES])
+    more = ", …" if rows.size > _MAX_EXAMPLES else ""
+    return f"{'row' if rows.size == 1 else 'rows'} {shown}{more}"
+
+
+# --------------------------------------------------------------------------- roles
+
+
+def left_role(
+    channel: Channel,
+    peer: str,
+    data: JoinData,
+    spec: JoinAggregateSpec,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The left party's side: run the protocol and return the released result."""
+    if not data.ids:
+        raise DatasetError(
+            f"{data.path}: no records left to join (after dropping empty identifiers and "
+            "missing values)",
+            path=data.path,
+            column=data.key,
+        )
+
+    def release(counts: Sequence[int]) -> list[int]:
+        withheld = withheld_cells(dict(enumerate(counts)), spec.min_cell)
+        return [g for g in range(len(counts)) if g not in withheld]
+
+    outcome = protocol.left(
+        channel,
+        peer,
+        data.ids,
+        data.groups,
+        len(data.group_labels),
+        data.values,
+        release=release,
+        right_columns=len(spec.right_values),
+        chunk_size=spec.chunk_size,
+        progress=progress,
+    )
+    if any(d not in (0, spec.decimals) for d in outcome.right_decimals):
+        raise ProtocolError(
+            f"the right party scaled its values to {list(outcome.right_decimals)} decimals, "
+            f"not {spec.decimals}",
+            peer=peer,
+            step="hello",
+        )
+    return _result(spec, data, outcome)
+
+
+def _result(spec: JoinAggregateSpec, data: JoinData, outcome: LeftResult) -> dict[str, Any]:
+    columns = [*data.columns, *spec.right_values]
+    integer = [*data.integer, *outcome.right_integer]
+    decimals = [*data.decimals, *outcome.right_decimals]
+    groups: list[dict[str, Any]] = []
+    for g, label in enumerate(data.group_labels):
+        entry: dict[str, Any] = {"by": dict(zip(spec.by, label, strict=True))}
+        sums = outcome.sums.get(g)
+        count = outcome.counts[g]
+        entry["count"] = None if sums is None else count
+        for c, name in enumerate(columns):
+            if sums is None:
+                entry[f"sum:{name}"] = entry[f"mean:{name}"] = None
+                continue
+            scale = 10 ** decimals[c]
+            total = sums[c]
+            entry[f"sum:{name}"] = total // scale if integer[c] else total / scale
+            entry[f"mean:{name}"] = total / (scale * count) if count else None
+        entry["suppressed"] = sums is None
+        groups.append(entry)
+    matched = outcome.matched
+    return {
+        "computation": "join_aggregate",
+        "left_size": outcome.left_size,
+        "right_size": outcome.right_size,
+        "matched": matched if matched >= spec.min_cell else None,
+        "min_cell": spec.min_cell,
+        "groups": groups,
+    }
+
+
+def right_role(
+    channel: Channel,
+    peer: str,
+    data: JoinData,
+    spec: JoinAggregateSpec,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The right party's side: contribute the values; return both sizes, no figures."""
+    outcome = protocol.right(
+        channel,
+        peer,
+        data.ids,
+        data.values,
+        integer=data.integer,
+        decimals=data.decimals,
+        left_columns=len(spec.left_values),
+        min_cell=spec.min_cell,
+        chunk_size=spec.chunk_size,
+        progress=progress,
+    )
+    return {
+        "computation": "join_aggregate",
+        "role": RIGHT,
+        "left_size": outcome.left_size,
+        "right_size": outcome.right_size,
+    }
+
+
+def run_role(
+    role: str,
+    channel: Channel,
+    parties: Mapping[str, str],
+    path: str,
+    spec: JoinAggregateSpec,
+    progress: Progress | None,
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """A service node's runner: load ``path``, play ``role``; (result, data warnings)."""
+    data = load_role_data(role, path, spec)
+    if role == LEFT:
+        return left_role(channel, parties[RIGHT], data, spec, progress), data.warnings()
+    return right_role(channel, parties[LEFT], data, spec, progress), data.warnings()
+
+
+# --------------------------------------------------------------------------- local runs
+
+
+def _left_process(
+    channel: Channel, progress: Progress, *, path: str, spec: JoinAggregateSpec
+) -> tuple[dict[str, Any] | None, list[str]]:
+    return run_role(LEFT, channel, {LEFT: LEFT, RIGHT: RIGHT}, path, spec, progress)
+
+
+def _right_process(
+    channel: Channel, progress: Progress, *, path: str, spec: JoinAggregateSpec
+) -> tuple[dict[str, Any] | None, list[str]]:
+    return run_role(RIGHT, channel, {LEFT: LEFT, RIGHT: RIGHT}, path, spec, progress)
+
+
+@dataclass(frozen=True)
+class JoinAggregateRun:
+    """The released result of a local join-aggregate run, with what it cost each party."""
+
+    result: dict[str, Any]
+    warnings: list[str]
+    outcomes: dict[str, PartyOutcome]
+
+
+def run_local_join_aggregate(
+    left: str | Path,
+    right: str | Path,
+    spec: JoinAggregateSpec,
+    *,
+    progress: ProgressSink | None = None,
+) -> JoinAggregateRun:
+    """Run both roles, each in its own process on loopback; ``result`` includes ``seconds``."""
+    for label, path in ((LEFT, left), (RIGHT, right)):
+        if not Path(path).is_file():
+            raise DatasetError(f"{path}: {label} file not found", path=str(path))
+    started = time.perf_counter()
+    outcomes = run_local(
+        {
+            LEFT: (_left_process, {"path": str(left), "spec": spec}),
+            RIGHT: (_right_process, {"path": str(right), "spec": spec}),
+        },
+        progress=progress,
+    )
+    seconds = time.perf_counter() - started
+    result, left_warnings = outcomes[LEFT].output
+    _, right_warnings = outcomes[RIGHT].output
+    return JoinAggregateRun(
+        {**result, "seconds": round(seconds, 3)},
+        [*left_warnings, *right_warnings],
+        outcomes,
+    )

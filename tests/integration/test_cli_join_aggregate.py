@@ -1,0 +1,157 @@
+"""``run join-aggregate`` as a user runs it: one real process per party over 127.0.0.1.
+
+The command is registered on a fresh typer app (as ``privstats run`` does) and invoked
+through click's test runner; the two parties still run as separate processes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from privstats.cli.run_join import register
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """privstats run (test stand-in)."""
+
+    register(app)
+    return app
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """An NSO register of 400 persons in 4 regions (two of 6 and 5 persons) with a household
+    size, and a bank with incomes (cents) and an account count for 300 of them + 50 more."""
+    folder = tmp_path_factory.mktemp("join")
+    rng = np.random.default_rng(11)
+    n = 400
+    small = {i: "Islands" for i in range(100, 106)} | {i: "Lakes" for i in range(106, 111)}
+    register = pd.DataFrame(
+        {
+            "person_id": [f"P{i:05d}" for i in range(n)],
+            "region": [small.get(i, rng.choice(["Coast", "Hills"])) for i in range(n)],
+            "household": rng.integers(1, 7, n),
+        }
+    )
+    ids = list(range(100, 450))
+    bank = pd.DataFrame(
+        {
+            "customer": [f"p{i:05d}" for i in ids],
+            "income": np.round(rng.lognormal(10, 0.5, len(ids)), 2),
+            "accounts": rng.integers(0, 4, len(ids)),
+            "household": rng.integers(1, 3, len(ids)),  # same name as a register column
+        }
+    )
+    left, right = folder / "register.csv", folder / "bank.csv"
+    register.to_csv(left, index=False)
+    bank.to_csv(right, index=False)
+    return left, right
+
+
+def expected(left: Path, right: Path) -> pd.DataFrame:
+    reg = pd.read_csv(left)
+    bank = pd.read_csv(right).drop(columns="household")
+    reg["id"] = reg["person_id"].str.lower()
+    bank["id"] = bank["customer"].str.lower()
+    bank["cents"] = (bank["income"] * 100).round().astype(int)
+    merged = reg.merge(bank, on="id")
+    return merged.groupby("region").agg(
+        count=("id", "size"),
+        cents=("cents", "sum"),
+        accounts=("accounts", "sum"),
+        household=("household", "sum"),
+    )
+
+
+def test_json_output_equals_pandas(app: typer.Typer, files: tuple[Path, Path]) -> None:
+    left, right = files
+    result = CliRunner().invoke(
+        app,
+        [
+            "join-aggregate", "--left", f"nso={left}", "--right", f"bank={right}",
+            "--key", "person_id", "--right-key", "customer", "--by", "region",
+            "--value", "income", "--value", "accounts", "--left-value", "household", "--json",
+        ],
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    release = json.loads(result.stdout)  # exactly one JSON object on stdout
+    assert set(release) == {
+        "computation", "left_size", "right_size", "matched", "min_cell", "groups", "seconds",
+    }  # fmt: skip
+    assert (release["left_size"], release["right_size"], release["min_cell"]) == (400, 350, 10)
+    want = expected(left, right)
+    groups = {g["by"]["region"]: g for g in release["groups"]}
+    for small in ("Islands", "Lakes"):
+        assert groups[small]["suppressed"] and groups[small]["sum:income"] is None
+    for region in ("Coast", "Hills"):
+        entry, row = groups[region], want.loc[region]
+        assert entry["count"] == row["count"]
+        assert entry["sum:income"] == int(row["cents"]) / 100
+        assert entry["sum:accounts"] == row["accounts"]
+        assert entry["sum:household"] == row["household"]
+        assert entry["mean:accounts"] == pytest.approx(row["accounts"] / row["count"])
+    assert release["matched"] == int(want["count"].sum())
+
+
+def test_readable_table(app: typer.Typer, files: tuple[Path, Path]) -> None:
+    left, right = files
+    result = CliRunner().invoke(
+        app,
+        [
+            "join-aggregate", "--left", str(left), "--right", f"bank={right}",
+            "--key", "person_id", "--right-key", "customer", "--by", "region",
+            "--right-value", "income", "--min-cell", "5", "--decimals", "0",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for text in ("region", "count", "sum income", "mean income", "Coast", "Hills", "Islands"):
+        assert text in out
+    assert "left 400" in out and "bank 350" in out  # party names in the caption
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["--value", "household"], "both files"),
+        (["--value", "salary"], "neither"),
+    ],
+)
+def test_value_columns_are_looked_up_in_both_headers(
+    app: typer.Typer, files: tuple[Path, Path], values: list[str], message: str
+) -> None:
+    left, right = files
+    result = CliRunner().invoke(
+        app,
+        ["join-aggregate", "--left", str(left), "--right", str(right), "--key", "person_id",
+         "--right-key", "customer", *values],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "--left-value" in result.stderr
+
+
+def test_bad_options_are_reported_without_running(
+    app: typer.Typer, files: tuple[Path, Path]
+) -> None:
+    left, right = files
+    base = ["join-aggregate", "--left", str(left), "--key", "person_id"]
+    result = CliRunner().invoke(app, [*base, "--right", str(right), "--decimals", "9"])
+    assert result.exit_code == 2 and "decimals" in result.stderr
+    result = CliRunner().invoke(app, [*base, "--right", f"x={right.with_name('none.csv')}"])
+    assert result.exit_code == 2 and "not found" in result.stderr
+    result = CliRunner().invoke(app, [*base, "--right", f"left={right}"])
+    assert result.exit_code == 2 and "same party" in result.stderr
