@@ -20,7 +20,13 @@ from privstats.errors import (
     ServiceError,
     TransportError,
 )
+from privstats.jobs.aggregate import AggregateRun, AggregateSpec, run_local_aggregate
 from privstats.jobs.coverage import CoverageRun, CoverageSpec, run_local_coverage
+from privstats.jobs.join_aggregate import (
+    JoinAggregateRun,
+    JoinAggregateSpec,
+    run_local_join_aggregate,
+)
 from privstats.stats.coverage import (
     PopulationEstimate,
     Proportion,
@@ -31,6 +37,8 @@ from privstats.stats.coverage import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AggregateRun",
+    "AggregateSpec",
     "AuditError",
     "AuthenticationError",
     "ChannelTimeoutError",
@@ -43,6 +51,8 @@ __all__ = [
     "IdentifierRule",
     "IdentifierSet",
     "JobFailedError",
+    "JoinAggregateRun",
+    "JoinAggregateSpec",
     "ParameterError",
     "PopulationEstimate",
     "PrivstatsError",
@@ -54,5 +64,7 @@ __all__ = [
     "dual_system_estimate",
     "load_identifiers",
     "proportion_interval",
+    "run_local_aggregate",
     "run_local_coverage",
+    "run_local_join_aggregate",
 ]

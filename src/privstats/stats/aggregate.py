@@ -620,7 +620,7 @@ def group_figures(
         if stat.kind in ("median", "quantile"):
             found = quantiles.get((stat.columns[0], stat.q)) if stat.q is not None else None
             figures[stat.name] = (
-                None if found is None else float(Fraction(found, 1 << plan.fixed.frac_bits))
+                None if found is None else _shortest_decimal(found, plan.fixed.frac_bits)
             )
             continue
         if stat.kind in ("cov", "corr"):
@@ -630,6 +630,17 @@ def group_figures(
         m = moments[f"column:{stat.columns[0]}"]
         figures[stat.name] = None if m is None else _univariate(stat.kind, stat.columns[0], m)
     return figures
+
+
+def _shortest_decimal(code: int, frac_bits: int) -> float:
+    """The shortest decimal whose fixed-point code is ``code``: an observed value such as
+    3000.62 is shown as written, not as its grid point 3000.6200000001118."""
+    exact = Fraction(code, 1 << frac_bits)
+    for digits in range(16):
+        candidate = round(float(exact), digits)
+        if round(candidate * (1 << frac_bits)) == code:
+            return candidate
+    return float(exact)
 
 
 def _univariate(kind: str, column: str, m: Mapping[Monomial, Fraction]) -> int | float | None:
