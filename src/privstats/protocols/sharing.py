@@ -55,7 +55,8 @@ __all__ = [
 RingArray = npt.NDArray[np.uint64]
 """Ring elements: shape ``(count, limbs)``, limb 0 the least significant 64 bits."""
 
-DEFAULT_CHUNK_ELEMENTS = 1 << 20
+DEFAULT_CHUNK_ELEMENTS = 1 << 16
+"""Elements per message: 512 KiB messages move faster than 8 MiB ones (measured)."""
 _MASK = (1 << 64) - 1
 
 
@@ -156,6 +157,8 @@ class Ring:
         return self.add(~self._check(a), one)
 
     def sub(self, a: RingArray, b: RingArray) -> RingArray:
+        if self.limbs == 1:
+            return self._check(a) - self._check(b)
         return self.add(a, self.neg(b))
 
     def share(self, values: RingArray, parties: int) -> list[RingArray]:
@@ -182,7 +185,8 @@ class Ring:
         size = 8 * self.limbs
         if len(data) % size:
             raise ProtocolError(f"{len(data)} bytes is not a whole number of ring elements")
-        return np.frombuffer(data, dtype="<u8").astype(np.uint64).reshape(-1, self.limbs)
+        # read-only view of the received bytes: ring arithmetic always makes new arrays
+        return np.frombuffer(data, dtype="<u8").reshape(-1, self.limbs)
 
     def _check(self, elements: RingArray) -> RingArray:
         if elements.dtype != np.uint64 or elements.ndim != 2 or elements.shape[1] != self.limbs:
