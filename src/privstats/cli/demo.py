@@ -288,7 +288,7 @@ def trade(
         table.caption = f"linked {result['matched']:,} · {result['seconds']:.1f} s"
         table.caption_justify = "left"
         out.print(table)
-        verdict = "equal" if agrees else "DIFFER FROM"
+        verdict = "equals" if agrees else "DIFFERS FROM"
         out.print(
             f"Every released figure {verdict} the plaintext join of the two files; imports "
             "run above exports as CIF values exceed FOB. The audit log verifies."
