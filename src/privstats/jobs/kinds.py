@@ -99,26 +99,22 @@ def _run_coverage(
     return RoleOutput(result, data.warnings())
 
 
-def _run_aggregate(
-    role: str,
-    channel: Channel,
-    parties: Mapping[str, str],
-    path: str,
-    spec: Any,
-    progress: Progress | None,
-) -> RoleOutput:
-    return RoleOutput(*aggregate.run_role(role, channel, parties, path, spec, progress))
+def _from_tuple(
+    run: Callable[..., tuple[dict[str, Any] | None, list[str]]],
+) -> RoleRunner:
+    """A role runner from a job module's ``run_role`` that returns (result, warnings)."""
 
+    def run_role(
+        role: str,
+        channel: Channel,
+        parties: Mapping[str, str],
+        path: str,
+        spec: Any,
+        progress: Progress | None,
+    ) -> RoleOutput:
+        return RoleOutput(*run(role, channel, parties, path, spec, progress))
 
-def _run_join_aggregate(
-    role: str,
-    channel: Channel,
-    parties: Mapping[str, str],
-    path: str,
-    spec: Any,
-    progress: Progress | None,
-) -> RoleOutput:
-    return RoleOutput(*join_aggregate.run_role(role, channel, parties, path, spec, progress))
+    return run_role
 
 
 KINDS: dict[str, JobKind] = {
@@ -138,7 +134,7 @@ KINDS: dict[str, JobKind] = {
         spec_type=aggregate.AggregateSpec,
         columns=lambda spec, _role: aggregate.columns_used(spec),
         disclosure=lambda spec: {"min_cell": spec.min_cell},
-        run_role=_run_aggregate,
+        run_role=_from_tuple(aggregate.run_role),
         parties=(2, aggregate.MAX_PARTIES),
     ),
     "join_aggregate": JobKind(
@@ -148,7 +144,7 @@ KINDS: dict[str, JobKind] = {
         spec_type=join_aggregate.JoinAggregateSpec,
         columns=join_aggregate.columns_used,
         disclosure=lambda spec: {"min_cell": spec.min_cell},
-        run_role=_run_join_aggregate,
+        run_role=_from_tuple(join_aggregate.run_role),
     ),
 }
 

@@ -84,7 +84,12 @@ from privstats.crypto.dlog import DEFAULT_BOUND, discrete_log
 from privstats.crypto.elgamal import CIPHERTEXT_BYTES
 from privstats.crypto.group import POINT_BYTES
 from privstats.errors import CryptoError, ParameterError, ProtocolError
-from privstats.protocols.psi import Progress
+from privstats.protocols._steps import (
+    Progress,
+    encode_identifier,
+    no_progress,
+    progress_counter,
+)
 from privstats.transport.channel import Channel
 from privstats.transport.codec import Message, message
 
@@ -219,34 +224,18 @@ class RightResult:
 # --------------------------------------------------------------------------- helpers
 
 
-def _encoded(item: str | bytes) -> bytes:
-    if isinstance(item, str):
-        try:
-            return item.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ParameterError(
-                f"identifier {item!r} is not valid Unicode text (it holds a lone surrogate)",
-                parameter="ids",
-            ) from exc
-    if isinstance(item, bytes):
-        return item
-    raise TypeError(f"identifiers must be str or bytes, not {type(item).__name__}")
-
-
-def _noop(step: str, done: int, total: int) -> None:
-    return None
-
-
-def _counter(report: Progress, step: str, total: int) -> Callable[[int], None]:
-    done = 0
-    report(step, 0, total)
-
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        report(step, done, total)
-
-    return tick
+def _entries_in(msg: LeftEntries | ShuffledEntries, remaining: int, n_left: int) -> int | None:
+    """The number of records in a chunk of A's records, or None if the chunk is malformed."""
+    count, rest = divmod(len(msg.points), POINT_BYTES)
+    if (
+        rest
+        or not 0 < count <= remaining
+        or len(msg.labels) != count * CIPHERTEXT_BYTES
+        or len(msg.values) != n_left
+        or any(len(v) != count * CIPHERTEXT_BYTES for v in msg.values)
+    ):
+        return None
+    return count
 
 
 def _check_chunk_size(chunk_size: int) -> None:
@@ -340,7 +329,7 @@ def left(
     2, as many as there are CPUs).
     """
     _check_chunk_size(chunk_size)
-    report = progress or _noop
+    report = progress or no_progress
     keys = keys or LeftKeys()
     workers = min(2, os.cpu_count() or 1) if workers is None else workers
     if not 1 <= workers <= 64:
@@ -361,7 +350,7 @@ def left(
     columns = _check_columns(values, len(ids), "left value")
     first: dict[bytes, int] = {}
     for i, item in enumerate(ids):
-        first.setdefault(_encoded(item), i)
+        first.setdefault(encode_identifier(item), i)
     keep = list(first.values())
     own = list(first)
     own_groups = [int(groups[i]) for i in keep]
@@ -447,7 +436,7 @@ def _send_own(
     per_message = _records_per_message(
         chunk_size, POINT_BYTES + CIPHERTEXT_BYTES * (1 + len(columns))
     )
-    tick = _counter(report, "encrypt own records", len(ids))
+    tick = progress_counter(report, "encrypt own records", len(ids))
     for start in range(0, len(ids), per_message):
         batch = order[start : start + per_message]
         points = multiply(psi_key, hash_to_group([ids[i] for i in batch], context=CONTEXT))
@@ -473,17 +462,11 @@ def _receive_shuffled(
     points, labels = [], []
     values: list[list[bytes]] = [[] for _ in range(n_left)]
     received = 0
-    tick = _counter(report, "receive re-keyed records", n)
+    tick = progress_counter(report, "receive re-keyed records", n)
     while received < n:
         msg = channel.recv(peer, ShuffledEntries)
-        count, rest = divmod(len(msg.points), POINT_BYTES)
-        if (
-            rest
-            or not 0 < count <= n - received
-            or len(msg.labels) != count * CIPHERTEXT_BYTES
-            or len(msg.values) != n_left
-            or any(len(v) != count * CIPHERTEXT_BYTES for v in msg.values)
-        ):
+        count = _entries_in(msg, n - received, n_left)
+        if count is None:
             raise ProtocolError(
                 "re-keyed records: malformed chunk", peer=peer, step="shuffled entries"
             )
@@ -582,7 +565,7 @@ def _match_and_add(
     counts = [0] * n_groups
     sums: list[list[bytes | None]] = [[None] * (n_left + n_right) for _ in range(n_groups)]
     step = "right entries"
-    tick = _counter(report, "match peer records", right_size)
+    tick = progress_counter(report, "match peer records", right_size)
 
     def merge(future: Future[_Partial], count: int) -> None:
         try:
@@ -654,7 +637,7 @@ def _decrypt(
     )
     first = elgamal.first_points(ciphertexts)
     total = len(first) // POINT_BYTES
-    tick = _counter(report, "decrypt released cells", total)
+    tick = progress_counter(report, "decrypt released cells", total)
     shares = []
     step = "decryption"
     for start in range(0, max(total, 1), _DECRYPT_CHUNK):
@@ -764,7 +747,7 @@ def right(
     cells.
     """
     _check_chunk_size(chunk_size)
-    report = progress or _noop
+    report = progress or no_progress
     keys = keys or RightKeys()
     columns = _check_columns(values, len(ids), "right value")
     n_right = len(columns)
@@ -779,7 +762,7 @@ def right(
     position: dict[bytes, int] = {}
     sums: list[list[int]] = [[] for _ in range(n_right)]
     for i, item in enumerate(ids):
-        k = position.setdefault(_encoded(item), len(position))
+        k = position.setdefault(encode_identifier(item), len(position))
         for c, column in enumerate(columns):
             if k == len(sums[c]):
                 sums[c].append(column[i])
@@ -820,7 +803,7 @@ def right(
             chunk_size,
             report,
         )
-        tick = _counter(report, "encrypt own records", m)
+        tick = progress_counter(report, "encrypt own records", m)
         for count, entries in producer:
             channel.send(peer, entries)
             tick(count)
@@ -904,17 +887,11 @@ def _rekey_and_shuffle(
     points, labels = [], []
     values: list[list[bytes]] = [[] for _ in range(n_left)]
     received = 0
-    tick = _counter(report, "re-key peer records", n)
+    tick = progress_counter(report, "re-key peer records", n)
     while received < n:
         msg = channel.recv(peer, LeftEntries)
-        count, rest = divmod(len(msg.points), POINT_BYTES)
-        if (
-            rest
-            or not 0 < count <= n - received
-            or len(msg.labels) != count * CIPHERTEXT_BYTES
-            or len(msg.values) != n_left
-            or any(len(v) != count * CIPHERTEXT_BYTES for v in msg.values)
-        ):
+        count = _entries_in(msg, n - received, n_left)
+        if count is None:
             raise ProtocolError(f"{step}: malformed chunk", peer=peer, step=step)
         try:
             points.append(multiply(psi_key, msg.points))
@@ -963,7 +940,7 @@ def _serve_decryption(
             peer=peer,
             step=step,
         )
-    tick = _counter(report, "decrypt released cells", total)
+    tick = progress_counter(report, "decrypt released cells", total)
     done = 0
     msg = first
     while True:

@@ -43,6 +43,12 @@ import numpy.typing as npt
 from privstats.crypto import POINT_BYTES, Scalar, hash_to_group, multiply, secure_permutation
 from privstats.crypto.random import shuffle_points
 from privstats.errors import CryptoError, ParameterError, ProtocolError
+from privstats.protocols._steps import (
+    Progress,
+    encode_identifier,
+    no_progress,
+    progress_counter,
+)
 from privstats.transport.channel import Channel
 from privstats.transport.codec import Message, message
 
@@ -59,9 +65,6 @@ MAX_GROUPS = 1_000_000
 CONTEXT = b"privstats.psi.v1"
 SENDER_SET = -1
 """Group index that marks the sender's own points in a ``Points`` message."""
-
-Progress = Callable[[str, int, int], None]
-"""Called as ``progress(step, done, total)`` while a party works through a step."""
 
 
 @message("psi.receiver_hello", 1)
@@ -102,20 +105,6 @@ class IntersectionCounts:
         return sum(self.matched)
 
 
-def _encoded(item: str | bytes) -> bytes:
-    if isinstance(item, str):
-        try:
-            return item.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ParameterError(
-                f"identifier {item!r} is not valid Unicode text (it holds a lone surrogate)",
-                parameter="ids",
-            ) from exc
-    if isinstance(item, bytes):
-        return item
-    raise TypeError(f"identifiers must be str or bytes, not {type(item).__name__}")
-
-
 def _check_chunk_size(chunk_size: int) -> None:
     if not 1 <= chunk_size <= 262_144:
         raise ParameterError(
@@ -136,7 +125,7 @@ def _blind_and_stream(
     """Send H(x)^key for ``items`` in a uniformly random order, chunk by chunk."""
     order = secure_permutation(len(items))
     for start in range(0, len(items), chunk_size):
-        batch = [_encoded(items[i]) for i in order[start : start + chunk_size]]
+        batch = [encode_identifier(items[i]) for i in order[start : start + chunk_size]]
         channel.send(peer, Points(group, multiply(key, hash_to_group(batch, context=CONTEXT))))
         tick(len(batch))
 
@@ -167,18 +156,6 @@ def _receive_points(
     return b"".join(parts)
 
 
-def _counter(report: Progress, step: str, total: int) -> Callable[[int], None]:
-    """A tick function that reports the running count of ``step`` to ``report``."""
-    done = 0
-
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        report(step, done, total)
-
-    return tick
-
-
 def _check_points(msg: Points, group: int, remaining: int, peer: str, step: str) -> int:
     """The number of points in ``msg``, after checking it is a chunk the step expects."""
     n, rest = divmod(len(msg.points), POINT_BYTES)
@@ -196,10 +173,6 @@ def _as_rows(points: bytes) -> npt.NDArray[np.bytes_]:
     return np.frombuffer(points, dtype=f"S{POINT_BYTES}")
 
 
-def _noop(step: str, done: int, total: int) -> None:
-    return None
-
-
 def _group_members(
     ids: Sequence[str | bytes], groups: Sequence[int], n_groups: int, distinct: bool
 ) -> list[list[str | bytes]]:
@@ -208,7 +181,7 @@ def _group_members(
     if not distinct:
         first_group: dict[bytes, int] = {}
         for item, group in labelled:
-            first_group.setdefault(_encoded(item), group)
+            first_group.setdefault(encode_identifier(item), group)
         labelled = first_group.items()
     members: list[list[str | bytes]] = [[] for _ in range(n_groups)]
     for item, group in labelled:
@@ -237,7 +210,7 @@ def receiver(
     identifiers saves about a gigabyte of transient memory.
     """
     _check_chunk_size(chunk_size)
-    report = progress or _noop
+    report = progress or no_progress
     key = key or Scalar.random()
     if groups is None:
         groups = [0] * len(ids)
@@ -261,12 +234,12 @@ def receiver(
     if sender_size < 0:
         raise ProtocolError("sender announced a negative set size", peer=peer, step="hello")
 
-    tick = _counter(report, "blind own set", sum(sizes))
+    tick = progress_counter(report, "blind own set", sum(sizes))
     for group, items in enumerate(members):
         _blind_and_stream(channel, peer, items, group, key, chunk_size, tick)
     del members
 
-    tick = _counter(report, "re-key peer set", sender_size)
+    tick = progress_counter(report, "re-key peer set", sender_size)
     rekeyed = _receive_points(
         channel, peer, SENDER_SET, sender_size, "re-key sender set", tick, key
     )
@@ -274,7 +247,7 @@ def receiver(
     del rekeyed
 
     matched = []
-    tick = _counter(report, "count matches", sum(sizes))
+    tick = progress_counter(report, "count matches", sum(sizes))
     for group, size in enumerate(sizes):
         returned = _receive_points(channel, peer, group, size, "count matches", tick)
         matched.append(_count_members(returned, lookup))
@@ -305,9 +278,11 @@ def sender(
     ``distinct=True`` promises that no identifier repeats and skips the de-duplication.
     """
     _check_chunk_size(chunk_size)
-    report = progress or _noop
+    report = progress or no_progress
     key = key or Scalar.random()
-    own: Sequence[str | bytes] = ids if distinct else list(dict.fromkeys(map(_encoded, ids)))
+    own: Sequence[str | bytes] = (
+        ids if distinct else list(dict.fromkeys(map(encode_identifier, ids)))
+    )
     own_size = len(own)
 
     channel.send(peer, SenderHello(own_size))
@@ -315,11 +290,11 @@ def sender(
     if not 1 <= len(sizes) <= MAX_GROUPS or any(size < 0 for size in sizes):
         raise ProtocolError("receiver announced invalid group sizes", peer=peer, step="hello")
 
-    tick = _counter(report, "blind own set", own_size)
+    tick = progress_counter(report, "blind own set", own_size)
     _blind_and_stream(channel, peer, own, SENDER_SET, key, chunk_size, tick)
     del own
 
-    tick = _counter(report, "re-key peer set", sum(sizes))
+    tick = progress_counter(report, "re-key peer set", sum(sizes))
     step = "re-key receiver set"
     for group, size in enumerate(sizes):
         shuffled = shuffle_points(_receive_points(channel, peer, group, size, step, tick, key))
