@@ -1,0 +1,442 @@
+"""Federated training across offices, with model updates combined by secure aggregation.
+
+Several offices each hold a feature table (sensor features of their survey respondents,
+a label column, optionally a subject column); a *coordinator* holds no data. They train
+one model — multinomial logistic regression or a small MLP (``privstats.ml.models``) —
+without pooling the data::
+
+    setup      each office sends the coordinator its class labels and feature names; the
+               coordinator sends back the union of the classes (or the spec's list)
+    standardize  secure aggregation of [n, Σx, Σx²] per feature; the coordinator builds
+               the standardizer from the pooled sums and sends the initial model
+    round r    the coordinator sends the global parameters; each office runs local SGD
+               (FedProx adds μ/2·‖w − w_global‖²) on its training records and contributes
+               n_i·(w_i − w_global) and n_i to a secure aggregation; the coordinator
+               applies the pooled mean update (FedAvg, FedProx) or uses it as the
+               pseudo-gradient of a server optimiser (FedAdam, FedYogi)
+    evaluate   each office computes the final model's confusion matrix on its held-out
+               subjects; secure aggregation gives the coordinator only their sum
+
+Threat model: offices and coordinator semi-honest; secure aggregation
+(``privstats.protocols.secagg``) hides each office's update, statistics and confusion
+matrix from the coordinator and the other offices, tolerating offices that drop out of a
+round. What is revealed: to the coordinator, each office's class labels and feature names,
+the pooled statistics, the pooled update of every round and the pooled confusion matrix;
+to the offices, the global model of every round. Updates are encoded in fixed point with
+``frac_bits`` fractional bits (error ≤ 2^−(f+1) per weighted coordinate). Without
+differential privacy the sequence of global models can still reveal something about the
+training records (membership inference); that is what the DP option is for.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from privstats.data.sensors import FeatureTable, read_feature_table
+from privstats.errors import DatasetError, ParameterError, ProtocolError
+from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.ml.metrics import accuracy, confusion_matrix, f1_scores, macro_f1
+from privstats.ml.models import MLP, LogisticRegression, Model, Standardizer, train_local
+from privstats.protocols import secagg
+from privstats.protocols.psi import Progress
+from privstats.protocols.sharing import FixedPoint
+from privstats.transport.channel import Channel
+from privstats.transport.codec import Message, message
+
+__all__ = ["COORDINATOR", "FLRun", "FLSpec", "run_local_fl_train"]
+
+COORDINATOR = "coordinator"
+
+
+class FLSpec(BaseModel):
+    """Everything the offices and the coordinator agree on before training."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label: str = Field("activity", min_length=1)
+    subject: str | None = None
+    model: Literal["logreg", "mlp"] = "logreg"
+    hidden: tuple[int, ...] = (32,)
+    activation: Literal["relu", "square", "poly"] = "relu"
+    rounds: int = Field(30, ge=1, le=1000)
+    strategy: Literal["fedavg", "fedprox", "fedadam", "fedyogi"] = "fedavg"
+    local_epochs: int = Field(1, ge=1, le=100)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(0.1, gt=0)
+    l2: float = Field(1e-4, ge=0)
+    mu: float = Field(0.01, ge=0)
+    server_lr: float = Field(0.03, gt=0)
+    holdout: float = Field(0.2, ge=0, lt=1)
+    frac_bits: int = Field(24, ge=8, le=40)
+    seed: int = 2026
+    classes: tuple[str, ...] | None = None
+    round_timeout: float = Field(300.0, gt=0)
+
+    @classmethod
+    def build(cls, **values: Any) -> FLSpec:
+        """Validate ``values``; errors become a ParameterError naming the field."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first["loc"])
+            raise ParameterError(
+                f"fl-train option {field!r}: {first['msg']}", parameter=field
+            ) from exc
+
+
+@message("fl.hello", 1)
+class Hello(Message):
+    classes: list[str]
+    features: list[str]
+
+
+@message("fl.setup", 1)
+class Setup(Message):
+    classes: list[str]
+    features: list[str]
+
+
+@message("fl.model", 1)
+class InitialModel(Message):
+    model: str
+
+
+@message("fl.params", 1)
+class GlobalParams(Message):
+    round: int
+    params: bytes
+    done: bool
+
+
+# --------------------------------------------------------------------------- offices
+
+
+def _split(data: FeatureTable, spec: FLSpec) -> tuple[npt.NDArray[np.bool_], int]:
+    """Held-out rows: whole subjects when a subject column is given, else rows."""
+    rng = np.random.default_rng(spec.seed)  # a public split, not a protection of data
+    if data.subjects is not None:
+        subjects = np.unique(data.subjects)
+        count = round(spec.holdout * len(subjects))
+        held = set(rng.permutation(subjects)[:count].tolist())
+        mask = np.isin(data.subjects, list(held))
+    else:
+        mask = np.zeros(data.rows, dtype=bool)
+        mask[rng.permutation(data.rows)[: round(spec.holdout * data.rows)]] = True
+    return mask, int((~mask).sum())
+
+
+def _encode(fixed: FixedPoint, values: npt.ArrayLike) -> npt.NDArray[np.uint64]:
+    return fixed.encode(values).view(np.uint64)
+
+
+def _decode(fixed: FixedPoint, total: npt.NDArray[np.uint64]) -> npt.NDArray[np.float64]:
+    return fixed.decode(total.view(np.int64))
+
+
+def office_role(
+    channel: Channel, data: FeatureTable, spec: FLSpec, progress: Progress | None = None
+) -> dict[str, Any]:
+    """An office's side: contribute statistics, updates and an evaluation, securely."""
+    fixed = FixedPoint(spec.frac_bits)
+    channel.send(COORDINATOR, Hello([str(c) for c in data.classes], list(data.feature_names)))
+    setup = channel.recv(COORDINATOR, Setup)
+    if setup.features != list(data.feature_names):
+        raise DatasetError(
+            f"{data.path}: its features differ from the other offices' (expected "
+            f"{', '.join(setup.features[:5])}, …)",
+            path=data.path,
+        )
+    index = {label: i for i, label in enumerate(setup.classes)}
+    y = np.array([index[str(label)] for label in data.y], dtype=np.int64)
+    held, n_train = _split(data, spec)
+    x_train, y_train = data.X[~held], y[~held]
+    stats = np.concatenate([[n_train], x_train.sum(axis=0), (x_train**2).sum(axis=0)])
+    secagg.client(channel, COORDINATOR, _encode(fixed, stats))
+
+    model = Model.from_dict(json.loads(channel.recv(COORDINATOR, InitialModel).model))
+    rng = np.random.default_rng(spec.seed + 1)  # minibatch order only
+    while True:
+        msg = channel.recv(COORDINATOR, GlobalParams)
+        start = np.frombuffer(msg.params, dtype="<f8").astype(np.float64)
+        model.set_params(start)
+        if msg.done:
+            break
+        if n_train:
+            train_local(
+                model,
+                x_train,
+                y_train,
+                epochs=spec.local_epochs,
+                batch_size=spec.batch_size,
+                lr=spec.lr,
+                l2=spec.l2,
+                rng=rng,
+                prox_mu=spec.mu if spec.strategy == "fedprox" else 0.0,
+            )
+        update = np.concatenate([n_train * (model.get_params() - start), [n_train]])
+        secagg.client(channel, COORDINATOR, _encode(fixed, update))
+        if progress is not None:
+            progress("rounds", msg.round + 1, spec.rounds)
+    matrix = confusion_matrix(y[held], model.predict(data.X[held]), len(setup.classes))
+    secagg.client(channel, COORDINATOR, matrix.reshape(-1).astype(np.int64).view(np.uint64))
+    return {"computation": "fl_train", "role": "office", "rounds": spec.rounds}
+
+
+# --------------------------------------------------------------------------- coordinator
+
+
+class _ServerOptimizer:
+    """FedAvg/FedProx apply the mean update; FedAdam and FedYogi (Reddi et al. 2021) use it
+    as a pseudo-gradient with adaptive server learning rates."""
+
+    def __init__(self, spec: FLSpec, size: int) -> None:
+        self.spec = spec
+        self.m = np.zeros(size)
+        self.v = np.zeros(size)
+
+    def step(self, params: npt.NDArray[np.float64], mean_update: npt.NDArray[np.float64]) -> Any:
+        if self.spec.strategy in ("fedavg", "fedprox"):
+            return params + mean_update
+        beta1, beta2, tau = 0.9, 0.99, 1e-3
+        self.m = beta1 * self.m + (1 - beta1) * mean_update
+        square = mean_update**2
+        if self.spec.strategy == "fedadam":
+            self.v = beta2 * self.v + (1 - beta2) * square
+        else:
+            self.v = self.v - (1 - beta2) * square * np.sign(self.v - square)
+        return params + self.spec.server_lr * self.m / (np.sqrt(self.v) + tau)
+
+
+def coordinator_role(
+    channel: Channel, offices: Sequence[str], spec: FLSpec, progress: Progress | None = None
+) -> dict[str, Any]:
+    """The coordinator's side: returns the trained model and the pooled evaluation."""
+    fixed = FixedPoint(spec.frac_bits)
+    hellos = {office: channel.recv(office, Hello) for office in offices}
+    features = hellos[offices[0]].features
+    for office, hello in hellos.items():
+        if hello.features != features:
+            raise ProtocolError(f"office {office!r} has other feature columns", peer=office)
+    classes = list(spec.classes or sorted({c for h in hellos.values() for c in h.classes}))
+    missing = {c for h in hellos.values() for c in h.classes} - set(classes)
+    if missing:
+        raise ParameterError(f"labels {sorted(missing)} are not among the classes {classes}")
+    for office in offices:
+        channel.send(office, Setup(classes, features))
+
+    n_features = len(features)
+    total, _ = secagg.aggregator(channel, offices, 1 + 2 * n_features, timeout=spec.round_timeout)
+    stats = _decode(fixed, total)
+    count = round(stats[0])
+    standardizer = Standardizer.from_sums(
+        count, stats[1 : 1 + n_features], np.maximum(stats[1 + n_features :], 0.0)
+    )
+    model = _new_model(spec, n_features, classes, features, standardizer)
+    text = json.dumps(model.to_dict())
+    for office in offices:
+        channel.send(office, InitialModel(text))
+
+    params = model.get_params()
+    optimizer = _ServerOptimizer(spec, params.size)
+    survivors_per_round = []
+    for round_ in range(spec.rounds):
+        for office in offices:
+            channel.send(office, GlobalParams(round_, params.astype("<f8").tobytes(), False))
+        total, survivors = secagg.aggregator(
+            channel, offices, params.size + 1, timeout=spec.round_timeout
+        )
+        pooled = _decode(fixed, total)
+        weight = pooled[-1]
+        if weight > 0:
+            params = optimizer.step(params, pooled[:-1] / weight)
+        survivors_per_round.append(len(survivors))
+        if progress is not None:
+            progress("rounds", round_ + 1, spec.rounds)
+    model.set_params(params)
+    for office in offices:
+        channel.send(office, GlobalParams(spec.rounds, params.astype("<f8").tobytes(), True))
+    total, _ = secagg.aggregator(channel, offices, len(classes) ** 2, timeout=spec.round_timeout)
+    matrix = total.view(np.int64).reshape(len(classes), len(classes))
+    return {
+        "computation": "fl_train",
+        "rounds": spec.rounds,
+        "strategy": spec.strategy,
+        "offices": len(offices),
+        "records": count,
+        "survivors_per_round": survivors_per_round,
+        **_metrics(matrix, classes),
+        "evaluated_on": "held-out subjects of every office, by secure aggregation",
+        "model_state": model.to_dict(),
+    }
+
+
+def _new_model(
+    spec: FLSpec,
+    n_features: int,
+    classes: list[str],
+    features: list[str],
+    standardizer: Standardizer,
+) -> Model:
+    """The initial model; its random start comes from the public seed."""
+    if spec.model == "logreg":
+        return LogisticRegression(
+            n_features, classes, feature_names=features, standardizer=standardizer
+        )
+    return MLP(
+        n_features,
+        classes,
+        rng=np.random.default_rng(spec.seed),
+        hidden=spec.hidden,
+        activation=spec.activation,
+        feature_names=features,
+        standardizer=standardizer,
+    )
+
+
+def _holdout_accuracy(model: Model, parties: Mapping[str, str | Path], spec: FLSpec) -> float:
+    index = {str(c): i for i, c in enumerate(model.classes)}
+    matrix = np.zeros((len(index), len(index)), dtype=np.int64)
+    for path in parties.values():
+        data = read_feature_table(path, label=spec.label, subject=spec.subject)
+        held, _ = _split(data, spec)
+        y = np.array([index[str(v)] for v in data.y[held]], dtype=np.int64)
+        matrix += confusion_matrix(y, model.predict(data.X[held]), len(index))
+    return float(accuracy(matrix))
+
+
+def _metrics(matrix: npt.NDArray[np.int64], classes: Sequence[str]) -> dict[str, Any]:
+    return {
+        "accuracy": float(accuracy(matrix)),
+        "macro_f1": float(macro_f1(matrix)),
+        "per_class_f1": {c: float(f) for c, f in zip(classes, f1_scores(matrix), strict=True)},
+    }
+
+
+# --------------------------------------------------------------------------- local runs
+
+
+def _office_process(
+    channel: Channel, progress: Progress, *, path: str, spec: FLSpec
+) -> dict[str, Any]:
+    data = read_feature_table(path, label=spec.label, subject=spec.subject)
+    return office_role(channel, data, spec, progress)
+
+
+def _coordinator_process(
+    channel: Channel, progress: Progress, *, offices: list[str], spec: FLSpec
+) -> dict[str, Any]:
+    return coordinator_role(channel, offices, spec, progress)
+
+
+@dataclass(frozen=True)
+class FLRun:
+    """The result of a local federated training run and what it cost each party."""
+
+    result: dict[str, Any]
+    model: Model
+    outcomes: dict[str, PartyOutcome]
+
+
+def evaluate(model: Model, path: str | Path, spec: FLSpec) -> dict[str, Any]:
+    """Metrics of ``model`` on a labelled feature file (a public test set)."""
+    data = read_feature_table(path, label=spec.label, subject=spec.subject)
+    index = {str(c): i for i, c in enumerate(model.classes)}
+    unknown = sorted({str(v) for v in data.y} - set(index))
+    if unknown:
+        raise DatasetError(f"{path}: labels {unknown} are not classes of the model", path=str(path))
+    y = np.array([index[str(v)] for v in data.y])
+    return _metrics(
+        confusion_matrix(y, model.predict(data.X), len(model.classes)),
+        [str(c) for c in model.classes],
+    )
+
+
+def train_centralized(
+    parties: Mapping[str, str | Path], spec: FLSpec, classes: Sequence[str]
+) -> Model:
+    """The same model trained on the pooled training records (a yardstick, local runs only).
+
+    Uses the offices' own train/held-out split and as many epochs as the federation ran
+    rounds × local epochs, with the same learning rate and batch size.
+    """
+    tables = [
+        read_feature_table(p, label=spec.label, subject=spec.subject) for p in parties.values()
+    ]
+    index = {c: i for i, c in enumerate(classes)}
+    xs, ys = [], []
+    for data in tables:
+        held, _ = _split(data, spec)
+        xs.append(data.X[~held])
+        ys.append(np.array([index[str(v)] for v in data.y[~held]], dtype=np.int64))
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    model = _new_model(
+        spec, x.shape[1], list(classes), list(tables[0].feature_names), Standardizer.fit(x)
+    )
+    train_local(
+        model,
+        x,
+        y,
+        epochs=spec.rounds * spec.local_epochs,
+        batch_size=spec.batch_size,
+        lr=spec.lr,
+        l2=spec.l2,
+        rng=np.random.default_rng(spec.seed + 1),
+    )
+    return model
+
+
+def run_local_fl_train(
+    parties: Mapping[str, str | Path],
+    spec: FLSpec,
+    *,
+    test: str | Path | None = None,
+    model_out: str | Path | None = None,
+    compare_centralized: bool = False,
+    progress: ProgressSink | None = None,
+) -> FLRun:
+    """Train with each office and the coordinator in its own process on loopback.
+
+    With ``test``, the reported metrics are the final model's on that file (otherwise on
+    the offices' held-out subjects, pooled by secure aggregation). ``compare_centralized``
+    adds the accuracy of the same model trained on the pooled records, evaluated alike.
+    """
+    if len(parties) < 2:
+        raise ParameterError("federated training needs at least two offices", parameter="parties")
+    if COORDINATOR in parties:
+        raise ParameterError(
+            f"{COORDINATOR!r} is reserved for the coordinator", parameter="parties"
+        )
+    for name, path in parties.items():
+        if not Path(path).is_file():
+            raise DatasetError(f"{path}: file of office {name!r} not found", path=str(path))
+    started = time.perf_counter()
+    roles: dict[str, Any] = {
+        name: (_office_process, {"path": str(path), "spec": spec}) for name, path in parties.items()
+    }
+    roles[COORDINATOR] = (_coordinator_process, {"offices": sorted(parties), "spec": spec})
+    outcomes = run_local(roles, progress=progress)
+    result = dict(outcomes[COORDINATOR].output)
+    model = Model.from_dict(result.pop("model_state"))
+    if test is not None:
+        result.update(evaluate(model, test, spec), evaluated_on=f"test file {test}")
+    if compare_centralized:
+        central = train_centralized(parties, spec, [str(c) for c in model.classes])
+        if test is not None:
+            result["centralized_accuracy"] = evaluate(central, test, spec)["accuracy"]
+        else:
+            result["centralized_accuracy"] = _holdout_accuracy(central, parties, spec)
+    if model_out is not None:
+        model.save(model_out)
+        result["model"] = str(model_out)
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    return FLRun(result, model, outcomes)

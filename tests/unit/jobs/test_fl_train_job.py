@@ -1,0 +1,86 @@
+"""Federated training on the activity demo: offices and coordinator as real processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from privstats.data.activity_demo import ActivityDemo, make_activity_demo
+from privstats.data.sensors import read_feature_table
+from privstats.errors import ParameterError
+from privstats.jobs.fl_train import (
+    FLSpec,
+    _holdout_accuracy,
+    _split,
+    evaluate,
+    run_local_fl_train,
+)
+from privstats.ml.models import LogisticRegression, Model, Standardizer, train_local
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> ActivityDemo:
+    return make_activity_demo(tmp_path_factory.mktemp("activity"), seed=2026)
+
+
+def _alone(demo: ActivityDemo, office: str, spec: FLSpec, classes: list[str]) -> Model:
+    data = read_feature_table(demo.offices[office], label=demo.label, subject=demo.subject)
+    held, _ = _split(data, spec)
+    x = data.X[~held]
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[str(v)] for v in data.y[~held]])
+    model = LogisticRegression(x.shape[1], classes, standardizer=Standardizer.fit(x))
+    return train_local(
+        model,
+        x,
+        y,
+        epochs=spec.rounds,
+        batch_size=spec.batch_size,
+        lr=spec.lr,
+        l2=spec.l2,
+        rng=np.random.default_rng(1),
+    )
+
+
+def test_federated_accuracy_is_near_centralised_and_above_every_office_alone(
+    demo: ActivityDemo, tmp_path: Path
+) -> None:
+    spec = FLSpec.build(label=demo.label, subject=demo.subject, rounds=30)
+    run = run_local_fl_train(
+        demo.offices, spec, test=demo.test, model_out=tmp_path / "m.json", compare_centralized=True
+    )
+    result = run.result
+    assert result["computation"] == "fl_train"
+    assert result["survivors_per_round"] == [3] * 30
+    assert abs(result["accuracy"] - result["centralized_accuracy"]) <= 0.02
+    classes = [str(c) for c in run.model.classes]
+    for office in demo.offices:
+        alone = evaluate(_alone(demo, office, spec, classes), demo.test, spec)["accuracy"]
+        assert result["accuracy"] > alone, office
+    assert set(result["per_class_f1"]) == set(classes)
+    assert Model.load(tmp_path / "m.json").get_params() == pytest.approx(run.model.get_params())
+
+
+@pytest.mark.parametrize("strategy", ["fedprox", "fedadam", "fedyogi"])
+def test_every_strategy_learns(demo: ActivityDemo, strategy: str) -> None:
+    spec = FLSpec.build(label=demo.label, subject=demo.subject, rounds=8, strategy=strategy)
+    result = run_local_fl_train(demo.offices, spec).result
+    assert result["evaluated_on"].startswith("held-out")
+    assert result["accuracy"] > 0.6  # six classes: chance is about 0.17
+
+
+def test_the_secure_evaluation_equals_the_pooled_held_out_confusion_matrix(
+    demo: ActivityDemo,
+) -> None:
+    spec = FLSpec.build(label=demo.label, subject=demo.subject, rounds=3, model="mlp", hidden=(8,))
+    run = run_local_fl_train(demo.offices, spec, compare_centralized=True)
+    assert run.result["accuracy"] == pytest.approx(_holdout_accuracy(run.model, demo.offices, spec))
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(ParameterError, match="rounds"):
+        FLSpec.build(rounds=0)
+    with pytest.raises(ParameterError, match="two offices"):
+        run_local_fl_train({"a": "x.csv"}, FLSpec())
