@@ -1,0 +1,95 @@
+"""``privstats run fl-train``: federated training, each office in its own process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich import box
+from rich.table import Table
+
+from privstats.cli._console import err, fail_on_error, out, party_progress
+from privstats.errors import ParameterError
+from privstats.jobs.fl_train import FLSpec, run_local_fl_train
+
+__all__ = ["register"]
+
+
+def _offices(items: list[str]) -> dict[str, Path]:
+    offices: dict[str, Path] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ParameterError(f"--party must be NAME=FILE, got {item!r}", parameter="--party")
+        if name in offices:
+            raise ParameterError(f"--party names {name!r} twice", parameter="--party")
+        offices[name] = Path(path)
+    return offices
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``fl-train`` command to ``app``."""
+
+    @app.command("fl-train")
+    def fl_train(
+        party: list[str] = typer.Option(..., help="An office and its feature file as NAME=FILE."),
+        label: str = typer.Option(..., help="The label column."),
+        subject: str | None = typer.Option(None, help="The respondent column (held out whole)."),
+        model: str = typer.Option("logreg", help="logreg or mlp."),
+        hidden: int = typer.Option(32, help="Hidden units of the MLP."),
+        activation: str = typer.Option("relu", help="MLP activation: relu, square or poly."),
+        rounds: int = typer.Option(30, help="Federated rounds."),
+        strategy: str = typer.Option("fedavg", help="fedavg, fedprox, fedadam or fedyogi."),
+        local_epochs: int = typer.Option(1, help="Local epochs per round."),
+        lr: float = typer.Option(0.1, help="Local learning rate."),
+        test: Path | None = typer.Option(None, help="A labelled test file to evaluate on."),
+        compare_centralized: bool = typer.Option(
+            False, help="Also train on the pooled records (local yardstick only)."
+        ),
+        model_out: Path = typer.Option(Path("fl-model.json"), help="Where to write the model."),
+        as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
+    ) -> None:
+        """Train one model on several offices' data; updates are combined by secure aggregation.
+
+        No office and not the coordinator sees another office's data, update or score; the
+        model is written to --model-out (the file `privstats run he-inference` reads).
+        """
+        with fail_on_error():
+            spec = FLSpec.build(
+                label=label,
+                subject=subject,
+                model=model,
+                hidden=(hidden,),
+                activation=activation,
+                rounds=rounds,
+                strategy=strategy,
+                local_epochs=local_epochs,
+                lr=lr,
+            )
+            with party_progress() as progress:
+                run = run_local_fl_train(
+                    _offices(party),
+                    spec,
+                    test=test,
+                    model_out=model_out,
+                    compare_centralized=compare_centralized,
+                    progress=progress,
+                )
+            result = {**run.result, "epsilon": run.result.get("epsilon")}
+            if as_json:
+                typer.echo(json.dumps(result))
+                return
+            table = Table(title="Per-class F1", title_justify="left", box=box.SIMPLE_HEAD)
+            table.add_column("class")
+            table.add_column("F1", justify="right")
+            for name, f1 in result["per_class_f1"].items():
+                table.add_row(name, f"{f1:.3f}")
+            out.print(table)
+            central = result.get("centralized_accuracy")
+            out.print(
+                f"accuracy {result['accuracy']:.3f} · macro-F1 {result['macro_f1']:.3f}"
+                + (f" · centralised {central:.3f}" if central is not None else "")
+                + f" · {result['rounds']} rounds ({spec.strategy}) · {result['seconds']:.1f} s"
+            )
+            err.print(f"evaluated on {result['evaluated_on']}; model written to {model_out}")
