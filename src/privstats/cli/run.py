@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from privstats.cli import run_aggregate, run_fl, run_join
+from privstats.cli import run_aggregate, run_fl, run_he, run_join
 from privstats.cli._console import (
     column_list,
     coverage_table,
@@ -75,3 +75,4 @@ def coverage(
 run_aggregate.register(app)
 run_join.register(app)
 run_fl.register(app)
+run_he.register(app)

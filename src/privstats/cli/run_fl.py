@@ -43,6 +43,11 @@ def register(app: typer.Typer) -> None:
         strategy: str = typer.Option("fedavg", help="fedavg, fedprox, fedadam or fedyogi."),
         local_epochs: int = typer.Option(1, help="Local epochs per round."),
         lr: float = typer.Option(0.1, help="Local learning rate."),
+        dp_epsilon: float | None = typer.Option(
+            None, help="Differential privacy per respondent (or record): total ε per office."
+        ),
+        dp_delta: float = typer.Option(1e-5, help="The δ of the DP guarantee."),
+        dp_clip: float = typer.Option(1.0, help="Per-respondent gradient clipping norm."),
         test: Path | None = typer.Option(None, help="A labelled test file to evaluate on."),
         compare_centralized: bool = typer.Option(
             False, help="Also train on the pooled records (local yardstick only)."
@@ -66,6 +71,9 @@ def register(app: typer.Typer) -> None:
                 strategy=strategy,
                 local_epochs=local_epochs,
                 lr=lr,
+                dp_epsilon=dp_epsilon,
+                dp_delta=dp_delta,
+                dp_clip=dp_clip,
             )
             with party_progress() as progress:
                 run = run_local_fl_train(
@@ -91,5 +99,10 @@ def register(app: typer.Typer) -> None:
                 f"accuracy {result['accuracy']:.3f} · macro-F1 {result['macro_f1']:.3f}"
                 + (f" · centralised {central:.3f}" if central is not None else "")
                 + f" · {result['rounds']} rounds ({spec.strategy}) · {result['seconds']:.1f} s"
+                + (
+                    f" · (ε = {result['epsilon']:.2f}, δ = {spec.dp_delta:g})"
+                    if result["epsilon"] is not None
+                    else ""
+                )
             )
             err.print(f"evaluated on {result['evaluated_on']}; model written to {model_out}")

@@ -31,6 +31,7 @@ training records (membership inference); that is what the DP option is for.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from privstats.data.sensors import FeatureTable, read_feature_table
 from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.ml.dp import DPConfig, PrivacyLedger, train_local_dp
+from privstats.ml.dp import epsilon as dp_epsilon
 from privstats.ml.metrics import accuracy, confusion_matrix, f1_scores, macro_f1
 from privstats.ml.models import MLP, LogisticRegression, Model, Standardizer, train_local
 from privstats.protocols import secagg
@@ -80,6 +83,9 @@ class FLSpec(BaseModel):
     seed: int = 2026
     classes: tuple[str, ...] | None = None
     round_timeout: float = Field(300.0, gt=0)
+    dp_epsilon: float | None = Field(None, gt=0)
+    dp_delta: float = Field(1e-5, gt=0, lt=1)
+    dp_clip: float = Field(1.0, gt=0)
 
     @classmethod
     def build(cls, **values: Any) -> FLSpec:
@@ -109,6 +115,11 @@ class Setup(Message):
 @message("fl.model", 1)
 class InitialModel(Message):
     model: str
+
+
+@message("fl.privacy", 1)
+class PrivacyReport(Message):
+    epsilon: float | None
 
 
 @message("fl.params", 1)
@@ -165,13 +176,19 @@ def office_role(
 
     model = Model.from_dict(json.loads(channel.recv(COORDINATOR, InitialModel).model))
     rng = np.random.default_rng(spec.seed + 1)  # minibatch order only
+    units = data.subjects[~held] if data.subjects is not None else None
+    private = _PrivateTraining(
+        spec, n_units=len(np.unique(units)) if units is not None else n_train
+    )
     while True:
         msg = channel.recv(COORDINATOR, GlobalParams)
         start = np.frombuffer(msg.params, dtype="<f8").astype(np.float64)
         model.set_params(start)
         if msg.done:
             break
-        if n_train:
+        if n_train and private.active:
+            private.train(model, x_train, y_train, units)
+        elif n_train:
             train_local(
                 model,
                 x_train,
@@ -187,9 +204,74 @@ def office_role(
         secagg.client(channel, COORDINATOR, _encode(fixed, update))
         if progress is not None:
             progress("rounds", msg.round + 1, spec.rounds)
+    channel.send(COORDINATOR, PrivacyReport(private.ledger.epsilon if private.active else None))
     matrix = confusion_matrix(y[held], model.predict(data.X[held]), len(setup.classes))
     secagg.client(channel, COORDINATOR, matrix.reshape(-1).astype(np.int64).view(np.uint64))
-    return {"computation": "fl_train", "role": "office", "rounds": spec.rounds}
+    return {
+        "computation": "fl_train",
+        "role": "office",
+        "rounds": spec.rounds,
+        "epsilon_history": private.ledger.history if private.active else [],
+    }
+
+
+class _PrivateTraining:
+    """DP-SGD for one office, calibrated so that all its rounds together spend ε.
+
+    The unit of privacy is the respondent when a subject column is given (user-level
+    DP-SGD), else the record. The sampling rate is batch_size / units; each round runs
+    ⌈local_epochs / q⌉ steps; the noise multiplier is the smallest (to 1 %) for which the
+    RDP accountant gives ε ≤ dp_epsilon at dp_delta after all rounds.
+    """
+
+    def __init__(self, spec: FLSpec, n_units: int) -> None:
+        self.spec = spec
+        self.active = spec.dp_epsilon is not None and n_units > 0
+        self.sample_rate = min(1.0, spec.batch_size / max(n_units, 1))
+        self.steps = math.ceil(spec.local_epochs / self.sample_rate)
+        self.sigma = self._calibrate() if self.active else 0.0
+        self.ledger = PrivacyLedger(
+            DPConfig(self.sigma, spec.dp_clip, self.sample_rate, spec.dp_delta)
+            if self.active
+            else DPConfig(1.0, spec.dp_clip, self.sample_rate, spec.dp_delta)
+        )
+
+    def _calibrate(self) -> float:
+        target, total = float(self.spec.dp_epsilon or 0), self.steps * self.spec.rounds
+        low, high = 0.3, 100.0
+        if dp_epsilon(high, self.sample_rate, total, self.spec.dp_delta) > target:
+            raise ParameterError(
+                f"ε = {target} cannot be reached with {self.spec.rounds} rounds at this "
+                "office's size; allow a larger ε or train fewer rounds",
+                parameter="dp_epsilon",
+            )
+        while high / low > 1.01:
+            middle = (low * high) ** 0.5
+            if dp_epsilon(middle, self.sample_rate, total, self.spec.dp_delta) <= target:
+                high = middle
+            else:
+                low = middle
+        return high
+
+    def train(
+        self,
+        model: Model,
+        x: npt.NDArray[np.float64],
+        y: npt.NDArray[np.int64],
+        units: npt.NDArray[np.str_] | None,
+    ) -> None:
+        _, steps = train_local_dp(
+            model,
+            x,
+            y,
+            lr=self.spec.lr,
+            clip_norm=self.spec.dp_clip,
+            noise_multiplier=self.sigma,
+            sample_rate=self.sample_rate,
+            steps=self.steps,
+            subjects=units,
+        )
+        self.ledger.record(steps)
 
 
 # --------------------------------------------------------------------------- coordinator
@@ -265,6 +347,7 @@ def coordinator_role(
     model.set_params(params)
     for office in offices:
         channel.send(office, GlobalParams(spec.rounds, params.astype("<f8").tobytes(), True))
+    spent = [channel.recv(office, PrivacyReport).epsilon for office in offices]
     total, _ = secagg.aggregator(channel, offices, len(classes) ** 2, timeout=spec.round_timeout)
     matrix = total.view(np.int64).reshape(len(classes), len(classes))
     return {
@@ -274,6 +357,8 @@ def coordinator_role(
         "offices": len(offices),
         "records": count,
         "survivors_per_round": survivors_per_round,
+        "epsilon": None if spec.dp_epsilon is None else max(e or 0.0 for e in spent),
+        "delta": None if spec.dp_epsilon is None else spec.dp_delta,
         **_metrics(matrix, classes),
         "evaluated_on": "held-out subjects of every office, by secure aggregation",
         "model_state": model.to_dict(),

@@ -84,3 +84,19 @@ def test_options_are_checked() -> None:
         FLSpec.build(rounds=0)
     with pytest.raises(ParameterError, match="two offices"):
         run_local_fl_train({"a": "x.csv"}, FLSpec())
+
+
+def test_differential_privacy_spends_no_more_than_the_budget_per_office(
+    demo: ActivityDemo,
+) -> None:
+    spec = FLSpec.build(
+        label=demo.label, subject=demo.subject, rounds=5, dp_epsilon=4.0, dp_clip=1.0
+    )
+    run = run_local_fl_train(demo.offices, spec, test=demo.test)
+    spent = [run.outcomes[o].output["epsilon_history"] for o in demo.offices]
+    assert all(len(history) == 5 for history in spent)
+    finals = [history[-1][1] for history in spent]
+    assert run.result["epsilon"] == max(finals)
+    assert all(3.6 <= e <= 4.0 for e in finals)  # calibrated to within a few per cent
+    assert run.result["delta"] == 1e-5
+    assert run.result["accuracy"] > 0.3  # noisy, but above chance (about 0.17)

@@ -1,0 +1,171 @@
+"""Encrypted inference as a local job: a querier's records scored by another's model.
+
+Two roles, each in its own process (:func:`privstats.jobs.local.run_local`). The *querier*
+holds the data file and learns the predictions of its records; the *model holder* holds
+the model file (:meth:`privstats.ml.models.Model.save`) and learns only how many records
+and features were scored. The protocol and what each side learns are in
+:mod:`privstats.protocols.he_inference`.
+
+The data file's feature columns are the model's ``feature_names`` (the model holder
+announces them); a model saved without names takes every column but ``label``, in file
+order. With ``label``, the querier also reports the accuracy of its predictions.
+
+``agreement_with_plaintext`` compares the encrypted-path predictions with the plaintext
+model's predictions on the same records. Neither party could compute it in a real
+deployment — the querier lacks the model, the model holder the records — so it is a
+check that only this local run can make: the parent process reads both files after the
+parties finished, for the report.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from privstats.crypto.ckks import CkksParameters
+from privstats.data.readers import column_names
+from privstats.data.sensors import read_feature_table
+from privstats.data.tables import read_table
+from privstats.errors import DatasetError
+from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.ml.models import Model
+from privstats.protocols import he_inference
+from privstats.protocols._steps import Progress
+from privstats.transport.channel import Channel
+
+__all__ = ["HeInferenceRun", "read_records", "run_local_he_inference"]
+
+QUERIER, MODEL_HOLDER = "querier", "model_holder"
+
+
+def read_records(
+    path: str | Path,
+    feature_names: list[str] | tuple[str, ...] | None,
+    n_features: int,
+    *,
+    label: str | None = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.str_] | None]:
+    """The feature matrix of ``path`` in the model's feature order, and the labels if asked."""
+    name = str(path)
+    names = (
+        list(feature_names)
+        if feature_names is not None
+        else [column for column in column_names(path) if column != label]
+    )
+    if len(names) != n_features:
+        raise DatasetError(
+            f"{name}: {len(names)} feature columns besides the label, the model has "
+            f"{n_features} features; save the model with feature_names",
+            path=name,
+        )
+    if label is not None:
+        table = read_feature_table(path, label=label, features=names)
+        return table.X, table.y
+    values = read_table(path, values=names).values
+    x = (
+        np.column_stack([values[column] for column in names])
+        if names
+        else np.empty((0, 0), dtype=np.float64)
+    )
+    missing = np.flatnonzero(np.isnan(x).any(axis=1))
+    if missing.size:
+        raise DatasetError(
+            f"{name}: {missing.size} records have missing feature values (first rows: "
+            f"{(missing[:5] + 1).tolist()}); impute or drop them first",
+            path=name,
+            rows=tuple(int(r) + 1 for r in missing[:5]),
+        )
+    if not len(x):
+        raise DatasetError(f"{name}: no records to score", path=name)
+    return x, None
+
+
+def _querier_process(
+    channel: Channel, progress: Progress, *, path: str, label: str | None
+) -> dict[str, Any]:
+    info = he_inference.receive_model_info(channel, MODEL_HOLDER)
+    x, y = read_records(path, info.feature_names, info.n_features, label=label)
+    started = time.perf_counter()
+    predictions = he_inference.querier(channel, MODEL_HOLDER, x, info=info, progress=progress)
+    seconds = time.perf_counter() - started
+    output: dict[str, Any] = {
+        "index": predictions.index.tolist(),
+        "protocol_seconds": seconds,
+    }
+    if y is not None:
+        predicted = np.asarray([str(label) for label in predictions.labels])
+        output["accuracy"] = float(np.mean(predicted == y.astype(str)))
+    return output
+
+
+def _model_holder_process(channel: Channel, progress: Progress, *, path: str) -> None:
+    model = Model.load(path)
+    he_inference.model_holder(channel, QUERIER, model, progress=progress)
+
+
+@dataclass(frozen=True)
+class HeInferenceRun:
+    """The report of a local encrypted-inference run, with what it cost each party."""
+
+    result: dict[str, Any]
+    outcomes: dict[str, PartyOutcome]
+
+
+def run_local_he_inference(
+    model_path: str | Path,
+    data_path: str | Path,
+    *,
+    label: str | None = None,
+    progress: ProgressSink | None = None,
+) -> HeInferenceRun:
+    """Run both roles in their own processes; report agreement and throughput.
+
+    ``result``: ``computation``, ``records``, ``agreement_with_plaintext`` (see the module
+    docstring), ``records_per_second`` (records over the querier's protocol time, from
+    its first message to the last decryption), ``protocol_seconds``, ``seconds`` (wall
+    time including process start-up), ``ckks`` (the parameters used) and, with ``label``,
+    ``accuracy``.
+    """
+    for what, path in (("model", model_path), ("data", data_path)):
+        if not Path(path).is_file():
+            raise DatasetError(f"{path}: {what} file not found", path=str(path))
+    model = Model.load(model_path)  # fail early, in the caller, on a bad model file
+    depth = he_inference.circuit_depth(model)
+    started = time.perf_counter()
+    outcomes = run_local(
+        {
+            QUERIER: (_querier_process, {"path": str(data_path), "label": label}),
+            MODEL_HOLDER: (_model_holder_process, {"path": str(model_path)}),
+        },
+        progress=progress,
+    )
+    seconds = time.perf_counter() - started
+    output = outcomes[QUERIER].output
+    encrypted = np.asarray(output["index"], dtype=np.int64)
+    # the check only a local run can make: both files are at hand in this process
+    x, _ = read_records(data_path, model.feature_names, model.n_features, label=label)
+    agreement = float(np.mean(encrypted == model.predict(x)))
+    params = CkksParameters.for_depth(depth)
+    result: dict[str, Any] = {
+        "computation": "he_inference",
+        "records": int(encrypted.size),
+        "agreement_with_plaintext": agreement,
+        "records_per_second": round(encrypted.size / output["protocol_seconds"], 1),
+        "protocol_seconds": round(output["protocol_seconds"], 3),
+        "seconds": round(seconds, 3),
+        "ckks": {
+            "poly_modulus_degree": params.poly_modulus_degree,
+            "coeff_mod_bit_sizes": list(params.coeff_mod_bit_sizes),
+            "scale_bits": params.scale_bits,
+            "depth": depth,
+            "security_bits": 128,
+        },
+    }
+    if "accuracy" in output:
+        result["accuracy"] = output["accuracy"]
+    return HeInferenceRun(result, outcomes)
