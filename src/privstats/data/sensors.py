@@ -117,7 +117,19 @@ def read_feature_table(
     if not wanted:
         raise DatasetError(f"{name}: no feature columns besides {sorted(reserved)}", path=name)
     text_columns = [label] if subject is None else [label, subject]
-    table = read_table(path, categories=text_columns, values=wanted)
+    try:
+        table = read_table(path, categories=text_columns, values=wanted)
+    except DatasetError as exc:
+        if features is not None or exc.column is None:
+            raise
+        raise DatasetError(
+            f"{exc} — every column but the label is read as a feature; if "
+            f"'{exc.column}' identifies respondents, name it as the subject column, or "
+            "list the feature columns",
+            path=exc.path,
+            column=exc.column,
+            rows=exc.rows,
+        ) from exc
     for column in wanted:
         _raise_if_any(name, column, np.isnan(table.values[column]), "missing")
     for column in text_columns:
