@@ -1,11 +1,13 @@
 """privstats: Secure Private Computing-as-a-Service for official statistics.
 
-The names below are the public API; everything else may change between versions.
+The names below are the public API; everything else may change between versions. The
+exceptions load at once; the other names load on first use, so that a party process that
+needs one computation does not import the service client and every other computation.
 """
 
-from privstats.client import Federation
-from privstats.data.identifiers import IdentifierRule
-from privstats.data.readers import IdentifierSet, load_identifiers
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from privstats.errors import (
     AuditError,
     AuthenticationError,
@@ -20,21 +22,60 @@ from privstats.errors import (
     ServiceError,
     TransportError,
 )
-from privstats.jobs.aggregate import AggregateRun, AggregateSpec, run_local_aggregate
-from privstats.jobs.coverage import CoverageRun, CoverageSpec, run_local_coverage
-from privstats.jobs.join_aggregate import (
-    JoinAggregateRun,
-    JoinAggregateSpec,
-    run_local_join_aggregate,
-)
-from privstats.stats.coverage import (
-    PopulationEstimate,
-    Proportion,
-    dual_system_estimate,
-    proportion_interval,
-)
+
+if _TYPE_CHECKING:
+    from privstats.client import Federation
+    from privstats.data.identifiers import IdentifierRule
+    from privstats.data.readers import IdentifierSet, load_identifiers
+    from privstats.jobs.aggregate import AggregateRun, AggregateSpec, run_local_aggregate
+    from privstats.jobs.coverage import CoverageRun, CoverageSpec, run_local_coverage
+    from privstats.jobs.join_aggregate import (
+        JoinAggregateRun,
+        JoinAggregateSpec,
+        run_local_join_aggregate,
+    )
+    from privstats.stats.coverage import (
+        PopulationEstimate,
+        Proportion,
+        dual_system_estimate,
+        proportion_interval,
+    )
 
 __version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    "AggregateRun": "privstats.jobs.aggregate",
+    "AggregateSpec": "privstats.jobs.aggregate",
+    "CoverageRun": "privstats.jobs.coverage",
+    "CoverageSpec": "privstats.jobs.coverage",
+    "Federation": "privstats.client",
+    "IdentifierRule": "privstats.data.identifiers",
+    "IdentifierSet": "privstats.data.readers",
+    "JoinAggregateRun": "privstats.jobs.join_aggregate",
+    "JoinAggregateSpec": "privstats.jobs.join_aggregate",
+    "PopulationEstimate": "privstats.stats.coverage",
+    "Proportion": "privstats.stats.coverage",
+    "dual_system_estimate": "privstats.stats.coverage",
+    "load_identifiers": "privstats.data.readers",
+    "proportion_interval": "privstats.stats.coverage",
+    "run_local_aggregate": "privstats.jobs.aggregate",
+    "run_local_coverage": "privstats.jobs.coverage",
+    "run_local_join_aggregate": "privstats.jobs.join_aggregate",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'privstats' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "AggregateRun",
