@@ -28,6 +28,9 @@ model on the test file.
   (``privstats.transport.memory``): no process start-up, imports or TCP.
 - numpy: the same FedAvg in one process, no communication (a yardstick).
 
+Flower is not in the ``bench`` extra (its protobuf pin conflicts with openmined-psi's):
+install it into the environment first with ``pip install 'flwr[simulation]'``.
+
 Run: ``.venv/bin/python benchmarks/fl_vs_flower.py --json``
 """
 
