@@ -204,14 +204,14 @@ def office_role(
         secagg.client(channel, COORDINATOR, _encode(fixed, update))
         if progress is not None:
             progress("rounds", msg.round + 1, spec.rounds)
-    channel.send(COORDINATOR, PrivacyReport(private.ledger.epsilon if private.active else None))
+    channel.send(COORDINATOR, PrivacyReport(private.ledger.epsilon if private.ledger else None))
     matrix = confusion_matrix(y[held], model.predict(data.X[held]), len(setup.classes))
     secagg.client(channel, COORDINATOR, matrix.reshape(-1).astype(np.int64).view(np.uint64))
     return {
         "computation": "fl_train",
         "role": "office",
         "rounds": spec.rounds,
-        "epsilon_history": private.ledger.history if private.active else [],
+        "epsilon_history": private.ledger.history if private.ledger else [],
     }
 
 
@@ -230,10 +230,11 @@ class _PrivateTraining:
         self.sample_rate = min(1.0, spec.batch_size / max(n_units, 1))
         self.steps = math.ceil(spec.local_epochs / self.sample_rate)
         self.sigma = self._calibrate() if self.active else 0.0
-        self.ledger = PrivacyLedger(
-            DPConfig(self.sigma, spec.dp_clip, self.sample_rate, spec.dp_delta)
+        # the accountant (dp-accounting, which loads pandas) only when DP is asked for
+        self.ledger = (
+            PrivacyLedger(DPConfig(self.sigma, spec.dp_clip, self.sample_rate, spec.dp_delta))
             if self.active
-            else DPConfig(1.0, spec.dp_clip, self.sample_rate, spec.dp_delta)
+            else None
         )
 
     def _calibrate(self) -> float:
@@ -271,7 +272,8 @@ class _PrivateTraining:
             steps=self.steps,
             subjects=units,
         )
-        self.ledger.record(steps)
+        if self.ledger is not None:
+            self.ledger.record(steps)
 
 
 # --------------------------------------------------------------------------- coordinator
