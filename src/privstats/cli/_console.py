@@ -6,6 +6,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -14,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from privstats.errors import PrivstatsError
+from privstats.errors import ParameterError, PrivstatsError
 
 __all__ = [
     "column_list",
@@ -23,6 +24,7 @@ __all__ = [
     "fail_on_error",
     "groups_table",
     "out",
+    "party_files",
     "party_progress",
 ]
 
@@ -33,6 +35,22 @@ err = Console(stderr=True)
 def column_list(text: str | None) -> tuple[str, ...]:
     """Column names from a comma-separated option such as ``region,age_group``."""
     return tuple(c.strip() for c in text.split(",") if c.strip()) if text else ()
+
+
+def party_files(items: list[str]) -> dict[str, Path]:
+    """``--party NAME=FILE`` options as an ordered mapping of party name to file."""
+    parties: dict[str, Path] = {}
+    for item in items:
+        name, sep, file = (part.strip() for part in item.partition("="))
+        if not sep or not name or not file:
+            raise ParameterError(
+                f"--party {item!r}: write a party as NAME=FILE, e.g. --party north=north.csv",
+                parameter="party",
+            )
+        if name in parties:
+            raise ParameterError(f"--party: the name {name!r} is used twice", parameter="party")
+        parties[name] = Path(file)
+    return parties
 
 
 @contextlib.contextmanager

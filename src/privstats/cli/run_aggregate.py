@@ -16,6 +16,7 @@ from privstats.cli._console import (
     fail_on_error,
     groups_table,
     out,
+    party_files,
     party_progress,
 )
 from privstats.errors import ParameterError
@@ -31,17 +32,7 @@ def register(app: typer.Typer) -> None:
 
 def parse_parties(items: list[str]) -> dict[str, Path]:
     """``NAME=FILE`` options as an ordered mapping of party name to file."""
-    parties: dict[str, Path] = {}
-    for item in items:
-        name, sep, file = (part.strip() for part in item.partition("="))
-        if not sep or not name or not file:
-            raise ParameterError(
-                f"--party {item!r}: write a party as NAME=FILE, e.g. --party north=north.csv",
-                parameter="party",
-            )
-        if name in parties:
-            raise ParameterError(f"--party: the name {name!r} is used twice", parameter="party")
-        parties[name] = Path(file)
+    parties = party_files(items)
     if not 2 <= len(parties) <= MAX_PARTIES:
         raise ParameterError(
             f"--party: an aggregate needs 2 to {MAX_PARTIES} parties, got {len(parties)}",

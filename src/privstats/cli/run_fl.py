@@ -9,23 +9,10 @@ import typer
 from rich import box
 from rich.table import Table
 
-from privstats.cli._console import err, fail_on_error, out, party_progress
-from privstats.errors import ParameterError
+from privstats.cli._console import err, fail_on_error, out, party_files, party_progress
 from privstats.jobs.fl_train import FLSpec, run_local_fl_train
 
 __all__ = ["register"]
-
-
-def _offices(items: list[str]) -> dict[str, Path]:
-    offices: dict[str, Path] = {}
-    for item in items:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise ParameterError(f"--party must be NAME=FILE, got {item!r}", parameter="--party")
-        if name in offices:
-            raise ParameterError(f"--party names {name!r} twice", parameter="--party")
-        offices[name] = Path(path)
-    return offices
 
 
 def register(app: typer.Typer) -> None:
@@ -77,7 +64,7 @@ def register(app: typer.Typer) -> None:
             )
             with party_progress() as progress:
                 run = run_local_fl_train(
-                    _offices(party),
+                    party_files(party),
                     spec,
                     test=test,
                     model_out=model_out,

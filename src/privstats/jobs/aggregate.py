@@ -56,16 +56,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from privstats.data.tables import Table, read_table
 from privstats.disclosure.cells import withheld_cells
 from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.jobs.spec import Spec
 from privstats.protocols.sharing import Ring, secure_sum
 from privstats.stats.aggregate import (
     GRID_HIGH,
@@ -112,10 +113,11 @@ LABELS_PER_MESSAGE = 10_000
 Progress = Callable[[str, int, int], None]
 
 
-class AggregateSpec(BaseModel):
+class AggregateSpec(Spec):
     """Everything the parties must agree on before an aggregate runs."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    _option: ClassVar[str] = "aggregate option"
+    _default_field: ClassVar[str] = "levels"
 
     stats: tuple[str, ...] = ("count",)
     by: tuple[str, ...] = ()
@@ -168,19 +170,6 @@ class AggregateSpec(BaseModel):
                     f"the levels of {column!r} must be distinct non-empty values, got {values}"
                 )
         return self
-
-    @classmethod
-    def build(cls, **values: Any) -> AggregateSpec:
-        """Validate ``values`` into a spec; errors become ParameterError naming the field."""
-        try:
-            return cls(**values)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(part) for part in first["loc"]) or "levels"
-            message = str(first.get("ctx", {}).get("error", "")) or first["msg"]
-            raise ParameterError(
-                f"aggregate option {field!r}: {message}", parameter=field.split(".")[0]
-            ) from exc
 
     def plan(self) -> Plan:
         return make_plan(self.stats, weight=self.weight, formula=self.ols, frac_bits=self.frac_bits)

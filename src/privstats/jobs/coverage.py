@@ -16,16 +16,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from privstats.data.identifiers import IdentifierRule
 from privstats.data.readers import IdentifierSet, load_identifiers
 from privstats.disclosure.cells import withheld_cells
 from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.jobs.spec import Spec
 from privstats.protocols import psi
 from privstats.protocols.psi import DEFAULT_CHUNK_SIZE, IntersectionCounts, Progress
 from privstats.stats.coverage import dual_system_estimate, proportion_interval
@@ -65,10 +66,10 @@ class NormalizationSpec(BaseModel):
         )
 
 
-class CoverageSpec(BaseModel):
+class CoverageSpec(Spec):
     """Everything both parties must agree on before a coverage computation runs."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    _option: ClassVar[str] = "coverage option"
 
     key: str = Field(min_length=1)
     source_key: str | None = None
@@ -85,18 +86,6 @@ class CoverageSpec(BaseModel):
         if len(set(by)) != len(by) or any(not col for col in by):
             raise ValueError(f"domain columns must be distinct and non-empty, got {list(by)}")
         return by
-
-    @classmethod
-    def build(cls, **values: Any) -> CoverageSpec:
-        """Validate ``values`` into a spec; errors become ParameterError naming the field."""
-        try:
-            return cls(**values)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(part) for part in first["loc"])
-            raise ParameterError(
-                f"coverage option {field!r}: {first['msg']}", parameter=field
-            ) from exc
 
 
 @message("coverage.release", 1)

@@ -36,15 +36,16 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from privstats.data.sensors import FeatureTable, read_feature_table
 from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.jobs.spec import Spec
 from privstats.ml.dp import DPConfig, PrivacyLedger, train_local_dp
 from privstats.ml.dp import epsilon as dp_epsilon
 from privstats.ml.metrics import accuracy, confusion_matrix, f1_scores, macro_f1
@@ -60,10 +61,10 @@ __all__ = ["COORDINATOR", "FLRun", "FLSpec", "run_local_fl_train"]
 COORDINATOR = "coordinator"
 
 
-class FLSpec(BaseModel):
+class FLSpec(Spec):
     """Everything the offices and the coordinator agree on before training."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    _option: ClassVar[str] = "fl-train option"
 
     label: str = Field("activity", min_length=1)
     subject: str | None = None
@@ -86,18 +87,6 @@ class FLSpec(BaseModel):
     dp_epsilon: float | None = Field(None, gt=0)
     dp_delta: float = Field(1e-5, gt=0, lt=1)
     dp_clip: float = Field(1.0, gt=0)
-
-    @classmethod
-    def build(cls, **values: Any) -> FLSpec:
-        """Validate ``values``; errors become a ParameterError naming the field."""
-        try:
-            return cls(**values)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(part) for part in first["loc"])
-            raise ParameterError(
-                f"fl-train option {field!r}: {first['msg']}", parameter=field
-            ) from exc
 
 
 @message("fl.hello", 1)

@@ -25,13 +25,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from privstats.data.readers import read_columns
 from privstats.data.tables import read_table
@@ -39,6 +39,7 @@ from privstats.disclosure.cells import withheld_cells
 from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs.coverage import NormalizationSpec
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.jobs.spec import Spec
 from privstats.protocols import join_aggregate as protocol
 from privstats.protocols.join_aggregate import DEFAULT_CHUNK_SIZE, LeftResult
 from privstats.protocols.psi import Progress
@@ -63,10 +64,10 @@ _MAX_EXAMPLES = 5
 _MAX_SCALED = 2**63
 
 
-class JoinAggregateSpec(BaseModel):
+class JoinAggregateSpec(Spec):
     """Everything both parties must agree on before a join-and-aggregate runs."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    _option: ClassVar[str] = "join-aggregate option"
 
     key: str = Field(min_length=1)
     right_key: str | None = None
@@ -106,18 +107,6 @@ class JoinAggregateSpec(BaseModel):
                 f"the identifier column {self.right_key or self.key!r} cannot be a value column"
             )
         return self
-
-    @classmethod
-    def build(cls, **values: Any) -> JoinAggregateSpec:
-        """Validate ``values`` into a spec; errors become ParameterError naming the field."""
-        try:
-            return cls(**values)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(part) for part in first["loc"]) or "spec"
-            raise ParameterError(
-                f"join-aggregate option {field!r}: {first['msg']}", parameter=field
-            ) from exc
 
 
 @dataclass(frozen=True)

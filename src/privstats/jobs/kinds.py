@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from privstats.errors import ParameterError
 from privstats.jobs import aggregate, coverage, join_aggregate
+from privstats.jobs.spec import spec_error
 from privstats.protocols.psi import Progress
 from privstats.transport.channel import Channel
 
@@ -76,11 +77,7 @@ class JobKind:
         try:
             return self.spec_type(**parameters)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(part) for part in first["loc"])
-            raise ParameterError(
-                f"{self.name} parameter {field!r}: {first['msg']}", parameter=field
-            ) from exc
+            raise spec_error(exc, f"{self.name} parameter") from exc
 
 
 def _run_coverage(
