@@ -237,6 +237,90 @@ class Federation:
             node_timeout=node_timeout,
         )
 
+    def submit_fl_train(
+        self,
+        *,
+        coordinator: str,
+        datasets: Mapping[str, str],
+        label: str = "activity",
+        subject: str | None = None,
+        features: Sequence[str] | None = None,
+        recipients: Sequence[str] | None = None,
+        node_timeout: float | None = None,
+        **options: Any,
+    ) -> Job:
+        """Federated training over the offices' ``datasets`` ({party: dataset}).
+
+        ``coordinator`` is a party that brings no data: it combines the offices' updates
+        by secure aggregation and releases the trained model and its pooled held-out
+        evaluation to the recipients. ``features`` defaults to the numeric columns the
+        first office declared, other than ``label`` and ``subject``. ``options`` are further
+        :class:`~privstats.jobs.fl_train.FLSpec` fields (``model``, ``rounds``,
+        ``strategy``, ``dp_epsilon`` …).
+        """
+        if len(datasets) < 2:
+            raise ParameterError(
+                "federated training needs at least two offices' datasets", parameter="datasets"
+            )
+        if features is None:
+            first = next(iter(datasets.items()))
+            reserved = {label, subject}
+            features = [
+                n for n, kind in self._declared(*first) if n not in reserved and _numeric(kind)
+            ]
+        parameters = {
+            "label": label,
+            "subject": subject,
+            "features": list(features),
+            **options,
+        }
+        roles = {f"party{i}": party for i, party in enumerate(datasets, start=1)}
+        return self.submit(
+            "fl_train",
+            parameters,
+            {"coordinator": coordinator, **roles},
+            {role: datasets[party] for role, party in roles.items()},
+            recipients=recipients,
+            node_timeout=node_timeout,
+        )
+
+    def submit_he_inference(
+        self,
+        *,
+        querier: str,
+        querier_dataset: str,
+        model_holder: str,
+        model_dataset: str,
+        label: str | None = None,
+        min_cell: int = 10,
+        recipients: Sequence[str] | None = None,
+        node_timeout: float | None = None,
+    ) -> Job:
+        """Score ``querier``'s records with ``model_holder``'s model, encrypted (CKKS).
+
+        The model holder sees only ciphertexts; the querier keeps each record's prediction
+        at its node and releases the counts per predicted class (and, with ``label``, the
+        accuracy). The features are the model dataset's declared columns.
+        """
+        features = [name for name, _ in self._declared(model_holder, model_dataset)]
+        return self.submit(
+            "he_inference",
+            {"features": features, "label": label, "min_cell": min_cell},
+            {"querier": querier, "model_holder": model_holder},
+            {"querier": querier_dataset, "model_holder": model_dataset},
+            recipients=recipients,
+            node_timeout=node_timeout,
+        )
+
+    def _declared(self, party: str, dataset: str) -> list[tuple[str, str]]:
+        """The (column, type) pairs ``party`` declared for ``dataset``."""
+        for entry in self.datasets():
+            if entry["party"] == party and entry["name"] == dataset:
+                return [(name, kind) for name, kind in entry["columns"]]
+        raise ParameterError(
+            f"party {party!r} has not declared a dataset {dataset!r}", parameter="datasets"
+        )
+
     def job(self, job_id: str) -> Job:
         return Job(self, self.http.get(f"/jobs/{job_id}"))
 
@@ -284,3 +368,8 @@ class Federation:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def _numeric(arrow_type: str) -> bool:
+    """Whether a declared column type (pyarrow's name) holds numbers."""
+    return arrow_type.startswith(("int", "uint", "float", "double", "halffloat", "decimal"))

@@ -12,6 +12,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from privstats.cli import demo_activity
 from privstats.cli._console import (
     column_list,
     coverage_table,
@@ -293,3 +294,6 @@ def trade(
             f"Every released figure {verdict} the plaintext join of the two files; imports "
             "run above exports as CIF values exceed FOB. The audit log verifies."
         )
+
+
+app.command("activity")(demo_activity.activity)

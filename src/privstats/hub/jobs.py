@@ -113,6 +113,13 @@ def submit(
                 f"party {party_name!r} (role {role}) is not enrolled at this hub",
                 parameter="parties",
             )
+        if role in kind.dataless_roles:
+            if dataset_name is not None:
+                raise ParameterError(
+                    f"role {role!r} of a {kind.name} job reads no data; name no dataset for it",
+                    parameter="datasets",
+                )
+            continue
         if dataset_name is None:
             raise ParameterError(f"no dataset named for role {role!r}", parameter="datasets")
         dataset = session.get(Dataset, (party_name, dataset_name))

@@ -68,6 +68,7 @@ class FLSpec(Spec):
 
     label: str = Field("activity", min_length=1)
     subject: str | None = None
+    features: tuple[str, ...] | None = None
     model: Literal["logreg", "mlp"] = "logreg"
     hidden: tuple[int, ...] = (32,)
     activation: Literal["relu", "square", "poly"] = "relu"
@@ -87,6 +88,13 @@ class FLSpec(Spec):
     dp_epsilon: float | None = Field(None, gt=0)
     dp_delta: float = Field(1e-5, gt=0, lt=1)
     dp_clip: float = Field(1.0, gt=0)
+    min_records: int = Field(10, ge=1)
+
+    def read(self, path: str | Path) -> FeatureTable:
+        """An office's feature table: ``features`` (default: every other column), label, subject."""
+        return read_feature_table(
+            path, label=self.label, subject=self.subject, features=self.features
+        )
 
 
 @message("fl.hello", 1)
@@ -144,12 +152,20 @@ def _decode(fixed: FixedPoint, total: npt.NDArray[np.uint64]) -> npt.NDArray[np.
 
 
 def office_role(
-    channel: Channel, data: FeatureTable, spec: FLSpec, progress: Progress | None = None
-) -> dict[str, Any]:
-    """An office's side: contribute statistics, updates and an evaluation, securely."""
+    channel: Channel,
+    data: FeatureTable,
+    spec: FLSpec,
+    progress: Progress | None = None,
+    *,
+    coordinator: str = COORDINATOR,
+) -> tuple[dict[str, Any], Model]:
+    """An office's side: contribute statistics, updates and an evaluation, securely.
+
+    Returns the office's report and the final global model it received.
+    """
     fixed = FixedPoint(spec.frac_bits)
-    channel.send(COORDINATOR, Hello([str(c) for c in data.classes], list(data.feature_names)))
-    setup = channel.recv(COORDINATOR, Setup)
+    channel.send(coordinator, Hello([str(c) for c in data.classes], list(data.feature_names)))
+    setup = channel.recv(coordinator, Setup)
     if setup.features != list(data.feature_names):
         raise DatasetError(
             f"{data.path}: its features differ from the other offices' (expected "
@@ -159,18 +175,25 @@ def office_role(
     index = {label: i for i, label in enumerate(setup.classes)}
     y = np.array([index[str(label)] for label in data.y], dtype=np.int64)
     held, n_train = _split(data, spec)
+    if n_train < spec.min_records:
+        raise DatasetError(
+            f"{data.path}: {n_train} training records after holding out {spec.holdout:.0%} "
+            f"(the job's minimum is {spec.min_records}); an update from so few records would "
+            "nearly show them",
+            path=data.path,
+        )
     x_train, y_train = data.X[~held], y[~held]
     stats = np.concatenate([[n_train], x_train.sum(axis=0), (x_train**2).sum(axis=0)])
-    secagg.client(channel, COORDINATOR, _encode(fixed, stats))
+    secagg.client(channel, coordinator, _encode(fixed, stats))
 
-    model = Model.from_dict(json.loads(channel.recv(COORDINATOR, InitialModel).model))
+    model = Model.from_dict(json.loads(channel.recv(coordinator, InitialModel).model))
     rng = np.random.default_rng(spec.seed + 1)  # minibatch order only
     units = data.subjects[~held] if data.subjects is not None else None
     private = _PrivateTraining(
         spec, n_units=len(np.unique(units)) if units is not None else n_train
     )
     while True:
-        msg = channel.recv(COORDINATOR, GlobalParams)
+        msg = channel.recv(coordinator, GlobalParams)
         start = np.frombuffer(msg.params, dtype="<f8").astype(np.float64)
         model.set_params(start)
         if msg.done:
@@ -190,18 +213,19 @@ def office_role(
                 prox_mu=spec.mu if spec.strategy == "fedprox" else 0.0,
             )
         update = np.concatenate([n_train * (model.get_params() - start), [n_train]])
-        secagg.client(channel, COORDINATOR, _encode(fixed, update))
+        secagg.client(channel, coordinator, _encode(fixed, update))
         if progress is not None:
             progress("rounds", msg.round + 1, spec.rounds)
-    channel.send(COORDINATOR, PrivacyReport(private.ledger.epsilon if private.ledger else None))
+    channel.send(coordinator, PrivacyReport(private.ledger.epsilon if private.ledger else None))
     matrix = confusion_matrix(y[held], model.predict(data.X[held]), len(setup.classes))
-    secagg.client(channel, COORDINATOR, matrix.reshape(-1).astype(np.int64).view(np.uint64))
-    return {
+    secagg.client(channel, coordinator, matrix.reshape(-1).astype(np.int64).view(np.uint64))
+    report = {
         "computation": "fl_train",
         "role": "office",
         "rounds": spec.rounds,
         "epsilon_history": private.ledger.history if private.ledger else [],
     }
+    return report, model
 
 
 class _PrivateTraining:
@@ -379,11 +403,12 @@ def _new_model(
     )
 
 
-def _holdout_accuracy(model: Model, parties: Mapping[str, str | Path], spec: FLSpec) -> float:
+def holdout_accuracy(model: Model, parties: Mapping[str, str | Path], spec: FLSpec) -> float:
+    """Accuracy of ``model`` on the offices' held-out records (local runs and demos only)."""
     index = {str(c): i for i, c in enumerate(model.classes)}
     matrix = np.zeros((len(index), len(index)), dtype=np.int64)
     for path in parties.values():
-        data = read_feature_table(path, label=spec.label, subject=spec.subject)
+        data = spec.read(path)
         held, _ = _split(data, spec)
         y = np.array([index[str(v)] for v in data.y[held]], dtype=np.int64)
         matrix += confusion_matrix(y, model.predict(data.X[held]), len(index))
@@ -398,14 +423,64 @@ def _metrics(matrix: npt.NDArray[np.int64], classes: Sequence[str]) -> dict[str,
     }
 
 
+# --------------------------------------------------------------------------- the service
+
+
+def columns_used(spec: FLSpec, role: str) -> tuple[str, ...]:
+    """What an office reads (label, subject, features); the coordinator reads nothing."""
+    if role == COORDINATOR:
+        return ()
+    if spec.features is None:
+        raise ParameterError(
+            "a fl_train job must name its feature columns (features=[…]), so that each "
+            "office approves exactly the columns read",
+            parameter="features",
+        )
+    return (spec.label, *((spec.subject,) if spec.subject else ()), *spec.features)
+
+
+def disclosure(spec: FLSpec) -> dict[str, Any]:
+    """What the job releases, as the offices' policies check it."""
+    return {"min_records": spec.min_records, "dp_epsilon": spec.dp_epsilon}
+
+
+def run_role(
+    role: str,
+    channel: Channel,
+    parties: Mapping[str, str],
+    path: str,
+    spec: FLSpec,
+    progress: Progress | None,
+) -> tuple[dict[str, Any], list[str], dict[str, str]]:
+    """Run ``role`` (coordinator, or party1 … partyN as offices) of a service job.
+
+    Returns the report, warnings and files kept by the party: the coordinator's report
+    holds the trained model (``model_state``) for the job's recipients; each office keeps
+    the final model it received as ``model.json``.
+    """
+    offices = [parties[r] for r in sorted(parties, key=_role_order) if r != COORDINATOR]
+    if role == COORDINATOR:
+        return coordinator_role(channel, offices, spec, progress), [], {}
+    if role not in parties:
+        raise ParameterError(f"unknown fl_train role {role!r}", parameter="role")
+    report, model = office_role(
+        channel, spec.read(path), spec, progress, coordinator=parties[COORDINATOR]
+    )
+    return report, [], {"model.json": model.to_json()}
+
+
+def _role_order(role: str) -> tuple[int, str]:
+    digits = role.removeprefix("party")
+    return (int(digits), role) if digits.isdigit() else (0, role)
+
+
 # --------------------------------------------------------------------------- local runs
 
 
 def _office_process(
     channel: Channel, progress: Progress, *, path: str, spec: FLSpec
 ) -> dict[str, Any]:
-    data = read_feature_table(path, label=spec.label, subject=spec.subject)
-    return office_role(channel, data, spec, progress)
+    return office_role(channel, spec.read(path), spec, progress)[0]
 
 
 def _coordinator_process(
@@ -425,7 +500,8 @@ class FLRun:
 
 def evaluate(model: Model, path: str | Path, spec: FLSpec) -> dict[str, Any]:
     """Metrics of ``model`` on a labelled feature file (a public test set)."""
-    data = read_feature_table(path, label=spec.label, subject=spec.subject)
+    features = model.feature_names if model.feature_names is not None else spec.features
+    data = read_feature_table(path, label=spec.label, subject=spec.subject, features=features)
     index = {str(c): i for i, c in enumerate(model.classes)}
     unknown = sorted({str(v) for v in data.y} - set(index))
     if unknown:
@@ -445,9 +521,7 @@ def train_centralized(
     Uses the offices' own train/held-out split and as many epochs as the federation ran
     rounds × local epochs, with the same learning rate and batch size.
     """
-    tables = [
-        read_feature_table(p, label=spec.label, subject=spec.subject) for p in parties.values()
-    ]
+    tables = [spec.read(p) for p in parties.values()]
     index = {c: i for i, c in enumerate(classes)}
     xs, ys = [], []
     for data in tables:
@@ -510,7 +584,7 @@ def run_local_fl_train(
         if test is not None:
             result["centralized_accuracy"] = evaluate(central, test, spec)["accuracy"]
         else:
-            result["centralized_accuracy"] = _holdout_accuracy(central, parties, spec)
+            result["centralized_accuracy"] = holdout_accuracy(central, parties, spec)
     if model_out is not None:
         model.save(model_out)
         result["model"] = str(model_out)

@@ -20,25 +20,29 @@ parties finished, for the report.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
 
 from privstats.crypto.ckks import CkksParameters
 from privstats.data.readers import column_names
 from privstats.data.sensors import read_feature_table
 from privstats.data.tables import read_table
-from privstats.errors import DatasetError
+from privstats.disclosure.cells import withheld_cells
+from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.jobs.spec import Spec
 from privstats.ml.models import Model
 from privstats.protocols import he_inference
 from privstats.protocols._steps import Progress
 from privstats.transport.channel import Channel
 
-__all__ = ["HeInferenceRun", "read_records", "run_local_he_inference"]
+__all__ = ["HeInferenceRun", "HeInferenceSpec", "read_records", "run_local_he_inference"]
 
 QUERIER, MODEL_HOLDER = "querier", "model_holder"
 
@@ -83,6 +87,80 @@ def read_records(
     if not len(x):
         raise DatasetError(f"{name}: no records to score", path=name)
     return x, None
+
+
+class HeInferenceSpec(Spec):
+    """A service job's terms: the model's feature columns, an optional label, the cell rule.
+
+    The querier releases to the job's recipients only the number of records scored, the
+    count of records per predicted class (classes below ``min_cell`` withheld, with
+    secondary suppression) and, with ``label``, the accuracy; the per-record predictions
+    stay at the querier's node.
+    """
+
+    _option: ClassVar[str] = "he-inference option"
+
+    features: tuple[str, ...] = Field(min_length=1)
+    label: str | None = None
+    min_cell: int = Field(10, ge=1)
+
+
+def columns_used(spec: HeInferenceSpec, role: str) -> tuple[str, ...]:
+    """The querier reads the features (and label); the model holder's model has the features."""
+    if role == QUERIER and spec.label is not None:
+        return (*spec.features, spec.label)
+    return spec.features
+
+
+def run_role(
+    role: str,
+    channel: Channel,
+    parties: Mapping[str, str],
+    path: str,
+    spec: HeInferenceSpec,
+    progress: Progress | None,
+) -> tuple[dict[str, Any] | None, list[str], dict[str, str]]:
+    """Run ``role`` of a service job; the querier keeps its predictions as a local file."""
+    if role == MODEL_HOLDER:
+        model = Model.load(path)
+        if model.feature_names is None or tuple(model.feature_names) != spec.features:
+            raise ParameterError(
+                f"{path}: the model's features differ from the job's ({', '.join(spec.features)})",
+                parameter="features",
+            )
+        he_inference.model_holder(channel, parties[QUERIER], model, progress=progress)
+        return None, [], {}
+    if role != QUERIER:
+        raise ParameterError(f"unknown he_inference role {role!r}", parameter="role")
+    holder = parties[MODEL_HOLDER]
+    info = he_inference.receive_model_info(channel, holder)
+    if info.feature_names is None or tuple(info.feature_names) != spec.features:
+        raise ProtocolError(
+            "the model holder's model has other features than the job names", peer=holder
+        )
+    x, y = read_records(path, spec.features, info.n_features, label=spec.label)
+    started = time.perf_counter()
+    predictions = he_inference.querier(channel, holder, x, info=info, progress=progress)
+    seconds = time.perf_counter() - started
+    labels = [str(label) for label in predictions.labels]
+    counts = {str(c): labels.count(str(c)) for c in info.classes}
+    withheld = withheld_cells(counts, spec.min_cell)
+    result: dict[str, Any] = {
+        "computation": "he_inference",
+        "records": len(labels),
+        "predicted_classes": {c: None if c in withheld else n for c, n in counts.items()},
+        "min_cell": spec.min_cell,
+        "records_per_second": round(len(labels) / seconds, 1),
+        "protocol_seconds": round(seconds, 3),
+    }
+    if y is not None:
+        result["accuracy"] = float(np.mean(np.asarray(labels) == y.astype(str)))
+    rows = "".join(f"{row},{_csv_text(label)}\n" for row, label in enumerate(labels, start=1))
+    return result, [], {"predictions.csv": "row,predicted\n" + rows}
+
+
+def _csv_text(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\n') else value
 
 
 def _querier_process(

@@ -9,13 +9,13 @@ entry to :data:`KINDS`.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from privstats.errors import ParameterError
-from privstats.jobs import aggregate, coverage, join_aggregate
+from privstats.jobs import aggregate, coverage, fl_train, he_inference, join_aggregate
 from privstats.jobs.spec import spec_error
 from privstats.protocols.psi import Progress
 from privstats.transport.channel import Channel
@@ -25,10 +25,16 @@ __all__ = ["KINDS", "JobKind", "RoleOutput", "get_kind"]
 
 @dataclass(frozen=True)
 class RoleOutput:
-    """What one role produced: the released result (or None) and data warnings."""
+    """What one role produced: the released result (or None) and data warnings.
+
+    ``local_files`` (file name → text) stay with the party: the node writes them to its
+    own results folder and never sends them to the hub (a querier's predictions, the
+    trained model an office received).
+    """
 
     result: dict[str, Any] | None
     warnings: list[str]
+    local_files: Mapping[str, str] = field(default_factory=dict)
 
 
 RoleRunner = Callable[[str, Channel, Mapping[str, str], str, Any, Progress | None], RoleOutput]
@@ -39,8 +45,9 @@ RoleRunner = Callable[[str, Channel, Mapping[str, str], str, Any, Progress | Non
 class JobKind:
     """One computation the service can run.
 
-    ``roles`` names a kind's fixed roles. A kind with ``parties`` = (least, most) instead
+    ``roles`` names a kind's fixed roles. A kind with ``parties`` = (least, most) also
     takes any number of like parties in that range, as roles ``party1`` … ``partyN``.
+    ``dataless_roles`` are fixed roles whose party brings no dataset (a coordinator).
     """
 
     name: str
@@ -51,6 +58,7 @@ class JobKind:
     disclosure: Callable[[Any], dict[str, Any]]
     run_role: RoleRunner
     parties: tuple[int, int] | None = None
+    dataless_roles: tuple[str, ...] = ()
 
     def check_roles(self, roles: Collection[str]) -> tuple[str, ...]:
         """The roles of a job in their canonical order; a ParameterError if they do not fit."""
@@ -63,11 +71,13 @@ class JobKind:
                 )
             return self.roles
         least, most = self.parties
-        expected = tuple(f"party{i}" for i in range(1, len(roles) + 1))
-        if not least <= len(roles) <= most or set(roles) != set(expected):
+        numbered = len(roles) - len(self.roles)
+        expected = (*self.roles, *(f"party{i}" for i in range(1, numbered + 1)))
+        if not least <= numbered <= most or set(roles) != set(expected):
+            fixed = f"a party in role {', '.join(self.roles)} and " if self.roles else ""
             raise ParameterError(
-                f"a {self.name} job needs {least} to {most} parties in roles party1, party2, …; "
-                f"got {', '.join(sorted(roles)) or 'none'}",
+                f"a {self.name} job needs {fixed}{least} to {most} parties in roles party1, "
+                f"party2, …; got {', '.join(sorted(roles)) or 'none'}",
                 parameter="parties",
             )
         return expected
@@ -96,10 +106,8 @@ def _run_coverage(
     return RoleOutput(result, data.warnings())
 
 
-def _from_tuple(
-    run: Callable[..., tuple[dict[str, Any] | None, list[str]]],
-) -> RoleRunner:
-    """A role runner from a job module's ``run_role`` that returns (result, warnings)."""
+def _from_tuple(run: Callable[..., tuple[Any, ...]]) -> RoleRunner:
+    """A role runner from a job module's ``run_role`` returning (result, warnings[, files])."""
 
     def run_role(
         role: str,
@@ -142,6 +150,26 @@ KINDS: dict[str, JobKind] = {
         columns=join_aggregate.columns_used,
         disclosure=lambda spec: {"min_cell": spec.min_cell},
         run_role=_from_tuple(join_aggregate.run_role),
+    ),
+    "fl_train": JobKind(
+        name="fl_train",
+        roles=(fl_train.COORDINATOR,),
+        result_role=fl_train.COORDINATOR,
+        spec_type=fl_train.FLSpec,
+        columns=fl_train.columns_used,
+        disclosure=fl_train.disclosure,
+        run_role=_from_tuple(fl_train.run_role),
+        parties=(2, 10),
+        dataless_roles=(fl_train.COORDINATOR,),
+    ),
+    "he_inference": JobKind(
+        name="he_inference",
+        roles=(he_inference.QUERIER, he_inference.MODEL_HOLDER),
+        result_role=he_inference.QUERIER,
+        spec_type=he_inference.HeInferenceSpec,
+        columns=he_inference.columns_used,
+        disclosure=lambda spec: {"min_cell": spec.min_cell},
+        run_role=_from_tuple(he_inference.run_role),
     ),
 }
 

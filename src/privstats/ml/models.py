@@ -411,10 +411,13 @@ class Model(ABC):
             raise ParameterError(f"the description is of a {kind} model, not a {cls.__name__}")
         return model
 
+    def to_json(self) -> str:
+        """:meth:`to_dict` as JSON text (keys sorted; floats round-trip exactly)."""
+        return json.dumps(self.to_dict(), sort_keys=True, allow_nan=False) + "\n"
+
     def save(self, path: str | Path) -> None:
-        """Write :meth:`to_dict` as JSON (keys sorted; floats round-trip exactly)."""
-        text = json.dumps(self.to_dict(), sort_keys=True, allow_nan=False)
-        Path(path).write_text(text + "\n", encoding="utf-8")
+        """Write :meth:`to_json` to ``path``."""
+        Path(path).write_text(self.to_json(), encoding="utf-8")
 
     @classmethod
     def load(cls: type[_M], path: str | Path) -> _M:

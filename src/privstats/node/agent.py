@@ -11,6 +11,7 @@ tells the hub the node is alive and at which step.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,16 @@ Say = Callable[[str], None]
 _KNOWN_PARTIES = "known_parties.json"
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by the owner only, never leaving half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(partial, path)
+
+
 def decide(job: dict[str, Any], config: NodeConfig) -> tuple[Manifest | None, Decision]:
     """The policy's decision on ``job``, with the manifest rebuilt from what the hub sent."""
     try:
@@ -51,7 +62,7 @@ def decide(job: dict[str, Any], config: NodeConfig) -> tuple[Manifest | None, De
             required = kind.columns(kind.parse(manifest.parameters), role)
     except PrivstatsError as exc:
         return manifest, Decision("reject", (str(exc),))
-    decision = evaluate(manifest, config, required)
+    decision = evaluate(manifest, config, required, dataless=role in kind.dataless_roles)
     if manifest.code_version.split(".")[:2] != __version__.split(".")[:2]:
         reason = (
             f"the job was made for privstats {manifest.code_version}; this node runs {__version__}"
@@ -201,7 +212,11 @@ class NodeAgent:
     ) -> tuple[dict[str, Any] | None, bool]:
         kind = get_kind(manifest.kind)
         spec = kind.parse(manifest.parameters)
-        dataset = self.config.datasets[manifest.datasets[role].dataset]
+        path = (
+            ""
+            if role in kind.dataless_roles
+            else str(self.config.datasets[manifest.datasets[role].dataset].path)
+        )
         keys = self._pinned(self.hub.public_keys(), manifest)
         peers = {
             party: keys[party] for party in manifest.parties.values() if party != self.config.name
@@ -213,12 +228,20 @@ class NodeAgent:
 
         running.step = "load"
         with channel:
-            output = kind.run_role(
-                role, channel, manifest.parties, str(dataset.path), spec, progress
-            )
+            output = kind.run_role(role, channel, manifest.parties, path, spec, progress)
         for warning in output.warnings:
             self.say(f"job {job_id}: warning: {warning}")
+        if output.local_files:
+            running.step = "keep files"
+            folder = self.results_folder(job_id)
+            for name, text in output.local_files.items():
+                write_atomically(folder / name, text)
+            self.say(f"job {job_id}: kept {', '.join(output.local_files)} in {folder}")
         return output.result, role == kind.result_role
+
+    def results_folder(self, job_id: str) -> Path:
+        """Where this node keeps a job's files that stay here (``results/<job id>``)."""
+        return self.config.path.parent / "results" / job_id
 
     def _pinned(self, listed: dict[str, PublicKeys], manifest: Manifest) -> dict[str, PublicKeys]:
         """Peers' keys as the hub lists them, checked against the keys first seen (pinned).

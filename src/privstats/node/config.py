@@ -13,6 +13,9 @@ reads it once at start-up::
     key_columns = ["person_id"]
     columns = ["person_id", "region"] # leave out for all columns of the file
 
+    [datasets.activity-model]         # a model written by `privstats run fl-train`
+    path = "activity-model.json"      # (format "model"): its columns are its features
+
     [policy]
     approval = "auto"                 # "auto" | "ask"
     min_domain = 10
@@ -67,7 +70,7 @@ __all__ = [
     "write_config",
 ]
 
-Format = Literal["csv", "tsv", "parquet"]
+Format = Literal["csv", "tsv", "parquet", "model"]
 
 #: File name endings from which the format is inferred (``.gz`` is decompressed on the fly).
 FORMAT_SUFFIXES: dict[str, Format] = {
@@ -76,6 +79,7 @@ FORMAT_SUFFIXES: dict[str, Format] = {
     ".tsv": "tsv",
     ".tsv.gz": "tsv",
     ".parquet": "parquet",
+    ".json": "model",
 }
 _DELIMITERS = {"csv": ",", "tsv": "\t"}
 _DATASET_NAME = re.compile(r"[a-z0-9_-]+")
@@ -103,7 +107,8 @@ class DatasetConfig(BaseModel):
     """One dataset the node offers: its file, format, identifier columns and usable columns.
 
     ``columns`` is what jobs may read from the file (None: every column); the key columns
-    are always among them.
+    are always among them. A ``model`` (a JSON file written by ``privstats run fl-train``)
+    has its feature names as columns, no rows and no key columns.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -116,18 +121,23 @@ class DatasetConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _infer_format(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping) or data.get("format") is not None:
+        if not isinstance(data, Mapping):
             return data
-        path = data.get("path")
-        if not isinstance(path, str | Path):
-            return data  # the path's own error is reported
-        inferred = format_of(path)
-        if inferred is None:
-            raise ValueError(
-                f"format cannot be told from the name {_show(Path(path).name)} (known endings: "
-                f'{", ".join(FORMAT_SUFFIXES)}); add format = "csv", "tsv" or "parquet"'
-            )
-        return {**data, "format": inferred}
+        if data.get("format") is None:
+            path = data.get("path")
+            if not isinstance(path, str | Path):
+                return data  # the path's own error is reported
+            inferred = format_of(path)
+            if inferred is None:
+                raise ValueError(
+                    f"format cannot be told from the name {_show(Path(path).name)} (known "
+                    f'endings: {", ".join(FORMAT_SUFFIXES)}); add format = "csv", "tsv", '
+                    '"parquet" or "model"'
+                )
+            data = {**data, "format": inferred}
+        if data.get("format") == "model" and "key_columns" not in data:
+            data = {**data, "key_columns": ()}
+        return data
 
     @field_validator("path")
     @classmethod
@@ -137,7 +147,7 @@ class DatasetConfig(BaseModel):
     @field_validator("key_columns")
     @classmethod
     def _check_key_columns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _names(value, "key column", optional=False)
+        return _names(value, "key column", optional=False) if value else value
 
     @field_validator("columns")
     @classmethod
@@ -146,6 +156,10 @@ class DatasetConfig(BaseModel):
 
     @model_validator(mode="after")
     def _keys_among_columns(self) -> DatasetConfig:
+        if not self.key_columns and self.format != "model":
+            raise ValueError("key_columns must name at least one key column")
+        if self.key_columns and self.format == "model":
+            raise ValueError("a model has no key columns; leave key_columns out")
         if self.columns is not None:
             missing = [name for name in self.key_columns if name not in self.columns]
             if missing:
@@ -184,6 +198,8 @@ class DatasetConfig(BaseModel):
             raise DatasetError(f"{label}: file not found", path=label)
         if not self.path.is_file():
             raise DatasetError(f"{label}: is a folder, not a data file", path=label)
+        if self.format == "model":
+            return self._read_model(label), 0
         try:
             if self.format == "parquet":
                 with pq.ParquetFile(self.path) as parquet:
@@ -207,6 +223,18 @@ class DatasetConfig(BaseModel):
                 text = f"cannot read as {self.format.upper()}: {text}"
             raise DatasetError(f"{label}: {text}", path=label) from exc
         return [(field.name, str(field.type)) for field in schema], rows
+
+    def _read_model(self, label: str) -> list[tuple[str, str]]:
+        from privstats.ml.models import Model  # only nodes that offer a model need numpy's
+
+        model = Model.load(self.path)
+        if model.feature_names is None:
+            raise DatasetError(
+                f"{label}: the model has no feature names; save it with feature_names so that "
+                "jobs can name the columns it reads",
+                path=label,
+            )
+        return [(name, "double") for name in model.feature_names]
 
     def _check_present(self, names: list[str]) -> None:
         """Raise if a declared key column or column is missing from the file or ambiguous."""
@@ -233,18 +261,22 @@ class DatasetConfig(BaseModel):
 
 
 class AllowRule(BaseModel):
-    """Jobs of ``kind`` may use ``datasets``, reading only ``columns`` (None: declared ones)."""
+    """Jobs of ``kind`` may use ``datasets``, reading only ``columns`` (None: declared ones).
+
+    A rule with no datasets lets the node take part in ``kind`` jobs only in a role that
+    reads no data (the coordinator of federated training).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: str = Field(min_length=1)
-    datasets: tuple[str, ...]
+    datasets: tuple[str, ...] = ()
     columns: tuple[str, ...] | None = None
 
     @field_validator("datasets")
     @classmethod
     def _check_datasets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _names(value, "dataset", optional=False)
+        return _names(value, "dataset", optional=False) if value else value
 
     @field_validator("columns")
     @classmethod
@@ -671,7 +703,7 @@ def _render(
             "",
             f"[datasets.{dataset_name}]",
             f"path = {_toml_str(str(dataset.path))}",
-            _line(f"format = {_toml_str(dataset.format)}", "csv | tsv | parquet"),
+            _line(f"format = {_toml_str(dataset.format)}", "csv | tsv | parquet | model"),
             _line(f"key_columns = {_toml_list(dataset.key_columns)}", "identifier columns"),
         ]
         if dataset.columns is None:
@@ -709,7 +741,9 @@ def _render(
             "",
             "[[policy.allow]]",
             f"kind = {_toml_str(rule.kind)}",
-            f"datasets = {_toml_list(rule.datasets)}",
+            f"datasets = {_toml_list(rule.datasets)}"
+            if rule.datasets
+            else _line("datasets = []", "no data: only roles that read none (a coordinator)"),
         ]
         if rule.columns is None:
             lines.append("# columns = [...]                 # now: the datasets' declared columns")

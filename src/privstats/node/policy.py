@@ -21,7 +21,7 @@ from privstats.service.manifest import DatasetUse, Manifest
 __all__ = ["Decision", "evaluate"]
 
 #: Disclosure entries that state a job's smallest released domain or cell size.
-_MIN_SIZE_KEYS = ("min_domain", "min_cell")
+_MIN_SIZE_KEYS = ("min_domain", "min_cell", "min_records")
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,18 @@ class Decision:
 
 
 def evaluate(
-    manifest: Manifest, config: NodeConfig, required_columns: tuple[str, ...] | None = None
+    manifest: Manifest,
+    config: NodeConfig,
+    required_columns: tuple[str, ...] | None = None,
+    *,
+    dataless: bool = False,
 ) -> Decision:
     """Check ``manifest`` against the node's policy.
 
     ``required_columns`` are the columns the node itself derived from the job's parameters
-    for its role; when given, the manifest must declare exactly those. Any failed check
+    for its role; when given, the manifest must declare exactly those. ``dataless``: the
+    node's role reads no data (a coordinator); then the manifest must name no dataset for
+    it and an allow rule for the kind must list no datasets. Any failed check
     rejects the job with all reasons; otherwise it is approved (``approval = "auto"``) or
     left to the data owner (``approval = "ask"``).
     """
@@ -58,7 +64,11 @@ def evaluate(
         )
     policy = config.policy
     reasons = [
-        *_check_dataset(manifest, config, role, required_columns),
+        *(
+            _check_dataless(manifest, config, role)
+            if dataless
+            else _check_dataset(manifest, config, role, required_columns)
+        ),
         *_check_min_size(manifest, policy),
         *_check_recipients(manifest, policy),
     ]
@@ -70,6 +80,20 @@ def evaluate(
         "ask",
         ("the job meets this node's policy; the data owner approves each job (approval = ask)",),
     )
+
+
+def _check_dataless(manifest: Manifest, config: NodeConfig, role: str) -> list[str]:
+    """A role without data: none named, and some rule lets the node play it for the kind."""
+    reasons: list[str] = []
+    if role in manifest.datasets:
+        reasons.append(f"the job names a dataset for role '{role}', which reads no data")
+    if not any(r.kind == manifest.kind and not r.datasets for r in config.policy.allow):
+        reasons.append(
+            f"this node's policy has no rule letting it take part in '{manifest.kind}' jobs "
+            f"without data (role '{role}'); add [[policy.allow]] kind = \"{manifest.kind}\" "
+            "with datasets = []"
+        )
+    return reasons
 
 
 def _check_dataset(

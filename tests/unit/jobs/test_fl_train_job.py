@@ -12,9 +12,9 @@ from privstats.data.sensors import read_feature_table
 from privstats.errors import ParameterError
 from privstats.jobs.fl_train import (
     FLSpec,
-    _holdout_accuracy,
     _split,
     evaluate,
+    holdout_accuracy,
     run_local_fl_train,
 )
 from privstats.ml.models import LogisticRegression, Model, Standardizer, train_local
@@ -76,7 +76,7 @@ def test_the_secure_evaluation_equals_the_pooled_held_out_confusion_matrix(
 ) -> None:
     spec = FLSpec.build(label=demo.label, subject=demo.subject, rounds=3, model="mlp", hidden=(8,))
     run = run_local_fl_train(demo.offices, spec, compare_centralized=True)
-    assert run.result["accuracy"] == pytest.approx(_holdout_accuracy(run.model, demo.offices, spec))
+    assert run.result["accuracy"] == pytest.approx(holdout_accuracy(run.model, demo.offices, spec))
 
 
 def test_options_are_checked() -> None:

@@ -188,7 +188,7 @@ def test_explicit_format_wins_over_the_file_name(tmp_path: Path) -> None:
         ),
         (
             '[datasets.d]\npath = "d.csv"\nformat = "xlsx"\nkey_columns = ["id"]\n',
-            '[datasets.d] format must be "csv", "tsv" or "parquet", got "xlsx"',
+            '[datasets.d] format must be "csv", "tsv", "parquet" or "model", got "xlsx"',
         ),
         (
             '[datasets.d]\npath = "d.csv"\nkey_columns = ["id"]\ncolumns = ["x", "x"]\n',
@@ -427,3 +427,53 @@ def test_node_config_can_be_built_directly() -> None:
     config = NodeConfig(name="register", hub="http://h", path=Path("node.toml"))
     assert config.keys == Path("keys")
     assert config.policy.allow == ()
+
+
+# ------------------------------------------------------------------- models and coordinators
+
+
+def _saved_model(path: Path, features: tuple[str, ...] | None = ("acc_mean", "acc_std")) -> Path:
+    from privstats.ml.models import LogisticRegression
+
+    model = LogisticRegression(
+        2, ["sit", "walk"], feature_names=None if features is None else list(features)
+    )
+    model.save(path)
+    return path
+
+
+def test_a_model_is_a_dataset_whose_columns_are_its_features(tmp_path: Path) -> None:
+    _saved_model(tmp_path / "activity-model.json")
+    text = MINIMAL + (
+        '\n[datasets.model]\npath = "activity-model.json"\n'
+        '\n[[policy.allow]]\nkind = "he_inference"\ndatasets = ["model"]\n'
+        '\n[[policy.allow]]\nkind = "fl_train"\n'
+    )
+    config = load_config(write(tmp_path, text))
+    model = config.datasets["model"]
+    assert (model.format, model.key_columns) == ("model", ())
+    assert model.schema() == DatasetSchema(
+        columns=(("acc_mean", "double"), ("acc_std", "double")), rows=0
+    )
+    assert config.policy.allow[1] == AllowRule(kind="fl_train", datasets=())
+
+    path = tmp_path / "written.toml"
+    write_config(
+        path, name="n", hub="http://h:8700", datasets=config.datasets, policy=config.policy
+    )
+    assert "no data: only roles that read none" in path.read_text(encoding="utf-8")
+    assert load_config(path).datasets["model"] == model
+    assert load_config(path).policy == config.policy
+
+
+def test_a_model_without_feature_names_or_with_key_columns_is_refused(tmp_path: Path) -> None:
+    _saved_model(tmp_path / "anonymous.json", features=None)
+    with pytest.raises(DatasetError, match="the model has no feature names"):
+        DatasetConfig(path=tmp_path / "anonymous.json").schema()
+    (tmp_path / "table.json").write_text('{"rows": []}', encoding="utf-8")
+    with pytest.raises(DatasetError, match="not a valid model"):
+        DatasetConfig(path=tmp_path / "table.json").schema()
+    message = config_error(
+        tmp_path, MINIMAL + '[datasets.m]\npath = "anonymous.json"\nkey_columns = ["id"]\n'
+    )
+    assert "a model has no key columns" in message

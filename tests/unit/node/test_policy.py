@@ -237,3 +237,48 @@ def test_every_failed_check_is_reported() -> None:
     assert decision.action == "reject"
     assert len(decision.reasons) == 4
     assert decision.reason == "; ".join(decision.reasons)
+
+
+def _fl_manifest(datasets: dict[str, DatasetUse] | None = None) -> Manifest:
+    office = DatasetUse(party="office_b", dataset="activity", columns=("activity", "f1"))
+    return make_manifest(
+        kind="fl_train",
+        parameters={"label": "activity", "features": ["f1"]},
+        parties={"coordinator": "nso", "party1": "office_b", "party2": "office_c"},
+        datasets=datasets or {"party1": office, "party2": office},
+        disclosure={"min_records": 10, "dp_epsilon": None},
+    )
+
+
+def test_a_coordinator_role_is_approved_by_a_rule_without_datasets() -> None:
+    config = make_config(allow=(AllowRule(kind="fl_train"),))
+    decision = evaluate(_fl_manifest(), config, (), dataless=True)
+    assert decision.action == "approve", decision.reasons
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [(), (AllowRule(kind="fl_train", datasets=("population",)),), (AllowRule(kind="coverage"),)],
+)
+def test_a_coordinator_role_needs_a_rule_for_the_kind_without_datasets(
+    rules: tuple[AllowRule, ...],
+) -> None:
+    decision = evaluate(_fl_manifest(), make_config(allow=rules), (), dataless=True)
+    assert decision.action == "reject"
+    assert "'fl_train' jobs without data (role 'coordinator')" in decision.reason
+
+
+def test_a_coordinator_role_refuses_a_manifest_that_names_its_data() -> None:
+    mine = DatasetUse(party="nso", dataset="population", columns=("person_id",))
+    manifest = _fl_manifest({"coordinator": mine})
+    config = make_config(allow=(AllowRule(kind="fl_train"),))
+    decision = evaluate(manifest, config, (), dataless=True)
+    assert decision.action == "reject"
+    assert "names a dataset for role 'coordinator', which reads no data" in decision.reason
+
+
+def test_min_records_is_a_minimum_size_the_policy_checks() -> None:
+    config = make_config(min_domain=20, allow=(AllowRule(kind="fl_train"),))
+    decision = evaluate(_fl_manifest(), config, (), dataless=True)
+    assert decision.action == "reject"
+    assert "min_records = 10" in decision.reason
