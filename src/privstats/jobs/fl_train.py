@@ -20,7 +20,8 @@ without pooling the data::
 Threat model: offices and coordinator semi-honest; secure aggregation
 (``privstats.protocols.secagg``) hides each office's update, statistics and confusion
 matrix from the coordinator and the other offices, tolerating offices that drop out of a
-round. What is revealed: to the coordinator, each office's class labels and feature names,
+round: an office that drops out is left out of the later rounds and of the evaluation, and
+the result names it under ``dropped`` with the step it was lost at. What is revealed: to the coordinator, each office's class labels and feature names,
 the pooled statistics, the pooled update of every round and the pooled confusion matrix;
 to the offices, the global model of every round. Updates are encoded in fixed point with
 ``frac_bits`` fractional bits (error ≤ 2^−(f+1) per weighted coordinate). Without
@@ -332,38 +333,45 @@ def coordinator_role(
         channel.send(office, Setup(classes, features))
 
     n_features = len(features)
-    total, _ = secagg.aggregator(channel, offices, 1 + 2 * n_features, timeout=spec.round_timeout)
-    stats = _decode(fixed, total)
+    active = list(offices)
+    dropped: dict[str, str] = {}
+
+    def aggregate(length: int, step: str) -> npt.NDArray[np.uint64]:
+        """Secure aggregation over the active offices; those that drop out stay out."""
+        nonlocal active
+        total, survivors = secagg.aggregator(channel, active, length, timeout=spec.round_timeout)
+        dropped.update((office, step) for office in active if office not in survivors)
+        active = [office for office in active if office in survivors]
+        return total
+
+    stats = _decode(fixed, aggregate(1 + 2 * n_features, "standardize"))
     count = round(stats[0])
     standardizer = Standardizer.from_sums(
         count, stats[1 : 1 + n_features], np.maximum(stats[1 + n_features :], 0.0)
     )
     model = _new_model(spec, n_features, classes, features, standardizer)
     text = json.dumps(model.to_dict())
-    for office in offices:
+    for office in active:
         channel.send(office, InitialModel(text))
 
     params = model.get_params()
     optimizer = _ServerOptimizer(spec, params.size)
     survivors_per_round = []
     for round_ in range(spec.rounds):
-        for office in offices:
+        for office in active:
             channel.send(office, GlobalParams(round_, params.astype("<f8").tobytes(), False))
-        total, survivors = secagg.aggregator(
-            channel, offices, params.size + 1, timeout=spec.round_timeout
-        )
-        pooled = _decode(fixed, total)
+        pooled = _decode(fixed, aggregate(params.size + 1, f"round {round_ + 1}"))
         weight = pooled[-1]
         if weight > 0:
             params = optimizer.step(params, pooled[:-1] / weight)
-        survivors_per_round.append(len(survivors))
+        survivors_per_round.append(len(active))
         if progress is not None:
             progress("rounds", round_ + 1, spec.rounds)
     model.set_params(params)
-    for office in offices:
+    for office in active:
         channel.send(office, GlobalParams(spec.rounds, params.astype("<f8").tobytes(), True))
-    spent = [channel.recv(office, PrivacyReport).epsilon for office in offices]
-    total, _ = secagg.aggregator(channel, offices, len(classes) ** 2, timeout=spec.round_timeout)
+    spent = [channel.recv(office, PrivacyReport, timeout=spec.round_timeout) for office in active]
+    total = aggregate(len(classes) ** 2, "evaluate")
     matrix = total.view(np.int64).reshape(len(classes), len(classes))
     return {
         "computation": "fl_train",
@@ -372,10 +380,11 @@ def coordinator_role(
         "offices": len(offices),
         "records": count,
         "survivors_per_round": survivors_per_round,
-        "epsilon": None if spec.dp_epsilon is None else max(e or 0.0 for e in spent),
+        "dropped": dropped,
+        "epsilon": None if spec.dp_epsilon is None else max(r.epsilon or 0.0 for r in spent),
         "delta": None if spec.dp_epsilon is None else spec.dp_delta,
         **_metrics(matrix, classes),
-        "evaluated_on": "held-out subjects of every office, by secure aggregation",
+        "evaluated_on": "held-out subjects of every remaining office, by secure aggregation",
         "model_state": model.to_dict(),
     }
 
