@@ -21,12 +21,13 @@ Threat model: offices and coordinator semi-honest; secure aggregation
 (``privstats.protocols.secagg``) hides each office's update, statistics and confusion
 matrix from the coordinator and the other offices, tolerating offices that drop out of a
 round: an office that drops out is left out of the later rounds and of the evaluation, and
-the result names it under ``dropped`` with the step it was lost at. What is revealed: to the coordinator, each office's class labels and feature names,
-the pooled statistics, the pooled update of every round and the pooled confusion matrix;
-to the offices, the global model of every round. Updates are encoded in fixed point with
-``frac_bits`` fractional bits (error ≤ 2^−(f+1) per weighted coordinate). Without
-differential privacy the sequence of global models can still reveal something about the
-training records (membership inference); that is what the DP option is for.
+the result names it under ``dropped`` with the step it was lost at. What is revealed: to
+the coordinator, each office's class labels and feature names, the pooled statistics, the
+pooled update of every round and the pooled confusion matrix; to the offices, the global
+model of every round. Updates are encoded in fixed point with ``frac_bits`` fractional bits
+(error ≤ 2^−(f+1) per weighted coordinate). Without differential privacy the sequence of
+global models can still reveal something about the training records (membership inference);
+that is what the DP option is for.
 """
 
 from __future__ import annotations
