@@ -1,0 +1,1 @@
+"""Synthetic microdata: synthesizers, utility and disclosure-risk reports."""

@@ -1,0 +1,640 @@
+"""MST: differentially private synthetic data from noisy 1-way and tree-selected 2-way marginals.
+
+After McKenna, Sheldon & Miklau (2021), "Winning the NIST Contest: A scalable and general
+approach to differentially private synthetic data" (J. Privacy and Confidentiality 11(3)).
+
+Threat model
+------------
+What is protected
+    Every record of the table given to :meth:`MST.fit`. Whatever an attacker knows (even
+    every other record), the fitted model, the privacy report and every table sampled from
+    it change in distribution by at most (ε, δ) when one record is **added or removed**
+    (unbounded differential privacy). A respondent with several records is protected only
+    through group privacy (roughly k·ε for k records): give one record per respondent.
+What is assumed public
+    The schema's *structure*: the column names and kinds, the **category lists** of
+    categorical columns and **whether a column has missing values**. If the schema was
+    inferred from the confidential table (``Schema.infer``), these are computed from the
+    data and are *not* covered by ε (a category seen once is disclosed by its presence in
+    the list): write the schema from public knowledge (code lists, questionnaires) when
+    that matters. The **bounds** of numeric and date columns must be given by the user
+    (``bounds``) from public knowledge; the schema's observed low/high are not public.
+    With ``bounds_from_data=True`` the observed range is used instead and the report says
+    that these bounds are not covered by ε.
+What is not protected
+    Nothing else leaves ``fit`` than the noisy measurements listed in :attr:`MST.privacy`
+    and what is computed from them. The number of records is not released (it is estimated
+    from the noisy marginals). Sampling is post-processing of the fitted model with a
+    :class:`~privstats.crypto.random.SeededStream`: any number of samples, with any seeds,
+    keep the same (ε, δ). The seed does not need to be secret for privacy; it replays a
+    release.
+
+Noise
+-----
+All privacy noise comes from OpenDP (``opendp`` ≥ 0.16, Rust core, vetted proofs), which
+samples **exactly** from the operating system's randomness and cannot be seeded:
+
+- counts are measured with OpenDP's discrete Gaussian mechanism (``make_gaussian`` on
+  integer vectors, L2 sensitivity 1: one record is one cell of each marginal), which is
+  ρ = 1/(2σ²) zero-concentrated DP (Canonne, Kamath & Steinke 2020);
+- the tree is selected with OpenDP's report-noisy-max with Gumbel noise (``make_noisy_max``
+  with ``zero_concentrated_divergence``), which is the exponential mechanism; with
+  sensitivity 1 (non-monotonic) and ``ε_sel = 2/scale`` it is ε_sel-DP and
+  ρ = ε_sel²/8-zCDP (bounded-range exponential mechanism, Cesar & Rogers 2021).
+
+OpenDP computes the ρ of every measurement itself (its privacy map); the report lists them.
+
+Accounting
+----------
+zCDP composes by adding ρ. The requested (ε, δ) is turned into a total ρ with the standard
+conversion ε = ρ + 2·√(ρ·ln(1/δ)) (Bun & Steinke 2016, Prop. 1.3), inverted:
+ρ = (√(ln(1/δ) + ε) − √(ln(1/δ)))². As in MST the budget is split in three equal parts
+(with d ≥ 3 columns): all d 1-way marginals (ρ/3d each), the d − 1 selection rounds of the
+spanning tree (ρ/3(d − 1) each) and the d − 1 chosen 2-way marginals (ρ/3(d − 1) each).
+With two columns there is nothing to select (the one pair is the tree), and the budget is
+split in halves; with one column it all goes to its 1-way marginal. The reported ε is
+recomputed from the sum of the listed ρ's with the same conversion; it is an upper bound
+(the optimal zCDP-to-(ε, δ) conversion gives a slightly smaller ε).
+
+The algorithm
+-------------
+1. **Public discretisation.** A categorical column has one cell per category; a numeric
+   column ``bins`` equal-width bins over its public bounds (values outside are clamped to
+   the first or last bin; an integer or date column with fewer than ``bins`` values in
+   its bounds gets one cell per value); a column that can be missing one more cell for
+   missing values.
+2. **1-way marginals.** Every column's counts, with discrete Gaussian noise.
+3. **Selection.** The number of records N̂ is estimated from the noisy 1-way totals and
+   each noisy 1-way marginal is projected onto the probability simplex. For every pair of
+   columns the score is the L1 distance between its true 2-way counts and the counts
+   N̂·pᵢ·pⱼ that independence of the noisy marginals implies: the pairs the 1-way
+   marginals explain worst. Kruskal's algorithm then grows a maximum spanning tree, each
+   of its d − 1 edges chosen by the exponential mechanism among the pairs that join two
+   components (as in MST).
+4. **2-way marginals.** The counts of the d − 1 tree edges, with discrete Gaussian noise.
+5. **Model.** *Simplification:* MST fits a graphical model with Private-PGM to all noisy
+   marginals at once, which makes them mutually consistent by maximum likelihood. Here a
+   tree-structured model is built directly: each noisy marginal is projected onto the
+   non-negative tables with total N̂ (Euclidean projection onto the scaled simplex, which
+   clips small and negative cells without the upward bias of clipping alone), the root's
+   distribution is its projected 1-way marginal and each edge gives
+   P(child | parent) = (n(parent, child) + α·p(child)) / (n(parent) + α), smoothed towards
+   the child's noisy 1-way marginal with α = σ₂·√(child cells) pseudo-records (σ₂ the
+   2-way noise scale: about the noise in a row's total). The 1-way marginals of non-root
+   columns are thus implied by the 2-way tables rather than reconciled with their own
+   measurements, so the synthetic data are somewhat noisier than MST's at the same ε; the
+   privacy guarantee is the same (all of this is post-processing).
+6. **Sampling.** Ancestral sampling along the tree from the seeded stream; a numeric bin
+   becomes a value drawn uniformly within it (integers and dates uniformly among the whole
+   numbers of the bin), the missing cell a missing value.
+
+What is kept: every 1-way distribution (at bin resolution) and the dependence along the
+tree's edges. Dependence between columns not joined by an edge is only what the tree
+implies (conditional independence given the path between them); within-bin shape of
+numeric columns is lost (uniform within the bin).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from privstats.crypto.random import SeededStream
+from privstats.errors import DatasetError, ParameterError
+from privstats.synth.base import Synthesizer
+from privstats.synth.schema import ColumnSpec, Schema, from_numeric, to_numeric
+
+__all__ = ["MST"]
+
+Bound = float | str | _dt.date
+"""A public bound: a number, or for a date column also a date (or ISO text)."""
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+_EPOCH = pd.Timestamp("1970-01-01")
+_CHUNK_CELLS = 1 << 22  # rows × cells per choice_rows call while sampling (32 MiB of floats)
+_OPENDP_READY = False
+
+
+# ---------------------------------------------------------------------------------------
+# Noise (OpenDP) and accounting
+
+
+def _opendp() -> Any:
+    """``opendp.prelude`` with the ``contrib`` features enabled (once)."""
+    global _OPENDP_READY
+    try:
+        import opendp.prelude as dp
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ParameterError(
+            "the mst synthesizer needs OpenDP for its noise: pip install 'opendp>=0.16'"
+        ) from exc
+    if not _OPENDP_READY:
+        dp.enable_features("contrib")
+        _OPENDP_READY = True
+    return dp
+
+
+def _discrete_gaussian(counts: npt.ArrayLike, sigma: float) -> tuple[IntArray, float]:
+    """``counts`` plus discrete Gaussian noise of scale ``sigma`` (OpenDP), and its ρ.
+
+    The noise is exact, from the OS's randomness. ρ is OpenDP's privacy map at L2
+    sensitivity 1 (one record adds one to one count): ``1/(2σ²)``.
+    """
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise ParameterError(f"sigma must be positive and finite, got {sigma!r}")
+    dp = _opendp()
+    values = np.asarray(counts, dtype=np.int64).ravel()
+    measurement = dp.m.make_gaussian(
+        dp.vector_domain(dp.atom_domain(T="i64")), dp.l2_distance(T="i64"), float(sigma)
+    )
+    noisy = np.asarray(measurement(values.tolist()), dtype=np.int64)
+    return noisy, float(measurement.map(1))
+
+
+def _noisy_argmax(scores: FloatArray, rho: float) -> tuple[int, float]:
+    """Index of a score chosen by the exponential mechanism (Gumbel noisy max, OpenDP).
+
+    Sensitivity 1, non-monotonic; the scale is chosen so that the mechanism is ``rho``-zCDP
+    (``ε_sel = √(8ρ)``). Returns the index and OpenDP's ρ for it.
+    """
+    dp = _opendp()
+    scale = 1.0 / math.sqrt(2.0 * rho)
+    measurement = dp.m.make_noisy_max(
+        dp.vector_domain(dp.atom_domain(T=float, nan=False)),
+        dp.linf_distance(T=float),
+        dp.zero_concentrated_divergence(),
+        scale=scale,
+    )
+    index = int(measurement([float(s) for s in scores]))
+    return index, float(measurement.map(1.0))
+
+
+def _rho_for(epsilon: float, delta: float) -> float:
+    """The zCDP ρ whose standard conversion gives (ε, δ): inverse of :func:`_epsilon_for`."""
+    log = math.log(1.0 / delta)
+    return (math.sqrt(log + epsilon) - math.sqrt(log)) ** 2
+
+
+def _epsilon_for(rho: float, delta: float) -> float:
+    """ε = ρ + 2·√(ρ·ln(1/δ)) (Bun & Steinke 2016, Prop. 1.3)."""
+    return rho + 2.0 * math.sqrt(rho * math.log(1.0 / delta))
+
+
+def _project_simplex(values: npt.ArrayLike, total: float) -> FloatArray:
+    """The Euclidean projection of ``values`` onto ``{x ≥ 0, Σx = total}``."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if total <= 0 or not v.size:
+        return np.zeros_like(v)
+    u = np.sort(v)[::-1]
+    excess = np.cumsum(u) - total
+    k = np.arange(1, v.size + 1)
+    positive = np.nonzero(u - excess / k > 0)[0]
+    last = int(positive[-1])
+    theta = excess[last] / (last + 1)
+    out: FloatArray = np.maximum(v - theta, 0.0)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Public discretisation
+
+
+@dataclass(frozen=True)
+class _Coding:
+    """How one column maps to cells: ``values`` value cells, then maybe a missing cell."""
+
+    spec: ColumnSpec
+    values: int
+    missing: bool
+    low: float = 0.0
+    high: float = 0.0
+    starts: tuple[float, ...] = ()  # integer/date: first whole number of each bin
+
+    @property
+    def cells(self) -> int:
+        return self.values + int(self.missing)
+
+    def encode(self, column: pd.Series) -> IntArray:
+        spec = self.spec
+        numbers = to_numeric(column, spec, "the table to fit")
+        absent = numbers < 0 if spec.kind == "categorical" else np.isnan(numbers)
+        if absent.any() and not self.missing:
+            raise DatasetError(
+                f"column {spec.name!r} has missing values but its schema says it has none",
+                column=spec.name,
+            )
+        if spec.kind == "categorical":
+            codes = numbers.astype(np.int64)
+        elif spec.kind == "continuous":
+            clean = np.clip(np.where(absent, self.low, numbers), self.low, self.high)
+            width = (self.high - self.low) / self.values
+            raw = (clean - self.low) / width if width > 0 else np.zeros_like(clean)
+            codes = np.clip(np.floor(raw), 0, self.values - 1).astype(np.int64)
+        else:
+            clean = np.where(absent, self.low, numbers)
+            codes = np.searchsorted(np.asarray(self.starts), clean, side="right") - 1
+            codes = np.clip(codes, 0, self.values - 1).astype(np.int64)
+        out: IntArray = np.where(absent, self.values, codes).astype(np.int64)
+        return out
+
+    def decode(self, codes: IntArray, stream: SeededStream) -> pd.Series:
+        spec = self.spec
+        absent = codes >= self.values
+        if spec.kind == "categorical":
+            return from_numeric(np.where(absent, -1, codes), spec)
+        bins = np.minimum(codes, self.values - 1)
+        u = stream.uniform(len(codes))
+        if spec.kind == "continuous":
+            width = (self.high - self.low) / self.values
+            numbers = np.clip(self.low + (bins + u) * width, self.low, self.high)
+        else:
+            starts = np.asarray(self.starts)
+            ends = np.append(starts[1:], self.high + 1.0)  # one past each bin's last number
+            first, count = starts[bins], ends[bins] - starts[bins]
+            numbers = np.minimum(first + np.floor(u * count), ends[bins] - 1.0)
+        return from_numeric(np.where(absent, np.nan, numbers), spec)
+
+
+def _as_number(value: Bound, spec: ColumnSpec) -> float:
+    if isinstance(value, bool):
+        raise ParameterError(f"bounds of {spec.name!r} must be numbers", parameter="bounds")
+    if isinstance(value, int | float | np.integer | np.floating):
+        number = float(value)
+    elif spec.kind == "date":
+        try:
+            stamp = pd.Timestamp(value)
+        except (ValueError, TypeError) as exc:
+            raise ParameterError(
+                f"bound {value!r} of date column {spec.name!r} is not a date", parameter="bounds"
+            ) from exc
+        number = float((stamp.normalize() - _EPOCH).days)
+    else:
+        raise ParameterError(
+            f"bounds of {spec.name!r} must be numbers, got {value!r}", parameter="bounds"
+        )
+    if not math.isfinite(number):
+        raise ParameterError(f"bounds of {spec.name!r} must be finite", parameter="bounds")
+    return number
+
+
+def _coding(spec: ColumnSpec, bounds: tuple[float, float] | None, bins: int) -> _Coding:
+    missing = spec.missing > 0
+    if spec.kind == "categorical":
+        return _Coding(spec, len(spec.categories), missing)
+    low, high = bounds if bounds is not None else (0.0, 0.0)
+    if spec.kind == "continuous":
+        return _Coding(spec, bins if high > low else 1, missing, low, high)
+    first, last = math.ceil(low), math.floor(high)
+    if last < first:
+        raise ParameterError(
+            f"the bounds ({low}, {high}) of {spec.name!r} contain no whole number",
+            parameter="bounds",
+        )
+    span = last - first + 1
+    count = min(bins, span)
+    starts = tuple(float(math.ceil(first + b * span / count)) for b in range(count))
+    return _Coding(spec, count, missing, float(first), float(last), starts)
+
+
+# ---------------------------------------------------------------------------------------
+# The synthesizer
+
+
+@dataclass(frozen=True)
+class _Edge:
+    parent: int
+    child: int
+    conditional: FloatArray  # (parent cells, child cells), rows sum to one
+
+
+class MST(Synthesizer):
+    """MST-style (ε, δ)-DP synthesizer: noisy marginals on a selected tree (see module doc).
+
+    Parameters
+    ----------
+    epsilon, delta
+        The privacy budget of :meth:`fit` (δ in (0, 1); typically well below 1/n).
+    bins
+        Number of equal-width bins of each numeric or date column over its public bounds.
+    bounds
+        Public ``(low, high)`` of every integer, continuous and date column (dates: days
+        since 1970-01-01, or anything :class:`pandas.Timestamp` reads). Required for each
+        such column unless ``bounds_from_data``.
+    max_categories
+        Largest number of categories of a categorical column; a column with more is an
+        error (coarsen it from public knowledge first: a marginal over many rare categories
+        is mostly noise, and a pair of them would have too many cells).
+    bounds_from_data
+        Take missing bounds from the schema's observed low/high. These are computed from
+        the confidential data and are **not** covered by ε; :attr:`privacy` says so.
+    """
+
+    method: ClassVar[str] = "mst"
+
+    def __init__(
+        self,
+        epsilon: float = 1.0,
+        delta: float = 1e-9,
+        bins: int = 16,
+        bounds: Mapping[str, tuple[Bound, Bound]] | None = None,
+        max_categories: int = 64,
+        *,
+        bounds_from_data: bool = False,
+    ) -> None:
+        super().__init__()
+        if isinstance(epsilon, bool) or not isinstance(epsilon, int | float):
+            raise ParameterError(f"epsilon must be a number, got {epsilon!r}", parameter="epsilon")
+        if not (math.isfinite(epsilon) and epsilon > 0):
+            raise ParameterError(
+                f"epsilon must be positive and finite, got {epsilon}", parameter="epsilon"
+            )
+        if isinstance(delta, bool) or not isinstance(delta, int | float) or not 0 < delta < 1:
+            raise ParameterError(f"delta must be in (0, 1), got {delta!r}", parameter="delta")
+        for name, value, least in (("bins", bins, 2), ("max_categories", max_categories, 2)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ParameterError(
+                    f"{name} must be an integer of at least {least}, got {value!r}",
+                    parameter=name,
+                )
+        self.epsilon = float(epsilon)
+        self.delta = float(delta)
+        self.bins = bins
+        self.bounds: dict[str, tuple[Bound, Bound]] = dict(bounds or {})
+        for name, pair in self.bounds.items():
+            if not isinstance(pair, tuple | list) or len(pair) != 2:
+                raise ParameterError(
+                    f"bounds of {name!r} must be a (low, high) pair, got {pair!r}",
+                    parameter="bounds",
+                )
+        self.max_categories = max_categories
+        self.bounds_from_data = bool(bounds_from_data)
+        self._codings: list[_Coding] = []
+        self._root: FloatArray = np.zeros(0)
+        self._edges: list[_Edge] = []
+        self._report: dict[str, Any] | None = None
+
+    # -- privacy report ------------------------------------------------------------------
+
+    @property
+    def privacy(self) -> dict[str, Any] | None:
+        """What ``fit`` released and its cost; None before ``fit``.
+
+        ``epsilon`` is recomputed from ``rho``, the sum of the ``rho`` of every listed
+        measurement, with ε = ρ + 2·√(ρ·ln(1/δ)).
+        """
+        if self._report is None:
+            return None
+        return {
+            **self._report,
+            "measurements": [dict(m) for m in self._report["measurements"]],
+            "caveats": list(self._report["caveats"]),
+            "tree": [list(e) for e in self._report["tree"]],
+        }
+
+    # -- fitting -------------------------------------------------------------------------
+
+    def _resolve_codings(self, schema: Schema) -> tuple[list[_Coding], list[str]]:
+        unknown = [name for name in self.bounds if name not in schema]
+        if unknown:
+            raise ParameterError(
+                f"bounds given for columns not in the table: {', '.join(map(repr, unknown))}",
+                parameter="bounds",
+            )
+        codings, from_data = [], []
+        for spec in schema:
+            if spec.kind == "categorical":
+                if spec.name in self.bounds:
+                    raise ParameterError(
+                        f"bounds given for categorical column {spec.name!r}", parameter="bounds"
+                    )
+                if len(spec.categories) > self.max_categories:
+                    raise ParameterError(
+                        f"column {spec.name!r} has {len(spec.categories)} categories, more "
+                        f"than max_categories={self.max_categories}; coarsen it (merge rare "
+                        "categories by a public rule, e.g. into 'other') before fitting, or "
+                        "raise max_categories",
+                        parameter="max_categories",
+                    )
+                if not spec.categories and spec.missing <= 0:
+                    raise ParameterError(
+                        f"categorical column {spec.name!r} has no categories",
+                        parameter="schema",
+                    )
+                codings.append(_coding(spec, None, self.bins))
+                continue
+            if spec.name in self.bounds:
+                low, high = (_as_number(v, spec) for v in self.bounds[spec.name])
+                if not low <= high:
+                    raise ParameterError(
+                        f"bounds of {spec.name!r} must have low <= high, got ({low}, {high})",
+                        parameter="bounds",
+                    )
+            elif self.bounds_from_data:
+                from_data.append(spec.name)
+                low = spec.low if spec.low is not None else 0.0
+                high = spec.high if spec.high is not None else low
+            else:
+                raise ParameterError(
+                    f"column {spec.name!r} ({spec.kind}) has no public bounds: pass "
+                    f"bounds={{{spec.name!r}: (low, high)}} from public knowledge, or "
+                    "bounds_from_data=True to use the observed range (not covered by ε)",
+                    parameter="bounds",
+                )
+            codings.append(_coding(spec, (low, high), self.bins))
+        return codings, from_data
+
+    def _fit(self, table: pd.DataFrame, schema: Schema) -> None:
+        codings, from_data = self._resolve_codings(schema)
+        codes = [coding.encode(table[coding.spec.name]) for coding in codings]
+        d = len(codings)
+        rho = _rho_for(self.epsilon, self.delta)
+        if d == 1:
+            rho_one, rho_select, rho_two = rho, 0.0, 0.0
+        elif d == 2:
+            rho_one, rho_select, rho_two = rho / 2, 0.0, rho / 2
+        else:
+            rho_one = rho_select = rho_two = rho / 3
+        measurements: list[dict[str, Any]] = []
+
+        # 1-way marginals
+        sigma_one = math.sqrt(d / (2.0 * rho_one))
+        noisy_one: list[IntArray] = []
+        for coding, column in zip(codings, codes, strict=True):
+            noisy, spent = _discrete_gaussian(
+                np.bincount(column, minlength=coding.cells), sigma_one
+            )
+            noisy_one.append(noisy)
+            measurements.append(
+                {
+                    "what": f"1-way {coding.spec.name}",
+                    "cells": coding.cells,
+                    "sigma": sigma_one,
+                    "rho": spent,
+                }
+            )
+        total = max(1.0, float(np.mean([noisy.sum() for noisy in noisy_one])))
+        marginals = [_project_simplex(noisy, total) / total for noisy in noisy_one]
+
+        # tree selection
+        if d <= 2:
+            tree = [(0, 1)] if d == 2 else []
+        else:
+            tree = self._select(codings, codes, marginals, total, rho_select, measurements)
+
+        # 2-way marginals on the tree, and the model
+        sigma_two = math.sqrt(max(1, d - 1) / (2.0 * rho_two)) if tree else 0.0
+        noisy_two: dict[tuple[int, int], FloatArray] = {}
+        for a, b in tree:
+            ka, kb = codings[a].cells, codings[b].cells
+            counts = np.bincount(codes[a] * kb + codes[b], minlength=ka * kb)
+            noisy, spent = _discrete_gaussian(counts, sigma_two)
+            noisy_two[a, b] = _project_simplex(noisy, total).reshape(ka, kb)
+            measurements.append(
+                {
+                    "what": f"2-way {codings[a].spec.name} × {codings[b].spec.name}",
+                    "cells": ka * kb,
+                    "sigma": sigma_two,
+                    "rho": spent,
+                }
+            )
+        self._codings = codings
+        self._root = marginals[0]
+        self._edges = self._build_tree(codings, marginals, noisy_two, sigma_two)
+
+        spent_rho = math.fsum(m["rho"] for m in measurements)
+        caveats = [
+            "the category lists of categorical columns and which columns have missing values "
+            "are taken from the schema and assumed public; if the schema was inferred from "
+            "this table they are not covered by ε",
+            "numeric bounds given by the user are assumed public; values outside them were "
+            "clamped to the first or last bin",
+            "neighbouring tables differ by adding or removing one record: a respondent with "
+            "several records is protected only by group privacy",
+            "ε is the standard zCDP-to-(ε, δ) bound, an upper bound on the privacy loss",
+        ]
+        if from_data:
+            caveats.append(
+                f"the bounds of {', '.join(from_data)} were taken from the data (the schema's "
+                "observed low/high) and are not covered by ε"
+            )
+        self._report = {
+            "method": self.method,
+            "mechanism": "discrete Gaussian (OpenDP) on counts; exponential mechanism as "
+            "Gumbel report-noisy-max (OpenDP) for the tree",
+            "epsilon": _epsilon_for(spent_rho, self.delta),
+            "delta": self.delta,
+            "rho": spent_rho,
+            "accounting": "zCDP, ρ added; ε = ρ + 2·√(ρ·ln(1/δ))",
+            "neighbouring": "add or remove one record",
+            "bins": self.bins,
+            "bounds_from_data": from_data,
+            "tree": [(codings[a].spec.name, codings[b].spec.name) for a, b in tree],
+            "measurements": measurements,
+            "caveats": caveats,
+        }
+
+    def _select(
+        self,
+        codings: list[_Coding],
+        codes: list[IntArray],
+        marginals: list[FloatArray],
+        total: float,
+        rho: float,
+        measurements: list[dict[str, Any]],
+    ) -> list[tuple[int, int]]:
+        """Kruskal's maximum spanning tree, each edge by the exponential mechanism."""
+        d = len(codings)
+        scores: dict[tuple[int, int], float] = {}
+        for a in range(d):
+            for b in range(a + 1, d):
+                kb = codings[b].cells
+                true = np.bincount(codes[a] * kb + codes[b], minlength=codings[a].cells * kb)
+                implied = total * np.outer(marginals[a], marginals[b]).ravel()
+                scores[a, b] = float(np.abs(true - implied).sum())
+        parent = list(range(d))
+
+        def find(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        tree: list[tuple[int, int]] = []
+        per_round = rho / (d - 1)
+        for step in range(d - 1):
+            candidates = [pair for pair in scores if find(pair[0]) != find(pair[1])]
+            index, spent = _noisy_argmax(np.array([scores[p] for p in candidates]), per_round)
+            a, b = candidates[index]
+            parent[find(a)] = find(b)
+            tree.append((a, b))
+            measurements.append(
+                {
+                    "what": f"select edge {step + 1} of {d - 1}",
+                    "candidates": len(candidates),
+                    "epsilon": math.sqrt(8.0 * spent),
+                    "rho": spent,
+                }
+            )
+        return tree
+
+    @staticmethod
+    def _build_tree(
+        codings: list[_Coding],
+        marginals: list[FloatArray],
+        noisy_two: dict[tuple[int, int], FloatArray],
+        sigma: float,
+    ) -> list[_Edge]:
+        """Orient the tree from column 0 (breadth first) and estimate P(child | parent)."""
+        neighbours: dict[int, list[int]] = {i: [] for i in range(len(codings))}
+        for a, b in noisy_two:
+            neighbours[a].append(b)
+            neighbours[b].append(a)
+        edges: list[_Edge] = []
+        seen, queue = {0}, [0]
+        while queue:
+            node = queue.pop(0)
+            for other in sorted(neighbours[node]):
+                if other in seen:
+                    continue
+                seen.add(other)
+                queue.append(other)
+                if (node, other) in noisy_two:
+                    table = noisy_two[node, other]
+                else:
+                    table = noisy_two[other, node].T
+                prior = marginals[other]
+                weight = sigma * math.sqrt(codings[other].cells)
+                conditional = (table + weight * prior) / (table.sum(axis=1, keepdims=True) + weight)
+                conditional /= conditional.sum(axis=1, keepdims=True)
+                edges.append(_Edge(node, other, conditional))
+        return edges
+
+    # -- sampling ------------------------------------------------------------------------
+
+    def _sample(self, n: int, stream: SeededStream) -> pd.DataFrame:
+        drawn: list[IntArray | None] = [None] * len(self._codings)
+        drawn[0] = stream.choice(self._root, n)
+        for edge in self._edges:
+            parents = drawn[edge.parent]
+            assert parents is not None
+            step = max(1, _CHUNK_CELLS // edge.conditional.shape[1])
+            drawn[edge.child] = np.concatenate(
+                [
+                    stream.choice_rows(edge.conditional[parents[start : start + step]])
+                    for start in range(0, n, step)
+                ]
+            )
+        out: dict[str, pd.Series] = {}
+        for coding, codes in zip(self._codings, drawn, strict=True):
+            assert codes is not None
+            out[coding.spec.name] = coding.decode(codes, stream).reset_index(drop=True)
+        return pd.DataFrame(out)

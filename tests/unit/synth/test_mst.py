@@ -1,0 +1,263 @@
+"""MST synthesizer: noise distribution, accounting, utility at large ε, schema fidelity, errors.
+
+The privacy noise comes from OpenDP and the OS's randomness and cannot be seeded, so the
+statistical tests use thresholds that a correct implementation fails with probability
+below about 1e-6. Test data come from numpy generators with fixed seeds; samples from a
+fitted model are reproducible from their seed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from privstats.errors import ParameterError
+from privstats.synth.mst import (
+    MST,
+    Bound,
+    _discrete_gaussian,
+    _noisy_argmax,
+    _project_simplex,
+)
+from privstats.synth.schema import Schema
+
+LABELS = ["a", "b", "c", "d"]
+
+
+def _table(n: int, seed: int = 0) -> pd.DataFrame:
+    """Four categories, a strongly dependent copy, a numeric shifted by the category,
+    a small integer, a date, and a column with 10% missing values."""
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, 4, n)
+    copy = np.where(rng.random(n) < 0.9, group, rng.integers(0, 4, n))
+    x = rng.normal(10.0 * group, 3.0, n)
+    small = rng.binomial(6, 0.3, n).astype(float)
+    day = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D")
+    maybe = np.array(["yes", "no"], dtype=object)[rng.integers(0, 2, n)]
+    maybe[rng.random(n) < 0.1] = None
+    return pd.DataFrame(
+        {
+            "group": np.array(LABELS)[group],
+            "copy": np.array(LABELS)[copy],
+            "x": x,
+            "small": small,
+            "day": day,
+            "maybe": maybe,
+        }
+    )
+
+
+BOUNDS: dict[str, tuple[Bound, Bound]] = {
+    "x": (-10.0, 40.0),
+    "small": (0, 6),
+    "day": ("2024-01-01", "2024-12-31"),
+}
+
+
+def _epsilon(rho: float, delta: float) -> float:
+    return rho + 2.0 * math.sqrt(rho * math.log(1.0 / delta))
+
+
+# 1. the noise -------------------------------------------------------------------------
+
+
+def test_discrete_gaussian_noise_has_the_discrete_gaussian_distribution() -> None:
+    sigma, draws = 3.0, 20_000
+    noisy, rho = _discrete_gaussian(np.zeros(draws, dtype=np.int64), sigma)
+    assert noisy.dtype == np.int64 and noisy.shape == (draws,)
+    assert rho == pytest.approx(1.0 / (2.0 * sigma**2), rel=1e-12)
+
+    # chi-square against the discrete Gaussian pmf ∝ exp(−x²/2σ²) on −9..9, tails pooled
+    support = np.arange(-60, 61)
+    pmf = np.exp(-(support**2) / (2.0 * sigma**2))
+    pmf /= pmf.sum()
+    inner = np.arange(-9, 10)
+    expected = [pmf[support < -9].sum()] + [pmf[support == k][0] for k in inner]
+    expected += [pmf[support > 9].sum()]
+    observed = [np.sum(noisy < -9)] + [np.sum(noisy == k) for k in inner]
+    observed += [np.sum(noisy > 9)]
+    _, p_value = stats.chisquare(observed, np.array(expected) * draws)
+    assert p_value > 1e-6
+
+    # variance σ² within 5% (its standard error is √(2/n) ≈ 1%), mean 0 within 5 SE
+    variance = float(np.mean(noisy.astype(float) ** 2))
+    assert variance == pytest.approx(sigma**2, rel=0.05)
+    assert abs(float(noisy.mean())) < 5 * sigma / math.sqrt(draws)
+
+
+def test_noise_is_added_to_the_counts_and_is_not_reproducible() -> None:
+    counts = np.full(5_000, 100, dtype=np.int64)
+    first, _ = _discrete_gaussian(counts, 2.0)
+    second, _ = _discrete_gaussian(counts, 2.0)
+    assert abs(float(first.mean()) - 100.0) < 5 * 2.0 / math.sqrt(5_000)
+    assert not np.array_equal(first, second)
+
+
+def test_noisy_argmax_picks_a_clear_winner_and_accounts_rho() -> None:
+    index, rho = _noisy_argmax(np.array([0.0, 5.0, 1e6, 3.0]), 0.5)
+    assert index == 2
+    assert rho == pytest.approx(0.5, rel=1e-9)
+
+
+def test_simplex_projection_is_non_negative_with_the_requested_total() -> None:
+    projected = _project_simplex(np.array([5.0, -3.0, 2.0, 0.5]), 6.0)
+    assert projected.min() >= 0 and projected.sum() == pytest.approx(6.0)
+    assert np.all(np.diff(projected[[1, 3, 2, 0]]) >= 0)  # order kept
+    assert _project_simplex(np.array([1.0, 2.0]), 3.0) == pytest.approx([1.0, 2.0])
+
+
+# 2. accounting ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("epsilon", "delta", "columns"),
+    [(1.0, 1e-9, None), (0.3, 1e-6, None), (2.0, 1e-9, ["group", "x"]), (1.0, 1e-9, ["x"])],
+)
+def test_reported_epsilon_is_the_composition_of_the_measurements(
+    epsilon: float, delta: float, columns: list[str] | None
+) -> None:
+    table = _table(2_000)
+    if columns is not None:
+        table = table[columns]
+    bounds = {name: pair for name, pair in BOUNDS.items() if name in table}
+    synth = MST(epsilon=epsilon, delta=delta, bounds=bounds).fit(table)
+    report = synth.privacy
+    assert report is not None
+    measurements = report["measurements"]
+    total_rho = math.fsum(m["rho"] for m in measurements)
+    composed = _epsilon(total_rho, delta)
+    assert report["rho"] == pytest.approx(total_rho, rel=1e-12)
+    assert report["epsilon"] == pytest.approx(composed, rel=1e-9)
+    assert report["epsilon"] == pytest.approx(epsilon, rel=1e-9)
+    assert report["delta"] == delta
+
+    d = table.shape[1]
+    one_way = [m for m in measurements if m["what"].startswith("1-way")]
+    two_way = [m for m in measurements if m["what"].startswith("2-way")]
+    selections = [m for m in measurements if m["what"].startswith("select")]
+    assert len(one_way) == d
+    assert len(two_way) == d - 1 == len(report["tree"])
+    assert len(selections) == (d - 1 if d >= 3 else 0)
+    for m in one_way + two_way:  # discrete Gaussian: ρ = 1/(2σ²) at sensitivity 1
+        assert m["rho"] == pytest.approx(1.0 / (2.0 * m["sigma"] ** 2), rel=1e-9)
+    for m in selections:  # exponential mechanism: ρ = ε²/8
+        assert m["rho"] == pytest.approx(m["epsilon"] ** 2 / 8.0, rel=1e-9)
+    if d >= 3:  # MST's split: a third each for 1-way, selection and 2-way
+        for part in (one_way, two_way, selections):
+            assert math.fsum(m["rho"] for m in part) == pytest.approx(total_rho / 3, rel=1e-9)
+
+
+def test_privacy_is_none_before_fit_and_a_copy_after() -> None:
+    synth = MST(bounds=BOUNDS)
+    assert synth.privacy is None
+    synth.fit(_table(500))
+    report = synth.privacy
+    assert report is not None
+    report["measurements"].clear()
+    assert synth.privacy is not None and synth.privacy["measurements"]
+    assert "OpenDP" in synth.privacy["mechanism"]
+    assert any("public" in caveat for caveat in synth.privacy["caveats"])
+
+
+# 3. utility at large ε ----------------------------------------------------------------
+
+
+def _shares(values: pd.Series) -> pd.Series:
+    return values.astype(object).where(values.notna(), "<NA>").value_counts(normalize=True)
+
+
+def test_large_epsilon_keeps_marginals_and_a_strong_dependence() -> None:
+    real = _table(5_000, seed=1)
+    synth = MST(epsilon=1e4, bounds=BOUNDS).fit(real)
+    fake = synth.sample(20_000, seed=3)
+
+    for name in ("group", "copy", "maybe", "small"):
+        shares = pd.concat([_shares(real[name]), _shares(fake[name])], axis=1).fillna(0.0)
+        assert np.abs(shares.iloc[:, 0] - shares.iloc[:, 1]).max() < 0.02, name
+    for name, edges in (
+        ("x", np.linspace(-10.0, 40.0, 17)),
+        ("day", pd.date_range("2024-01-01", "2025-01-01", periods=9)),
+    ):
+        real_hist = np.histogram(real[name].clip(edges[0], edges[-1]), bins=edges)[0]
+        fake_hist = np.histogram(fake[name], bins=edges)[0]
+        gap = np.abs(real_hist / len(real) - fake_hist / len(fake)).max()
+        assert gap < 0.02, name
+
+    # the copy equals the group 92.5% of the time; independence would give 25%
+    real_match = float((real["group"] == real["copy"]).mean())
+    fake_match = float((fake["group"] == fake["copy"]).mean())
+    assert abs(real_match - fake_match) < 0.03
+    report = synth.privacy
+    assert report is not None
+    assert ["group", "copy"] in report["tree"] or ["copy", "group"] in report["tree"]
+
+
+# 4. fidelity to the schema ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("epsilon", [0.5, 1e4])
+def test_samples_respect_categories_missingness_bounds_and_seed(epsilon: float) -> None:
+    real = _table(3_000, seed=2)
+    real.loc[:9, "x"] = 1e6  # outside the public bounds: clamped, never released
+    schema = Schema.infer(real)
+    synth = MST(epsilon=epsilon, bounds=BOUNDS).fit(real, schema)
+    fake = synth.sample(4_000, seed=11)
+
+    assert list(fake.columns) == list(real.columns)
+    for name in ("group", "copy", "maybe"):
+        assert set(fake[name].dropna()) <= set(schema[name].categories)
+    for name in ("group", "copy", "x", "small", "day"):  # never missing in the data
+        assert not fake[name].isna().any(), name
+    assert fake["x"].between(-10.0, 40.0).all()
+    assert fake["small"].between(0, 6).all()
+    assert (fake["small"] == fake["small"].round()).all()
+    assert fake["day"].between(pd.Timestamp("2024-01-01"), pd.Timestamp("2024-12-31")).all()
+    if epsilon > 100:
+        assert fake["maybe"].isna().mean() == pytest.approx(real["maybe"].isna().mean(), abs=0.02)
+
+    pd.testing.assert_frame_equal(fake, synth.sample(4_000, seed=11))
+    assert not fake.equals(synth.sample(4_000, seed=12))
+
+
+# 5. errors ----------------------------------------------------------------------------
+
+
+def test_missing_bounds_name_the_column() -> None:
+    real = _table(300)
+    with pytest.raises(ParameterError, match="'small'") as caught:
+        MST(bounds={"x": (-10.0, 40.0), "day": BOUNDS["day"]}).fit(real)
+    assert caught.value.parameter == "bounds"
+    with pytest.raises(ParameterError, match="'x'"):
+        MST().fit(real)
+
+
+def test_bounds_from_data_are_used_and_reported_as_not_covered() -> None:
+    real = _table(1_000)
+    synth = MST(bounds={"x": (-10.0, 40.0)}, bounds_from_data=True).fit(real)
+    report = synth.privacy
+    assert report is not None
+    assert report["bounds_from_data"] == ["small", "day"]
+    assert any("small, day" in c and "not covered" in c for c in report["caveats"])
+    fake = synth.sample(500, seed=1)
+    assert fake["small"].between(real["small"].min(), real["small"].max()).all()
+
+
+def test_other_parameter_errors() -> None:
+    rng = np.random.default_rng(4)
+    wide = pd.DataFrame({"code": [f"k{i}" for i in rng.integers(0, 100, 2_000)]})
+    with pytest.raises(ParameterError, match=r"'code'.*coarsen"):
+        MST().fit(wide)
+    MST(max_categories=128).fit(wide)
+    with pytest.raises(ParameterError, match="'nope'"):
+        MST(bounds={**BOUNDS, "nope": (0, 1)}).fit(_table(100))
+    with pytest.raises(ParameterError, match="'x'"):
+        MST(bounds={**BOUNDS, "x": (5.0, 1.0)}).fit(_table(100))
+    for kwargs in ({"epsilon": 0.0}, {"delta": 1.0}, {"bins": 1}, {"epsilon": math.inf}):
+        with pytest.raises(ParameterError):
+            MST(**kwargs)
+    with pytest.raises(ParameterError, match="not fitted"):
+        MST().sample(10, seed=1)

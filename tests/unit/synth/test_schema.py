@@ -1,0 +1,72 @@
+"""Schema inference, conforming tables to it, and reading microdata files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from privstats.errors import DatasetError, ParameterError
+from privstats.synth.schema import Schema, from_numeric, read_microdata, to_numeric
+
+
+def _table() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "age": [30, 41, None, 22],
+            "sex": ["m", "f", "f", None],
+            "income": [1.5, 0.0, 0.0, 3.25],
+            "born": pd.to_datetime(["1990-01-02", None, "1985-05-05", "2000-12-31"]),
+            "flag": [True, False, True, True],
+        }
+    )
+
+
+def test_kinds_ranges_categories_and_missing_shares_are_inferred() -> None:
+    schema = Schema.infer(_table())
+    assert [(c.name, c.kind) for c in schema] == [
+        ("age", "integer"),
+        ("sex", "categorical"),
+        ("income", "continuous"),
+        ("born", "date"),
+        ("flag", "categorical"),
+    ]
+    assert schema["sex"].categories == ("f", "m")
+    assert (schema["age"].low, schema["age"].high, schema["age"].missing) == (22, 41, 0.25)
+    assert Schema.from_dict(schema.to_dict()) == schema
+    assert Schema.infer(_table(), categorical=["age"])["age"].categories == ("22.0", "30.0", "41.0")
+
+
+def test_numeric_round_trip_keeps_values_and_missing() -> None:
+    table = _table()
+    schema = Schema.infer(table)
+    for column in schema:
+        back = from_numeric(to_numeric(table[column.name], column), column)
+        expected = schema.conform(table)[column.name]
+        pd.testing.assert_series_equal(back, expected, check_names=False)
+    assert schema.conform(table)["born"].isna().tolist() == [False, True, False, False]
+
+
+def test_values_outside_the_schema_are_named() -> None:
+    schema = Schema.infer(_table())
+    other = _table().assign(sex=["m", "x", "f", "f"])
+    with pytest.raises(DatasetError, match="'sex' has values outside its categories: x"):
+        schema.conform(other)
+    with pytest.raises(DatasetError, match="columns income are missing"):
+        schema.conform(_table().drop(columns="income"))
+    with pytest.raises(ParameterError, match="no column 'wage'"):
+        schema["wage"]
+
+
+def test_read_microdata_finds_iso_dates_and_honours_categorical(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("id,code,day,x\n1,01,2026-01-02,1.5\n2,02,,\n3,01,2026-03-01,2\n")
+    table, schema = read_microdata(path, categorical=["code"])
+    assert schema["day"].kind == "date" and schema["code"].kind == "categorical"
+    assert schema["x"].kind == "continuous" and schema["id"].kind == "integer"
+    assert table["day"].isna().tolist() == [False, True, False]
+    with pytest.raises(DatasetError, match="file not found"):
+        read_microdata(tmp_path / "nope.csv")
+    assert schema["x"].missing == pytest.approx(1 / 3)
+    assert table["code"].tolist() == ["01", "02", "01"]
