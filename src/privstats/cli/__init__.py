@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from privstats import __version__
-from privstats.cli import admin, demo, jobs, node, run
+from privstats.cli import admin, demo, jobs, node, run, synth
 from privstats.cli.hub import hub
 
 __all__ = ["app", "main"]
@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(run.app, name="run")
 app.add_typer(demo.app, name="demo")
+app.add_typer(synth.app, name="synth")
 app.command("hub")(hub)
 app.add_typer(node.app, name="node")
 app.add_typer(admin.party_app, name="party")

@@ -1,0 +1,241 @@
+"""``privstats synth …``: synthetic microdata from a file, and its utility and risk report."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich import box
+from rich.table import Table
+
+from privstats.cli._console import column_list, err, fail_on_error, out
+from privstats.errors import ParameterError
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Synthetic microdata: fit a synthesizer and sample, evaluate utility and risk.",
+    rich_markup_mode="markdown",
+)
+
+
+def _bounds(items: list[str]) -> dict[str, tuple[float, float]]:
+    """``--bounds COL=LOW:HIGH`` options as a mapping."""
+    bounds = {}
+    for item in items:
+        name, _, span = item.partition("=")
+        low, _, high = span.partition(":")
+        try:
+            bounds[name.strip()] = (float(low), float(high))
+        except ValueError:
+            raise ParameterError(
+                f"--bounds {item!r}: write COLUMN=LOW:HIGH, e.g. age=0:120", parameter="bounds"
+            ) from None
+    return bounds
+
+
+def _write_table(table: Any, path: Path) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    if path.suffix.lower() == ".parquet":
+        table.to_parquet(partial, index=False)
+    else:
+        table.to_csv(partial, index=False, date_format="%Y-%m-%d")
+    partial.replace(path)
+
+
+def _reports(
+    real: Any,
+    synthetic: Any,
+    schema: Any,
+    *,
+    holdout: Path | None,
+    target: str | None,
+    quasi: tuple[str, ...],
+    sensitive: str | None,
+    regression: str | None,
+    seed: int,
+) -> dict[str, Any]:
+    from privstats.synth.risk import risk_report
+    from privstats.synth.schema import read_microdata
+    from privstats.synth.utility import utility_report
+
+    held = None
+    if holdout is not None:
+        held = schema.conform(read_microdata(holdout)[0], str(holdout))
+    utility = utility_report(
+        real, synthetic, schema, target=target, regression=regression, seed=seed
+    )
+    risk = risk_report(
+        real,
+        synthetic,
+        schema,
+        holdout=held,
+        quasi_identifiers=quasi,
+        sensitive=sensitive,
+        seed=seed,
+    )
+    return {"utility": utility, "risk": risk}
+
+
+def _print(report: dict[str, Any]) -> None:
+    table = Table(box=box.SIMPLE_HEAD, title="Utility and disclosure risk", title_justify="left")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for section in ("utility", "risk"):
+        for key, value in report[section].items():
+            shown = "—" if value is None else f"{value:.4g}"
+            table.add_row(f"{section}.{key}", shown)
+    out.print(table)
+
+
+@app.command("fit-sample")
+def fit_sample(
+    data: Path = typer.Argument(..., help="The confidential table (CSV or Parquet)."),
+    method: str = typer.Option("cart", help="cart, copula or mst (differentially private)."),
+    out_path: Path = typer.Option(..., "--out", help="Where to write the synthetic table."),
+    n: int | None = typer.Option(None, "--n", help="Synthetic rows (default: as many as DATA)."),
+    seed: int | None = typer.Option(
+        None, help="Seed of the sampling (default: a fresh random one, printed)."
+    ),
+    epsilon: float = typer.Option(1.0, help="mst: the privacy budget ε."),
+    delta: float = typer.Option(1e-9, help="mst: δ of (ε, δ)-differential privacy."),
+    bounds: list[str] = typer.Option(
+        [], help="mst: public range of a numeric or date column, COL=LOW:HIGH (repeat)."
+    ),
+    bounds_from_data: bool = typer.Option(
+        False, help="mst: take missing bounds from the data (not covered by ε)."
+    ),
+    quasi: str | None = typer.Option(
+        None, help="Quasi-identifiers, comma-separated (cart: sample-uniques dropped)."
+    ),
+    categorical: str | None = typer.Option(
+        None, help="Columns to treat as categorical although numeric, comma-separated."
+    ),
+    report: Path | None = typer.Option(
+        None, help="Also write the utility and risk report (.html or .json)."
+    ),
+    holdout: Path | None = typer.Option(None, help="Real records not used to fit (for DCR)."),
+    target: str | None = typer.Option(None, help="Report: train-synthetic-test-real target."),
+    sensitive: str | None = typer.Option(None, help="Report: sensitive column for TCAP."),
+    regression: str | None = typer.Option(None, help='Report: a model such as "y ~ x1 + x2".'),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
+) -> None:
+    """Fit a synthesizer on DATA and write a synthetic table with the same schema.
+
+    `cart` (sequential CART as in synthpop, with minimum leaf size, smoothing and
+    sample-unique protection on by default), `copula` (Gaussian copula keeping zero-inflated
+    and bounded variables) or `mst` (differentially private, from noisy marginals; numeric
+    columns need public `--bounds`).
+    """
+    from privstats.crypto.random import new_seed
+    from privstats.synth.methods import make_synthesizer
+    from privstats.synth.report import write_report
+    from privstats.synth.schema import read_microdata
+
+    with fail_on_error():
+        quasi_ids = column_list(quasi)
+        real, schema = read_microdata(data, categorical=column_list(categorical))
+        options: dict[str, Any] = {}
+        if method == "mst":
+            options = {
+                "epsilon": epsilon,
+                "delta": delta,
+                "bounds": _bounds(bounds),
+                "bounds_from_data": bounds_from_data,
+            }
+        elif method == "cart" and quasi_ids:
+            options = {"quasi_identifiers": quasi_ids}
+        synthesizer = make_synthesizer(method, **options)
+        seed = new_seed() if seed is None else seed
+        started = time.perf_counter()
+        err.print(f"Fitting {method} on {len(real):,} records × {len(schema.columns)} columns…")
+        synthesizer.fit(real, schema)
+        synthetic = synthesizer.sample(n or len(real), seed)
+        seconds = time.perf_counter() - started
+        result: dict[str, Any] = {
+            "computation": "synthesize",
+            "method": method,
+            "records": len(synthetic),
+            "seed": seed,
+            "seconds": round(seconds, 3),
+            "out": str(out_path),
+            "privacy": synthesizer.privacy,
+        }
+        if report is not None:
+            err.print("Evaluating utility and disclosure risk…")
+            result.update(
+                _reports(
+                    schema.conform(real),
+                    synthetic,
+                    schema,
+                    holdout=holdout,
+                    target=target,
+                    quasi=quasi_ids,
+                    sensitive=sensitive,
+                    regression=regression,
+                    seed=seed,
+                )
+            )
+        _write_table(synthetic, out_path)  # only once the report could be computed
+        if report is not None:
+            write_report(report, result, schema.conform(real), synthetic, schema)
+            result["report"] = str(report)
+        if as_json:
+            typer.echo(json.dumps(result, default=str))
+            return
+        if report is not None:
+            _print(result)
+        out.print(
+            f"{len(synthetic):,} synthetic records written to {out_path} ({method}, "
+            f"{seconds:.1f} s, seed {seed} — keep it with the confidential data: it replays "
+            "this release)"
+        )
+
+
+@app.command("evaluate")
+def evaluate(
+    real: Path = typer.Option(..., help="The real table the synthesizer was fitted on."),
+    synthetic: Path = typer.Option(..., help="The synthetic table."),
+    holdout: Path | None = typer.Option(None, help="Real records not used to fit (for DCR)."),
+    target: str | None = typer.Option(None, help="Train-synthetic-test-real target column."),
+    quasi: str | None = typer.Option(None, help="Quasi-identifiers, comma-separated."),
+    sensitive: str | None = typer.Option(None, help="Sensitive column for TCAP."),
+    regression: str | None = typer.Option(None, help='A model such as "income ~ age + sex".'),
+    categorical: str | None = typer.Option(
+        None, help="Columns to treat as categorical although numeric, comma-separated."
+    ),
+    seed: int = typer.Option(0, help="Seed of the metrics' random splits."),
+    report: Path | None = typer.Option(None, help="Also write the report (.html or .json)."),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
+) -> None:
+    """Utility (pMSE, TVD, CI overlap, TSTR) and disclosure risk (copies, DCR, RepU, TCAP)."""
+    from privstats.synth.report import write_report
+    from privstats.synth.schema import read_microdata
+
+    with fail_on_error():
+        real_table, schema = read_microdata(real, categorical=column_list(categorical))
+        real_table = schema.conform(real_table, str(real))
+        synthetic_table = schema.conform(
+            read_microdata(synthetic, categorical=schema.of_kind("categorical"))[0],
+            str(synthetic),
+        )
+        result = _reports(
+            real_table,
+            synthetic_table,
+            schema,
+            holdout=holdout,
+            target=target,
+            quasi=column_list(quasi),
+            sensitive=sensitive,
+            regression=regression,
+            seed=seed,
+        )
+        if report is not None:
+            write_report(report, result, real_table, synthetic_table, schema)
+        if as_json:
+            typer.echo(json.dumps(result, default=str))
+            return
+        _print(result)
