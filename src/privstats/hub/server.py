@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import uvicorn
 from sqlalchemy import select
 
+from privstats.files import write_text_atomically
 from privstats.hub import audit_log, auth
 from privstats.hub.app import HubSettings, create_app
 from privstats.hub.store import Store, Token, utc_now
@@ -35,16 +35,8 @@ def bootstrap_admin(store: Store, data_dir: Path) -> Path | None:
             session, actor="hub", action="token.created", payload={"name": "admin", "role": "admin"}
         )
         path = data_dir / ADMIN_TOKEN_FILE
-        _write_private(path, token + "\n")
+        write_text_atomically(path, token + "\n", private=True)
     return path
-
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(tmp, path)
 
 
 def serve(
@@ -73,7 +65,7 @@ def serve(
     bound = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{bound}"
-    _write_private(folder / URL_FILE, url + "\n")
+    write_text_atomically(folder / URL_FILE, url + "\n", private=True)
     say(f"privstats hub listening on {url} (API {url}/api/v1, docs {url}/api/v1/docs)")
     config = uvicorn.Config(
         create_app(store, settings), log_level="warning", access_log=False, lifespan="on"

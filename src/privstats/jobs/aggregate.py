@@ -50,7 +50,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +65,7 @@ from privstats.data.tables import Table, read_table
 from privstats.disclosure.cells import withheld_cells
 from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.jobs.roles import ROLE_PREFIX, numbered_parties
 from privstats.jobs.spec import Spec
 from privstats.protocols.sharing import Ring, secure_sum
 from privstats.stats.aggregate import (
@@ -103,7 +103,6 @@ __all__ = [
 ]
 
 MAX_PARTIES = 10
-ROLE_PREFIX = "party"
 COUNT_RING = Ring(1)
 SUM_RING = Ring(3)
 ROUNDS = (GRID_HIGH - GRID_LOW).bit_length() - 1
@@ -486,24 +485,6 @@ def _search_quantiles(
 # --------------------------------------------------------------------------- runners
 
 
-def _ordered_roles(parties: Mapping[str, str]) -> list[str]:
-    numbers = {}
-    for role in parties:
-        match = re.fullmatch(rf"{ROLE_PREFIX}([1-9][0-9]*)", role)
-        if match is None:
-            raise ParameterError(
-                f"aggregate roles are named party1, party2, …; got {role!r}", parameter="role"
-            )
-        numbers[role] = int(match.group(1))
-    roles = sorted(parties, key=numbers.__getitem__)
-    if [numbers[r] for r in roles] != list(range(1, len(roles) + 1)):
-        raise ParameterError(
-            f"aggregate roles must be party1 … party{len(roles)} without gaps, got {roles}",
-            parameter="role",
-        )
-    return roles
-
-
 def run_role(
     role: str,
     channel: Channel,
@@ -513,13 +494,13 @@ def run_role(
     progress: Progress | None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Run ``role`` (party1 … partyN) with ``parties`` mapping each role to its party name."""
-    roles = _ordered_roles(parties)
+    ordered = numbered_parties(parties, "aggregate")
     if role not in parties:
         raise ParameterError(
-            f"unknown aggregate role {role!r}; roles are {roles}", parameter="role"
+            f"unknown aggregate role {role!r}; roles are {sorted(parties)}", parameter="role"
         )
     data = load_role_data(path, spec)
-    result = aggregate_role(channel, [parties[r] for r in roles], data, spec, progress)
+    result = aggregate_role(channel, ordered, data, spec, progress)
     return result, record_warnings(data, spec.plan())
 
 

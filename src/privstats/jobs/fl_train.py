@@ -47,6 +47,7 @@ from pydantic import Field
 from privstats.data.sensors import FeatureTable, read_feature_table
 from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.jobs.roles import numbered_parties
 from privstats.jobs.spec import Spec
 from privstats.ml.dp import DPConfig, PrivacyLedger, train_local_dp
 from privstats.ml.dp import epsilon as dp_epsilon
@@ -468,7 +469,7 @@ def run_role(
     holds the trained model (``model_state``) for the job's recipients; each office keeps
     the final model it received as ``model.json``.
     """
-    offices = [parties[r] for r in sorted(parties, key=_role_order) if r != COORDINATOR]
+    offices = numbered_parties(parties, "fl_train", fixed=(COORDINATOR,))
     if role == COORDINATOR:
         return coordinator_role(channel, offices, spec, progress), [], {}
     if role not in parties:
@@ -477,11 +478,6 @@ def run_role(
         channel, spec.read(path), spec, progress, coordinator=parties[COORDINATOR]
     )
     return report, [], {"model.json": model.to_json()}
-
-
-def _role_order(role: str) -> tuple[int, str]:
-    digits = role.removeprefix("party")
-    return (int(digits), role) if digits.isdigit() else (0, role)
 
 
 # --------------------------------------------------------------------------- local runs

@@ -19,6 +19,8 @@ parties finished, for the report.
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -155,12 +157,11 @@ def run_role(
     }
     if y is not None:
         result["accuracy"] = float(np.mean(np.asarray(labels) == y.astype(str)))
-    rows = "".join(f"{row},{_csv_text(label)}\n" for row, label in enumerate(labels, start=1))
-    return result, [], {"predictions.csv": "row,predicted\n" + rows}
-
-
-def _csv_text(value: str) -> str:
-    return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\n') else value
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(["row", "predicted"])
+    writer.writerows(enumerate(labels, start=1))
+    return result, [], {"predictions.csv": table.getvalue()}
 
 
 def _querier_process(

@@ -11,7 +11,6 @@ tells the hub the node is alive and at which step.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any
 from privstats import __version__
 from privstats.crypto.keys import NodeKeys, PublicKeys, verify
 from privstats.errors import CryptoError, PrivstatsError, ServiceError
+from privstats.files import write_text_atomically
 from privstats.jobs.kinds import get_kind
 from privstats.node.config import NodeConfig
 from privstats.node.hub_client import NodeHub
@@ -32,16 +32,6 @@ __all__ = ["NodeAgent", "check_approved_manifest", "decide"]
 
 Say = Callable[[str], None]
 _KNOWN_PARTIES = "known_parties.json"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by the owner only, never leaving half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(partial, path)
 
 
 def decide(job: dict[str, Any], config: NodeConfig) -> tuple[Manifest | None, Decision]:
@@ -235,7 +225,7 @@ class NodeAgent:
             running.step = "keep files"
             folder = self.results_folder(job_id)
             for name, text in output.local_files.items():
-                write_atomically(folder / name, text)
+                write_text_atomically(folder / name, text, private=True)
             self.say(f"job {job_id}: kept {', '.join(output.local_files)} in {folder}")
         return output.result, role == kind.result_role
 

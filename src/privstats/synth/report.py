@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from privstats.files import write_text_atomically
 from privstats.synth.schema import ColumnSpec, Schema
 
 __all__ = ["column_shares", "render_html", "write_report"]
@@ -183,6 +184,4 @@ def write_report(
         if target.suffix.lower() in (".html", ".htm")
         else json.dumps(report, indent=1, default=str) + "\n"
     )
-    partial = target.with_name(f".{target.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(target)
+    write_text_atomically(target, text)
