@@ -312,14 +312,52 @@ class Federation:
             node_timeout=node_timeout,
         )
 
-    def _declared(self, party: str, dataset: str) -> list[tuple[str, str]]:
-        """The (column, type) pairs ``party`` declared for ``dataset``."""
+    def submit_synthesize(
+        self,
+        *,
+        owner: str,
+        dataset: str,
+        columns: Sequence[str] | None = None,
+        method: str = "cart",
+        recipients: Sequence[str] | None = None,
+        node_timeout: float | None = None,
+        **options: Any,
+    ) -> Job:
+        """Synthetic microdata of ``owner``'s ``dataset``, made and reviewed at its node.
+
+        ``columns`` defaults to every declared column but the key columns (identifiers are
+        never synthesized). The owner's node fits ``method`` (``cart``, ``copula``, ``mst``),
+        computes the utility and risk report and holds both until the data owner releases
+        them; then the recipients receive the synthetic file and the report
+        (:func:`privstats.jobs.synthesize.save_release` writes them out). ``options`` are
+        further :class:`~privstats.jobs.synthesize.SynthesizeSpec` fields (``rows``,
+        ``quasi_identifiers``, ``epsilon``, ``bounds``, ``target`` …).
+        """
+        if columns is None:
+            entry = self._dataset(owner, dataset)
+            keys = set(entry["key_columns"])
+            columns = [name for name, _kind in entry["columns"] if name not in keys]
+        return self.submit(
+            "synthesize",
+            {"columns": list(columns), "method": method, **options},
+            {"owner": owner},
+            {"owner": dataset},
+            recipients=recipients,
+            node_timeout=node_timeout,
+        )
+
+    def _dataset(self, party: str, dataset: str) -> dict[str, Any]:
+        """What ``party`` declared for ``dataset`` (columns, key columns, rows)."""
         for entry in self.datasets():
             if entry["party"] == party and entry["name"] == dataset:
-                return [(name, kind) for name, kind in entry["columns"]]
+                return entry
         raise ParameterError(
             f"party {party!r} has not declared a dataset {dataset!r}", parameter="datasets"
         )
+
+    def _declared(self, party: str, dataset: str) -> list[tuple[str, str]]:
+        """The (column, type) pairs ``party`` declared for ``dataset``."""
+        return [(name, kind) for name, kind in self._dataset(party, dataset)["columns"]]
 
     def job(self, job_id: str) -> Job:
         return Job(self, self.http.get(f"/jobs/{job_id}"))

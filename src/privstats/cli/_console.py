@@ -24,8 +24,10 @@ __all__ = [
     "fail_on_error",
     "groups_table",
     "out",
+    "parse_bounds",
     "party_files",
     "party_progress",
+    "synth_report_table",
 ]
 
 out = Console(width=None if sys.stdout.isatty() else 120)
@@ -181,4 +183,31 @@ def groups_table(result: dict[str, Any], title: str | None = None) -> Table:
         notes.append(f"{result['seconds']:.1f} s")
     table.caption = " · ".join(notes)
     table.caption_justify = "left"
+    return table
+
+
+def parse_bounds(items: list[str]) -> dict[str, tuple[float, float]]:
+    """``--bounds COL=LOW:HIGH`` options as a mapping."""
+    bounds = {}
+    for item in items:
+        name, _, span = item.partition("=")
+        low, _, high = span.partition(":")
+        try:
+            bounds[name.strip()] = (float(low), float(high))
+        except ValueError:
+            raise ParameterError(
+                f"--bounds {item!r}: write COLUMN=LOW:HIGH, e.g. age=0:120", parameter="bounds"
+            ) from None
+    return bounds
+
+
+def synth_report_table(report: dict[str, Any]) -> Table:
+    """A synthetic release's utility and risk figures, one row each."""
+    table = Table(box=box.SIMPLE_HEAD, title="Utility and disclosure risk", title_justify="left")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for section in ("utility", "risk"):
+        for key, value in report[section].items():
+            shown = "—" if value is None else f"{value:.4g}"
+            table.add_row(f"{section}.{key}", shown)
     return table

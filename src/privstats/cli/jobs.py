@@ -18,10 +18,13 @@ from privstats.cli._console import (
     fail_on_error,
     groups_table,
     out,
+    parse_bounds,
+    synth_report_table,
 )
 from privstats.cli._hub import HUB, TOKEN, TOKEN_FILE, connect
 from privstats.client import Federation, Job
 from privstats.errors import ParameterError
+from privstats.jobs.synthesize import save_release
 
 __all__ = ["audit_app", "job_app", "submit_app"]
 
@@ -41,13 +44,22 @@ def _say_state(job: Job) -> None:
     err.print(f"job {job.id}: {job.state.replace('_', ' ')}", highlight=False)
 
 
-def _finish(fed: Federation, job: Job, wait: bool, as_json: bool, timeout: float | None) -> None:
+def _finish(
+    fed: Federation,
+    job: Job,
+    wait: bool,
+    as_json: bool,
+    timeout: float | None,
+    out_dir: Path | None = None,
+) -> None:
     if not wait:
         typer.echo(json.dumps(job.info) if as_json else job.id)
         return
     job.wait(timeout, on_change=None if as_json else _say_state)
     result = job.result
-    if as_json:
+    if "files" in result:
+        _save_release(job, result, out_dir, as_json)
+    elif as_json:
         typer.echo(json.dumps({**result, "job_id": job.id}))
     elif result.get("computation") == "coverage":
         out.print(coverage_table({**result, "seconds": _seconds(job.info)}))
@@ -55,6 +67,21 @@ def _finish(fed: Federation, job: Job, wait: bool, as_json: bool, timeout: float
         out.print(groups_table({**result, "seconds": _seconds(job.info)}))
     else:
         out.print_json(data=result)
+
+
+def _save_release(job: Job, result: dict[str, Any], out_dir: Path | None, as_json: bool) -> None:
+    """Write a synthetic release's files (``--out``, default ``synthetic-<job id>``)."""
+    folder = out_dir or Path(f"synthetic-{job.id}")
+    written = save_release(result, folder)
+    report = {key: value for key, value in result.items() if key != "files"}
+    if as_json:
+        typer.echo(json.dumps({**report, "files": [str(p) for p in written], "job_id": job.id}))
+        return
+    out.print(synth_report_table(report))
+    out.print(
+        f"{report['records']:,} synthetic records ({report['method']}) and the report "
+        f"written to {folder}: {', '.join(p.name for p in written)}"
+    )
 
 
 def _seconds(info: dict[str, Any]) -> float:
@@ -219,6 +246,74 @@ def submit_join_aggregate(
         _finish(fed, job, wait, as_json, timeout)
 
 
+@submit_app.command("synthesize")
+def submit_synthesize(
+    owner: str = typer.Option(..., help="PARTY:DATASET holding the confidential microdata."),
+    method: str = typer.Option("cart", help="cart, copula or mst (differentially private)."),
+    columns: str | None = typer.Option(
+        None, help="Columns to synthesize, comma-separated (default: all but key columns)."
+    ),
+    rows: int | None = typer.Option(None, help="Synthetic rows (default: as many as fitted)."),
+    quasi: str | None = typer.Option(None, help="Quasi-identifiers, comma-separated."),
+    categorical: str | None = typer.Option(
+        None, help="Columns to treat as categorical although numeric, comma-separated."
+    ),
+    epsilon: float = typer.Option(1.0, help="mst: the privacy budget ε."),
+    bounds: list[str] = typer.Option(
+        [], help="mst: public range of a numeric or date column, COL=LOW:HIGH (repeat)."
+    ),
+    target: str | None = typer.Option(None, help="Report: train-synthetic-test-real target."),
+    sensitive: str | None = typer.Option(None, help="Report: sensitive column for TCAP."),
+    regression: str | None = typer.Option(None, help='Report: a model such as "y ~ x1 + x2".'),
+    holdout_share: float = typer.Option(0.2, help="Share of records set aside for the report."),
+    out_dir: Path | None = typer.Option(
+        None, "--out", help="Folder for synthetic.csv and the report (default synthetic-<job>)."
+    ),
+    recipient: list[str] = typer.Option([], help="Who receives the result (default: you)."),
+    node_timeout: float | None = typer.Option(None, help="Seconds a silent node is waited for."),
+    wait: bool = typer.Option(True, help="Wait for the release and write its files."),
+    timeout: float | None = typer.Option(None, help="Give up waiting after this many seconds."),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
+    hub: str = HUB,
+    token: str | None = TOKEN,
+    token_file: Path | None = TOKEN_FILE,
+) -> None:
+    """Synthetic microdata made at the data owner's node, released after the owner's review.
+
+    The node fits the synthesizer, computes the utility and risk report and holds both
+    until its data owner runs `privstats node release JOB`; you then receive the synthetic
+    file and the report.
+    """
+    with fail_on_error(), connect(hub, token, token_file) as fed:
+        party, dataset = _party_dataset(owner, "--owner")
+        options: dict[str, Any] = {
+            "rows": rows,
+            "quasi_identifiers": list(column_list(quasi)),
+            "categorical": list(column_list(categorical)),
+            "target": target,
+            "sensitive": sensitive,
+            "regression": regression,
+            "holdout_share": holdout_share,
+        }
+        if method == "mst":
+            options.update(epsilon=epsilon, bounds=parse_bounds(bounds))
+        job = fed.submit_synthesize(
+            owner=party,
+            dataset=dataset,
+            columns=list(column_list(columns)) or None,
+            method=method,
+            recipients=recipient or None,
+            node_timeout=node_timeout,
+            **options,
+        )
+        if wait and not as_json:
+            err.print(
+                f"submitted job {job.id}; waiting for {party!r} to approve, synthesize and "
+                "review the release"
+            )
+        _finish(fed, job, wait, as_json, timeout, out_dir)
+
+
 @job_app.command("show")
 def job_show(
     job_id: str = typer.Argument(..., help="The job's id."),
@@ -247,14 +342,17 @@ def job_show(
 def job_wait(
     job_id: str = typer.Argument(..., help="The job's id."),
     timeout: float | None = typer.Option(None, help="Give up after this many seconds."),
+    out_dir: Path | None = typer.Option(
+        None, "--out", help="Folder for a synthetic release's files (default synthetic-<job>)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
     hub: str = HUB,
     token: str | None = TOKEN,
     token_file: Path | None = TOKEN_FILE,
 ) -> None:
-    """Wait for a job to end and print its result."""
+    """Wait for a job to end and print its result (a synthetic release: write its files)."""
     with fail_on_error(), connect(hub, token, token_file) as fed:
-        _finish(fed, fed.job(job_id), True, as_json, timeout)
+        _finish(fed, fed.job(job_id), True, as_json, timeout, out_dir)
 
 
 @job_app.command("list")

@@ -6,12 +6,14 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Literal
 
 import typer
 
 from privstats.cli._console import err, fail_on_error, out
 from privstats.crypto.keys import NodeKeys
 from privstats.errors import ParameterError
+from privstats.node import release_review
 from privstats.node.agent import NodeAgent, decide
 from privstats.node.config import AllowRule, DatasetConfig, PolicyConfig, load_config, write_config
 from privstats.node.hub_client import NodeHub, enrol
@@ -134,3 +136,41 @@ def reject(
         finally:
             hub.close()
         out.print(f"job {job_id} rejected by {settings.name!r}")
+
+
+def _decide_release(
+    job_id: str, config: Path, action: Literal["release", "withhold"], note: str
+) -> None:
+    settings = load_config(config)
+    hub = NodeHub(settings.hub, settings.name, NodeKeys.load(settings.keys))
+    try:
+        state = hub.job(job_id)["state"]
+    finally:
+        hub.close()
+    if state != "running":
+        raise ParameterError(f"job {job_id} is {state} at the hub; there is nothing to decide")
+    release_review.decide(settings.results_folder(job_id), job_id, action, note)
+
+
+@app.command("release")
+def release(
+    job_id: str = typer.Argument(..., help="The job whose held result to release."),
+    config: Path = CONFIG,
+    note: str = typer.Option("released by the data owner", help="Kept with the decision."),
+) -> None:
+    """Release a held result (synthetic data) after reviewing its report; the node sends it."""
+    with fail_on_error():
+        _decide_release(job_id, config, "release", note)
+        out.print(f"job {job_id}: released; the node sends the result on its next poll")
+
+
+@app.command("withhold")
+def withhold(
+    job_id: str = typer.Argument(..., help="The job whose held result to withhold."),
+    reason: str = typer.Option(..., help="Why; the analyst sees it."),
+    config: Path = CONFIG,
+) -> None:
+    """Withhold a held result: the job fails with your reason and nothing leaves the node."""
+    with fail_on_error():
+        _decide_release(job_id, config, "withhold", reason)
+        out.print(f"job {job_id}: withheld; the node ends the job on its next poll")

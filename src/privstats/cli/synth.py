@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich import box
-from rich.table import Table
 
-from privstats.cli._console import column_list, err, fail_on_error, out
-from privstats.errors import ParameterError
+from privstats.cli._console import (
+    column_list,
+    err,
+    fail_on_error,
+    out,
+    parse_bounds,
+    synth_report_table,
+)
 
 __all__ = ["app"]
 
@@ -20,21 +23,6 @@ app = typer.Typer(
     help="Synthetic microdata: fit a synthesizer and sample, evaluate utility and risk.",
     rich_markup_mode="markdown",
 )
-
-
-def _bounds(items: list[str]) -> dict[str, tuple[float, float]]:
-    """``--bounds COL=LOW:HIGH`` options as a mapping."""
-    bounds = {}
-    for item in items:
-        name, _, span = item.partition("=")
-        low, _, high = span.partition(":")
-        try:
-            bounds[name.strip()] = (float(low), float(high))
-        except ValueError:
-            raise ParameterError(
-                f"--bounds {item!r}: write COLUMN=LOW:HIGH, e.g. age=0:120", parameter="bounds"
-            ) from None
-    return bounds
 
 
 def _write_table(table: Any, path: Path) -> None:
@@ -64,9 +52,11 @@ def _reports(
 
     held = None
     if holdout is not None:
-        held = schema.conform(read_microdata(holdout)[0], str(holdout))
+        held = schema.conform(
+            read_microdata(holdout, categorical=schema.of_kind("categorical"))[0], str(holdout)
+        )
     utility = utility_report(
-        real, synthetic, schema, target=target, regression=regression, seed=seed
+        real, synthetic, schema, target=target, regression=regression, test=held, seed=seed
     )
     risk = risk_report(
         real,
@@ -78,17 +68,6 @@ def _reports(
         seed=seed,
     )
     return {"utility": utility, "risk": risk}
-
-
-def _print(report: dict[str, Any]) -> None:
-    table = Table(box=box.SIMPLE_HEAD, title="Utility and disclosure risk", title_justify="left")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for section in ("utility", "risk"):
-        for key, value in report[section].items():
-            shown = "—" if value is None else f"{value:.4g}"
-            table.add_row(f"{section}.{key}", shown)
-    out.print(table)
 
 
 @app.command("fit-sample")
@@ -131,7 +110,7 @@ def fit_sample(
     columns need public `--bounds`).
     """
     from privstats.crypto.random import new_seed
-    from privstats.synth.methods import make_synthesizer
+    from privstats.synth.release import synthesize
     from privstats.synth.report import write_report
     from privstats.synth.schema import read_microdata
 
@@ -143,42 +122,33 @@ def fit_sample(
             options = {
                 "epsilon": epsilon,
                 "delta": delta,
-                "bounds": _bounds(bounds),
+                "bounds": parse_bounds(bounds),
                 "bounds_from_data": bounds_from_data,
             }
         elif method == "cart" and quasi_ids:
             options = {"quasi_identifiers": quasi_ids}
-        synthesizer = make_synthesizer(method, **options)
-        seed = new_seed() if seed is None else seed
-        started = time.perf_counter()
-        err.print(f"Fitting {method} on {len(real):,} records × {len(schema.columns)} columns…")
-        synthesizer.fit(real, schema)
-        synthetic = synthesizer.sample(n or len(real), seed)
-        seconds = time.perf_counter() - started
-        result: dict[str, Any] = {
-            "computation": "synthesize",
-            "method": method,
-            "records": len(synthetic),
-            "seed": seed,
-            "seconds": round(seconds, 3),
-            "out": str(out_path),
-            "privacy": synthesizer.privacy,
-        }
-        if report is not None:
-            err.print("Evaluating utility and disclosure risk…")
-            result.update(
-                _reports(
-                    schema.conform(real),
-                    synthetic,
-                    schema,
-                    holdout=holdout,
-                    target=target,
-                    quasi=quasi_ids,
-                    sensitive=sensitive,
-                    regression=regression,
-                    seed=seed,
-                )
+        held = None
+        if holdout is not None:
+            held = schema.conform(
+                read_microdata(holdout, categorical=schema.of_kind("categorical"))[0], str(holdout)
             )
+        err.print(f"Fitting {method} on {len(real):,} records × {len(schema.columns)} columns…")
+        release = synthesize(
+            real,
+            schema,
+            method=method,
+            seed=new_seed() if seed is None else seed,
+            options=options,
+            rows=n,
+            holdout=held,
+            evaluate=report is not None,
+            target=target,
+            regression=regression,
+            quasi_identifiers=quasi_ids,
+            sensitive=sensitive,
+        )
+        synthetic, result = release.synthetic, dict(release.report)
+        result.update(seed=release.seed, out=str(out_path))
         _write_table(synthetic, out_path)  # only once the report could be computed
         if report is not None:
             write_report(report, result, schema.conform(real), synthetic, schema)
@@ -187,11 +157,11 @@ def fit_sample(
             typer.echo(json.dumps(result, default=str))
             return
         if report is not None:
-            _print(result)
+            out.print(synth_report_table(result))
         out.print(
             f"{len(synthetic):,} synthetic records written to {out_path} ({method}, "
-            f"{seconds:.1f} s, seed {seed} — keep it with the confidential data: it replays "
-            "this release)"
+            f"{result['seconds']:.1f} s, seed {release.seed} — keep it with the confidential "
+            "data: it replays this release)"
         )
 
 
@@ -238,4 +208,4 @@ def evaluate(
         if as_json:
             typer.echo(json.dumps(result, default=str))
             return
-        _print(result)
+        out.print(synth_report_table(result))

@@ -15,7 +15,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from privstats.errors import ParameterError
-from privstats.jobs import aggregate, coverage, fl_train, he_inference, join_aggregate
+from privstats.jobs import (
+    aggregate,
+    coverage,
+    fl_train,
+    he_inference,
+    join_aggregate,
+    synthesize,
+)
 from privstats.jobs.spec import spec_error
 from privstats.protocols.psi import Progress
 from privstats.transport.channel import Channel
@@ -48,6 +55,8 @@ class JobKind:
     ``roles`` names a kind's fixed roles. A kind with ``parties`` = (least, most) also
     takes any number of like parties in that range, as roles ``party1`` … ``partyN``.
     ``dataless_roles`` are fixed roles whose party brings no dataset (a coordinator).
+    A kind that ``releases_records`` (synthetic microdata) may not read key columns, and
+    its result waits at the node for the data owner's review before it is released.
     """
 
     name: str
@@ -59,6 +68,7 @@ class JobKind:
     run_role: RoleRunner
     parties: tuple[int, int] | None = None
     dataless_roles: tuple[str, ...] = ()
+    releases_records: bool = False
 
     def check_roles(self, roles: Collection[str]) -> tuple[str, ...]:
         """The roles of a job in their canonical order; a ParameterError if they do not fit."""
@@ -170,6 +180,16 @@ KINDS: dict[str, JobKind] = {
         columns=he_inference.columns_used,
         disclosure=lambda spec: {"min_cell": spec.min_cell},
         run_role=_from_tuple(he_inference.run_role),
+    ),
+    "synthesize": JobKind(
+        name="synthesize",
+        roles=(synthesize.OWNER,),
+        result_role=synthesize.OWNER,
+        spec_type=synthesize.SynthesizeSpec,
+        columns=synthesize.columns_used,
+        disclosure=synthesize.disclosure,
+        run_role=_from_tuple(synthesize.run_role),
+        releases_records=True,
     ),
 }
 

@@ -5,7 +5,8 @@ a job awaiting approval is checked against the local policy and approved or reje
 the node's signature, or left for a person (``privstats node approve``). Before it runs an
 approved job it rebuilds the manifest's hash and checks its own approval signature
 against it, so a job changed after approval is refused. While a role runs, a heartbeat
-tells the hub the node is alive and at which step.
+tells the hub the node is alive and at which step. A job that releases records holds its
+result here until the data owner releases it (:mod:`privstats.node.release_review`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from privstats.crypto.keys import NodeKeys, PublicKeys, verify
 from privstats.errors import CryptoError, PrivstatsError, ServiceError
 from privstats.files import write_text_atomically
 from privstats.jobs.kinds import get_kind
+from privstats.node import release_review
 from privstats.node.config import NodeConfig
 from privstats.node.hub_client import NodeHub
 from privstats.node.policy import Decision, evaluate
@@ -52,7 +54,13 @@ def decide(job: dict[str, Any], config: NodeConfig) -> tuple[Manifest | None, De
             required = kind.columns(kind.parse(manifest.parameters), role)
     except PrivstatsError as exc:
         return manifest, Decision("reject", (str(exc),))
-    decision = evaluate(manifest, config, required, dataless=role in kind.dataless_roles)
+    decision = evaluate(
+        manifest,
+        config,
+        required,
+        dataless=role in kind.dataless_roles,
+        releases_records=kind.releases_records,
+    )
     if manifest.code_version.split(".")[:2] != __version__.split(".")[:2]:
         reason = (
             f"the job was made for privstats {manifest.code_version}; this node runs {__version__}"
@@ -130,11 +138,15 @@ class NodeAgent:
                 self._on_proposed(job)
             elif job["state"] in ("approved", "running"):
                 member = next(p for p in job["parties"] if p["party"] == self.config.name)
-                self._done.add(job["id"])
                 if member["started_at"] is None:
+                    self._done.add(job["id"])
                     self._run_job(job)
                 elif member["completed_at"] is None:
+                    if release_review.is_held(self.results_folder(job["id"])):
+                        self._on_held(job, member["role"])
+                        continue
                     # started by an earlier run of this node, which is gone: cannot resume
+                    self._done.add(job["id"])
                     reason = (
                         f"node {self.config.name!r} was restarted while running this job; "
                         "its part cannot resume, submit the job again"
@@ -182,6 +194,9 @@ class NodeAgent:
             beat.start()
             self.say(f"job {job_id}: running as {role}")
             result, release = self._run_role(job_id, manifest, role, running)
+            if release and result is not None and get_kind(manifest.kind).releases_records:
+                self._hold(job_id, result, running)
+                return
             running.step = "release"
             self.hub.complete(job_id, role, result, release)
             self.say(f"job {job_id}: done")
@@ -196,6 +211,49 @@ class NodeAgent:
             running.stop.set()
             if beat.is_alive():
                 beat.join(timeout=5)
+
+    def _hold(self, job_id: str, result: dict[str, Any], running: _Running) -> None:
+        """Keep a record-level result here until the data owner releases or withholds it."""
+        folder = self.results_folder(job_id)
+        release_review.hold(folder, result)
+        running.step = release_review.AWAITING_REVIEW
+        self.hub.heartbeat(job_id, running.step)
+        self._done.discard(job_id)
+        self.say(
+            f"job {job_id}: the result waits for your review in {folder} (report.html); "
+            f"release it: privstats node release {job_id} --config {self.config.path}   "
+            f"(or: privstats node withhold {job_id} --reason … --config {self.config.path})"
+        )
+
+    def _on_held(self, job: dict[str, Any], role: str) -> None:
+        """Send a held result once its owner released it, or fail the job if withheld."""
+        job_id = job["id"]
+        folder = self.results_folder(job_id)
+        decision = release_review.decision_of(folder)
+        if decision is None:
+            return
+        if check_approved_manifest(job, self.config.name, self.keys) is None:
+            self._done.add(job_id)
+            self.hub.fail(
+                job_id,
+                release_review.AWAITING_REVIEW,
+                f"node {self.config.name!r} will not release: the job's manifest is not the "
+                "one this node approved",
+            )
+            return
+        if decision.action == "withhold":
+            self.hub.fail(
+                job_id,
+                release_review.AWAITING_REVIEW,
+                f"{self.config.name}: the data owner withheld the release: {decision.note}",
+            )
+            self._done.add(job_id)
+            self.say(f"job {job_id}: release withheld ({decision.note})")
+            return
+        self.hub.complete(job_id, role, release_review.held_result(folder), True)
+        self._done.add(job_id)
+        release_review.forget_held(folder)
+        self.say(f"job {job_id}: released by the data owner; done")
 
     def _run_role(
         self, job_id: str, manifest: Manifest, role: str, running: _Running
@@ -230,8 +288,7 @@ class NodeAgent:
         return output.result, role == kind.result_role
 
     def results_folder(self, job_id: str) -> Path:
-        """Where this node keeps a job's files that stay here (``results/<job id>``)."""
-        return self.config.path.parent / "results" / job_id
+        return self.config.results_folder(job_id)
 
     def _pinned(self, listed: dict[str, PublicKeys], manifest: Manifest) -> dict[str, PublicKeys]:
         """Peers' keys as the hub lists them, checked against the keys first seen (pinned).

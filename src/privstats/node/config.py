@@ -368,6 +368,10 @@ class NodeConfig(BaseModel):
                     )
         return self
 
+    def results_folder(self, job_id: str) -> Path:
+        """Where the node keeps a job's files that stay here (``results/<job id>``)."""
+        return self.path.parent / "results" / job_id
+
 
 def format_of(path: str | Path) -> Format | None:
     """The format a file name implies (``.csv``, ``.csv.gz``, ``.tsv``, …), or None."""

@@ -43,13 +43,15 @@ def evaluate(
     required_columns: tuple[str, ...] | None = None,
     *,
     dataless: bool = False,
+    releases_records: bool = False,
 ) -> Decision:
     """Check ``manifest`` against the node's policy.
 
     ``required_columns`` are the columns the node itself derived from the job's parameters
     for its role; when given, the manifest must declare exactly those. ``dataless``: the
     node's role reads no data (a coordinator); then the manifest must name no dataset for
-    it and an allow rule for the kind must list no datasets. Any failed check
+    it and an allow rule for the kind must list no datasets. ``releases_records``: the job
+    releases record-level data, which must not hold the dataset's key columns. Any failed check
     rejects the job with all reasons; otherwise it is approved (``approval = "auto"``) or
     left to the data owner (``approval = "ask"``).
     """
@@ -67,7 +69,7 @@ def evaluate(
         *(
             _check_dataless(manifest, config, role)
             if dataless
-            else _check_dataset(manifest, config, role, required_columns)
+            else _check_dataset(manifest, config, role, required_columns, releases_records)
         ),
         *_check_min_size(manifest, policy),
         *_check_recipients(manifest, policy),
@@ -101,8 +103,10 @@ def _check_dataset(
     config: NodeConfig,
     role: str,
     required_columns: tuple[str, ...] | None,
+    releases_records: bool = False,
 ) -> list[str]:
-    """The role's dataset: this node's, declared, allowed for the kind, with allowed columns."""
+    """The role's dataset: this node's, declared, allowed for the kind, with allowed columns
+    (and no key column, when the job releases records)."""
     use = manifest.datasets.get(role)
     if use is None:
         return [f"the job names no dataset for this node's role '{role}'"]
@@ -125,6 +129,13 @@ def _check_dataset(
             f"(it offers: {offered})"
         )
         return reasons
+    if releases_records:
+        keys = [column for column in use.columns if column in dataset.key_columns]
+        if keys:
+            reasons.append(
+                f"the job would release records with {_quoted(keys)}, key columns "
+                f"(identifiers) of dataset '{use.dataset}'; leave them out of its columns"
+            )
     return [*reasons, *_check_rules(manifest.kind, use, dataset, config.policy)]
 
 

@@ -282,3 +282,26 @@ def test_min_records_is_a_minimum_size_the_policy_checks() -> None:
     decision = evaluate(_fl_manifest(), config, (), dataless=True)
     assert decision.action == "reject"
     assert "min_records = 10" in decision.reason
+
+
+def _synthesize_manifest(columns: tuple[str, ...]) -> Manifest:
+    return make_manifest(
+        kind="synthesize",
+        parameters={"columns": list(columns)},
+        parties={"owner": "nso"},
+        datasets={"owner": DatasetUse(party="nso", dataset="population", columns=columns)},
+        disclosure={"min_records": 100, "owner_review": True},
+    )
+
+
+def test_a_job_releasing_records_may_not_read_key_columns() -> None:
+    config = make_config(allow=(AllowRule(kind="synthesize", datasets=("population",)),))
+    allowed = evaluate(_synthesize_manifest(("region", "age")), config, releases_records=True)
+    assert allowed.action == "approve", allowed
+    manifest = _synthesize_manifest(("person_id", "region"))
+    rejected(
+        evaluate(manifest, config, releases_records=True),
+        "'person_id', key columns (identifiers) of dataset 'population'",
+    )
+    # the same columns in a job that releases only aggregates are fine
+    assert evaluate(manifest, config).action == "approve"
