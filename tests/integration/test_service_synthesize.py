@@ -4,6 +4,8 @@ exactly the reviewed files; a withheld release fails the job and nothing leaves 
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import time
@@ -50,9 +52,14 @@ def _owner(federation: LocalFederation, census: Path) -> Path:
     return config
 
 
-def _analyst(federation: LocalFederation) -> Federation:
+def _analyst(federation: LocalFederation) -> tuple[Federation, dict[str, str]]:
+    """The analyst's Python door, and the environment of its command-line door."""
     with federation.admin() as admin:
-        return Federation(federation.url, admin.add_token("analyst"))
+        token = admin.add_token("analyst")
+    return Federation(federation.url, token), {
+        "PRIVSTATS_HUB": federation.url,
+        "PRIVSTATS_TOKEN": token,
+    }
 
 
 def _held(job: Job, timeout: float = 120.0) -> Job:
@@ -67,21 +74,27 @@ def _held(job: Job, timeout: float = 120.0) -> Job:
     raise AssertionError(f"job {job.id} was not held for review in time: {job.info}")
 
 
-def _node(*args: str) -> subprocess.CompletedProcess[str]:
+def _privstats(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "privstats", "node", *args],
+        [sys.executable, "-m", "privstats", *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        env=None if env is None else {**os.environ, **env},
     )
+
+
+def _node(*args: str) -> subprocess.CompletedProcess[str]:
+    return _privstats("node", *args)
 
 
 def test_the_analyst_receives_exactly_what_the_owner_reviewed_and_released(
     federation: LocalFederation, census: Path, tmp_path: Path
 ) -> None:
     config = _owner(federation, census)
-    with _analyst(federation) as analyst:
+    analyst, env = _analyst(federation)
+    with analyst:
         job = analyst.submit_synthesize(
             owner="nso", dataset="census", method="cart", quasi_identifiers=["region", "sex"]
         )
@@ -107,6 +120,18 @@ def test_the_analyst_receives_exactly_what_the_owner_reviewed_and_released(
         save_release(job.result, tmp_path / "analyst")
         for name in ("synthetic.csv", "report.html"):
             assert (tmp_path / "analyst" / name).read_text() == (reviewed / name).read_text()
+        # the analyst's command line writes the same files
+        waited = _privstats(
+            "job", "wait", job.id, "--out", str(tmp_path / "cli"), "--json", env=env
+        )
+        assert waited.returncode == 0, waited.stderr
+        assert json.loads(waited.stdout)["files"] == [
+            str(tmp_path / "cli" / name) for name in ("synthetic.csv", "report.html", "report.json")
+        ]
+        for name in ("synthetic.csv", "report.html", "report.json"):
+            assert (tmp_path / "cli" / name).read_text() == (
+                tmp_path / "analyst" / name
+            ).read_text()
         synthetic = pd.read_csv(tmp_path / "analyst" / "synthetic.csv")
         assert list(synthetic.columns) == ["region", "sex", "age", "income"]
         assert len(synthetic) == job.result["fitted_records"] == 480
@@ -122,9 +147,14 @@ def test_a_withheld_release_fails_the_job_and_nothing_leaves_the_node(
     federation: LocalFederation, census: Path
 ) -> None:
     config = _owner(federation, census)
-    with _analyst(federation) as analyst:
-        job = analyst.submit_synthesize(owner="nso", dataset="census", method="copula")
-        _held(job)
+    analyst, env = _analyst(federation)
+    with analyst:
+        submitted = _privstats(
+            "submit", "synthesize", "--owner", "nso:census", "--method", "copula", "--no-wait",
+            env=env,
+        )  # fmt: skip
+        assert submitted.returncode == 0, submitted.stderr
+        job = _held(analyst.job(submitted.stdout.strip()))
         withheld = _node(
             "withhold", job.id, "--reason", "replicated uniques too high", "--config", str(config)
         )
@@ -138,7 +168,8 @@ def test_a_job_asking_for_key_columns_is_rejected_by_the_owner_node(
     federation: LocalFederation, census: Path
 ) -> None:
     _owner(federation, census)
-    with _analyst(federation) as analyst:
+    analyst, _env = _analyst(federation)
+    with analyst:
         job = analyst.submit_synthesize(
             owner="nso", dataset="census", columns=["person_id", "region", "age"]
         )
