@@ -59,10 +59,14 @@ recomputed from the sum of the listed ρ's with the same conversion; it is an up
 The algorithm
 -------------
 1. **Public discretisation.** A categorical column has one cell per category; a numeric
-   column ``bins`` equal-width bins over its public bounds (values outside are clamped to
-   the first or last bin; an integer or date column with fewer than ``bins`` values in
-   its bounds gets one cell per value); a column that can be missing one more cell for
-   missing values.
+   column one cell for each of its public bounds, exactly, and ``bins`` equal-width bins
+   strictly between them (an integer or date column with at most ``bins + 2`` whole
+   numbers in its bounds gets one cell per value); a column that can be missing one more
+   cell for missing values. Values outside the bounds are clamped onto them, which is why
+   the bounds are cells of their own: clamping, top- and bottom-coding and zero-inflated
+   variables (a capital gain that is 0 for 92 % of people, with bounds 0 and 99,999) put
+   point masses exactly there, which a bin spanning ``[0, 6,250)`` would smear out when
+   values are drawn within it (step 6). The rule depends on the public bounds only.
 2. **1-way marginals.** Every column's counts, with discrete Gaussian noise.
 3. **Selection.** The number of records N̂ is estimated from the noisy 1-way totals and
    each noisy 1-way marginal is projected onto the probability simplex. For every pair of
@@ -74,24 +78,30 @@ The algorithm
 4. **2-way marginals.** The counts of the d − 1 tree edges, with discrete Gaussian noise.
 5. **Model.** *Simplification:* MST fits a graphical model with Private-PGM to all noisy
    marginals at once, which makes them mutually consistent by maximum likelihood. Here a
-   tree-structured model is built directly: each noisy marginal is projected onto the
-   non-negative tables with total N̂ (Euclidean projection onto the scaled simplex, which
-   clips small and negative cells without the upward bias of clipping alone), the root's
-   distribution is its projected 1-way marginal and each edge gives
-   P(child | parent) = (n(parent, child) + α·p(child)) / (n(parent) + α), smoothed towards
-   the child's noisy 1-way marginal with α = σ₂·√(child cells) pseudo-records (σ₂ the
-   2-way noise scale: about the noise in a row's total). The 1-way marginals of non-root
-   columns are thus implied by the 2-way tables rather than reconciled with their own
-   measurements, so the synthetic data are somewhat noisier than MST's at the same ε; the
-   privacy guarantee is the same (all of this is post-processing).
-6. **Sampling.** Ancestral sampling along the tree from the seeded stream; a numeric bin
-   becomes a value drawn uniformly within it (integers and dates uniformly among the whole
-   numbers of the bin), the missing cell a missing value.
+   tree-structured model is built directly, by post-processing only. (a) *Domain
+   compression*, as in MST: the cells of a column whose noisy 1-way count is below 3σ₁
+   are merged into one cell (unless fewer than two would be left); the 2-way tables are
+   measured on the compressed cells, and a merged cell is sampled as one of its members,
+   uniformly. (b) *Reconciliation*: each column's distribution is the inverse-variance
+   weighted mean of its noisy 1-way counts and the row or column sums of the noisy 2-way
+   tables of its edges, projected onto the non-negative vectors with total N̂ (Euclidean
+   projection onto the scaled simplex, which clips small and negative cells without the
+   upward bias of clipping alone). (c) Each edge's noisy 2-way table, projected the same
+   way and smoothed towards the child's distribution with α = σ₂·√(child cells)
+   pseudo-records per row (σ₂ the 2-way noise scale: about the noise in a row's total), is
+   raked (iterative proportional fitting) to the two columns' distributions from (b);
+   P(child | parent) is its rows normalised and the root's distribution is its (b). Every
+   column's synthetic distribution is thus its reconciled estimate; unlike Private-PGM,
+   a 2-way table informs only its two columns' distributions. The privacy guarantee is
+   that of the measurements (all of this is post-processing).
+6. **Sampling.** Ancestral sampling along the tree from the seeded stream; a bound's cell
+   becomes the bound, a numeric bin a value drawn uniformly within it (integers and dates
+   uniformly among the whole numbers of the bin), the missing cell a missing value.
 
-What is kept: every 1-way distribution (at bin resolution) and the dependence along the
-tree's edges. Dependence between columns not joined by an edge is only what the tree
-implies (conditional independence given the path between them); within-bin shape of
-numeric columns is lost (uniform within the bin).
+What is kept: every 1-way distribution (at bin resolution, with the bounds' point masses)
+and the dependence along the tree's edges. Dependence between columns not joined by an
+edge is only what the tree implies (conditional independence given the path between
+them); within-bin shape of numeric columns is lost (uniform within the bin).
 """
 
 from __future__ import annotations
@@ -122,6 +132,9 @@ FloatArray = npt.NDArray[np.float64]
 _EPOCH = pd.Timestamp("1970-01-01")
 _CHUNK_CELLS = 1 << 22  # rows × cells per choice_rows call while sampling (32 MiB of floats)
 _OPENDP_READY = False
+_RAKE_ITERATIONS = 200
+_COMPRESS_SIGMAS = 3.0  # MST's domain compression: cells below 3σ in the 1-way counts merge
+_RAKE_TOLERANCE = 1e-9  # of the total: largest row-margin error at which raking stops
 
 
 # ---------------------------------------------------------------------------------------
@@ -204,13 +217,125 @@ def _project_simplex(values: npt.ArrayLike, total: float) -> FloatArray:
     return out
 
 
+def _reconcile(
+    one: list[FloatArray],
+    variance_one: list[FloatArray],
+    two: Mapping[tuple[int, int], FloatArray],
+    sigma_two: float,
+    total: float,
+) -> list[FloatArray]:
+    """Each column's distribution from every noisy count that measures it.
+
+    A column's cells are measured by its noisy 1-way counts (noise variance
+    ``variance_one`` per cell: σ₁² times the number of cells merged into it) and by the
+    row or column sums of the noisy 2-way table of each tree edge it is on (the sum of k
+    cells: variance k·σ₂²). The estimates are averaged with inverse-variance weights (the
+    best linear unbiased combination of independent measurements), then projected onto
+    the simplex scaled to ``total`` and divided by it.
+    """
+    weighted = [noisy / variance for noisy, variance in zip(one, variance_one, strict=True)]
+    precision = [1.0 / variance for variance in variance_one]
+    for (a, b), table in two.items():
+        for column, margin, summed in (
+            (a, table.sum(axis=1), table.shape[1]),
+            (b, table.sum(axis=0), table.shape[0]),
+        ):
+            weight = 1.0 / (summed * sigma_two**2)
+            weighted[column] = weighted[column] + weight * margin
+            precision[column] += weight
+    return [
+        _project_simplex(values / weight, total) / total
+        for values, weight in zip(weighted, precision, strict=True)
+    ]
+
+
+def _rake(table: FloatArray, rows: FloatArray, columns: FloatArray) -> FloatArray:
+    """``table`` scaled by iterative proportional fitting to the margins ``rows``, ``columns``.
+
+    The margins have equal totals; a row or column whose margin is 0 becomes 0. Converges
+    when the table is positive wherever both margins are (the callers smooth it so).
+    """
+    out = np.array(table, dtype=np.float64)
+    tolerance = _RAKE_TOLERANCE * max(float(rows.sum()), 1.0)
+    for _ in range(_RAKE_ITERATIONS):
+        sums = out.sum(axis=1)
+        out *= np.divide(rows, sums, out=np.zeros_like(rows), where=sums > 0)[:, None]
+        sums = out.sum(axis=0)
+        out *= np.divide(columns, sums, out=np.zeros_like(columns), where=sums > 0)[None, :]
+        if np.abs(out.sum(axis=1) - rows).max() <= tolerance:
+            break
+    return out
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """MST's domain compression of one column: cells seen too rarely are merged into one.
+
+    A cell whose noisy 1-way count is below ``3σ`` is indistinguishable from an empty one;
+    all such cells of a column become a single cell (unless fewer than two cells would be
+    left), which spreads the noise of many near-empty cells over one measurement. A merged
+    cell is sampled as one of its members, uniformly. Decided from the noisy counts only:
+    post-processing.
+    """
+
+    index: IntArray  # per original cell: its compressed cell
+    sizes: FloatArray  # per compressed cell: how many original cells it holds
+
+    @classmethod
+    def of(cls, noisy: IntArray, sigma: float) -> _Groups:
+        kept = noisy >= _COMPRESS_SIGMAS * sigma
+        if kept.sum() < 2 or (~kept).sum() < 2:  # nothing to merge
+            index = np.arange(noisy.size, dtype=np.int64)
+        else:
+            index = np.where(kept, np.cumsum(kept) - 1, int(kept.sum())).astype(np.int64)
+        sizes = np.bincount(index).astype(np.float64)
+        return cls(index, sizes)
+
+    @property
+    def cells(self) -> int:
+        return int(self.sizes.size)
+
+    @property
+    def kept(self) -> int:
+        """Cells left after compression."""
+        return self.cells
+
+    def compress(self, codes: IntArray) -> IntArray:
+        out: IntArray = self.index[codes]
+        return out
+
+    def merge(self, noisy: IntArray) -> FloatArray:
+        """Noisy counts of the compressed cells (a merged cell: the sum of its members)."""
+        merged: FloatArray = np.bincount(
+            self.index, weights=noisy.astype(np.float64), minlength=self.cells
+        ).astype(np.float64)
+        return merged
+
+    def expand(self, codes: IntArray, stream: SeededStream) -> IntArray:
+        """Original cells of compressed ``codes``: a merged cell as a uniform member."""
+        if self.cells == self.index.size:
+            return codes
+        members = np.argsort(self.index, kind="stable")
+        start = (np.cumsum(self.sizes) - self.sizes).astype(np.int64)
+        size = self.sizes.astype(np.int64)[codes]
+        offset = np.minimum((stream.uniform(len(codes)) * size).astype(np.int64), size - 1)
+        out: IntArray = members[start[codes] + offset]
+        return out
+
+
 # ---------------------------------------------------------------------------------------
 # Public discretisation
 
 
 @dataclass(frozen=True)
 class _Coding:
-    """How one column maps to cells: ``values`` value cells, then maybe a missing cell."""
+    """How one column maps to cells: ``values`` value cells, then maybe a missing cell.
+
+    Numeric value cells: continuous columns with ``high > low`` have the cell of ``low``,
+    ``values − 2`` equal-width bins of ``(low, high)`` and the cell of ``high``; integer
+    and date columns have a cell per whole number ``starts[k]`` up to the next start
+    (``starts`` begins with ``low`` alone and ends with ``high`` alone when bins are used).
+    """
 
     spec: ColumnSpec
     values: int
@@ -236,9 +361,13 @@ class _Coding:
             codes = numbers.astype(np.int64)
         elif spec.kind == "continuous":
             clean = np.clip(np.where(absent, self.low, numbers), self.low, self.high)
-            width = (self.high - self.low) / self.values
-            raw = (clean - self.low) / width if width > 0 else np.zeros_like(clean)
-            codes = np.clip(np.floor(raw), 0, self.values - 1).astype(np.int64)
+            codes = np.zeros(len(clean), dtype=np.int64)
+            if self.values > 1:
+                inner = self.values - 2
+                raw = np.floor((clean - self.low) / ((self.high - self.low) / inner))
+                codes = 1 + np.clip(raw, 0, inner - 1).astype(np.int64)
+                codes[clean <= self.low] = 0
+                codes[clean >= self.high] = self.values - 1
         else:
             clean = np.where(absent, self.low, numbers)
             codes = np.searchsorted(np.asarray(self.starts), clean, side="right") - 1
@@ -254,8 +383,11 @@ class _Coding:
         bins = np.minimum(codes, self.values - 1)
         u = stream.uniform(len(codes))
         if spec.kind == "continuous":
-            width = (self.high - self.low) / self.values
-            numbers = np.clip(self.low + (bins + u) * width, self.low, self.high)
+            inner = max(self.values - 2, 1)
+            width = (self.high - self.low) / inner
+            numbers = np.clip(self.low + (bins - 1 + u) * width, self.low, self.high)
+            numbers[bins == 0] = self.low
+            numbers[bins == self.values - 1] = self.high
         else:
             starts = np.asarray(self.starts)
             ends = np.append(starts[1:], self.high + 1.0)  # one past each bin's last number
@@ -292,7 +424,7 @@ def _coding(spec: ColumnSpec, bounds: tuple[float, float] | None, bins: int) -> 
         return _Coding(spec, len(spec.categories), missing)
     low, high = bounds if bounds is not None else (0.0, 0.0)
     if spec.kind == "continuous":
-        return _Coding(spec, bins if high > low else 1, missing, low, high)
+        return _Coding(spec, bins + 2 if high > low else 1, missing, low, high)
     first, last = math.ceil(low), math.floor(high)
     if last < first:
         raise ParameterError(
@@ -300,9 +432,13 @@ def _coding(spec: ColumnSpec, bounds: tuple[float, float] | None, bins: int) -> 
             parameter="bounds",
         )
     span = last - first + 1
-    count = min(bins, span)
-    starts = tuple(float(math.ceil(first + b * span / count)) for b in range(count))
-    return _Coding(spec, count, missing, float(first), float(last), starts)
+    if span <= bins + 2:
+        starts = tuple(float(first + k) for k in range(span))
+    else:  # the low bound alone, bins equal-width bins between, the high bound alone
+        inner = span - 2
+        between = (math.ceil(first + 1 + b * inner / bins) for b in range(bins))
+        starts = (float(first), *map(float, between), float(last))
+    return _Coding(spec, len(starts), missing, float(first), float(last), starts)
 
 
 # ---------------------------------------------------------------------------------------
@@ -324,7 +460,8 @@ class MST(Synthesizer):
     epsilon, delta
         The privacy budget of :meth:`fit` (δ in (0, 1); typically well below 1/n).
     bins
-        Number of equal-width bins of each numeric or date column over its public bounds.
+        Number of equal-width bins of each numeric or date column strictly between its
+        public bounds; each bound is a cell of its own besides (module doc, step 1).
     bounds
         Public ``(low, high)`` of every integer, continuous and date column (dates: days
         since 1970-01-01, or anything :class:`pandas.Timestamp` reads). Required for each
@@ -378,6 +515,7 @@ class MST(Synthesizer):
         self.max_categories = max_categories
         self.bounds_from_data = bool(bounds_from_data)
         self._codings: list[_Coding] = []
+        self._groups: list[_Groups] = []
         self._root: FloatArray = np.zeros(0)
         self._edges: list[_Edge] = []
         self._report: dict[str, Any] | None = None
@@ -482,33 +620,45 @@ class MST(Synthesizer):
                 }
             )
         total = max(1.0, float(np.mean([noisy.sum() for noisy in noisy_one])))
-        marginals = [_project_simplex(noisy, total) / total for noisy in noisy_one]
+        groups = [_Groups.of(noisy, sigma_one) for noisy in noisy_one]
+        for group, measurement in zip(groups, measurements, strict=True):
+            measurement["kept_cells"] = group.kept
+        codes = [group.compress(column) for group, column in zip(groups, codes, strict=True)]
+        cells = [group.cells for group in groups]
+        one = [group.merge(noisy) for group, noisy in zip(groups, noisy_one, strict=True)]
+        variance_one = [group.sizes * sigma_one**2 for group in groups]
+        marginals = [_project_simplex(noisy, total) / total for noisy in one]
 
         # tree selection
         if d <= 2:
             tree = [(0, 1)] if d == 2 else []
         else:
-            tree = self._select(codings, codes, marginals, total, rho_select, measurements)
+            tree = self._select(cells, codes, marginals, total, rho_select, measurements)
 
         # 2-way marginals on the tree, and the model
         sigma_two = math.sqrt(max(1, d - 1) / (2.0 * rho_two)) if tree else 0.0
         noisy_two: dict[tuple[int, int], FloatArray] = {}
+        raw_two: dict[tuple[int, int], FloatArray] = {}
         for a, b in tree:
-            ka, kb = codings[a].cells, codings[b].cells
+            ka, kb = cells[a], cells[b]
             counts = np.bincount(codes[a] * kb + codes[b], minlength=ka * kb)
             noisy, spent = _discrete_gaussian(counts, sigma_two)
+            raw_two[a, b] = noisy.reshape(ka, kb).astype(np.float64)
             noisy_two[a, b] = _project_simplex(noisy, total).reshape(ka, kb)
             measurements.append(
                 {
                     "what": f"2-way {codings[a].spec.name} × {codings[b].spec.name}",
-                    "cells": ka * kb,
+                    "cells": codings[a].cells * codings[b].cells,
+                    "kept_cells": ka * kb,
                     "sigma": sigma_two,
                     "rho": spent,
                 }
             )
         self._codings = codings
-        self._root = marginals[0]
-        self._edges = self._build_tree(codings, marginals, noisy_two, sigma_two)
+        reconciled = _reconcile(one, variance_one, raw_two, sigma_two, total)
+        self._groups = groups
+        self._root = reconciled[0]
+        self._edges = self._build_tree(cells, reconciled, noisy_two, sigma_two, total)
 
         spent_rho = math.fsum(m["rho"] for m in measurements)
         caveats = [
@@ -544,7 +694,7 @@ class MST(Synthesizer):
 
     def _select(
         self,
-        codings: list[_Coding],
+        cells: list[int],
         codes: list[IntArray],
         marginals: list[FloatArray],
         total: float,
@@ -552,12 +702,12 @@ class MST(Synthesizer):
         measurements: list[dict[str, Any]],
     ) -> list[tuple[int, int]]:
         """Kruskal's maximum spanning tree, each edge by the exponential mechanism."""
-        d = len(codings)
+        d = len(cells)
         scores: dict[tuple[int, int], float] = {}
         for a in range(d):
             for b in range(a + 1, d):
-                kb = codings[b].cells
-                true = np.bincount(codes[a] * kb + codes[b], minlength=codings[a].cells * kb)
+                kb = cells[b]
+                true = np.bincount(codes[a] * kb + codes[b], minlength=cells[a] * kb)
                 implied = total * np.outer(marginals[a], marginals[b]).ravel()
                 scores[a, b] = float(np.abs(true - implied).sum())
         parent = list(range(d))
@@ -588,13 +738,19 @@ class MST(Synthesizer):
 
     @staticmethod
     def _build_tree(
-        codings: list[_Coding],
+        cells: list[int],
         marginals: list[FloatArray],
         noisy_two: dict[tuple[int, int], FloatArray],
         sigma: float,
+        total: float,
     ) -> list[_Edge]:
-        """Orient the tree from column 0 (breadth first) and estimate P(child | parent)."""
-        neighbours: dict[int, list[int]] = {i: [] for i in range(len(codings))}
+        """Orient the tree from column 0 (breadth first) and estimate P(child | parent).
+
+        Each edge's table, smoothed towards independence, is raked to the reconciled
+        distributions of its two columns (``marginals``), so the model's 1-way
+        distributions are exactly those.
+        """
+        neighbours: dict[int, list[int]] = {i: [] for i in range(len(cells))}
         for a, b in noisy_two:
             neighbours[a].append(b)
             neighbours[b].append(a)
@@ -612,8 +768,10 @@ class MST(Synthesizer):
                 else:
                     table = noisy_two[other, node].T
                 prior = marginals[other]
-                weight = sigma * math.sqrt(codings[other].cells)
-                conditional = (table + weight * prior) / (table.sum(axis=1, keepdims=True) + weight)
+                weight = sigma * math.sqrt(cells[other])
+                raked = _rake(table + weight * prior, total * marginals[node], total * prior)
+                sums = raked.sum(axis=1, keepdims=True)
+                conditional = np.where(sums > 0, raked / np.where(sums > 0, sums, 1.0), prior)
                 conditional /= conditional.sum(axis=1, keepdims=True)
                 edges.append(_Edge(node, other, conditional))
         return edges
@@ -634,7 +792,8 @@ class MST(Synthesizer):
                 ]
             )
         out: dict[str, pd.Series] = {}
-        for coding, codes in zip(self._codings, drawn, strict=True):
+        for coding, group, codes in zip(self._codings, self._groups, drawn, strict=True):
             assert codes is not None
-            out[coding.spec.name] = coding.decode(codes, stream).reset_index(drop=True)
+            cells = group.expand(codes, stream)
+            out[coding.spec.name] = coding.decode(cells, stream).reset_index(drop=True)
         return pd.DataFrame(out)

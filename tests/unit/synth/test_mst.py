@@ -15,11 +15,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from privstats.crypto.random import SeededStream
 from privstats.errors import ParameterError
 from privstats.synth.mst import (
     MST,
     Bound,
     _discrete_gaussian,
+    _Groups,
     _noisy_argmax,
     _project_simplex,
 )
@@ -161,6 +163,32 @@ def test_privacy_is_none_before_fit_and_a_copy_after() -> None:
     assert synth.privacy is not None and synth.privacy["measurements"]
     assert "OpenDP" in synth.privacy["mechanism"]
     assert any("public" in caveat for caveat in synth.privacy["caveats"])
+
+
+def test_the_bounds_are_cells_of_their_own_so_point_masses_there_are_kept() -> None:
+    rng = np.random.default_rng(5)  # test data only
+    n = 20_000
+    gain = np.where(rng.random(n) < 0.9, 0, rng.integers(1, 30_000, n)).astype(float)
+    gain[rng.random(n) < 0.01] = 99_999  # top-coded
+    share = rng.random(n)
+    real = pd.DataFrame({"gain": gain, "share": np.where(share < 0.3, 0.0, share)})
+    bounds: dict[str, tuple[Bound, Bound]] = {"gain": (0, 99_999), "share": (0.0, 1.0)}
+    fake = MST(epsilon=1e4, bounds=bounds).fit(real).sample(20_000, seed=4)
+    for name, value in (("gain", 0), ("gain", 99_999), ("share", 0)):  # 89 %, 1 %, 30 %
+        expected = (real[name] == value).mean()
+        assert (fake[name] == value).mean() == pytest.approx(expected, abs=0.01), (name, value)
+    assert fake["gain"].between(0, 99_999).all() and fake["share"].between(0.0, 1.0).all()
+
+
+def test_cells_below_three_sigma_are_merged_and_sampled_among_their_members() -> None:
+    groups = _Groups.of(np.array([500, 2, -4, 300, 7, 1]), sigma=10.0)
+    assert groups.index.tolist() == [0, 2, 2, 1, 2, 2] and groups.kept == 3
+    assert groups.merge(np.array([500, 2, -4, 300, 7, 1])).tolist() == [500.0, 300.0, 6.0]
+    drawn = groups.expand(np.full(4_000, 2), SeededStream(1, "test"))
+    assert set(drawn.tolist()) == {1, 2, 4, 5}
+    assert groups.expand(np.array([0, 1]), SeededStream(1, "test")).tolist() == [0, 3]
+    single = _Groups.of(np.array([500, 300, 2]), sigma=10.0)  # one rare cell: nothing merged
+    assert single.index.tolist() == [0, 1, 2]
 
 
 # 3. utility at large ε ----------------------------------------------------------------
