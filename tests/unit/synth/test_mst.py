@@ -61,7 +61,26 @@ BOUNDS: dict[str, tuple[Bound, Bound]] = {
 
 
 def _epsilon(rho: float, delta: float) -> float:
-    return rho + 2.0 * math.sqrt(rho * math.log(1.0 / delta))
+    """(ε, δ) of ρ-zCDP by OpenDP's conversion, asked of a Gaussian mechanism with that ρ."""
+    import opendp.prelude as dp
+
+    dp.enable_features("contrib")
+    gaussian = dp.m.make_gaussian(
+        dp.atom_domain(T=float, nan=False),
+        dp.absolute_distance(T=float),
+        scale=1.0 / math.sqrt(2.0 * rho),
+    )
+    assert gaussian.map(1.0) == pytest.approx(rho, rel=1e-12)
+    return float(dp.c.make_zCDP_to_approxDP(gaussian).map(1.0).epsilon(delta))
+
+
+def test_the_budget_uses_opendps_conversion_not_the_looser_bound() -> None:
+    report = MST(epsilon=1.0, delta=1e-9, bounds=BOUNDS).fit(_table(500)).privacy
+    assert report is not None
+    simple_bound_rho = (math.sqrt(math.log(1e9) + 1.0) - math.sqrt(math.log(1e9))) ** 2
+    assert simple_bound_rho == pytest.approx(0.0118, abs=1e-4)
+    assert report["rho"] == pytest.approx(0.0150, abs=1e-4)  # 27 % more budget, same ε
+    assert _epsilon(report["rho"], 1e-9) == pytest.approx(1.0, rel=1e-9)
 
 
 # 1. the noise -------------------------------------------------------------------------
@@ -189,6 +208,21 @@ def test_cells_below_three_sigma_are_merged_and_sampled_among_their_members() ->
     assert groups.expand(np.array([0, 1]), SeededStream(1, "test")).tolist() == [0, 3]
     single = _Groups.of(np.array([500, 300, 2]), sigma=10.0)  # one rare cell: nothing merged
     assert single.index.tolist() == [0, 1, 2]
+    # members' spread (2, −4, 7, 1) is below the noise: they are drawn uniformly
+    assert groups.weights[[1, 2, 4, 5]].tolist() == [0.25] * 4
+
+
+def test_merged_members_that_differ_beyond_the_noise_keep_their_order() -> None:
+    noisy = np.array([1_000, 0, 2, 90, 100, 5, 800])
+    groups = _Groups.of(noisy, sigma=40.0)  # 3σ = 120: cells 1–5 merged
+    members = [1, 2, 3, 4, 5]
+    weights = groups.weights[members]
+    assert weights.sum() == pytest.approx(1.0)
+    assert weights[3] > 1 / 5 and weights[3] > weights[2] > weights[4] > weights[1] > weights[0]
+    assert weights[3] < 100 / 197  # shrunk towards the mean, not taken at face value
+    drawn = groups.expand(np.full(40_000, 2), SeededStream(2, "test"))
+    shares = np.bincount(drawn, minlength=7)[members] / drawn.size
+    assert np.abs(shares - weights).max() < 0.01
 
 
 # 3. utility at large ε ----------------------------------------------------------------
