@@ -34,40 +34,14 @@ def _write_table(table: Any, path: Path) -> None:
     partial.replace(path)
 
 
-def _reports(
-    real: Any,
-    synthetic: Any,
-    schema: Any,
-    *,
-    holdout: Path | None,
-    target: str | None,
-    quasi: tuple[str, ...],
-    sensitive: str | None,
-    regression: str | None,
-    seed: int,
-) -> dict[str, Any]:
-    from privstats.synth.risk import risk_report
+def _read_holdout(holdout: Path | None, schema: Any) -> Any:
+    """The holdout file conformed to the real table's schema, or None."""
     from privstats.synth.schema import read_microdata
-    from privstats.synth.utility import utility_report
 
-    held = None
-    if holdout is not None:
-        held = schema.conform(
-            read_microdata(holdout, categorical=schema.of_kind("categorical"))[0], str(holdout)
-        )
-    utility = utility_report(
-        real, synthetic, schema, target=target, regression=regression, test=held, seed=seed
-    )
-    risk = risk_report(
-        real,
-        synthetic,
-        schema,
-        holdout=held,
-        quasi_identifiers=quasi,
-        sensitive=sensitive,
-        seed=seed,
-    )
-    return {"utility": utility, "risk": risk}
+    if holdout is None:
+        return None
+    table = read_microdata(holdout, categorical=schema.of_kind("categorical"))[0]
+    return schema.conform(table, str(holdout))
 
 
 @app.command("fit-sample")
@@ -127,11 +101,7 @@ def fit_sample(
             }
         elif method == "cart" and quasi_ids:
             options = {"quasi_identifiers": quasi_ids}
-        held = None
-        if holdout is not None:
-            held = schema.conform(
-                read_microdata(holdout, categorical=schema.of_kind("categorical"))[0], str(holdout)
-            )
+        held = _read_holdout(holdout, schema)
         err.print(f"Fitting {method} on {len(real):,} records × {len(schema.columns)} columns…")
         release = synthesize(
             real,
@@ -182,6 +152,7 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
 ) -> None:
     """Utility (pMSE, TVD, CI overlap, TSTR) and disclosure risk (copies, DCR, RepU, TCAP)."""
+    from privstats.synth.release import judge
     from privstats.synth.report import write_report
     from privstats.synth.schema import read_microdata
 
@@ -192,15 +163,15 @@ def evaluate(
             read_microdata(synthetic, categorical=schema.of_kind("categorical"))[0],
             str(synthetic),
         )
-        result = _reports(
+        result = judge(
             real_table,
             synthetic_table,
             schema,
-            holdout=holdout,
+            holdout=_read_holdout(holdout, schema),
             target=target,
-            quasi=column_list(quasi),
-            sensitive=sensitive,
             regression=regression,
+            quasi_identifiers=column_list(quasi),
+            sensitive=sensitive,
             seed=seed,
         )
         if report is not None:

@@ -24,7 +24,7 @@ from privstats.synth.risk import risk_report
 from privstats.synth.schema import Schema
 from privstats.synth.utility import utility_report
 
-__all__ = ["Release", "split_holdout", "synthesize"]
+__all__ = ["Release", "judge", "split_holdout", "synthesize"]
 
 
 @dataclass(frozen=True)
@@ -100,10 +100,44 @@ def synthesize(
         "privacy": synthesizer.privacy,
     }
     if evaluate:
-        report["utility"] = utility_report(
-            real, synthetic, schema, target=target, regression=regression, test=holdout, seed=seed
+        report.update(
+            judge(
+                real,
+                synthetic,
+                schema,
+                holdout=holdout,
+                target=target,
+                regression=regression,
+                quasi_identifiers=quasi_identifiers,
+                sensitive=sensitive,
+                seed=seed,
+            )
         )
-        report["risk"] = risk_report(
+    return Release(synthetic, report, seed)
+
+
+def judge(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    schema: Schema,
+    *,
+    holdout: pd.DataFrame | None = None,
+    target: str | None = None,
+    regression: str | None = None,
+    quasi_identifiers: Sequence[str] = (),
+    sensitive: str | None = None,
+    seed: int = 0,
+) -> dict[str, dict[str, float | None]]:
+    """Utility and risk of ``synthetic`` side by side: ``{"utility": …, "risk": …}``.
+
+    Train-on-synthetic is scored on ``holdout`` when there is one (else on ``real``); the
+    distance-to-closest-record risk needs it.
+    """
+    return {
+        "utility": utility_report(
+            real, synthetic, schema, target=target, regression=regression, test=holdout, seed=seed
+        ),
+        "risk": risk_report(
             real,
             synthetic,
             schema,
@@ -111,5 +145,5 @@ def synthesize(
             quasi_identifiers=quasi_identifiers,
             sensitive=sensitive,
             seed=seed,
-        )
-    return Release(synthetic, report, seed)
+        ),
+    }
