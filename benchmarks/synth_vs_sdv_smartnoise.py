@@ -22,13 +22,13 @@ and peak memory are measured the same way for all:
 - SDV's ``GaussianCopulaSynthesizer`` with its defaults (beta marginals, min/max and rounding
   enforced), metadata declaring the nine categorical and six integer columns;
 - smartnoise-synth's MST, ``snsynth.Synthesizer.create("mst", epsilon=1.0, delta=1e-9)``.
-  MST takes discrete columns only, so it gets the columns discretised exactly as privstats'
-  MST does (same public bounds, same equal-width bins: ``_code_column`` mirrors
-  ``privstats.synth.mst._coding``; a missing value is one more cell) with a
+  MST takes discrete columns only, so this script codes the training records with privstats'
+  MST coding itself (``privstats.synth.mst._coding``: same public bounds, same bins, a
+  missing value one more cell) and hands smartnoise the cell codes, with a
   ``TableTransformer`` of ``LabelTransformer``s fitted on the public domain (every cell, not
-  the data), so no budget goes to bounds or to the domain (``preprocessor_eps`` 0). Its
-  numeric cells are decoded as privstats' MST decodes them: a whole number drawn uniformly
-  within the bin (numpy generator of ``--seed``).
+  the data), so no budget goes to bounds or to the domain (``preprocessor_eps`` 0). The
+  cells it samples are decoded here by the same coding (``_Coding.decode``: a whole number
+  drawn uniformly within the bin), outside its timed sampling (milliseconds).
 
 The peers are run by the peer interpreter (``--peer-python``, default ``$PRIVSTATS_PEER_PYTHON``,
 else this interpreter): smartnoise-synth pins an old opendp (0.14) where privstats needs
@@ -212,78 +212,37 @@ def _versions(names: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _code_column(
-    values: pd.Series, column: dict[str, Any], bounds: dict[str, Any], bins: int
-) -> tuple[np.ndarray, int, list[float], float]:
-    """Cell codes of one column as privstats' MST makes them, the cell count and bin starts.
-
-    Categorical: the index in the schema's category list. Integer: a cell for each public
-    bound and ``bins`` equal-width bins of whole numbers strictly between them (one cell
-    per value if the bounds hold at most ``bins + 2``), values outside the bounds clamped
-    onto them (``privstats.synth.mst._coding`` / ``_Coding.encode``). A column the schema
-    says can be missing gets one more cell, for missing values.
-    """
-    missing_cell = column["missing"] > 0
-    if column["kind"] == "categorical":
-        index = {label: code for code, label in enumerate(column["categories"])}
-        absent = values.isna().to_numpy()
-        codes = values.map(index).to_numpy(dtype=float, na_value=np.nan)
-        count = len(column["categories"])
-        return np.where(absent, count, codes).astype(np.int64), count + missing_cell, [], 0.0
-    if column["kind"] != "integer":
-        raise SystemExit(f"column {column['name']!r}: only integer numeric columns are coded")
-    low, high = bounds[column["name"]]
-    first, last = math.ceil(low), math.floor(high)
-    span = last - first + 1
-    if span <= bins + 2:
-        starts = [float(first + k) for k in range(span)]
-    else:
-        inner = span - 2
-        between = [float(math.ceil(first + 1 + b * inner / bins)) for b in range(bins)]
-        starts = [float(first), *between, float(last)]
-    count = len(starts)
-    numbers = values.to_numpy(dtype=float, na_value=np.nan)
-    absent = np.isnan(numbers)
-    clean = np.where(absent, first, numbers)
-    codes = np.clip(np.searchsorted(np.asarray(starts), clean, side="right") - 1, 0, count - 1)
-    return np.where(absent, count, codes).astype(np.int64), count + missing_cell, starts, last
-
-
-def _decode_column(
-    codes: np.ndarray, column: dict[str, Any], starts: list[float], last: float, rng: Any
-) -> pd.Series:
-    """Values of cell codes: the category, or a whole number uniform within the bin."""
-    if column["kind"] == "categorical":
-        labels = np.asarray([*column["categories"], None], dtype=object)
-        return pd.Series(labels[np.minimum(codes, len(column["categories"]))])
-    count = len(starts)
-    absent = codes >= count
-    bins = np.minimum(codes, count - 1)
-    begin = np.asarray(starts)
-    end = np.append(begin[1:], last + 1.0)
-    numbers = np.minimum(
-        begin[bins] + np.floor(rng.random(len(codes)) * (end[bins] - begin[bins])),
-        end[bins] - 1.0,
-    )
-    return pd.Series(np.where(absent, np.nan, numbers))
-
-
-def check_coding_mirror(spec: dict[str, Any], train: pd.DataFrame) -> None:
-    """The peer's cells are privstats MST's cells, column by column (or stop)."""
+def mst_codings(spec: dict[str, Any]) -> dict[str, Any]:
+    """privstats MST's public coding of each column (cells from the public bounds only)."""
     from privstats.synth.mst import _coding
     from privstats.synth.schema import Schema
 
     schema = Schema.from_dict(spec["schema"])
-    for column in spec["schema"]["columns"]:
-        spec_column = schema[column["name"]]
-        bounds = spec["bounds"].get(column["name"])
-        ours = _coding(spec_column, bounds, spec["bins"])
-        codes, cells, starts, _ = _code_column(
-            train[column["name"]], column, spec["bounds"], spec["bins"]
-        )
-        same_codes = np.array_equal(ours.encode(train[column["name"]]), codes)
-        if cells != ours.cells or list(ours.starts) != starts or not same_codes:
-            raise SystemExit(f"the peer's coding of {column['name']!r} differs from privstats'")
+    return {
+        column.name: _coding(column, spec["bounds"].get(column.name), spec["bins"])
+        for column in schema
+    }
+
+
+def encode_cells(train: pd.DataFrame, codings: dict[str, Any], path: Path) -> dict[str, int]:
+    """Write the training records as MST cell codes; the cell count of each column."""
+    pd.DataFrame({name: coding.encode(train[name]) for name, coding in codings.items()}).to_csv(
+        path, index=False
+    )
+    return {name: coding.cells for name, coding in codings.items()}
+
+
+def decode_cells(cells: pd.DataFrame, codings: dict[str, Any], seed: int) -> pd.DataFrame:
+    """Values of cell codes as privstats' MST decodes them (uniform within a bin)."""
+    from privstats.crypto.random import SeededStream
+
+    stream = SeededStream(seed, "benchmark.decode")
+    return pd.DataFrame(
+        {
+            name: coding.decode(cells[name].to_numpy(dtype=np.int64), stream)
+            for name, coding in codings.items()
+        }
+    )
 
 
 def _fit_ours(system: str, spec: dict[str, Any], train_path: Path) -> tuple[Any, dict[str, Any]]:
@@ -353,40 +312,20 @@ def _fit_smartnoise(spec: dict[str, Any], train_path: Path) -> tuple[Any, dict[s
     from snsynth.transform.label import LabelTransformer
     from snsynth.transform.table import TableTransformer
 
-    table = read_table(train_path)
-    columns = spec["schema"]["columns"]
-    coded, cells, starts, lasts = {}, {}, {}, {}
-    for column in columns:
-        name = column["name"]
-        coded[name], cells[name], starts[name], lasts[name] = _code_column(
-            table[name], column, spec["bounds"], spec["bins"]
-        )
-    codes = pd.DataFrame(coded)
+    codes = pd.read_csv(train_path.with_name("train-cells.csv"))
+    cells: dict[str, int] = spec["cells"]
     # The public domain: every cell of every column, whatever the data hold.
     widest = max(cells.values())
     domain = pd.DataFrame({name: np.arange(widest) % cells[name] for name in cells})
-    transformer = TableTransformer([LabelTransformer(nullable=False) for _ in columns])
+    transformer = TableTransformer([LabelTransformer(nullable=False) for _ in cells])
     transformer.fit(domain)
-    rng = np.random.default_rng(spec["seed"])
     np.random.seed(spec["seed"])  # snsynth's edge selection draws from numpy's global one
     ready = _rss_mib()
     started = time.perf_counter()
     synthesizer = Synthesizer.create("mst", epsilon=spec["epsilon"], delta=spec["delta"])
     synthesizer.fit(codes, transformer=transformer, preprocessor_eps=0.0)
     fitted = time.perf_counter()
-    drawn = pd.DataFrame(synthesizer.sample(spec["rows"]), columns=list(cells))
-    synthetic = pd.DataFrame(
-        {
-            column["name"]: _decode_column(
-                drawn[column["name"]].to_numpy(dtype=np.int64),
-                column,
-                starts[column["name"]],
-                lasts[column["name"]],
-                rng,
-            )
-            for column in columns
-        }
-    )
+    synthetic = pd.DataFrame(synthesizer.sample(spec["rows"]), columns=list(cells))
     sampled = time.perf_counter()
     return synthetic, {
         "fit_seconds": fitted - started,
@@ -595,8 +534,9 @@ def main() -> None:
             "rows": len(train),
             "seed": args.seed,
         }
+        codings = mst_codings(spec)
+        spec["cells"] = encode_cells(train, codings, workdir / "train-cells.csv")
         (workdir / "spec.json").write_text(json.dumps(spec))
-        check_coding_mirror(spec, train)
         summary.update(records=len(order), train=len(train), holdout=len(holdout))
         print(
             f"UCI Adult ({raw}): {len(extract):,} records × {len(schema.columns)} columns; "
@@ -613,7 +553,11 @@ def main() -> None:
         for system in systems:
             python = args.peer_python if system in PEERS else sys.executable
             result = spawn(system, python, workdir)
-            synthetic = read_table(workdir / f"{system}.csv")
+            if system == "smartnoise-mst":  # it samples cells; decoded as ours are
+                cells = pd.read_csv(workdir / f"{system}.csv")
+                synthetic = decode_cells(cells, codings, args.seed)
+            else:
+                synthetic = read_table(workdir / f"{system}.csv")
             scores = evaluate(train, holdout, synthetic, schema, args.seed)
             rows[system] = {
                 **result,
