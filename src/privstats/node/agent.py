@@ -46,26 +46,13 @@ def decide(job: dict[str, Any], config: NodeConfig) -> tuple[Manifest | None, De
         return manifest, Decision(
             "reject", ("the hub's manifest hash does not match the manifest",)
         )
-    role = manifest.role_of(config.name)
-    required: tuple[str, ...] | None = None
-    try:
-        kind = get_kind(manifest.kind)
-        if role is not None:
-            required = kind.columns(kind.parse(manifest.parameters), role)
-    except PrivstatsError as exc:
-        return manifest, Decision("reject", (str(exc),))
-    decision = evaluate(
-        manifest,
-        config,
-        required,
-        dataless=role in kind.dataless_roles,
-        releases_records=kind.releases_records,
-    )
+    decision = evaluate(manifest, config)
     if manifest.code_version.split(".")[:2] != __version__.split(".")[:2]:
         reason = (
             f"the job was made for privstats {manifest.code_version}; this node runs {__version__}"
         )
-        return manifest, Decision("reject", (*decision.reasons, reason))
+        failed = decision.reasons if decision.action == "reject" else ()
+        return manifest, Decision("reject", (*failed, reason))
     return manifest, decision
 
 

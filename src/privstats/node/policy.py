@@ -6,16 +6,27 @@ smallest domain (cell) size, and who may receive the results. :func:`evaluate` c
 manifest against it and returns every reason a job fails, each a sentence the data owner
 can read in the hub or the node's log. It reads no data; only when neither the allow rule
 nor the dataset lists columns is the file's header read, to learn which columns exist.
+
+The hub writes the manifest, and the node runs with its ``parameters``; so every value the
+policy checks is derived here from those parameters, parsed by the kind's own spec model:
+the columns the node's role reads, whether the role reads data at all, whether the job
+releases records, and the disclosure settings (minimum domain, cell or record count,
+privacy budget). The manifest's ``disclosure`` is the hub's description of the same
+settings; a manifest whose description differs from what its parameters imply is refused,
+naming both values, since the data owner would approve one rule and run another.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from privstats.errors import DatasetError
+from privstats.errors import DatasetError, PrivstatsError
+from privstats.jobs.kinds import JobKind, get_kind
 from privstats.node.config import DatasetConfig, NodeConfig, PolicyConfig
+from privstats.service.canonical import canonical_json
 from privstats.service.manifest import DatasetUse, Manifest
 
 __all__ = ["Decision", "evaluate"]
@@ -37,23 +48,15 @@ class Decision:
         return "; ".join(self.reasons)
 
 
-def evaluate(
-    manifest: Manifest,
-    config: NodeConfig,
-    required_columns: tuple[str, ...] | None = None,
-    *,
-    dataless: bool = False,
-    releases_records: bool = False,
-) -> Decision:
+def evaluate(manifest: Manifest, config: NodeConfig) -> Decision:
     """Check ``manifest`` against the node's policy.
 
-    ``required_columns`` are the columns the node itself derived from the job's parameters
-    for its role; when given, the manifest must declare exactly those. ``dataless``: the
-    node's role reads no data (a coordinator); then the manifest must name no dataset for
-    it and an allow rule for the kind must list no datasets. ``releases_records``: the job
-    releases record-level data, which must not hold the dataset's key columns. Any failed check
-    rejects the job with all reasons; otherwise it is approved (``approval = "auto"``) or
-    left to the data owner (``approval = "ask"``).
+    Everything checked is derived from the manifest's parameters as the node will run them
+    (see the module docstring): the columns of the node's role, whether it reads data,
+    whether the job releases records (then it must not read the dataset's key columns)
+    and the disclosure settings, which must also be what the manifest states. Any failed
+    check rejects the job with all reasons; otherwise it is approved (``approval =
+    "auto"``) or left to the data owner (``approval = "ask"``).
     """
     role = manifest.role_of(config.name)
     if role is None:
@@ -64,14 +67,25 @@ def evaluate(
                 f"(its parties are {_quoted(manifest.parties.values())})",
             ),
         )
+    try:
+        kind = get_kind(manifest.kind)
+    except PrivstatsError as exc:
+        return Decision("reject", (str(exc),))
+    try:
+        spec = kind.parse(manifest.parameters)
+        required_columns = kind.columns(spec, role)
+        implied = _as_json(kind.disclosure(spec))
+    except PrivstatsError as exc:
+        return Decision("reject", (f"the job's parameters cannot be run: {exc}",))
     policy = config.policy
     reasons = [
+        *_check_stated_disclosure(manifest.disclosure, implied),
         *(
             _check_dataless(manifest, config, role)
-            if dataless
-            else _check_dataset(manifest, config, role, required_columns, releases_records)
+            if role in kind.dataless_roles
+            else _check_dataset(manifest, config, role, required_columns, kind)
         ),
-        *_check_min_size(manifest, policy),
+        *_check_min_size(implied, policy),
         *_check_recipients(manifest, policy),
     ]
     if reasons:
@@ -82,6 +96,41 @@ def evaluate(
         "ask",
         ("the job meets this node's policy; the data owner approves each job (approval = ask)",),
     )
+
+
+def _as_json(value: Mapping[str, Any]) -> dict[str, Any]:
+    """``value`` as it reads back from the manifest's JSON (tuples become lists, …)."""
+    parsed: dict[str, Any] = json.loads(canonical_json(dict(value)))
+    return parsed
+
+
+def _check_stated_disclosure(stated: Mapping[str, Any], implied: Mapping[str, Any]) -> list[str]:
+    """The manifest's disclosure must be exactly what its parameters imply."""
+    reasons: list[str] = []
+    for key in sorted(set(stated) | set(implied)):
+        if key not in implied:
+            reasons.append(
+                f"the manifest's disclosure states {key} = {_shown(stated[key])}, which its "
+                "parameters do not set; the node runs with the parameters"
+            )
+        elif key not in stated:
+            reasons.append(
+                f"the manifest's disclosure leaves out {key}, which its parameters set to "
+                f"{_shown(implied[key])}"
+            )
+        elif canonical_json(stated[key]) != canonical_json(implied[key]):
+            reasons.append(
+                f"the manifest's disclosure states {key} = {_shown(stated[key])}, but its "
+                f"parameters run the job with {key} = {_shown(implied[key])}"
+            )
+    return reasons
+
+
+def _shown(value: Any) -> str:
+    try:
+        return canonical_json(value).decode("utf-8")
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _check_dataless(manifest: Manifest, config: NodeConfig, role: str) -> list[str]:
@@ -102,8 +151,8 @@ def _check_dataset(
     manifest: Manifest,
     config: NodeConfig,
     role: str,
-    required_columns: tuple[str, ...] | None,
-    releases_records: bool = False,
+    required_columns: tuple[str, ...],
+    kind: JobKind,
 ) -> list[str]:
     """The role's dataset: this node's, declared, allowed for the kind, with allowed columns
     (and no key column, when the job releases records)."""
@@ -116,7 +165,7 @@ def _check_dataset(
             f"the job's dataset for role '{role}' belongs to party '{use.party}', "
             f"not to this node ('{config.name}')"
         )
-    if required_columns is not None and set(required_columns) != set(use.columns):
+    if set(required_columns) != set(use.columns):
         reasons.append(
             f"the manifest's columns {_quoted(use.columns)} of dataset '{use.dataset}' differ "
             f"from those its parameters need ({_quoted(required_columns)})"
@@ -129,14 +178,14 @@ def _check_dataset(
             f"(it offers: {offered})"
         )
         return reasons
-    if releases_records:
+    if kind.releases_records:
         keys = [column for column in use.columns if column in dataset.key_columns]
         if keys:
             reasons.append(
                 f"the job would release records with {_quoted(keys)}, key columns "
                 f"(identifiers) of dataset '{use.dataset}'; leave them out of its columns"
             )
-    return [*reasons, *_check_rules(manifest.kind, use, dataset, config.policy)]
+    return [*reasons, *_check_rules(kind.name, use, dataset, config.policy)]
 
 
 def _check_rules(
@@ -179,21 +228,22 @@ def _check_rules(
     ]
 
 
-def _check_min_size(manifest: Manifest, policy: PolicyConfig) -> list[str]:
-    """The job's smallest released domain or cell size must be at least the node's minimum."""
-    stated = [
-        (key, manifest.disclosure[key]) for key in _MIN_SIZE_KEYS if key in manifest.disclosure
-    ]
+def _check_min_size(implied: Mapping[str, Any], policy: PolicyConfig) -> list[str]:
+    """The job's smallest released domain or cell size must be at least the node's minimum.
+
+    ``implied`` is the disclosure the job's parameters imply, not what the manifest states.
+    """
+    stated = [(key, implied[key]) for key in _MIN_SIZE_KEYS if key in implied]
     if not stated:
         return [
-            "the job states no minimum domain size (disclosure 'min_domain'); "
-            f"this node requires at least {policy.min_domain}"
+            "the job's parameters set no minimum domain size (min_domain, min_cell or "
+            f"min_records); this node requires at least {policy.min_domain}"
         ]
     reasons: list[str] = []
     for key, value in stated:
         if isinstance(value, bool) or not isinstance(value, int | float):
             reasons.append(
-                f"the job's disclosure '{key}' is {value!r}, not a number; "
+                f"the job's {key} is {value!r}, not a number; "
                 f"this node requires at least {policy.min_domain}"
             )
         elif not value >= policy.min_domain:

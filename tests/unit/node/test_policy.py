@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from privstats.jobs.kinds import get_kind
+from privstats.node.agent import decide
 from privstats.node.config import AllowRule, DatasetConfig, NodeConfig, PolicyConfig
 from privstats.node.policy import Decision, evaluate
 from privstats.service.manifest import DatasetUse, Manifest
@@ -15,7 +17,11 @@ COLUMNS = ("person_id", "region")
 
 
 def make_manifest(**changes: Any) -> Manifest:
-    """A coverage job between 'nso' (register) and 'telco' (source), changed by ``changes``."""
+    """A coverage job between 'nso' (register) and 'telco' (source), changed by ``changes``.
+
+    Unless ``changes`` gives a disclosure, it is the one the parameters imply, as the hub
+    builds it.
+    """
     fields: dict[str, Any] = {
         "kind": "coverage",
         "parameters": {"key": "person_id", "by": ["region"]},
@@ -25,11 +31,27 @@ def make_manifest(**changes: Any) -> Manifest:
             "source": DatasetUse(party="telco", dataset="customers", columns=("msisdn",)),
         },
         "recipients": ("analyst",),
-        "disclosure": {"min_domain": 10},
         "code_version": "0.1.0",
     }
     fields.update(changes)
+    if "disclosure" not in fields:
+        kind = get_kind(fields["kind"])
+        fields["disclosure"] = kind.disclosure(kind.parse(fields["parameters"]))
     return Manifest(**fields)
+
+
+def _aggregate_manifest(min_cell: int = 10, **changes: Any) -> Manifest:
+    """An aggregate of 'region' counts between 'nso' (party1) and 'telco' (party2)."""
+    fields: dict[str, Any] = {
+        "kind": "aggregate",
+        "parameters": {"by": ["region"], "min_cell": min_cell},
+        "parties": {"party1": "nso", "party2": "telco"},
+        "datasets": {
+            "party1": DatasetUse(party="nso", dataset="population", columns=("region",)),
+            "party2": DatasetUse(party="telco", dataset="customers", columns=("region",)),
+        },
+    }
+    return make_manifest(**{**fields, **changes})
 
 
 def make_config(
@@ -103,8 +125,11 @@ def test_any_matching_rule_may_allow_the_job() -> None:
 
 def test_min_domain_above_the_minimum_and_min_cell_are_accepted() -> None:
     config = make_config(min_domain=10)
-    assert evaluate(make_manifest(disclosure={"min_domain": 25}), config).action == "approve"
-    assert evaluate(make_manifest(disclosure={"min_cell": 10}), config).action == "approve"
+    manifest = make_manifest(parameters={"key": "person_id", "by": ["region"], "min_domain": 25})
+    assert manifest.disclosure == {"min_domain": 25}
+    assert evaluate(manifest, config).action == "approve"
+    aggregate = make_config(allow=(AllowRule(kind="aggregate", datasets=("population",)),))
+    assert evaluate(_aggregate_manifest(min_cell=10), aggregate).action == "approve"
 
 
 def test_no_recipient_list_allows_anyone() -> None:
@@ -112,9 +137,12 @@ def test_no_recipient_list_allows_anyone() -> None:
     assert evaluate(manifest, make_config(recipients=None)).action == "approve"
 
 
-def test_required_columns_equal_to_the_manifests_are_accepted_in_any_order() -> None:
-    decision = evaluate(make_manifest(), make_config(), required_columns=("region", "person_id"))
-    assert decision.action == "approve"
+def test_columns_equal_to_what_the_parameters_need_are_accepted_in_any_order() -> None:
+    datasets = dict(make_manifest().datasets)
+    datasets["register"] = DatasetUse(
+        party="nso", dataset="population", columns=("region", "person_id")
+    )
+    assert evaluate(make_manifest(datasets=datasets), make_config()).action == "approve"
 
 
 # --------------------------------------------------------------------------- rejecting
@@ -127,8 +155,18 @@ def test_a_node_that_is_not_a_party_is_rejected() -> None:
 
 
 def test_wrong_kind_is_rejected() -> None:
-    decision = evaluate(make_manifest(kind="regression"), make_config())
-    rejected(decision, "this node does not allow 'regression' jobs (it allows 'coverage')")
+    decision = evaluate(_aggregate_manifest(), make_config())
+    rejected(decision, "this node does not allow 'aggregate' jobs (it allows 'coverage')")
+
+
+def test_an_unknown_kind_is_rejected() -> None:
+    manifest = make_manifest(kind="regression", disclosure={"min_domain": 10})
+    rejected(evaluate(manifest, make_config()), "unknown computation kind 'regression'")
+
+
+def test_parameters_the_kind_cannot_run_are_rejected() -> None:
+    manifest = make_manifest(parameters={"key": "person_id", "min_domain": 0}, disclosure={})
+    rejected(evaluate(manifest, make_config()), "cannot be run", "min_domain")
 
 
 def test_no_allow_rules_reject_everything() -> None:
@@ -189,22 +227,69 @@ def test_an_unreadable_file_is_rejected_with_the_reason(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("disclosure", "fragment"),
+    ("manifest", "fragment"),
     [
-        ({"min_domain": 5}, "minimum domain size (min_domain = 5) is smaller than this node's"),
-        ({"min_cell": 3}, "(min_cell = 3)"),
-        ({"min_domain": 10, "min_cell": 2}, "(min_cell = 2)"),
-        ({}, "the job states no minimum domain size"),
-        ({"epsilon": 1.0}, "the job states no minimum domain size"),
-        ({"min_domain": "10"}, "'min_domain' is '10', not a number"),
-        ({"min_domain": True}, "'min_domain' is True, not a number"),
+        (
+            make_manifest(parameters={"key": "person_id", "min_domain": 5}),
+            "minimum domain size (min_domain = 5) is smaller than this node's minimum of 10",
+        ),
+        (_aggregate_manifest(min_cell=3), "(min_cell = 3) is smaller than"),
     ],
 )
-def test_too_small_or_missing_min_domain_is_rejected(
+def test_too_small_a_minimum_size_is_rejected(manifest: Manifest, fragment: str) -> None:
+    config = make_config(
+        min_domain=10,
+        allow=(
+            AllowRule(kind="coverage", datasets=("population",)),
+            AllowRule(kind="aggregate", datasets=("population",)),
+        ),
+    )
+    rejected(evaluate(manifest, config), fragment)
+
+
+def test_the_hubs_disclosure_is_not_trusted_over_the_parameters() -> None:
+    """issue 13: min_domain = 1 run, min_domain = 10 stated, was approved by policy."""
+    manifest = make_manifest(
+        parameters={"key": "person_id", "by": ["region"], "min_domain": 1},
+        disclosure={"min_domain": 10},
+    )
+    _, decision = decide(_job(manifest), make_config(min_domain=10))
+    rejected(
+        decision,
+        "the manifest's disclosure states min_domain = 10, but its parameters run the job "
+        "with min_domain = 1",
+        "(min_domain = 1) is smaller than this node's minimum of 10",
+    )
+
+
+@pytest.mark.parametrize(
+    ("disclosure", "fragment"),
+    [
+        ({}, "the manifest's disclosure leaves out min_domain, which its parameters set to 10"),
+        (
+            {"min_domain": 10, "epsilon": 1.0},
+            "the manifest's disclosure states epsilon = 1.0, which its parameters do not set",
+        ),
+        ({"min_domain": "10"}, 'states min_domain = "10", but its parameters run the job with'),
+        ({"min_domain": True}, "states min_domain = true, but its parameters run the job with"),
+        ({"min_domain": 25}, "states min_domain = 25, but its parameters run the job with"),
+    ],
+)
+def test_a_stated_disclosure_other_than_the_parameters_imply_is_rejected(
     disclosure: dict[str, Any], fragment: str
 ) -> None:
     decision = evaluate(make_manifest(disclosure=disclosure), make_config(min_domain=10))
-    rejected(decision, fragment, "at least 10" if "states" in fragment else "")
+    rejected(decision, fragment)
+
+
+def test_a_stated_budget_other_than_the_parameters_is_rejected() -> None:
+    manifest = _fl_manifest(parameters={"label": "activity", "features": ["f1"], "dp_epsilon": 8})
+    stated = {**manifest.disclosure, "dp_epsilon": 1.0}
+    config = make_config(allow=(AllowRule(kind="fl_train"),))
+    decision = evaluate(_fl_manifest(disclosure=stated, parameters=manifest.parameters), config)
+    rejected(
+        decision, "states dp_epsilon = 1.0, but its parameters run the job with dp_epsilon = 8"
+    )
 
 
 def test_a_recipient_not_on_the_list_is_rejected() -> None:
@@ -217,42 +302,48 @@ def test_a_recipient_not_on_the_list_is_rejected() -> None:
 
 
 def test_columns_differing_from_what_the_parameters_need_are_rejected() -> None:
-    decision = evaluate(make_manifest(), make_config(), required_columns=("person_id",))
+    datasets = dict(make_manifest().datasets)
+    datasets["register"] = DatasetUse(party="nso", dataset="population", columns=("person_id",))
+    decision = evaluate(make_manifest(datasets=datasets), make_config())
     rejected(
         decision,
-        "the manifest's columns 'person_id', 'region' of dataset 'population' differ from "
-        "those its parameters need ('person_id')",
+        "the manifest's columns 'person_id' of dataset 'population' differ from "
+        "those its parameters need ('person_id', 'region')",
     )
 
 
 def test_ask_mode_still_rejects_a_job_outside_policy() -> None:
-    decision = evaluate(make_manifest(kind="regression"), make_config(approval="ask"))
+    decision = evaluate(_aggregate_manifest(), make_config(approval="ask"))
     assert decision.action == "reject"
 
 
 def test_every_failed_check_is_reported() -> None:
-    manifest = make_manifest(recipients=("journalist",), disclosure={"min_domain": 2})
+    manifest = make_manifest(
+        parameters={"key": "person_id", "by": ["region"], "min_domain": 2},
+        recipients=("journalist",),
+        disclosure={"min_domain": 10},
+    )
     rule = AllowRule(kind="coverage", datasets=("population",), columns=("person_id",))
-    decision = evaluate(manifest, make_config(allow=(rule,)), required_columns=("person_id",))
+    decision = evaluate(manifest, make_config(allow=(rule,)))
     assert decision.action == "reject"
-    assert len(decision.reasons) == 4
+    assert len(decision.reasons) == 4  # disclosure stated, column, min_domain, recipient
     assert decision.reason == "; ".join(decision.reasons)
 
 
-def _fl_manifest(datasets: dict[str, DatasetUse] | None = None) -> Manifest:
+def _fl_manifest(datasets: dict[str, DatasetUse] | None = None, **changes: Any) -> Manifest:
     office = DatasetUse(party="office_b", dataset="activity", columns=("activity", "f1"))
-    return make_manifest(
-        kind="fl_train",
-        parameters={"label": "activity", "features": ["f1"]},
-        parties={"coordinator": "nso", "party1": "office_b", "party2": "office_c"},
-        datasets=datasets or {"party1": office, "party2": office},
-        disclosure={"min_records": 10, "dp_epsilon": None},
-    )
+    fields: dict[str, Any] = {
+        "kind": "fl_train",
+        "parameters": {"label": "activity", "features": ["f1"]},
+        "parties": {"coordinator": "nso", "party1": "office_b", "party2": "office_c"},
+        "datasets": datasets or {"party1": office, "party2": office},
+    }
+    return make_manifest(**{**fields, **changes})
 
 
 def test_a_coordinator_role_is_approved_by_a_rule_without_datasets() -> None:
     config = make_config(allow=(AllowRule(kind="fl_train"),))
-    decision = evaluate(_fl_manifest(), config, (), dataless=True)
+    decision = evaluate(_fl_manifest(), config)
     assert decision.action == "approve", decision.reasons
 
 
@@ -263,7 +354,7 @@ def test_a_coordinator_role_is_approved_by_a_rule_without_datasets() -> None:
 def test_a_coordinator_role_needs_a_rule_for_the_kind_without_datasets(
     rules: tuple[AllowRule, ...],
 ) -> None:
-    decision = evaluate(_fl_manifest(), make_config(allow=rules), (), dataless=True)
+    decision = evaluate(_fl_manifest(), make_config(allow=rules))
     assert decision.action == "reject"
     assert "'fl_train' jobs without data (role 'coordinator')" in decision.reason
 
@@ -272,14 +363,14 @@ def test_a_coordinator_role_refuses_a_manifest_that_names_its_data() -> None:
     mine = DatasetUse(party="nso", dataset="population", columns=("person_id",))
     manifest = _fl_manifest({"coordinator": mine})
     config = make_config(allow=(AllowRule(kind="fl_train"),))
-    decision = evaluate(manifest, config, (), dataless=True)
+    decision = evaluate(manifest, config)
     assert decision.action == "reject"
     assert "names a dataset for role 'coordinator', which reads no data" in decision.reason
 
 
 def test_min_records_is_a_minimum_size_the_policy_checks() -> None:
     config = make_config(min_domain=20, allow=(AllowRule(kind="fl_train"),))
-    decision = evaluate(_fl_manifest(), config, (), dataless=True)
+    decision = evaluate(_fl_manifest(), config)
     assert decision.action == "reject"
     assert "min_records = 10" in decision.reason
 
@@ -290,18 +381,43 @@ def _synthesize_manifest(columns: tuple[str, ...]) -> Manifest:
         parameters={"columns": list(columns)},
         parties={"owner": "nso"},
         datasets={"owner": DatasetUse(party="nso", dataset="population", columns=columns)},
-        disclosure={"min_records": 100, "owner_review": True},
     )
 
 
 def test_a_job_releasing_records_may_not_read_key_columns() -> None:
     config = make_config(allow=(AllowRule(kind="synthesize", datasets=("population",)),))
-    allowed = evaluate(_synthesize_manifest(("region", "age")), config, releases_records=True)
+    allowed = evaluate(_synthesize_manifest(("region", "age")), config)
     assert allowed.action == "approve", allowed
     manifest = _synthesize_manifest(("person_id", "region"))
     rejected(
-        evaluate(manifest, config, releases_records=True),
-        "'person_id', key columns (identifiers) of dataset 'population'",
+        evaluate(manifest, config), "'person_id', key columns (identifiers) of dataset 'population'"
     )
     # the same columns in a job that releases only aggregates are fine
-    assert evaluate(manifest, config).action == "approve"
+    aggregate = make_config(allow=(AllowRule(kind="aggregate", datasets=("population",)),))
+    by_key = _aggregate_manifest(
+        parameters={"by": ["person_id", "region"]},
+        datasets={
+            "party1": DatasetUse(
+                party="nso", dataset="population", columns=manifest.datasets["owner"].columns
+            ),
+            "party2": DatasetUse(
+                party="telco", dataset="customers", columns=("person_id", "region")
+            ),
+        },
+    )
+    assert evaluate(by_key, aggregate).action == "approve"
+
+
+def _job(manifest: Manifest) -> dict[str, Any]:
+    return {
+        "id": "0123456789abcdef",
+        "manifest": manifest.model_dump(mode="json"),
+        "manifest_hash": manifest.digest(),
+    }
+
+
+def test_a_job_for_another_version_is_rejected_for_that_reason_only() -> None:
+    _, decision = decide(_job(make_manifest(code_version="0.0.1")), make_config())
+    assert decision.action == "reject"
+    assert len(decision.reasons) == 1
+    assert "the job was made for privstats 0.0.1" in decision.reason
