@@ -15,7 +15,14 @@ from privstats.crypto.keys import NodeKeys
 from privstats.errors import ParameterError
 from privstats.node import release_review
 from privstats.node.agent import NodeAgent, decide
-from privstats.node.config import AllowRule, DatasetConfig, PolicyConfig, load_config, write_config
+from privstats.node.config import (
+    AllowRule,
+    DatasetConfig,
+    PolicyConfig,
+    check_job_id,
+    load_config,
+    write_config,
+)
 from privstats.node.hub_client import NodeHub, enrol
 from privstats.service.manifest import Manifest
 
@@ -104,6 +111,7 @@ def approve(
 ) -> None:
     """Approve a job (its manifest is signed with the node's key); the policy still applies."""
     with fail_on_error():
+        check_job_id(job_id)
         settings = load_config(config)
         hub = NodeHub(settings.hub, settings.name, NodeKeys.load(settings.keys))
         try:
@@ -128,6 +136,7 @@ def reject(
 ) -> None:
     """Reject a job: it stops for every party."""
     with fail_on_error():
+        check_job_id(job_id)
         settings = load_config(config)
         hub = NodeHub(settings.hub, settings.name, NodeKeys.load(settings.keys))
         try:
@@ -141,6 +150,7 @@ def reject(
 def _decide_release(
     job_id: str, config: Path, action: Literal["release", "withhold"], note: str
 ) -> None:
+    check_job_id(job_id)
     settings = load_config(config)
     hub = NodeHub(settings.hub, settings.name, NodeKeys.load(settings.keys))
     try:

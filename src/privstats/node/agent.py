@@ -20,11 +20,11 @@ from typing import Any
 
 from privstats import __version__
 from privstats.crypto.keys import NodeKeys, PublicKeys, verify
-from privstats.errors import CryptoError, PrivstatsError, ServiceError
+from privstats.errors import CryptoError, ParameterError, PrivstatsError, ServiceError
 from privstats.files import write_text_atomically
 from privstats.jobs.kinds import get_kind
 from privstats.node import release_review
-from privstats.node.config import NodeConfig
+from privstats.node.config import NodeConfig, check_job_id
 from privstats.node.hub_client import NodeHub
 from privstats.node.policy import Decision, evaluate
 from privstats.service.manifest import Manifest, approval_bytes
@@ -90,6 +90,7 @@ class NodeAgent:
         self.say = say
         self._asked: set[str] = set()
         self._done: set[str] = set()
+        self._refused: set[str] = set()
 
     def declare_datasets(self) -> None:
         for name, dataset in self.config.datasets.items():
@@ -118,6 +119,14 @@ class NodeAgent:
 
     def poll_once(self) -> None:
         for job in self.hub.active_jobs():
+            if not isinstance(job, dict):
+                self._refuse_listing(f"{type(job).__name__} where a job was expected")
+                continue
+            try:
+                check_job_id(job.get("id"))
+            except ParameterError as exc:
+                self._refuse_listing(str(exc))
+                continue
             if job["id"] in self._done:
                 continue
             mine = [a for a in job["approvals"] if a["party"] == self.config.name]
@@ -140,6 +149,12 @@ class NodeAgent:
                     )
                     self.say(f"job {job['id']}: {reason}")
                     self.hub.fail(job["id"], member["step"], reason)
+
+    def _refuse_listing(self, reason: str) -> None:
+        """Say once that the hub listed a job this node will not touch, and why."""
+        if reason not in self._refused and len(self._refused) < 1000:
+            self._refused.add(reason)
+            self.say(f"ignoring a job the hub listed: {reason}")
 
     def _on_proposed(self, job: dict[str, Any]) -> None:
         manifest, decision = decide(job, self.config)

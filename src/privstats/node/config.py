@@ -61,11 +61,13 @@ from pydantic_core import ErrorDetails
 from privstats.errors import DatasetError, ParameterError
 
 __all__ = [
+    "JOB_ID",
     "AllowRule",
     "DatasetConfig",
     "DatasetSchema",
     "NodeConfig",
     "PolicyConfig",
+    "check_job_id",
     "load_config",
     "write_config",
 ]
@@ -85,6 +87,10 @@ _DELIMITERS = {"csv": ",", "tsv": "\t"}
 _DATASET_NAME = re.compile(r"[a-z0-9_-]+")
 _NODE_KEYS = ("name", "hub", "keys", "poll_seconds", "heartbeat_seconds")
 _TABLES = ("node", "datasets", "policy")
+
+#: A job id as the hub makes them (``secrets.token_hex(8)``): 16 lowercase hex digits. The
+#: node uses job ids as folder names (``results/<job id>``), so it accepts nothing else.
+JOB_ID = re.compile(r"[0-9a-f]{16}")
 
 
 # --------------------------------------------------------------------------- models
@@ -370,7 +376,19 @@ class NodeConfig(BaseModel):
 
     def results_folder(self, job_id: str) -> Path:
         """Where the node keeps a job's files that stay here (``results/<job id>``)."""
-        return self.path.parent / "results" / job_id
+        return self.path.parent / "results" / check_job_id(job_id)
+
+
+def check_job_id(job_id: object) -> str:
+    """``job_id`` if it is a job id as the hub makes them; a ParameterError otherwise."""
+    if isinstance(job_id, str) and JOB_ID.fullmatch(job_id):
+        return job_id
+    shown = repr(job_id) if len(repr(job_id)) <= 60 else repr(job_id)[:57] + "..."
+    raise ParameterError(
+        f"{shown} is not a job id; the hub's job ids are 16 lowercase hex digits "
+        "(as 'privstats job list' shows them)",
+        parameter="job_id",
+    )
 
 
 def format_of(path: str | Path) -> Format | None:
