@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 from types import FrameType
 from typing import Literal
@@ -18,12 +19,14 @@ from privstats.node.agent import NodeAgent, decide
 from privstats.node.config import (
     AllowRule,
     DatasetConfig,
+    NodeConfig,
     PolicyConfig,
     check_job_id,
     load_config,
     write_config,
 )
 from privstats.node.hub_client import NodeHub, enrol
+from privstats.service.http import allow_plain_http, check_hub_url
 from privstats.service.manifest import Manifest
 
 __all__ = ["app"]
@@ -35,6 +38,12 @@ CONFIG = typer.Option(Path("node.toml"), "--config", help="The node's configurat
 
 def _say(text: str) -> None:
     err.print(text, highlight=False, soft_wrap=True)
+
+
+def _hub(settings: NodeConfig) -> NodeHub:
+    """The node's signed link to its hub (plain http to another machine only if insecure)."""
+    with allow_plain_http() if settings.insecure else nullcontext():
+        return NodeHub(settings.hub, settings.name, NodeKeys.load(settings.keys))
 
 
 @app.command("init")
@@ -50,9 +59,15 @@ def init(
     allow: list[str] = typer.Option(["coverage"], help="Computation kinds it may be used for."),
     approval: str = typer.Option("ask", help="ask: a person approves each job; auto: policy does."),
     min_domain: int = typer.Option(10, help="Smallest domain/cell size this node accepts."),
+    insecure: bool = typer.Option(
+        False,
+        "--insecure",
+        help="Allow a plain http:// hub on another machine (trusted networks only).",
+    ),
 ) -> None:
     """Create the node's keys, enrol them at the hub and write node.toml."""
     with fail_on_error():
+        check_hub_url(hub, insecure=insecure)
         config_path = folder / "node.toml"
         if config_path.exists():
             raise ParameterError(f"{config_path} exists already; refusing to overwrite it")
@@ -74,12 +89,15 @@ def init(
         keys = NodeKeys.generate()
         keys.save(folder / "keys")  # refuses existing keys before the one-time token is spent
         try:
-            enrolled = enrol(hub, name, enrolment_token, keys)
+            with allow_plain_http() if insecure else nullcontext():
+                enrolled = enrol(hub, name, enrolment_token, keys)
         except BaseException:
             for key_file in (folder / "keys").iterdir():
                 key_file.unlink()
             raise
-        write_config(config_path, name=name, hub=hub, datasets=datasets, policy=policy)
+        write_config(
+            config_path, name=name, hub=hub, datasets=datasets, policy=policy, insecure=insecure
+        )
         _say(f"node {name!r} enrolled at {hub} ({enrolled}); keys in {folder / 'keys'}")
         _say(f"configuration written to {config_path}; start it with:")
         typer.echo(f"privstats node run --config {config_path}")
@@ -113,7 +131,7 @@ def approve(
     with fail_on_error():
         check_job_id(job_id)
         settings = load_config(config)
-        hub = NodeHub(settings.hub, settings.name, NodeKeys.load(settings.keys))
+        hub = _hub(settings)
         try:
             job = hub.job(job_id)
             manifest, decision = decide(job, settings)
@@ -138,7 +156,7 @@ def reject(
     with fail_on_error():
         check_job_id(job_id)
         settings = load_config(config)
-        hub = NodeHub(settings.hub, settings.name, NodeKeys.load(settings.keys))
+        hub = _hub(settings)
         try:
             manifest = Manifest.model_validate(hub.job(job_id)["manifest"])
             hub.decide(job_id, manifest.digest(), "reject", reason)
@@ -152,7 +170,7 @@ def _decide_release(
 ) -> None:
     check_job_id(job_id)
     settings = load_config(config)
-    hub = NodeHub(settings.hub, settings.name, NodeKeys.load(settings.keys))
+    hub = _hub(settings)
     try:
         state = hub.job(job_id)["state"]
     finally:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from privstats.node import release_review
 from privstats.node.config import NodeConfig, check_job_id
 from privstats.node.hub_client import NodeHub
 from privstats.node.policy import Decision, evaluate
+from privstats.service.http import allow_plain_http
 from privstats.service.manifest import Manifest, approval_bytes
 from privstats.transport.relay import RelayChannel
 
@@ -86,7 +88,8 @@ class NodeAgent:
     def __init__(self, config: NodeConfig, *, say: Say = print) -> None:
         self.config = config
         self.keys = NodeKeys.load(config.keys)
-        self.hub = NodeHub(config.hub, config.name, self.keys)
+        with allow_plain_http() if config.insecure else nullcontext():
+            self.hub = NodeHub(config.hub, config.name, self.keys)
         self.say = say
         self._asked: set[str] = set()
         self._done: set[str] = set()

@@ -5,7 +5,8 @@ reads it once at start-up::
 
     [node]
     name = "register"                 # party name, as enrolled at the hub
-    hub = "http://127.0.0.1:8700"     # hub base URL
+    hub = "https://hub.example.org"   # hub base URL (http:// only to this machine,
+                                      # or with insecure = true)
     keys = "keys"                     # folder with signing.key and box.key
 
     [datasets.population]             # one table per dataset; name = [a-z0-9_-]+
@@ -59,6 +60,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from privstats.errors import DatasetError, ParameterError
+from privstats.service.http import is_loopback
 
 __all__ = [
     "JOB_ID",
@@ -85,7 +87,7 @@ FORMAT_SUFFIXES: dict[str, Format] = {
 }
 _DELIMITERS = {"csv": ",", "tsv": "\t"}
 _DATASET_NAME = re.compile(r"[a-z0-9_-]+")
-_NODE_KEYS = ("name", "hub", "keys", "poll_seconds", "heartbeat_seconds")
+_NODE_KEYS = ("name", "hub", "insecure", "keys", "poll_seconds", "heartbeat_seconds")
 _TABLES = ("node", "datasets", "policy")
 
 #: A job id as the hub makes them (``secrets.token_hex(8)``): 16 lowercase hex digits. The
@@ -312,6 +314,7 @@ class NodeConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1)
+    insecure: bool = Field(False, strict=True)
     hub: str
     keys: Path = Field(Path("keys"), validate_default=True)
     poll_seconds: float = Field(1.0, gt=0, strict=True, allow_inf_nan=False)
@@ -329,12 +332,23 @@ class NodeConfig(BaseModel):
 
     @field_validator("hub")
     @classmethod
-    def _check_hub(cls, value: str) -> str:
+    def _check_hub(cls, value: str, info: ValidationInfo) -> str:
         parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            host = parts.hostname
+        except ValueError:
+            host = None
+        if parts.scheme not in ("http", "https") or not host:
             raise ValueError(
-                f'must be an http:// or https:// URL such as "http://127.0.0.1:8700", '
-                f"got {_show(value)}"
+                f'must be an https:// URL such as "https://hub.example.org" (or http:// to '
+                f"this machine), got {_show(value)}"
+            )
+        if parts.scheme == "http" and not is_loopback(host) and not info.data.get("insecure"):
+            raise ValueError(
+                f"is plain http:// to another machine ({host}), got {_show(value)}: tokens, "
+                "signed requests and results would cross the network unencrypted; use "
+                "https:// (the hub behind a TLS proxy), or add insecure = true to [node] for "
+                "a trial on a network you trust"
             )
         return value.rstrip("/")
 
@@ -585,6 +599,8 @@ def _sentence(section: str, key: str, allowed: tuple[str, ...], error: ErrorDeta
         what = f"must be {sign} {_show(bound)}"
     elif kind == "finite_number":
         what = "must be a finite number"
+    elif kind in ("bool_type", "bool_parsing"):
+        what = "must be true or false"
     elif kind == "string_type":
         what = "must be a string in double quotes"
     elif kind in ("int_type", "int_parsing", "int_from_float"):
@@ -650,6 +666,7 @@ def write_config(
     policy: PolicyConfig | None = None,
     poll_seconds: float = 1.0,
     heartbeat_seconds: float = 2.0,
+    insecure: bool = False,
 ) -> None:
     """Write a commented config file; refuses to overwrite one that exists.
 
@@ -676,7 +693,9 @@ def write_config(
             "(write_config never overwrites a config file)",
             parameter="path",
         )
-    text = _render(name, hub, Path(keys), poll_seconds, heartbeat_seconds, datasets, policy)
+    text = _render(
+        name, hub, Path(keys), poll_seconds, heartbeat_seconds, datasets, policy, insecure
+    )
     _parse(text, label, file)
     try:
         with file.open("x", encoding="utf-8") as handle:
@@ -697,6 +716,7 @@ def _render(
     heartbeat_seconds: float,
     datasets: Mapping[str, DatasetConfig],
     policy: PolicyConfig,
+    insecure: bool = False,
 ) -> str:
     lines = [
         "# privstats node configuration: who this node is, which data it offers, and which",
@@ -705,6 +725,11 @@ def _render(
         "[node]",
         _line(f"name = {_toml_str(name)}", "party name, as enrolled at the hub"),
         _line(f"hub = {_toml_str(hub)}", "hub base URL"),
+        *(
+            [_line("insecure = true", "plain http:// to another machine: trusted networks only")]
+            if insecure
+            else []
+        ),
         _line(f"keys = {_toml_str(str(keys))}", "folder with signing.key and box.key"),
         _line(f"poll_seconds = {_toml_float(poll_seconds)}", "how often to ask the hub for jobs"),
         _line(

@@ -3,21 +3,30 @@
 It adds the caller's credentials (a bearer token, or a node's request signature), retries
 while the hub is unreachable (so a hub restart does not break a running job), and turns
 refusals into :class:`ServiceError` with the hub's own explanation.
+
+It talks plain ``http://`` only to this machine (a loopback address or ``localhost``):
+bearer tokens, signed requests and results would otherwise cross the network in the
+clear. Anything else must be ``https://``, unless the caller says ``insecure=True`` (or
+builds the client inside :func:`allow_plain_http`, for code that creates its clients
+itself), which is meant for a trial on a network the user trusts.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
 from privstats.crypto.keys import NodeKeys
-from privstats.errors import AuthenticationError, ServiceError
+from privstats.errors import AuthenticationError, ParameterError, ServiceError
 from privstats.service.signing import (
     HEADER_NONCE,
     HEADER_PARTY,
@@ -26,13 +35,75 @@ from privstats.service.signing import (
     request_bytes,
 )
 
-__all__ = ["Credentials", "HubHttp", "bearer", "node_signature"]
+__all__ = [
+    "Credentials",
+    "HubHttp",
+    "allow_plain_http",
+    "bearer",
+    "check_hub_url",
+    "is_loopback",
+    "node_signature",
+]
 
 Credentials = Callable[[str, str, bytes], dict[str, str]]
 """``credentials(method, path_with_query, body) -> headers``."""
 
 API = "/api/v1"
 _GATEWAY_DOWN = frozenset({502, 503, 504})
+_PLAIN_HTTP_ALLOWED: ContextVar[bool] = ContextVar("plain_http_allowed", default=False)
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` (and ``*.localhost``) and loopback IP addresses."""
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def check_hub_url(url: str, *, insecure: bool = False, option: str = "--insecure") -> str:
+    """``url`` if it is an https:// URL, or an http:// URL of this machine (or ``insecure``).
+
+    A ParameterError otherwise, saying to use https; ``option`` names how the caller's user
+    allows plain http (a command-line flag or a config key).
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"the hub URL must be a string, not {type(url).__name__}")
+    parts = urlsplit(url)
+    try:
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ParameterError(
+            f"the hub URL {url!r} is not an https:// URL such as 'https://hub.example.org'",
+            parameter="hub",
+        )
+    if parts.scheme == "http" and not insecure and not is_loopback(host):
+        raise ParameterError(
+            f"the hub URL {url!r} is plain http:// to another machine ({host}): tokens, "
+            "signed requests and results would cross the network unencrypted; use https:// "
+            f"(the hub behind a TLS proxy), or {option} for a trial on a network you trust",
+            parameter="hub",
+        )
+    return url
+
+
+@contextmanager
+def allow_plain_http() -> Iterator[None]:
+    """Clients built inside this block may use plain http:// to another machine.
+
+    For callers that build their :class:`HubHttp` through code that takes no ``insecure``
+    argument; the user must have asked for it (``--insecure``, ``insecure = true``).
+    """
+    token = _PLAIN_HTTP_ALLOWED.set(True)
+    try:
+        yield
+    finally:
+        _PLAIN_HTTP_ALLOWED.reset(token)
 
 
 def bearer(token: str) -> Credentials:
@@ -62,7 +133,10 @@ def node_signature(party: str, keys: NodeKeys) -> Credentials:
 
 
 class HubHttp:
-    """Requests to one hub with one identity."""
+    """Requests to one hub with one identity.
+
+    Refuses (ParameterError) an ``http://`` URL of another machine unless ``insecure``.
+    """
 
     def __init__(
         self,
@@ -71,7 +145,9 @@ class HubHttp:
         *,
         retry_seconds: float = 60.0,
         timeout: float = 60.0,
+        insecure: bool = False,
     ) -> None:
+        check_hub_url(url, insecure=insecure or _PLAIN_HTTP_ALLOWED.get())
         self.url = url.rstrip("/")
         self._credentials = credentials
         self.retry_seconds = retry_seconds

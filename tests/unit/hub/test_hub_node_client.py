@@ -18,7 +18,7 @@ def nodes(federation: Hub) -> Iterator[dict[str, NodeHub]]:
     """A ``NodeHub`` per party, sending through the in-process hub."""
     clients = {}
     for party, keys in federation.keys.items():
-        client = NodeHub("http://testserver", party, keys, retry_seconds=0)
+        client = NodeHub("http://127.0.0.1", party, keys, retry_seconds=0)
         client.http._client.close()
         client.http._client = federation.client  # the in-process transport; not closed here
         clients[party] = client
@@ -72,7 +72,7 @@ def test_refusals_reach_the_node_as_errors_with_the_hubs_reason(
 def test_a_node_with_the_wrong_key_is_refused_as_unauthenticated(
     federation: Hub, nodes: dict[str, NodeHub]
 ) -> None:
-    impostor = NodeHub("http://testserver", "nso", federation.keys["telco"], retry_seconds=0)
+    impostor = NodeHub("http://127.0.0.1", "nso", federation.keys["telco"], retry_seconds=0)
     impostor.http._client.close()
     impostor.http._client = federation.client
     with pytest.raises(AuthenticationError, match="does not verify"):

@@ -217,18 +217,18 @@ def test_each_error_names_the_file_table_and_key(tmp_path: Path, extra: str, exp
 @pytest.mark.parametrize(
     ("node", "expected"),
     [
-        ('hub = "http://h"\n', "[node] name is required"),
+        ('hub = "https://h"\n', "[node] name is required"),
         ('name = "r"\n', "[node] hub is required"),
-        ('name = "r"\nhub = "ftp://h"\n', "[node] hub must be an http:// or https:// URL"),
-        ('name = ""\nhub = "http://h"\n', '[node] name must not be empty, got ""'),
-        ('name = "r"\nhub = "http://h"\npoll_seconds = 0\n', "[node] poll_seconds must be > 0"),
+        ('name = "r"\nhub = "ftp://h"\n', "[node] hub must be an https:// URL such as"),
+        ('name = ""\nhub = "https://h"\n', '[node] name must not be empty, got ""'),
+        ('name = "r"\nhub = "https://h"\npoll_seconds = 0\n', "[node] poll_seconds must be > 0"),
         (
-            'name = "r"\nhub = "http://h"\nheartbeat_seconds = "2"\n',
+            'name = "r"\nhub = "https://h"\nheartbeat_seconds = "2"\n',
             '[node] heartbeat_seconds must be a number, got "2"',
         ),
-        ('name = "r"\nhub = "http://h"\npoll_seconds = inf\n', "poll_seconds must be a finite"),
-        ('name = "r"\nhub = "http://h"\nnmae = "x"\n', "[node] has an unknown key 'nmae'"),
-        ('name = "r"\nhub = "http://h"\nkeys = 3\n', "[node] keys must be a path"),
+        ('name = "r"\nhub = "https://h"\npoll_seconds = inf\n', "poll_seconds must be a finite"),
+        ('name = "r"\nhub = "https://h"\nnmae = "x"\n', "[node] has an unknown key 'nmae'"),
+        ('name = "r"\nhub = "https://h"\nkeys = 3\n', "[node] keys must be a path"),
     ],
 )
 def test_node_table_errors(tmp_path: Path, node: str, expected: str) -> None:
@@ -280,7 +280,7 @@ def test_write_config_round_trips_with_comments(tmp_path: Path) -> None:
     )
     path = tmp_path / "node.toml"
 
-    write_config(path, name="register", hub="http://h:8700", datasets=datasets, policy=policy)
+    write_config(path, name="register", hub="https://h:8700", datasets=datasets, policy=policy)
 
     text = path.read_text(encoding="utf-8")
     assert "# party name, as enrolled at the hub" in text
@@ -307,7 +307,7 @@ def test_write_config_with_defaults_gives_a_policy_that_allows_nothing(tmp_path:
 def test_write_config_refuses_to_overwrite(tmp_path: Path) -> None:
     path = write(tmp_path, "keep me\n")
     with pytest.raises(ParameterError, match="already exists"):
-        write_config(path, name="register", hub="http://h")
+        write_config(path, name="register", hub="https://h")
     assert path.read_text(encoding="utf-8") == "keep me\n"
 
 
@@ -316,9 +316,9 @@ def test_write_config_checks_values_before_writing(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match=r"\[node\] hub must be an http"):
         write_config(path, name="register", hub="hub:8700")
     with pytest.raises(ParameterError, match=r"\[node\] poll_seconds must be > 0"):
-        write_config(path, name="register", hub="http://h", poll_seconds=0)
+        write_config(path, name="register", hub="https://h", poll_seconds=0)
     with pytest.raises(TypeError, match="name must be a string"):
-        write_config(path, name=3, hub="http://h")  # type: ignore[arg-type]
+        write_config(path, name=3, hub="https://h")  # type: ignore[arg-type]
     assert not path.exists()
 
 
@@ -424,7 +424,7 @@ def test_unreadable_file_is_a_dataset_error(tmp_path: Path) -> None:
 
 
 def test_node_config_can_be_built_directly() -> None:
-    config = NodeConfig(name="register", hub="http://h", path=Path("node.toml"))
+    config = NodeConfig(name="register", hub="https://h", path=Path("node.toml"))
     assert config.keys == Path("keys")
     assert config.policy.allow == ()
 
@@ -459,7 +459,7 @@ def test_a_model_is_a_dataset_whose_columns_are_its_features(tmp_path: Path) -> 
 
     path = tmp_path / "written.toml"
     write_config(
-        path, name="n", hub="http://h:8700", datasets=config.datasets, policy=config.policy
+        path, name="n", hub="https://h:8700", datasets=config.datasets, policy=config.policy
     )
     assert "no data: only roles that read none" in path.read_text(encoding="utf-8")
     assert load_config(path).datasets["model"] == model
