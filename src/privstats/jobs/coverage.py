@@ -118,8 +118,14 @@ def register_role(
     data: IdentifierSet,
     spec: CoverageSpec,
     progress: Progress | None = None,
+    *,
+    max_peer_size: int | None = None,
 ) -> dict[str, Any]:
-    """The register's side: run PSI by domain, compute and release the estimates."""
+    """The register's side: run PSI by domain, compute and release the estimates.
+
+    ``max_peer_size``: the most identifiers the source may announce (the row count its
+    dataset declares; None: no bound).
+    """
     if not data.ids:
         raise DatasetError(
             f"{data.path}: the register has no identifiers; coverage needs at least one",
@@ -147,6 +153,7 @@ def register_role(
         chunk_size=spec.chunk_size,
         progress=progress,
         distinct=True,  # IdentifierSet.ids holds each identifier once
+        max_peer_size=max_peer_size,
     )
     result = _release(spec, counts, released, sorted(withheld))
     channel.send(peer, Release(result))
@@ -159,10 +166,22 @@ def source_role(
     data: IdentifierSet,
     spec: CoverageSpec,
     progress: Progress | None = None,
+    *,
+    max_peer_size: int | None = None,
 ) -> dict[str, Any]:
-    """The source's side: run PSI, receive the release and check it against own counts."""
+    """The source's side: run PSI, receive the release and check it against own counts.
+
+    ``max_peer_size``: the most identifiers the register may announce (the row count its
+    dataset declares; None: no bound).
+    """
     counts = psi.sender(
-        channel, peer, data.ids, chunk_size=spec.chunk_size, progress=progress, distinct=True
+        channel,
+        peer,
+        data.ids,
+        chunk_size=spec.chunk_size,
+        progress=progress,
+        distinct=True,
+        max_peer_size=max_peer_size,
     )
     result = channel.recv(peer, Release).result
     _check_release(result, counts, peer)

@@ -44,8 +44,14 @@ class RoleOutput:
     local_files: Mapping[str, str] = field(default_factory=dict)
 
 
-RoleRunner = Callable[[str, Channel, Mapping[str, str], str, Any, Progress | None], RoleOutput]
-"""``run(role, channel, parties (role → party), dataset path, spec, progress)``."""
+RoleRunner = Callable[
+    [str, Channel, Mapping[str, str], str, Any, Progress | None, Mapping[str, int]], RoleOutput
+]
+"""``run(role, channel, parties (role → party), dataset path, spec, progress, peer_rows)``.
+
+``peer_rows``: role → the row count the other roles' datasets declare (as the hub lists
+them; a role missing when unknown), which bounds what a peer may announce.
+"""
 
 
 @dataclass(frozen=True)
@@ -107,12 +113,19 @@ def _run_coverage(
     path: str,
     spec: Any,
     progress: Progress | None,
+    peer_rows: Mapping[str, int],
 ) -> RoleOutput:
     data = coverage.load_role_data(role, path, spec)
     if role == coverage.REGISTER:
-        result = coverage.register_role(channel, parties[coverage.SOURCE], data, spec, progress)
+        bound = peer_rows.get(coverage.SOURCE)
+        result = coverage.register_role(
+            channel, parties[coverage.SOURCE], data, spec, progress, max_peer_size=bound
+        )
     else:
-        result = coverage.source_role(channel, parties[coverage.REGISTER], data, spec, progress)
+        bound = peer_rows.get(coverage.REGISTER)
+        result = coverage.source_role(
+            channel, parties[coverage.REGISTER], data, spec, progress, max_peer_size=bound
+        )
     return RoleOutput(result, data.warnings())
 
 
@@ -126,6 +139,7 @@ def _from_tuple(run: Callable[..., tuple[Any, ...]]) -> RoleRunner:
         path: str,
         spec: Any,
         progress: Progress | None,
+        _peer_rows: Mapping[str, int],
     ) -> RoleOutput:
         return RoleOutput(*run(role, channel, parties, path, spec, progress))
 

@@ -279,9 +279,10 @@ class NodeAgent:
         def progress(step: str, _done: int, _total: int) -> None:
             running.step = step
 
+        peer_rows = self._declared_rows(manifest, role)
         running.step = "load"
         with channel:
-            output = kind.run_role(role, channel, manifest.parties, path, spec, progress)
+            output = kind.run_role(role, channel, manifest.parties, path, spec, progress, peer_rows)
         for warning in output.warnings:
             self.say(f"job {job_id}: warning: {warning}")
         if output.local_files:
@@ -291,6 +292,30 @@ class NodeAgent:
                 write_text_atomically(folder / name, text, private=True)
             self.say(f"job {job_id}: kept {', '.join(output.local_files)} in {folder}")
         return output.result, role == kind.result_role
+
+    def _declared_rows(self, manifest: Manifest, own_role: str) -> dict[str, int]:
+        """Role → the row count the hub lists for that role's dataset (other roles only).
+
+        A peer holds at most that many identifiers, so a protocol can stop a peer that
+        announces more; a count the hub does not list is left out (no bound).
+        """
+        wanted: dict[tuple[object, object], str] = {
+            (use.party, use.dataset): role
+            for role, use in manifest.datasets.items()
+            if role != own_role
+        }
+        if not wanted:
+            return {}
+        rows: dict[str, int] = {}
+        listed = self.hub.http.get("/datasets")
+        for entry in listed if isinstance(listed, list) else []:
+            if not isinstance(entry, dict):
+                continue
+            role = wanted.get((entry.get("party"), entry.get("name")))
+            count = entry.get("rows")
+            if role is not None and type(count) is int and count >= 0:
+                rows[role] = count
+        return rows
 
     def results_folder(self, job_id: str) -> Path:
         return self.config.results_folder(job_id)

@@ -27,6 +27,9 @@ random oracle. What each party receives:
 What it leaks beyond the counts: the group sizes and |S|. Callers that must not reveal a
 small group merge it with others before calling (see ``privstats.jobs.coverage``). A
 malicious party could cheat (e.g. send chosen points); that is out of scope for this version.
+It could also announce a huge set to make the other party receive and hold points for it;
+each side takes ``max_peer_size``, the most identifiers the peer may announce (its
+dataset's declared row count), and stops at the hello if the peer announces more.
 
 Messages stream in chunks of ``chunk_size`` points, so memory per party stays about
 32 bytes per element of each set plus the identifiers themselves.
@@ -189,6 +192,28 @@ def _group_members(
     return members
 
 
+def _check_max_peer_size(max_peer_size: int | None) -> None:
+    if max_peer_size is not None and (
+        isinstance(max_peer_size, bool) or not isinstance(max_peer_size, int) or max_peer_size < 0
+    ):
+        raise ParameterError(
+            f"max_peer_size must be a whole number >= 0 or None, got {max_peer_size!r}",
+            parameter="max_peer_size",
+        )
+
+
+def _check_announced(announced: int, max_peer_size: int | None, peer: str) -> None:
+    """Stop at the hello if ``peer`` announced more identifiers than it may hold."""
+    if max_peer_size is not None and announced > max_peer_size:
+        raise ProtocolError(
+            f"hello: {peer!r} announced {announced} identifiers, more than the "
+            f"{max_peer_size} it may hold (the rows its dataset declares); stopped before "
+            "receiving them",
+            peer=peer,
+            step="hello",
+        )
+
+
 def receiver(
     channel: Channel,
     peer: str,
@@ -200,6 +225,7 @@ def receiver(
     key: Scalar | None = None,
     progress: Progress | None = None,
     distinct: bool = False,
+    max_peer_size: int | None = None,
 ) -> IntersectionCounts:
     """Run the receiver's side: returns group sizes and per-group intersection sizes.
 
@@ -207,9 +233,11 @@ def receiver(
     ``groups`` all elements form group 0. Repeated identifiers count once, in the group of
     their first occurrence. ``distinct=True`` promises that no identifier repeats (as
     ``IdentifierSet.ids`` guarantees) and skips the de-duplication, which for 10⁷
-    identifiers saves about a gigabyte of transient memory.
+    identifiers saves about a gigabyte of transient memory. ``max_peer_size``: the most
+    identifiers the sender may announce (None: no bound); more is a ProtocolError.
     """
     _check_chunk_size(chunk_size)
+    _check_max_peer_size(max_peer_size)
     report = progress or no_progress
     key = key or Scalar.random()
     if groups is None:
@@ -233,6 +261,7 @@ def receiver(
     sender_size = channel.recv(peer, SenderHello).size
     if sender_size < 0:
         raise ProtocolError("sender announced a negative set size", peer=peer, step="hello")
+    _check_announced(sender_size, max_peer_size, peer)
 
     tick = progress_counter(report, "blind own set", sum(sizes))
     for group, items in enumerate(members):
@@ -272,12 +301,16 @@ def sender(
     key: Scalar | None = None,
     progress: Progress | None = None,
     distinct: bool = False,
+    max_peer_size: int | None = None,
 ) -> IntersectionCounts:
     """Run the sender's side: returns the same counts the receiver learns.
 
     ``distinct=True`` promises that no identifier repeats and skips the de-duplication.
+    ``max_peer_size``: the most identifiers the receiver may announce over all its groups
+    (None: no bound); more is a ProtocolError.
     """
     _check_chunk_size(chunk_size)
+    _check_max_peer_size(max_peer_size)
     report = progress or no_progress
     key = key or Scalar.random()
     own: Sequence[str | bytes] = (
@@ -289,6 +322,7 @@ def sender(
     sizes = channel.recv(peer, ReceiverHello).group_sizes
     if not 1 <= len(sizes) <= MAX_GROUPS or any(size < 0 for size in sizes):
         raise ProtocolError("receiver announced invalid group sizes", peer=peer, step="hello")
+    _check_announced(sum(sizes), max_peer_size, peer)
 
     tick = progress_counter(report, "blind own set", own_size)
     _blind_and_stream(channel, peer, own, SENDER_SET, key, chunk_size, tick)

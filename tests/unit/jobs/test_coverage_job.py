@@ -125,3 +125,47 @@ def test_spec_errors_name_the_option(values: dict, field: str) -> None:
         CoverageSpec.build(**values)
     assert field in str(info.value)
     assert info.value.parameter == field
+
+
+def _run_kind(tmp_path: Path, peer_rows: dict[str, dict[str, int]], src_ids: list[str]):
+    """Both roles as a node runs them (jobs.kinds), each told its peer's declared rows."""
+    from privstats.jobs.kinds import KINDS
+
+    kind = KINDS["coverage"]
+    reg = _write(tmp_path / "reg.csv", ["pid"], [[f"id-{i}"] for i in range(20)])
+    src = _write(tmp_path / "src.csv", ["cid"], [[i] for i in src_ids])
+    spec = CoverageSpec.build(key="pid", source_key="cid")
+    parties = {"register": "register", "source": "source"}
+    paths = {"register": str(reg), "source": str(src)}
+    return run_parties(
+        MemoryNetwork(["register", "source"], timeout=10),
+        {
+            role: lambda ch, role=role: (
+                kind.run_role(role, ch, parties, paths[role], spec, None, peer_rows[role]).result
+            )
+            for role in parties
+        },
+    )
+
+
+def test_a_peer_announcing_more_identifiers_than_its_dataset_declares_is_stopped(
+    tmp_path: Path,
+) -> None:
+    """The source's dataset declares 5 rows but it announces 30 identifiers."""
+    src_ids = [f"id-{i}" for i in range(30)]
+    with pytest.raises(ComputationError) as info:
+        _run_kind(tmp_path, {"register": {"source": 5}, "source": {"register": 20}}, src_ids)
+    assert info.value.party == "register"
+    assert isinstance(info.value.__cause__, ProtocolError)
+    assert "'source' announced 30 identifiers, more than the 5" in str(info.value.__cause__)
+    with pytest.raises(ComputationError) as info:
+        _run_kind(tmp_path, {"register": {}, "source": {"register": 19}}, src_ids)
+    assert info.value.party == "source"
+    assert "'register' announced 20 identifiers, more than the 19" in str(info.value.__cause__)
+
+
+def test_peers_within_their_declared_rows_get_the_plaintext_figures(tmp_path: Path) -> None:
+    src_ids = [f"id-{i}" for i in range(10, 40)]  # 10 of them in the register's 20
+    out = _run_kind(tmp_path, {"register": {"source": 30}, "source": {"register": 20}}, src_ids)
+    assert out["register"] == out["source"]
+    assert (out["register"]["matched"], out["register"]["source_size"]) == (10, 30)

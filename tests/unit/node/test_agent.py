@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from privstats.crypto.keys import NodeKeys
 from privstats.errors import ParameterError
 from privstats.node.agent import NodeAgent
 from privstats.node.config import DatasetConfig, NodeConfig, check_job_id
+from privstats.service.manifest import DatasetUse, Manifest
 
 
 class ListingHub:
@@ -18,6 +20,7 @@ class ListingHub:
 
     def __init__(self, jobs: list[Any]) -> None:
         self.jobs = jobs
+        self.http: Any = None
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
 
     def active_jobs(self) -> list[Any]:
@@ -102,3 +105,30 @@ def test_results_folder_accepts_only_job_ids(tmp_path: Path) -> None:
         config.results_folder("../x")
     with pytest.raises(ParameterError, match="16 lowercase hex digits"):
         check_job_id("a" * 10_000)
+
+
+def test_peers_declared_rows_are_the_hubs_listing_of_their_datasets(tmp_path: Path) -> None:
+    agent, hub, _ = _agent(tmp_path, [])
+    listing = [
+        {"party": "telco", "name": "customers", "rows": 42},
+        {"party": "telco", "name": "other", "rows": 1},
+        {"party": "nso", "name": "population", "rows": 9},
+        {"party": "bank", "name": "accounts", "rows": "many"},
+    ]
+    hub.http = SimpleNamespace(get=lambda path: listing if path == "/datasets" else None)
+    manifest = Manifest(
+        kind="coverage",
+        parameters={"key": "person_id"},
+        parties={"register": "nso", "source": "telco"},
+        datasets={
+            "register": DatasetUse(party="nso", dataset="population", columns=("person_id",)),
+            "source": DatasetUse(party="telco", dataset="customers", columns=("person_id",)),
+        },
+        recipients=("analyst",),
+        disclosure={"min_domain": 10},
+        code_version="0.1.0",
+    )
+    assert agent._declared_rows(manifest, "register") == {"source": 42}
+    assert agent._declared_rows(manifest, "source") == {"register": 9}
+    listing[0]["rows"] = "many"  # a count that is not one: no bound rather than a crash
+    assert agent._declared_rows(manifest, "register") == {}

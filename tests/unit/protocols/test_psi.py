@@ -538,3 +538,55 @@ def test_distinct_mode_equals_plaintext_on_distinct_inputs(case: dict[str, Any])
         },
     )
     assert results == {"r": expected, "s": expected}
+
+
+# --------------------------------------------------------------------------- announced sizes
+
+
+def test_receiver_stops_at_a_sender_announcing_more_than_its_bound() -> None:
+    """A sender that announces 10^12 identifiers is stopped at the hello, before any point."""
+    lie = replace("hello", lambda m: [SenderHello(10**12)])
+    error = protocol_error_of(
+        "r",
+        {
+            "r": lambda ch: psi.receiver(ch, "s", R_IDS, R_GROUPS, n_groups=2, max_peer_size=3),
+            "s": scripted_sender(S_IDS, lie),
+        },
+    )
+    assert (error.peer, error.step) == ("s", "hello")
+    assert "'s' announced 1000000000000 identifiers, more than the 3 it may hold" in str(error)
+
+
+def test_sender_stops_at_a_receiver_announcing_more_than_its_bound() -> None:
+    lie = replace("hello", lambda m: [ReceiverHello([2, 10**12])])
+    error = protocol_error_of(
+        "s",
+        {
+            "r": scripted_receiver(R_IDS, lie),
+            "s": lambda ch: psi.sender(ch, "r", S_IDS, max_peer_size=3),
+        },
+    )
+    assert (error.peer, error.step) == ("r", "hello")
+    assert "'r' announced 1000000000002 identifiers, more than the 3" in str(error)
+
+
+def test_peers_within_their_bounds_get_the_plaintext_counts() -> None:
+    """Control: bounds equal to the true set sizes (duplicates counted once) let it run."""
+    r_ids, s_ids = ["a", "b", "b", "c"], ["b", "c", "d", "d", "e"]
+    results = run_parties(
+        MemoryNetwork(["r", "s"], timeout=10),
+        {
+            "r": lambda ch: psi.receiver(ch, "s", r_ids, max_peer_size=4),
+            "s": lambda ch: psi.sender(ch, "r", s_ids, max_peer_size=3),
+        },
+    )
+    expected = plaintext_counts(r_ids, None, 1, s_ids)
+    assert results["r"] == results["s"] == expected
+
+
+@pytest.mark.parametrize("bound", [-1, 2.5, True, "10"])
+def test_a_bound_that_is_not_a_count_is_refused(channel: Channel, bound: Any) -> None:
+    with pytest.raises(ParameterError, match="max_peer_size must be a whole number"):
+        psi.receiver(channel, "s", ["a"], max_peer_size=bound)
+    with pytest.raises(ParameterError, match="max_peer_size must be a whole number"):
+        psi.sender(channel, "s", ["a"], max_peer_size=bound)
