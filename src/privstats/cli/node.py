@@ -17,6 +17,7 @@ from privstats.errors import ParameterError
 from privstats.node import release_review
 from privstats.node.agent import NodeAgent, decide
 from privstats.node.config import (
+    KEYED_KINDS,
     AllowRule,
     DatasetConfig,
     NodeConfig,
@@ -55,7 +56,9 @@ def init(
         ..., envvar="PRIVSTATS_ENROLMENT_TOKEN", help="One-time token from 'privstats party add'."
     ),
     dataset: str | None = typer.Option(None, help="A dataset to declare, as NAME=PATH."),
-    key: list[str] = typer.Option([], help="Key (identifier) column of that dataset."),
+    key: list[str] = typer.Option(
+        [], help="Key (identifier) column of that dataset; needed for coverage and join_aggregate."
+    ),
     allow: list[str] = typer.Option(["coverage"], help="Computation kinds it may be used for."),
     approval: str = typer.Option("ask", help="ask: a person approves each job; auto: policy does."),
     min_domain: int = typer.Option(10, help="Smallest domain/cell size this node accepts."),
@@ -74,8 +77,14 @@ def init(
         datasets: dict[str, DatasetConfig] = {}
         if dataset is not None:
             dataset_name, sep, path = dataset.partition("=")
-            if not sep or not key:
-                raise ParameterError("--dataset needs NAME=PATH and at least one --key column")
+            if not sep:
+                raise ParameterError(f"--dataset needs NAME=PATH, got {dataset!r}")
+            keyed = [kind for kind in allow if kind in KEYED_KINDS]
+            if keyed and not key:
+                raise ParameterError(
+                    f"--allow {keyed[0]} matches records by key: name the dataset's key "
+                    "(identifier) column with --key"
+                )
             datasets[dataset_name] = DatasetConfig.model_validate(
                 {"path": Path(path).resolve(), "key_columns": tuple(key)}
             )

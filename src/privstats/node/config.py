@@ -11,7 +11,7 @@ reads it once at start-up::
 
     [datasets.population]             # one table per dataset; name = [a-z0-9_-]+
     path = "register.csv"             # format inferred from .csv(.gz) .tsv(.gz) .parquet
-    key_columns = ["person_id"]
+    key_columns = ["person_id"]       # needed where coverage or join_aggregate is allowed
     columns = ["person_id", "region"] # leave out for all columns of the file
 
     [datasets.activity-model]         # a model written by `privstats run fl-train`
@@ -64,6 +64,7 @@ from privstats.service.http import is_loopback
 
 __all__ = [
     "JOB_ID",
+    "KEYED_KINDS",
     "AllowRule",
     "DatasetConfig",
     "DatasetSchema",
@@ -90,6 +91,11 @@ _DATASET_NAME = re.compile(r"[a-z0-9_-]+")
 _NODE_KEYS = ("name", "hub", "insecure", "keys", "poll_seconds", "heartbeat_seconds")
 _TABLES = ("node", "datasets", "policy")
 
+#: Kinds that match records across parties by their key (identifier) columns: a dataset
+#: allowed for one of them must declare its key_columns. Others (aggregate, fl_train,
+#: he_inference, synthesize) read no key, so a dataset offered only for them needs none.
+KEYED_KINDS = ("coverage", "join_aggregate")
+
 #: A job id as the hub makes them (``secrets.token_hex(8)``): 16 lowercase hex digits. The
 #: node uses job ids as folder names (``results/<job id>``), so it accepts nothing else.
 JOB_ID = re.compile(r"[0-9a-f]{16}")
@@ -115,15 +121,17 @@ class DatasetConfig(BaseModel):
     """One dataset the node offers: its file, format, identifier columns and usable columns.
 
     ``columns`` is what jobs may read from the file (None: every column); the key columns
-    are always among them. A ``model`` (a JSON file written by ``privstats run fl-train``)
-    has its feature names as columns, no rows and no key columns.
+    are always among them. Key columns are needed only if a kind that matches records by
+    key (:data:`KEYED_KINDS`) is allowed on the dataset. A ``model`` (a JSON file written
+    by ``privstats run fl-train``) has its feature names as columns, no rows and no key
+    columns.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: Path
     format: Format
-    key_columns: tuple[str, ...]
+    key_columns: tuple[str, ...] = ()
     columns: tuple[str, ...] | None = None
 
     @model_validator(mode="before")
@@ -143,8 +151,6 @@ class DatasetConfig(BaseModel):
                     '"parquet" or "model"'
                 )
             data = {**data, "format": inferred}
-        if data.get("format") == "model" and "key_columns" not in data:
-            data = {**data, "key_columns": ()}
         return data
 
     @field_validator("path")
@@ -164,8 +170,6 @@ class DatasetConfig(BaseModel):
 
     @model_validator(mode="after")
     def _keys_among_columns(self) -> DatasetConfig:
-        if not self.key_columns and self.format != "model":
-            raise ValueError("key_columns must name at least one key column")
         if self.key_columns and self.format == "model":
             raise ValueError("a model has no key columns; leave key_columns out")
         if self.columns is not None:
@@ -380,6 +384,15 @@ class NodeConfig(BaseModel):
                     raise ValueError(
                         f"{where} datasets names '{name}', which is not declared; {offered}"
                     )
+            if rule.kind in KEYED_KINDS:
+                for name in rule.datasets:
+                    if not declared[name].key_columns:
+                        raise ValueError(
+                            f"{where} allows '{rule.kind}' jobs on dataset '{name}', which "
+                            f"declares no key_columns; '{rule.kind}' jobs match records by "
+                            f'their key (identifier) column: add key_columns = ["…"] to '
+                            f"[datasets.{name}]"
+                        )
             for column in rule.columns or ():
                 if not any(_may_have(declared[name], column) for name in rule.datasets):
                     raise ValueError(
@@ -751,7 +764,9 @@ def _render(
             f"[datasets.{dataset_name}]",
             f"path = {_toml_str(str(dataset.path))}",
             _line(f"format = {_toml_str(dataset.format)}", "csv | tsv | parquet | model"),
-            _line(f"key_columns = {_toml_list(dataset.key_columns)}", "identifier columns"),
+            _line(f"key_columns = {_toml_list(dataset.key_columns)}", "identifier columns")
+            if dataset.key_columns
+            else "# key_columns = [...]             # none: no coverage or join_aggregate",
         ]
         if dataset.columns is None:
             lines.append("# columns = [...]                 # jobs may read all columns")

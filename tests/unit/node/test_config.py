@@ -11,6 +11,7 @@ import pytest
 
 from privstats.errors import DatasetError, ParameterError
 from privstats.node.config import (
+    KEYED_KINDS,
     AllowRule,
     DatasetConfig,
     DatasetSchema,
@@ -176,10 +177,17 @@ def test_explicit_format_wins_over_the_file_name(tmp_path: Path) -> None:
             '[[policy.allow]]\nkind = "c"\ndatasets = ["d"]\ncolumns = ["id", "age"]\n',
             "[[policy.allow]] #1 columns names 'age', which is not among the declared columns",
         ),
-        ('[datasets.d]\npath = "d.csv"\n', "[datasets.d] key_columns is required"),
         (
-            '[datasets.d]\npath = "d.csv"\nkey_columns = []\n',
-            "[datasets.d] key_columns must name at least one key column",
+            '[datasets.d]\npath = "d.csv"\n[[policy.allow]]\nkind = "coverage"\ndatasets = ["d"]\n',
+            "[[policy.allow]] #1 allows 'coverage' jobs on dataset 'd', which declares no "
+            "key_columns; 'coverage' jobs match records by their key (identifier) column: add "
+            'key_columns = ["…"] to [datasets.d]',
+        ),
+        (
+            '[datasets.d]\npath = "d.csv"\nkey_columns = []\n'
+            '[[policy.allow]]\nkind = "aggregate"\ndatasets = ["d"]\n'
+            '[[policy.allow]]\nkind = "join_aggregate"\ndatasets = ["d"]\n',
+            "[[policy.allow]] #2 allows 'join_aggregate' jobs on dataset 'd', which declares no",
         ),
         ('[datasets.d]\nkey_columns = ["id"]\n', "[datasets.d] path is required"),
         (
@@ -477,3 +485,26 @@ def test_a_model_without_feature_names_or_with_key_columns_is_refused(tmp_path: 
         tmp_path, MINIMAL + '[datasets.m]\npath = "anonymous.json"\nkey_columns = ["id"]\n'
     )
     assert "a model has no key columns" in message
+
+
+def test_a_dataset_offered_only_for_kinds_without_a_key_needs_no_key_columns(
+    tmp_path: Path,
+) -> None:
+    """issue 13: a dataset offered only for aggregate had to declare key_columns."""
+    text = MINIMAL + (
+        '[datasets.trade]\npath = "trade.csv"\ncolumns = ["region", "exports"]\n'
+        '[[policy.allow]]\nkind = "aggregate"\ndatasets = ["trade"]\n'
+        '[[policy.allow]]\nkind = "synthesize"\ndatasets = ["trade"]\n'
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.datasets["trade"].key_columns == ()
+    out = tmp_path / "written.toml"
+    write_config(out, name="n", hub="https://h", datasets=config.datasets, policy=config.policy)
+    assert load_config(out).datasets["trade"].key_columns == ()
+
+
+def test_the_kinds_that_need_key_columns_are_those_whose_spec_names_a_key() -> None:
+    from privstats.jobs.kinds import KINDS
+
+    keyed = {name for name, kind in KINDS.items() if "key" in kind.spec_type.model_fields}
+    assert keyed == set(KEYED_KINDS)

@@ -114,3 +114,36 @@ def test_node_init_with_insecure_enrols_and_says_so_in_node_toml(
     agent = NodeAgent(config)  # builds its hub client for the same URL
     assert agent.hub.http.url == "http://10.0.0.5:8700"
     agent.close()
+
+
+def _fake_enrol(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(node_cli, "enrol", lambda *_args: "now")
+
+
+def test_node_init_offers_a_dataset_for_aggregates_without_a_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_enrol(monkeypatch)
+    folder = tmp_path / "node"
+    args = ["init", str(folder), "--name", "nso", "--hub", "https://hub.example.org"]
+    args += ["--dataset", "trade=trade.csv", "--allow", "aggregate", "--enrolment-token", "t"]
+    result = CliRunner().invoke(node_cli.app, args)
+    assert result.exit_code == 0, result.output
+    config = load_config(folder / "node.toml")
+    assert config.datasets["trade"].key_columns == ()
+    assert [rule.kind for rule in config.policy.allow] == ["aggregate"]
+
+
+def test_node_init_asks_for_a_key_where_coverage_is_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_enrol(monkeypatch)
+    folder = tmp_path / "node"
+    args = ["init", str(folder), "--name", "nso", "--hub", "https://hub.example.org"]
+    result = CliRunner().invoke(
+        node_cli.app, [*args, "--dataset", "pop=p.csv", "--enrolment-token", "t"]
+    )
+    assert result.exit_code == 2
+    assert "--allow coverage matches records by key" in result.output
+    assert "--key" in result.output
+    assert not (folder / "keys").exists()
