@@ -107,7 +107,8 @@ class NodeAgent:
             )
             state = "declared" if changed else "unchanged"
             self.say(
-                f"dataset {name!r}: {schema.rows} rows, {len(schema.columns)} columns ({state})"
+                f"dataset {name!r}: {_counted(schema.rows, 'row')}, "
+                f"{_counted(len(schema.columns), 'column')} ({state})"
             )
 
     def run(self, stop: threading.Event) -> None:
@@ -353,3 +354,8 @@ class NodeAgent:
 
     def close(self) -> None:
         self.hub.close()
+
+
+def _counted(count: int, noun: str) -> str:
+    """``1 row``, ``2 rows``, ``0 rows``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -166,8 +166,10 @@ def _check_dataset(
             f"not to this node ('{config.name}')"
         )
     if set(required_columns) != set(use.columns):
+        stated = "column" if len(use.columns) == 1 else "columns"
+        verb = "differs" if len(use.columns) == 1 else "differ"
         reasons.append(
-            f"the manifest's columns {_quoted(use.columns)} of dataset '{use.dataset}' differ "
+            f"the manifest's {stated} {_quoted(use.columns)} of dataset '{use.dataset}' {verb} "
             f"from those its parameters need ({_quoted(required_columns)})"
         )
     dataset = config.datasets.get(use.dataset)
@@ -181,9 +183,11 @@ def _check_dataset(
     if kind.releases_records:
         keys = [column for column in use.columns if column in dataset.key_columns]
         if keys:
+            what = "a key column" if len(keys) == 1 else "key columns"
+            them = "it" if len(keys) == 1 else "them"
             reasons.append(
-                f"the job would release records with {_quoted(keys)}, key columns "
-                f"(identifiers) of dataset '{use.dataset}'; leave them out of its columns"
+                f"the job would release records with {_quoted(keys)}, {what} "
+                f"(identifiers) of dataset '{use.dataset}'; leave {them} out of its columns"
             )
     return [*reasons, *_check_rules(kind.name, use, dataset, config.policy)]
 

@@ -206,7 +206,8 @@ def _check_announced(announced: int, max_peer_size: int | None, peer: str) -> No
     """Stop at the hello if ``peer`` announced more identifiers than it may hold."""
     if max_peer_size is not None and announced > max_peer_size:
         raise ProtocolError(
-            f"hello: {peer!r} announced {announced} identifiers, more than the "
+            f"hello: {peer!r} announced {announced} identifier{'' if announced == 1 else 's'}, "
+            "more than the "
             f"{max_peer_size} it may hold (the rows its dataset declares); stopped before "
             "receiving them",
             peer=peer,

@@ -132,3 +132,20 @@ def test_peers_declared_rows_are_the_hubs_listing_of_their_datasets(tmp_path: Pa
     assert agent._declared_rows(manifest, "source") == {"register": 9}
     listing[0]["rows"] = "many"  # a count that is not one: no bound rather than a crash
     assert agent._declared_rows(manifest, "register") == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("id\n7\n", "dataset 'population': 1 row, 1 column (unchanged)"),
+        ("id,region\n7,N\n8,S\n", "dataset 'population': 2 rows, 2 columns (unchanged)"),
+        ("id\n", "dataset 'population': 0 rows, 1 column (unchanged)"),
+    ],
+)
+def test_declared_datasets_are_logged_with_plurals_right(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    agent, _, messages = _agent(tmp_path, [])
+    (tmp_path / "p.csv").write_text(text, encoding="utf-8")
+    agent.declare_datasets()
+    assert messages == [said]

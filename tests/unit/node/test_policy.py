@@ -307,7 +307,7 @@ def test_columns_differing_from_what_the_parameters_need_are_rejected() -> None:
     decision = evaluate(make_manifest(datasets=datasets), make_config())
     rejected(
         decision,
-        "the manifest's columns 'person_id' of dataset 'population' differ from "
+        "the manifest's column 'person_id' of dataset 'population' differs from "
         "those its parameters need ('person_id', 'region')",
     )
 
@@ -390,7 +390,8 @@ def test_a_job_releasing_records_may_not_read_key_columns() -> None:
     assert allowed.action == "approve", allowed
     manifest = _synthesize_manifest(("person_id", "region"))
     rejected(
-        evaluate(manifest, config), "'person_id', key columns (identifiers) of dataset 'population'"
+        evaluate(manifest, config),
+        "'person_id', a key column (identifiers) of dataset 'population'; leave it out",
     )
     # the same columns in a job that releases only aggregates are fine
     aggregate = make_config(allow=(AllowRule(kind="aggregate", datasets=("population",)),))
