@@ -166,11 +166,10 @@ def _check_dataset(
             f"not to this node ('{config.name}')"
         )
     if set(required_columns) != set(use.columns):
-        stated = "column" if len(use.columns) == 1 else "columns"
-        verb = "differs" if len(use.columns) == 1 else "differ"
         reasons.append(
-            f"the manifest's {stated} {_quoted(use.columns)} of dataset '{use.dataset}' {verb} "
-            f"from those its parameters need ({_quoted(required_columns)})"
+            f"the columns the manifest names for dataset '{use.dataset}' "
+            f"({_quoted(use.columns)}) differ from those its parameters need "
+            f"({_quoted(required_columns)})"
         )
     dataset = config.datasets.get(use.dataset)
     if dataset is None:

@@ -307,7 +307,7 @@ def test_columns_differing_from_what_the_parameters_need_are_rejected() -> None:
     decision = evaluate(make_manifest(datasets=datasets), make_config())
     rejected(
         decision,
-        "the manifest's column 'person_id' of dataset 'population' differs from "
+        "the columns the manifest names for dataset 'population' ('person_id') differ from "
         "those its parameters need ('person_id', 'region')",
     )
 
@@ -422,3 +422,40 @@ def test_a_job_for_another_version_is_rejected_for_that_reason_only() -> None:
     assert decision.action == "reject"
     assert len(decision.reasons) == 1
     assert "the job was made for privstats 0.0.1" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("kind_name", "parameters"),
+    [
+        ("coverage", {"key": "person_id", "by": ["region"], "min_domain": 12}),
+        ("aggregate", {"by": ["region"], "stats": ["count", "mean:income"], "min_cell": 7}),
+        ("join_aggregate", {"key": "id", "by": ["region"], "right_values": ["income"]}),
+        ("fl_train", {"label": "y", "features": ["f1"], "dp_epsilon": 3, "min_records": 20}),
+        ("he_inference", {"features": ["f1", "f2"], "label": "y", "min_cell": 11}),
+        ("synthesize", {"columns": ["age", "region"], "method": "mst", "epsilon": 2}),
+        ("synthesize", {"columns": ["age", "region"], "method": "cart", "min_leaf": 3}),
+    ],
+)
+def test_a_manifest_as_the_hub_builds_it_states_what_its_parameters_imply(
+    kind_name: str, parameters: dict[str, Any]
+) -> None:
+    """Control for the check above: the hub's own manifests (parameters and disclosure from
+    the same spec, through canonical JSON) are never refused for their disclosure."""
+    kind = get_kind(kind_name)
+    spec = kind.parse(parameters)
+    roles = kind.check_roles(
+        [*kind.roles, "party1", "party2"] if kind.parties is not None else kind.roles
+    )
+    built = Manifest(
+        kind=kind_name,
+        parameters=spec.model_dump(mode="json"),
+        parties={role: "nso" if i == 0 else f"p{i}" for i, role in enumerate(roles)},
+        datasets={},
+        recipients=("analyst",),
+        disclosure=kind.disclosure(spec),
+        code_version="0.1.0",
+    )
+    sent = Manifest.model_validate_json(built.canonical())
+    decision = evaluate(sent, make_config(min_domain=1))
+    assert "disclosure" not in decision.reason, decision.reason
+    assert not [r for r in decision.reasons if "parameters" in r], decision.reasons
