@@ -182,11 +182,11 @@ def _check_dataset(
     if kind.releases_records:
         keys = [column for column in use.columns if column in dataset.key_columns]
         if keys:
-            what = "a key column" if len(keys) == 1 else "key columns"
-            them = "it" if len(keys) == 1 else "them"
+            what, them = ("a column", "it") if len(keys) == 1 else ("columns", "them")
             reasons.append(
-                f"the job would release records with {_quoted(keys)}, {what} "
-                f"(identifiers) of dataset '{use.dataset}'; leave {them} out of its columns"
+                f"the job would release records with {_quoted(keys)}, {what} among the key "
+                f"columns (identifiers) of dataset '{use.dataset}'; leave {them} out of its "
+                "columns"
             )
     return [*reasons, *_check_rules(kind.name, use, dataset, config.policy)]
 

@@ -391,7 +391,8 @@ def test_a_job_releasing_records_may_not_read_key_columns() -> None:
     manifest = _synthesize_manifest(("person_id", "region"))
     rejected(
         evaluate(manifest, config),
-        "'person_id', a key column (identifiers) of dataset 'population'; leave it out",
+        "'person_id', a column among the key columns (identifiers) of dataset "
+        "'population'; leave it out",
     )
     # the same columns in a job that releases only aggregates are fine
     aggregate = make_config(allow=(AllowRule(kind="aggregate", datasets=("population",)),))
