@@ -1,4 +1,9 @@
-"""Shared console output: results on stdout, progress and messages on stderr."""
+"""Shared console output: results on stdout, progress and messages on stderr.
+
+Both consoles print text as it is (no rich markup): file names, column labels and error
+messages may hold square brackets, which rich would otherwise take for style tags. Styled
+words go through :func:`warn` and :func:`error`, which style only their own prefix.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from privstats.errors import ParameterError, PrivstatsError
 
@@ -21,6 +27,7 @@ __all__ = [
     "column_list",
     "coverage_table",
     "err",
+    "error",
     "fail_on_error",
     "groups_table",
     "out",
@@ -28,10 +35,25 @@ __all__ = [
     "party_files",
     "party_progress",
     "synth_report_table",
+    "warn",
 ]
 
-out = Console(width=None if sys.stdout.isatty() else 120)
-err = Console(stderr=True)
+out = Console(width=None if sys.stdout.isatty() else 120, markup=False)
+err = Console(stderr=True, markup=False)
+
+
+def _styled(prefix: str, style: str, message: object) -> Text:
+    return Text.assemble((prefix, style), " ", str(message))
+
+
+def warn(message: object) -> None:
+    """Print ``warning: message`` on stderr; the message is printed exactly as it is."""
+    err.print(_styled("warning:", "yellow", message), highlight=False, soft_wrap=True)
+
+
+def error(message: object) -> None:
+    """Print ``error: message`` on stderr; the message is printed exactly as it is."""
+    err.print(_styled("error:", "bold red", message), highlight=False, soft_wrap=True)
 
 
 def column_list(text: str | None) -> tuple[str, ...]:
@@ -61,7 +83,7 @@ def fail_on_error() -> Iterator[None]:
     try:
         yield
     except PrivstatsError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        error(exc)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err.print("interrupted")

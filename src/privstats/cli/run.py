@@ -11,10 +11,10 @@ from privstats.cli import run_aggregate, run_fl, run_he, run_join
 from privstats.cli._console import (
     column_list,
     coverage_table,
-    err,
     fail_on_error,
     out,
     party_progress,
+    warn,
 )
 from privstats.jobs.coverage import CoverageSpec, NormalizationSpec, run_local_coverage
 
@@ -65,7 +65,7 @@ def coverage(
         with party_progress() as progress:
             run = run_local_coverage(register, source, spec, progress=progress)
         for warning in run.warnings:
-            err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+            warn(warning)
         if as_json:
             typer.echo(json.dumps(run.result))
         else:
