@@ -58,6 +58,7 @@ __all__ = [
     "load_ciphertext",
     "load_public_context",
     "public_context_bytes",
+    "require_tenseal",
 ]
 
 MAX_COEFF_MODULUS_BITS: dict[int, int] = {8192: 218, 16384: 438}
@@ -69,8 +70,8 @@ _MAX_DEPTH = 7
 FloatArray = npt.NDArray[np.float64]
 
 
-def _tenseal() -> Any:
-    """TenSEAL, imported when CKKS is first used (it is the optional ``he`` extra)."""
+def require_tenseal() -> Any:
+    """TenSEAL, imported on first use (the optional ``he`` extra); names the extra if missing."""
     try:
         import tenseal
     except ImportError as exc:
@@ -154,7 +155,7 @@ def create_context(params: CkksParameters, *, galois_keys: bool = False) -> Any:
     ``galois_keys=True`` also makes the (large) rotation keys; feature-major packing never
     rotates, so the default leaves them out.
     """
-    ts = _tenseal()
+    ts = require_tenseal()
     if not isinstance(params, CkksParameters):
         raise TypeError(f"params must be CkksParameters, not {type(params).__name__}")
     params.validate()
@@ -182,7 +183,7 @@ def public_context_bytes(context: Any) -> bytes:
 
 def load_public_context(data: bytes) -> Any:
     """A context from :func:`public_context_bytes`; refuses bytes holding a secret key."""
-    ts = _tenseal()
+    ts = require_tenseal()
     if not isinstance(data, bytes):
         raise TypeError(f"a serialised context is bytes, not {type(data).__name__}")
     try:
@@ -202,7 +203,7 @@ def encrypt_vector(context: Any, values: npt.ArrayLike, *, slots: int) -> bytes:
     ``slots`` is the context's ``N/2`` (:attr:`CkksParameters.slots`); TenSEAL would
     otherwise silently spread a longer vector over several ciphertexts.
     """
-    ts = _tenseal()
+    ts = require_tenseal()
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1 or not 1 <= array.size <= slots:
         raise ParameterError(
@@ -216,7 +217,7 @@ def encrypt_vector(context: Any, values: npt.ArrayLike, *, slots: int) -> bytes:
 
 def load_ciphertext(context: Any, data: bytes, *, size: int | None = None) -> Any:
     """A TenSEAL ``CKKSVector`` from bytes, checked to pack ``size`` values if given."""
-    ts = _tenseal()
+    ts = require_tenseal()
     if not isinstance(data, bytes):
         raise TypeError(f"a serialised ciphertext is bytes, not {type(data).__name__}")
     try:

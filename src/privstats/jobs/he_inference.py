@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
-from privstats.crypto.ckks import CkksParameters
+from privstats.crypto.ckks import CkksParameters, require_tenseal
 from privstats.data.readers import column_names
 from privstats.data.sensors import read_feature_table
 from privstats.data.tables import read_table
@@ -210,6 +210,7 @@ def run_local_he_inference(
     time including process start-up), ``ckks`` (the parameters used) and, with ``label``,
     ``accuracy``.
     """
+    require_tenseal()
     for what, path in (("model", model_path), ("data", data_path)):
         if not Path(path).is_file():
             raise DatasetError(f"{path}: {what} file not found", path=str(path))
