@@ -43,7 +43,8 @@ from privstats.hub.store import (
     utc_now,
 )
 from privstats.jobs.kinds import get_kind
-from privstats.service.canonical import canonical_json, sha256_hex
+from privstats.service.audit import HEADER_AUDIT_VIEW, HEADER_RESULT_SALT
+from privstats.service.canonical import result_commitment
 from privstats.service.manifest import approval_payload
 from privstats.service.signing import (
     HEADER_NONCE,
@@ -158,8 +159,9 @@ class HeartbeatIn(BaseModel):
 
 class CompleteIn(BaseModel):
     result: dict[str, Any] | None = None
-    result_hash: str | None
-    signature: str
+    result_commitment: str | None = Field(pattern=r"^[0-9a-f]{64}$")
+    salt: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    signature: str = Field(max_length=256)
 
 
 class FailIn(BaseModel):
@@ -329,7 +331,7 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
         if who.kind == "node":
             member(session, job, who)
         elif (
-            who.role != "admin"
+            who.role not in ("admin", "auditor")
             and who.name != job.submitted_by
             and who.name not in jobs.load_manifest(job).recipients
         ):
@@ -645,16 +647,21 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
                         f"role {row.role!r} does not release results of {manifest.kind} jobs",
                         status=403,
                     )
-                if body.result_hash != sha256_hex(canonical_json(body.result)):
-                    raise ServiceError("the result does not match its hash", status=422)
+                if body.salt is None or body.result_commitment != result_commitment(
+                    bytes.fromhex(body.salt), body.result
+                ):
+                    raise ServiceError(
+                        "the result does not match its commitment (sha256 of salt and result)",
+                        status=422,
+                    )
             payload = {
                 "job": job_id,
                 "party": who.name,
                 "role": row.role,
-                "result_sha256": body.result_hash,
+                "result_commitment": body.result_commitment,
             }
             signed_by(who, "completion", payload, body.signature)
-            row.completed_at, row.result_hash = utc_now(), body.result_hash
+            row.completed_at, row.result_hash = utc_now(), body.result_commitment
             audit_log.append(
                 session,
                 actor=who.actor,
@@ -669,6 +676,7 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
                     Result(
                         job_id=job_id,
                         result=json.dumps(body.result),
+                        salt=body.salt,
                         produced_by=who.name,
                         created_at=utc_now(),
                     )
@@ -686,6 +694,7 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
                         reason="every party completed but none released a result",
                     )
                 else:
+                    producer = session.get(JobParty, (job_id, stored.produced_by))
                     jobs.end_job(session, job, "succeeded", actor="hub")
                     audit_log.append(
                         session,
@@ -695,7 +704,8 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
                         payload={
                             "job": job_id,
                             "recipients": list(manifest.recipients),
-                            "result_sha256": sha256_hex(canonical_json(json.loads(stored.result))),
+                            "produced_by": stored.produced_by,
+                            "result_commitment": producer.result_hash if producer else None,
                         },
                     )
             view = jobs.job_view(session, job)
@@ -742,7 +752,11 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
         return view
 
     @app.get("/api/v1/jobs/{job_id}/result")
-    def result(job_id: str, who: Annotated[Principal, Depends(caller)]) -> dict[str, Any]:
+    def result(
+        job_id: str, who: Annotated[Principal, Depends(caller)], response: Response
+    ) -> dict[str, Any]:
+        """The released result; header ``X-Privstats-Result-Salt`` carries the salt of the
+        producing node's commitment in the audit log, for the recipients to check."""
         with store.read() as session:
             job = jobs.require_job(session, job_id)
             manifest = jobs.load_manifest(job)
@@ -755,6 +769,8 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
             if row is None or job.state != "succeeded":
                 raise ServiceError(f"job {job_id} is {job.state}; no result yet", status=409)
             released: dict[str, Any] = json.loads(row.result)
+            if row.salt:
+                response.headers[HEADER_RESULT_SALT] = row.salt
             return released
 
     def _active_member(session: Session, job_id: str, who: Principal) -> Job:
@@ -895,12 +911,34 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
     @app.get("/api/v1/audit")
     def audit(
         who: Annotated[Principal, Depends(caller)],
+        response: Response,
         after: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+        job: Annotated[str | None, Query(max_length=32)] = None,
     ) -> list[dict[str, Any]]:
+        """Audit entries after ``after``, oldest first (of one ``job`` if given).
+
+        Admins and auditors see every entry (header ``X-Privstats-Audit-View: full``).
+        Analysts see the registry's party and dataset entries and the entries of the jobs
+        they submitted or receive; nodes, the registry's entries and those of their jobs
+        (``partial``): another analyst's manifest or result commitment is never shown.
+        """
+        full = who.role in ("admin", "auditor")
+        response.headers[HEADER_AUDIT_VIEW] = "full" if full else "partial"
         with store.read() as session:
-            return [
-                entry.as_dict() for entry in audit_log.entries(session, after=after, limit=limit)
-            ]
+            job_ids = None if full else _visible_job_ids(session, who)
+            rows = audit_log.entries(session, after=after, limit=limit, job_id=job, job_ids=job_ids)
+            return [entry.as_dict() for entry in rows]
+
+    def _visible_job_ids(session: Session, who: Principal) -> set[str]:
+        if who.kind == "node":
+            return set(session.scalars(select(JobParty.job_id).where(JobParty.party == who.name)))
+        visible_ids = set()
+        for job_id, submitted_by, manifest in session.execute(
+            select(Job.id, Job.submitted_by, Job.manifest)
+        ):
+            if submitted_by == who.name or who.name in json.loads(manifest)["recipients"]:
+                visible_ids.add(job_id)
+        return visible_ids
 
     return app
