@@ -530,7 +530,7 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
                 query = query.join(JobParty, JobParty.job_id == Job.id).where(
                     JobParty.party == who.name
                 )
-            elif who.role != "admin":
+            elif who.role not in ("admin", "auditor"):
                 query = query.where(Job.submitted_by == who.name)
             return [jobs.job_view(session, job) for job in session.scalars(query)]
 

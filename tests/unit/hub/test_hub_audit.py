@@ -291,3 +291,22 @@ def test_a_completion_whose_result_does_not_match_its_commitment_is_refused(
     for response in (other_salt, no_salt):
         assert response.status_code == 422, response.text
         assert "does not match its commitment" in response.json()["detail"]
+
+
+def test_an_auditor_reads_every_job_and_the_whole_log_but_submits_nothing(
+    federation: Hub,
+) -> None:
+    hub = federation
+    auditor = hub.add_token("carol", role="auditor")
+    job = hub.submit(hub.tokens["analyst"]).json()
+
+    listed = hub.as_person(auditor, "GET", "/jobs").json()
+    shown = hub.as_person(auditor, "GET", f"/jobs/{job['id']}")
+    submitted = hub.submit(auditor)
+    cancelled = hub.as_person(auditor, "POST", f"/jobs/{job['id']}/cancel")
+    invited = hub.as_person(auditor, "POST", "/parties", {"name": "bank"})
+
+    assert [j["id"] for j in listed] == [job["id"]]
+    assert shown.status_code == 200
+    assert [r.status_code for r in (submitted, cancelled, invited)] == [403, 403, 403]
+    assert hub.as_person(auditor, "GET", "/audit").headers["X-Privstats-Audit-View"] == "full"
