@@ -9,13 +9,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from hub_harness import Hub
-from test_hub_audit import finished_job
+from test_hub_audit import audit, finished_job, rehash_from
 from typer.testing import CliRunner
 
 import privstats.cli.jobs as cli_jobs
 from privstats.cli import app
 from privstats.client import Federation
 from privstats.errors import ServiceError
+from privstats.service.canonical import canonical_json, sha256_hex
 
 MakeFederation = Callable[[str], Federation]
 
@@ -97,3 +98,35 @@ def test_job_show_and_job_wait_say_who_has_not_approved_and_results_carry_second
     assert released["seconds"] == info["seconds"]
     assert isinstance(info["seconds"], float) and info["seconds"] >= 0
     assert hub.job(pending["id"])["seconds"] is None
+
+
+@pytest.mark.parametrize("faithful", [True, False])
+def test_a_result_released_before_salted_commitments_is_checked_by_its_plain_hash(
+    federation: Hub, federation_of: MakeFederation, faithful: bool
+) -> None:
+    hub = federation
+    result = {"coverage": 0.5}
+    job = finished_job(hub, hub.tokens["analyst"], result)
+    released = next(
+        e for e in audit(hub) if e.action == "result.released" and e.job_id == job["id"]
+    )
+    recorded = result if faithful else {"coverage": 0.6}
+    legacy = {  # what a hub before migration 0002 wrote
+        "job": job["id"],
+        "recipients": released.payload["recipients"],
+        "result_sha256": sha256_hex(canonical_json(recorded)),
+    }
+    with sqlite3.connect(hub.db_path) as db:
+        db.execute("UPDATE results SET salt = NULL WHERE job_id = ?", (job["id"],))
+        db.execute(
+            "UPDATE audit SET payload = ? WHERE seq = ?",
+            (canonical_json(legacy).decode("utf-8"), released.seq),
+        )
+    rehash_from(hub.db_path, released.seq)
+    analyst = federation_of(hub.tokens["analyst"])
+
+    if faithful:
+        assert analyst.job(job["id"]).result == result
+    else:
+        with pytest.raises(ServiceError, match="does not match the commitment"):
+            _ = analyst.job(job["id"]).result
