@@ -502,8 +502,9 @@ class _EarlyStopping:
     that is neither compared nor kept (an adaptive server optimiser overshoots in its first
     steps, and a transient early minimum would end training far too soon). After it,
     training stops once ``patience`` rounds in a row have not lowered the best loss by more
-    than ``_MIN_IMPROVEMENT``, or at the round cap; the kept model is the best one seen. Without early stopping (patience 0, or no
-    validation records anywhere) every round runs and the last model is kept.
+    than ``_MIN_IMPROVEMENT``, or at the round cap; the kept model is the best one seen.
+    Without early stopping (patience 0, or no validation records anywhere) every round
+    runs and the last model is kept.
     """
 
     def __init__(self, spec: FLSpec, params: npt.NDArray[np.float64]) -> None:
