@@ -25,6 +25,7 @@ from privstats.jobs.fl_train import (
     holdout_accuracy,
     office_role,
     run_local_fl_train,
+    train_centralized,
 )
 from privstats.ml.metrics import confusion_matrix
 from privstats.ml.models import LogisticRegression, Model, Standardizer, train_local
@@ -58,6 +59,7 @@ def _alone(demo: ActivityDemo, office: str, spec: FLSpec, classes: list[str]) ->
     )
 
 
+@pytest.mark.slow
 def test_defaults_reach_the_centralised_model_and_beat_every_office_alone(
     demo: ActivityDemo, tmp_path: Path
 ) -> None:
@@ -76,6 +78,7 @@ def test_defaults_reach_the_centralised_model_and_beat_every_office_alone(
     assert result["validation_loss"][result["best_round"] - spec.min_rounds] == best
     assert result["survivors_per_round"] == [3] * result["rounds"]
     assert abs(result["accuracy"] - result["centralized_accuracy"]) <= 0.02
+    assert result["accuracy"] >= _old_yardstick(demo, [str(c) for c in run.model.classes]) - 0.02
     classes = [str(c) for c in run.model.classes]
     for office in demo.offices:
         alone = evaluate(_alone(demo, office, spec, classes), demo.test, spec)["accuracy"]
@@ -272,6 +275,15 @@ def test_validation_respondents_are_apart_from_training_and_evaluation(
     assert np.array_equal(old.held, part.held) and not old.validation.any()
 
 
+def _old_yardstick(demo: ActivityDemo, classes: list[str]) -> float:
+    """Test accuracy of the centralised model as it was before early stopping: 30 epochs on
+    every respondent not held out for the evaluation."""
+    old = FLSpec.build(label=demo.label, subject=demo.subject, rounds=30, patience=0)
+    return float(
+        evaluate(train_centralized(demo.offices, old, classes), demo.test, old)["accuracy"]
+    )
+
+
 @pytest.fixture(scope="module")
 def benchmark(tmp_path_factory: pytest.TempPathFactory) -> ActivityDemo:
     return make_activity_benchmark(tmp_path_factory.mktemp("benchmark"), seed=2026)
@@ -295,8 +307,9 @@ def test_on_the_strongly_non_iid_benchmark_the_defaults_reach_the_centralised_mo
     benchmark: ActivityDemo,
 ) -> None:
     spec = FLSpec.build(label=benchmark.label, subject=benchmark.subject)
-    result = run_local_fl_train(
-        benchmark.offices, spec, test=benchmark.test, compare_centralized=True
-    ).result
+    run = run_local_fl_train(benchmark.offices, spec, test=benchmark.test, compare_centralized=True)
+    result = run.result
     assert result["offices"] == 4 and result["rounds"] > spec.min_rounds
     assert result["accuracy"] >= result["centralized_accuracy"] - 0.02
+    classes = [str(c) for c in run.model.classes]
+    assert result["accuracy"] >= _old_yardstick(benchmark, classes) - 0.02
