@@ -9,13 +9,24 @@ without pooling the data::
                coordinator sends back the union of the classes (or the spec's list)
     standardize  secure aggregation of [n, Σx, Σx²] per feature; the coordinator builds
                the standardizer from the pooled sums and sends the initial model
-    round r    the coordinator sends the global parameters; each office runs local SGD
-               (FedProx adds μ/2·‖w − w_global‖²) on its training records and contributes
-               n_i·(w_i − w_global) and n_i to a secure aggregation; the coordinator
-               applies the pooled mean update (FedAvg, FedProx) or uses it as the
-               pseudo-gradient of a server optimiser (FedAdam, FedYogi)
+    round r    the coordinator sends the global parameters; each office adds up its
+               validation records' cross-entropy, count and correct predictions under
+               them, runs local SGD (FedProx adds μ/2·‖w − w_global‖²) on its training
+               records and contributes n_i·(w_i − w_global), n_i and those validation sums
+               to a secure aggregation; the coordinator uses the pooled mean update as the
+               pseudo-gradient of a server optimiser (FedAdam by default, FedYogi) or
+               applies it (FedAvg, FedProx)
+    stop       after a warm-up of ``min_rounds``, when the pooled validation loss has not
+               improved for ``patience`` rounds, or at the round cap ``rounds``; the model
+               kept is the one with the lowest pooled validation loss
     evaluate   each office computes the final model's confusion matrix on its held-out
                subjects; secure aggregation gives the coordinator only their sum
+
+Each office's subjects (records without a subject column) are split once, from the public
+seed, into held-out (``holdout``, for the evaluation), validation (``validation`` of the
+rest, for early stopping) and training. The defaults (FedAdam, early stopping, a cap of
+200 rounds or 30 with DP) are this module's :class:`FLSpec`: the command line, the hub's
+job and ``Federation.submit_fl_train`` all take them from here.
 
 Threat model: offices and coordinator semi-honest; secure aggregation
 (``privstats.protocols.secagg``) hides each office's update, statistics and confusion
@@ -23,11 +34,12 @@ matrix from the coordinator and the other offices, tolerating offices that drop 
 round: an office that drops out is left out of the later rounds and of the evaluation, and
 the result names it under ``dropped`` with the step it was lost at. What is revealed: to
 the coordinator, each office's class labels and feature names, the pooled statistics, the
-pooled update of every round and the pooled confusion matrix; to the offices, the global
-model of every round. Updates are encoded in fixed point with ``frac_bits`` fractional bits
-(error ≤ 2^−(f+1) per weighted coordinate). Without differential privacy the sequence of
-global models can still reveal something about the training records (membership inference);
-that is what the DP option is for.
+pooled update and pooled validation sums of every round and the pooled confusion matrix;
+to the offices, the global model of every round. Updates are encoded in fixed point with
+``frac_bits`` fractional bits (error ≤ 2^−(f+1) per weighted coordinate). Without
+differential privacy the sequence of global models can still reveal something about the
+training records (membership inference); that is what the DP option is for. With it, the
+result's ``outside_epsilon`` lists what is released that ε does not cover.
 """
 
 from __future__ import annotations
