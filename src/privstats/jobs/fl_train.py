@@ -97,6 +97,7 @@ class FLSpec(Spec):
     """Everything the offices and the coordinator agree on before training."""
 
     _option: ClassVar[str] = "fl-train option"
+    _default_field: ClassVar[str] = "validation"  # the one check that spans fields
 
     label: str = Field("activity", min_length=1)
     subject: str | None = None

@@ -106,7 +106,7 @@ def test_the_secure_evaluation_equals_the_pooled_held_out_confusion_matrix(
 def test_options_are_checked() -> None:
     with pytest.raises(ParameterError, match="rounds"):
         FLSpec.build(rounds=0)
-    with pytest.raises(ParameterError, match="validation share"):
+    with pytest.raises(ParameterError, match="option 'validation': early stopping"):
         FLSpec.build(validation=0)
     assert FLSpec.build(validation=0, patience=0).early_stopping is False
     with pytest.raises(ParameterError, match="two offices"):
