@@ -116,6 +116,7 @@ them); within-bin shape of numeric columns is lost (uniform within the bin).
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -198,8 +199,12 @@ def _noisy_argmax(scores: FloatArray, rho: float) -> tuple[int, float]:
     return index, float(measurement.map(1.0))
 
 
+@functools.lru_cache(maxsize=64)
 def _rho_for(epsilon: float, delta: float) -> float:
-    """The largest zCDP ρ that :func:`_epsilon_for` turns into at most (ε, δ) (bisection)."""
+    """The largest zCDP ρ that :func:`_epsilon_for` turns into at most (ε, δ) (bisection).
+
+    A pure function of its arguments (about a hundred OpenDP conversions): cached.
+    """
     low, high = 0.0, epsilon  # ε ≥ ρ for every δ < 1
     for _ in range(100):
         middle = (low + high) / 2
