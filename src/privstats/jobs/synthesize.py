@@ -138,7 +138,12 @@ def disclosure(spec: SynthesizeSpec) -> dict[str, Any]:
     if spec.method == "cart":
         stated["min_leaf"] = spec.min_leaf
     if spec.method == "mst":
-        stated.update(epsilon=spec.epsilon, delta=spec.delta)
+        stated.update(
+            epsilon=spec.epsilon,
+            delta=spec.delta,
+            release="synthetic records (a noisy number of them unless rows is set) and the "
+            "report of what ε covers; the utility and risk figures stay with the owner",
+        )
     return stated
 
 

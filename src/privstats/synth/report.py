@@ -28,6 +28,7 @@ from __future__ import annotations
 import html
 import itertools
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -90,9 +91,8 @@ def column_shares(
 ) -> list[tuple[str, float, float]]:
     """(label, real share, synthetic share) per category or real-quantile bin, plus missing."""
     if column.kind == "categorical":
-        counts_real = real.astype(object).where(real.notna(), None).value_counts(normalize=True)
-        counts_syn = synthetic.astype(object).where(synthetic.notna(), None)
-        counts_syn = counts_syn.value_counts(normalize=True)
+        counts_real = _category_shares(real)
+        counts_syn = _category_shares(synthetic)
         labels = list(counts_real.index[:_MAX_BARS])
         rows = [
             (str(v), float(counts_real.get(v, 0.0)), float(counts_syn.get(v, 0.0))) for v in labels
@@ -125,6 +125,13 @@ def column_shares(
     return rows
 
 
+def _category_shares(values: pd.Series) -> pd.Series:
+    """Each category's share of all records, missing ones included (most frequent first)."""
+    counts = values.dropna().astype(str).value_counts()
+    shares: pd.Series = counts / max(len(values), 1)
+    return shares
+
+
 def released_report(report: Mapping[str, Any]) -> dict[str, Any]:
     """The part of ``report`` released with the synthetic records (module doc)."""
     if not report.get("privacy"):
@@ -145,8 +152,7 @@ def synthetic_shares(
     """
     rows: list[tuple[str, float]] = []
     if column.kind == "categorical":
-        counts = synthetic.astype(object).where(synthetic.notna(), None)
-        counts = counts.value_counts(normalize=True)
+        counts = _category_shares(synthetic)
         shown = list(counts.index[:_MAX_BARS])
         rows = [(str(v), float(counts[v])) for v in shown]
         if len(counts) > _MAX_BARS:
@@ -156,6 +162,13 @@ def synthetic_shares(
         low, high = (_as_days(b) if dates else float(b) for b in bounds)
         x = _numbers(synthetic)
         present = x[~np.isnan(x)]
+        if column.kind == "integer" and high - low <= _BINS + 1:  # one bar per whole number
+            for value in range(math.ceil(low), math.floor(high) + 1):
+                share = float((present == value).sum() / x.size) if x.size else 0.0
+                rows.append((str(value), share))
+            if synthetic.isna().any():
+                rows.append(("(missing)", float(synthetic.isna().mean())))
+            return rows
         edges = np.linspace(low, high, _BINS + 1) if high > low else np.array([low, high])
         for k, (a, b) in enumerate(itertools.pairwise(edges)):
             top = k == len(edges) - 2

@@ -113,6 +113,7 @@ def test_the_dp_method_reports_its_budget_and_caveats(census: Path) -> None:
         SynthesizeSpec.build(columns=COLUMNS, method="mst", epsilon=2.0)
     )
     assert disclosure["epsilon"] == 2.0
+    assert "utility and risk figures stay with the owner" in disclosure["release"]
     assert disclosure["owner_review"] is True
 
 

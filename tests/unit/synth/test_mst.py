@@ -436,3 +436,39 @@ def test_other_parameter_errors() -> None:
             MST(**kwargs)
     with pytest.raises(ParameterError, match="not fitted"):
         MST().sample(10, seed=1)
+
+
+def test_a_release_shows_synthetic_shares_within_the_public_bounds() -> None:
+    from privstats.synth.report import synthetic_shares
+    from privstats.synth.schema import ColumnSpec
+
+    values = pd.Series([0.0, 5.0, 12.5, 99.0, 100.0, None])
+    spec = ColumnSpec("x", "continuous", low=0.0, high=100.0, missing=1 / 6)
+    rows = synthetic_shares(values, spec, (0, 100))
+    assert [label for label, _ in rows[:2]] == ["0–10", "10–20"] and rows[-2][0] == "90–100"
+    assert [share for _, share in rows] == pytest.approx(
+        [2 / 6, 1 / 6] + [0.0] * 7 + [2 / 6, 1 / 6]
+    )
+    small = ColumnSpec("k", "integer", low=0.0, high=3.0)
+    counted = synthetic_shares(pd.Series([0, 3, 3, 1], dtype="Int64"), small, (0, 3))
+    assert counted == [("0", 0.25), ("1", 0.25), ("2", 0.0), ("3", 0.5)]
+    day = ColumnSpec("d", "date")
+    dated = synthetic_shares(pd.Series(pd.to_datetime(["2024-01-01", "2024-12-31"])), day,
+                             ("2024-01-01", "2024-12-31"))  # fmt: skip
+    assert dated[0][0].startswith("2024-01-01–") and dated[-1][0].endswith("–2024-12-31")
+    assert dated[0][1] == dated[-1][1] == 0.5
+    labels = synthetic_shares(
+        pd.Series(["b", "a", "b", None]), ColumnSpec("c", "categorical"), None
+    )
+    assert labels == [("b", 0.5), ("a", 0.25), ("(missing)", 0.25)]
+
+
+def test_category_shares_are_of_all_records_missing_included() -> None:
+    from privstats.synth.report import column_shares
+    from privstats.synth.schema import ColumnSpec
+
+    real = pd.Series(["a", "a", "b", None])
+    synthetic = pd.Series(["a", None, None, None])
+    rows = column_shares(real, synthetic, ColumnSpec("c", "categorical", ("a", "b"), missing=0.25))
+    assert rows == [("a", 0.5, 0.25), ("b", 0.25, 0.0), ("(missing)", 0.25, 0.75)]
+    assert sum(r for _, r, _ in rows) == pytest.approx(1.0)
