@@ -618,6 +618,9 @@ class MST(Synthesizer):
             "measurements": [dict(m) for m in self._report["measurements"]],
             "caveats": list(self._report["caveats"]),
             "tree": [list(e) for e in self._report["tree"]],
+            "bounds": {name: list(pair) for name, pair in self._report["bounds"].items()},
+            "noisy_total": dict(self._report["noisy_total"]),
+            "outside_epsilon": list(self._report["outside_epsilon"]),
         }
 
     @property

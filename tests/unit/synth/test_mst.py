@@ -186,7 +186,10 @@ def test_privacy_is_none_before_fit_and_a_copy_after() -> None:
     report = synth.privacy
     assert report is not None
     report["measurements"].clear()
+    report["outside_epsilon"].clear()
+    report["noisy_total"].clear()
     assert synth.privacy is not None and synth.privacy["measurements"]
+    assert synth.privacy["outside_epsilon"] and synth.privacy["noisy_total"]
     assert "OpenDP" in synth.privacy["mechanism"]
     assert any("public" in caveat for caveat in synth.privacy["caveats"])
 
