@@ -147,12 +147,8 @@ def coverage_table(
             row.append(_pct(truth.get(tuple(entry["domain"].values()))))
         table.add_row(*row)
     hidden = suppressed - min(suppressed, max_suppressed)
-    if hidden:
-        width = len(columns) + 4 + (truth is not None)
-        table.add_row(
-            f"… {hidden:,} more suppressed domains (--json lists every domain)",
-            *([""] * (width - 1)),
-        )
+    if hidden:  # one row marks the gap; the caption says how many are not shown
+        table.add_row("…", *([""] * (len(columns) + 3 + (truth is not None))))
     pop = result["population_estimate"]
     if pop.get("estimate") is None:
         population = f"dual-system population estimate {pop.get('note', 'undefined')}"
@@ -168,6 +164,8 @@ def coverage_table(
     if result["by_domain"]:
         released = len(result["by_domain"]) - suppressed
         notes.append(f"domains: {released:,} released, {suppressed:,} suppressed")
+    if hidden:
+        notes.append(f"{hidden:,} suppressed domains not shown (--json lists every domain)")
     if "seconds" in result:
         notes.append(f"{result['seconds']:.1f} s")
     table.caption = " · ".join(notes)
@@ -219,15 +217,14 @@ def groups_table(
         else:
             table.add_row(*labels, *(_figure(group.get(name)) for name in figures))
     hidden = suppressed - min(suppressed, max_suppressed)
-    if hidden:
-        table.add_row(
-            f"… {hidden:,} more suppressed groups (--json lists every group)",
-            *([""] * (len(by) + len(figures) - 1)),
-        )
+    if hidden:  # one row marks the gap; the caption says how many are not shown
+        table.add_row("…", *([""] * (len(by) + len(figures) - 1)))
     notes = [f"{key} {_figure(result[key])}" for key in ("matched", "parties") if key in result]
     released = len(groups) - suppressed
-    below = f" (below {result['min_cell']})" if "min_cell" in result else ""
+    below = f" below {result['min_cell']}" if "min_cell" in result else ""
     notes.append(f"groups: {released:,} released, {suppressed:,} suppressed{below}")
+    if hidden:
+        notes.append(f"{hidden:,} suppressed groups not shown (--json lists every group)")
     if "seconds" in result:
         notes.append(f"{result['seconds']:.1f} s")
     table.caption = " · ".join(notes)

@@ -210,17 +210,19 @@ def join_table(
             cells.append(_number(entry[f"mean:{name}"], max(2, decimals)))
         table.add_row(*labels, *cells)
     hidden = suppressed - min(suppressed, max_suppressed)
-    if hidden:
-        table.add_row(
-            f"… {hidden:,} more suppressed groups (--json lists every group)",
-            *[""] * (len(by) + 2 * len(columns)),
-        )
+    if hidden:  # one row marks the gap; the caption says how many are not shown
+        table.add_row("…", *[""] * (len(by) + 2 * len(columns)))
     matched = result["matched"]
     table.caption = (
         f"{names[LEFT]} {result['left_size']:,} · {names[RIGHT]} {result['right_size']:,} · "
         f"matched {'suppressed' if matched is None else f'{matched:,}'} · "
         f"groups: {len(groups) - suppressed:,} released, {suppressed:,} suppressed · "
-        f"{result.get('seconds', 0.0):.1f} s"
+        + (
+            f"{hidden:,} suppressed groups not shown (--json lists every group) · "
+            if hidden
+            else ""
+        )
+        + f"{result.get('seconds', 0.0):.1f} s"
     )
     table.caption_justify = "left"
     return table
