@@ -408,8 +408,8 @@ def _domain_codes(
     radix = math.prod(len(dictionary) for dictionary in dictionaries)
     if radix >= 2**62:  # the combined code would overflow: compare the rows instead
         rows, inverse = np.unique(np.stack(ranks, axis=1), axis=0, return_inverse=True)
-        labels = [tuple(d[i] for d, i in zip(dictionaries, row, strict=True)) for row in rows]
-        return inverse.reshape(-1).astype(np.intp), labels
+        tuples = [tuple(d[i] for d, i in zip(dictionaries, row, strict=True)) for row in rows]
+        return inverse.reshape(-1).astype(np.intp), tuples
     combined = ranks[0]
     for dictionary, rank in zip(dictionaries[1:], ranks[1:], strict=True):
         combined = combined * len(dictionary) + rank
