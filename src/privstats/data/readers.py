@@ -331,7 +331,7 @@ def load_identifiers(
             column=key,
         )
 
-    raw = table[key].combine_chunks()
+    raw = table[key].cast(pa.large_string()).combine_chunks()  # no 2 GiB limit
     markers = missing_markers(raw)
     ids = rule.apply(raw)
     empty = _empty_mask(ids)
@@ -465,7 +465,7 @@ def missing_markers(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.bool_]
     ``"na"``, ``"Null"``). Nulls and empty texts are not markers (they are empty)."""
     trimmed = pc.utf8_trim_whitespace(values)
     if isinstance(trimmed, pa.ChunkedArray):
-        trimmed = trimmed.combine_chunks()
+        trimmed = trimmed.cast(pa.large_string()).combine_chunks()
     # only short texts can be markers: fold and look up those alone (a few, if any)
     short = pc.fill_null(pc.less_equal(pc.binary_length(trimmed), _MARKER_BYTES), False)
     candidates = np.flatnonzero(short.to_numpy(zero_copy_only=False))

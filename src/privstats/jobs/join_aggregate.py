@@ -153,7 +153,7 @@ def load_role_data(role: str, path: str | Path, spec: JoinAggregateSpec) -> Join
     else:
         raise ParameterError(f"unknown join-aggregate role {role!r}; use 'left' or 'right'")
     label = str(path)
-    raw = read_columns(path, [key])[key].combine_chunks()
+    raw = read_columns(path, [key])[key].cast(pa.large_string()).combine_chunks()
     n_rows = len(raw)
     if n_rows == 0:
         raise DatasetError(
