@@ -19,6 +19,7 @@ from privstats.cli._console import (
     party_files,
     party_progress,
 )
+from privstats.cli._options import option_words
 from privstats.errors import ParameterError
 from privstats.jobs.aggregate import MAX_PARTIES, AggregateSpec, run_local_aggregate
 
@@ -69,7 +70,7 @@ def aggregate(
     their records taken together, and nothing of another's records or subtotals. Groups
     below --min-cell records are suppressed, with complementary suppression.
     """
-    with fail_on_error():
+    with fail_on_error(), option_words(aggregate):
         files = parse_parties(party)
         spec = AggregateSpec.build(
             stats=tuple(stat or ("count",)),
