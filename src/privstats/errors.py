@@ -151,11 +151,3 @@ class AuditError(PrivstatsError):
     def __init__(self, message: str, *, seq: int | None = None) -> None:
         super().__init__(message)
         self.seq = seq
-
-
-class MissingExtraError(PrivstatsError, ImportError):
-    """An optional part of privstats is not installed."""
-
-    def __init__(self, extra: str, purpose: str) -> None:
-        super().__init__(f"{purpose} needs the '{extra}' extra: pip install 'privstats[{extra}]'")
-        self.extra = extra
