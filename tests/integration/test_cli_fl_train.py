@@ -76,3 +76,31 @@ def test_dp_without_the_ml_extra_fails_in_one_line_before_training(
         "pip install 'privstats[ml]'"
     ]
     assert not (tmp_path / "model.json").exists()
+
+
+def test_model_out_in_a_missing_folder_is_refused_before_training(tmp_path: Path) -> None:
+    demo = make_activity_demo(tmp_path / "data", subjects_per_office=3, seed=7)
+    args = ["fl-train", "--label", "activity", "--subject", "subject"]
+    for name, path in demo.offices.items():
+        args += ["--party", f"{name}={path}"]
+    target = tmp_path / "missing" / "model.json"
+    result = CliRunner().invoke(_app(), [*args, "--model-out", str(target)])
+    assert result.exit_code == 2
+    assert f"--model-out {target}: the folder" in result.output
+    assert not target.parent.exists()
+
+
+def test_without_model_out_no_model_file_is_left_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    demo = make_activity_demo(tmp_path / "data", subjects_per_office=3, seed=7)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    args = ["fl-train", "--label", "activity", "--subject", "subject", "--rounds", "3"]
+    for name, path in demo.offices.items():
+        args += ["--party", f"{name}={path}"]
+    result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 0, result.output
+    assert "model not kept (add --model-out FILE to keep it)" in result.output
+    assert list(work.iterdir()) == []

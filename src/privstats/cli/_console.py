@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from rich.text import Text
 from privstats.errors import ParameterError, PrivstatsError
 
 __all__ = [
+    "check_output",
     "column_list",
     "coverage_table",
     "err",
@@ -252,6 +254,28 @@ def groups_table(
     table.caption = " · ".join(notes)
     table.caption_justify = "left"
     return table
+
+
+def check_output(option: str, path: Path | None) -> None:
+    """Refuse, before any work, an output location that cannot be written.
+
+    A missing folder is an error (folders are never created silently).
+    """
+    if path is None:
+        return
+    if path.is_dir():
+        raise ParameterError(f"{option} {path}: is a folder; name a file", parameter=option)
+    folder = path.parent
+    if not folder.is_dir():
+        raise ParameterError(
+            f"{option} {path}: the folder {folder} does not exist; create it first or "
+            "choose another place",
+            parameter=option,
+        )
+    if not os.access(folder, os.W_OK):
+        raise ParameterError(
+            f"{option} {path}: cannot write in the folder {folder}", parameter=option
+        )
 
 
 def parse_bounds(items: list[str]) -> dict[str, tuple[float, float]]:

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from privstats.cli._console import err, fail_on_error, out
 from privstats.client import Federation, Job
+from privstats.crypto.ckks import require_tenseal
 from privstats.data.activity_demo import ActivityDemo, make_activity_demo
 from privstats.errors import AuditError, DatasetError
 from privstats.jobs.fl_train import FLSpec, holdout_accuracy, train_centralized
@@ -159,6 +160,7 @@ def activity(
     model's.
     """
     with fail_on_error(), tempfile.TemporaryDirectory(prefix="privstats-demo-") as tmp:
+        require_tenseal()  # the demo ends with encrypted inference: say so before training
         folder = keep or Path(tmp)
         kind: Literal["logreg", "mlp"] = "mlp" if model == "mlp" else "logreg"
         spec = FLSpec.build(

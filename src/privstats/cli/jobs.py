@@ -14,6 +14,7 @@ from privstats.cli._console import (
     column_list,
     coverage_table,
     err,
+    error,
     fail_on_error,
     groups_table,
     out,
@@ -423,8 +424,6 @@ def audit_verify(
                 f"{report.signatures} node signatures valid, manifests as signed"
             )
         else:
-            out.print(
-                f"[bold red]audit log broken at entry {report.broken_seq}:[/] {report.reason}"
-            )
+            error(f"audit log broken at entry {report.broken_seq}: {report.reason}")
         if not report.ok:
             raise typer.Exit(1)

@@ -16,6 +16,7 @@ from privstats.cli._console import (
     party_progress,
     warn,
 )
+from privstats.cli._options import option_words
 from privstats.jobs.coverage import CoverageSpec, NormalizationSpec, run_local_coverage
 
 __all__ = ["app"]
@@ -52,7 +53,7 @@ def coverage(
     coverage figures. Domains below --min-domain are suppressed, with complementary
     suppression so that they cannot be recovered by subtraction.
     """
-    with fail_on_error():
+    with fail_on_error(), option_words(coverage, {"remove": "--id-remove"}):
         spec = CoverageSpec.build(
             key=key,
             source_key=source_key,

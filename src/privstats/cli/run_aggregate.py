@@ -12,12 +12,12 @@ from rich.table import Table
 
 from privstats.cli._console import (
     column_list,
-    err,
     fail_on_error,
     groups_table,
     out,
     party_files,
     party_progress,
+    warn,
 )
 from privstats.cli._options import option_words
 from privstats.errors import ParameterError
@@ -83,7 +83,7 @@ def aggregate(
         with party_progress() as progress:
             run = run_local_aggregate(files, spec, progress=progress)
         for warning in run.warnings:
-            err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+            warn(warning)
         if as_json:
             typer.echo(json.dumps(run.result))
         else:

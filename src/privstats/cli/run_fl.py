@@ -9,7 +9,14 @@ import typer
 from rich import box
 from rich.table import Table
 
-from privstats.cli._console import err, fail_on_error, out, party_files, party_progress
+from privstats.cli._console import (
+    check_output,
+    err,
+    fail_on_error,
+    out,
+    party_files,
+    party_progress,
+)
 from privstats.jobs.fl_train import FLSpec, run_local_fl_train
 
 __all__ = ["register"]
@@ -48,7 +55,11 @@ def register(app: typer.Typer) -> None:
         compare_centralized: bool = typer.Option(
             False, help="Also train on the pooled records (local yardstick only)."
         ),
-        model_out: Path = typer.Option(Path("fl-model.json"), help="Where to write the model."),
+        model_out: Path | None = typer.Option(
+            None,
+            help="Where to write the trained model (the file `run he-inference` reads); "
+            "without it the model is not kept.",
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
     ) -> None:
         """Train one model on several offices' data; updates are combined by secure aggregation.
@@ -57,6 +68,7 @@ def register(app: typer.Typer) -> None:
         model is written to --model-out (the file `privstats run he-inference` reads).
         """
         with fail_on_error():
+            check_output("--model-out", model_out)
             tuning = {
                 "rounds": rounds,
                 "patience": patience,
@@ -109,4 +121,9 @@ def register(app: typer.Typer) -> None:
             err.print(f"stopped at {result['stopped']}")
             if result.get("outside_epsilon"):
                 err.print("released outside ε: " + "; ".join(result["outside_epsilon"]))
-            err.print(f"evaluated on {result['evaluated_on']}; model written to {model_out}")
+            kept = (
+                f"model written to {model_out}"
+                if model_out is not None
+                else "model not kept (add --model-out FILE to keep it)"
+            )
+            err.print(f"evaluated on {result['evaluated_on']}; {kept}")

@@ -13,7 +13,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from privstats.cli._console import column_list, err, fail_on_error, out, party_progress
+from privstats.cli._console import column_list, fail_on_error, out, party_progress, warn
 from privstats.cli._options import option_words
 from privstats.data.readers import column_names
 from privstats.errors import ParameterError
@@ -106,7 +106,7 @@ def join_aggregate(
         with _named_progress(names) as progress:
             run = run_local_join_aggregate(left_file, right_file, spec, progress=progress)
         for warning in run.warnings:
-            err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+            warn(warning)
         if as_json:
             typer.echo(json.dumps(run.result))
         else:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from privstats.cli._console import (
+    check_output,
     column_list,
     err,
     fail_on_error,
@@ -35,28 +35,6 @@ def _write_table(table: Any, path: Path) -> None:
     else:
         table.to_csv(partial, index=False, date_format="%Y-%m-%d")
     partial.replace(path)
-
-
-def _check_output(option: str, path: Path | None) -> None:
-    """Refuse, before any work, an output location that cannot be written.
-
-    A missing folder is an error (folders are never created silently).
-    """
-    if path is None:
-        return
-    if path.is_dir():
-        raise ParameterError(f"{option} {path}: is a folder; name a file", parameter=option)
-    folder = path.parent
-    if not folder.is_dir():
-        raise ParameterError(
-            f"{option} {path}: the folder {folder} does not exist; create it first or "
-            "choose another place",
-            parameter=option,
-        )
-    if not os.access(folder, os.W_OK):
-        raise ParameterError(
-            f"{option} {path}: cannot write in the folder {folder}", parameter=option
-        )
 
 
 def _read_holdout(holdout: Path | None, schema: Any) -> Any:
@@ -142,7 +120,7 @@ def fit_sample(
             ("--report", report),
             ("--owner-report", owner_report),
         ):
-            _check_output(option, path)
+            check_output(option, path)
         from privstats.crypto.random import new_seed
         from privstats.synth.mst import MissingBoundsError
         from privstats.synth.release import synthesize
@@ -240,7 +218,7 @@ def evaluate(
     """
     with fail_on_error():
         require_synth("privstats synth")
-        _check_output("--report", report)
+        check_output("--report", report)
         from privstats.synth.release import judge
         from privstats.synth.report import write_report
         from privstats.synth.schema import read_microdata

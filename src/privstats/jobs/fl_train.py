@@ -56,6 +56,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field, model_validator
 
+from privstats.data.readers import check_data_file
 from privstats.data.sensors import FeatureTable, read_feature_table
 from privstats.errors import DatasetError, MissingExtraError, ParameterError, ProtocolError
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
@@ -768,8 +769,7 @@ def run_local_fl_train(
             f"{COORDINATOR!r} is reserved for the coordinator", parameter="parties"
         )
     for name, path in parties.items():
-        if not Path(path).is_file():
-            raise DatasetError(f"{path}: file of office {name!r} not found", path=str(path))
+        check_data_file(path, f"file of office {name!r}")
     if spec.dp_epsilon is not None:
         _require_accountant()
     started = time.perf_counter()
