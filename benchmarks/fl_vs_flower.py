@@ -53,7 +53,7 @@ from privstats.data.sensors import FeatureTable, read_feature_table
 from privstats.jobs.fl_train import (
     COORDINATOR,
     FLSpec,
-    _split,
+    _partition,
     coordinator_role,
     evaluate,
     office_role,
@@ -80,9 +80,9 @@ def training_parts(
     index = {c: i for i, c in enumerate(classes)}
     parts = []
     for data in tables:
-        held, _ = _split(data, spec)
+        train = _partition(data, spec).train
         y = np.array([index[str(v)] for v in data.y], dtype=np.int64)
-        parts.append((data.X[~held], y[~held]))
+        parts.append((data.X[train], y[train]))
     return classes, list(tables[0].feature_names), parts
 
 
@@ -209,6 +209,8 @@ def main() -> None:
         label="activity",
         subject="subject",
         rounds=args.rounds,
+        strategy="fedavg",  # Flower's FedAvg, a fixed number of rounds: no early stopping
+        patience=0,
         local_epochs=1,
         batch_size=32,
         lr=0.1,

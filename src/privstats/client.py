@@ -13,13 +13,27 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from privstats.crypto.keys import verify
 from privstats.errors import JobFailedError, ParameterError, ServiceError
-from privstats.service.audit import AuditEntry, AuditVerification, verify_chain
+from privstats.service.audit import (
+    HEADER_AUDIT_VIEW,
+    HEADER_RESULT_SALT,
+    SIGNED_ACTIONS,
+    AuditEntry,
+    AuditVerification,
+    verify_chain,
+)
+from privstats.service.canonical import canonical_json, result_commitment, sha256_hex
 from privstats.service.http import HubHttp, bearer
+from privstats.service.signing import statement_bytes
 
 __all__ = ["Federation", "Job"]
 
 TERMINAL = ("succeeded", "failed", "rejected", "cancelled")
+_MISMATCH = (
+    "job {job}: the result does not match the commitment in the audit log; do not use it "
+    "and tell the hub's admin"
+)
 
 
 class Job:
@@ -60,8 +74,8 @@ class Job:
                 break
             if deadline is not None and time.monotonic() > deadline:
                 raise ServiceError(
-                    f"job {self.id} is still {self.state} after {timeout:g} s; wait longer "
-                    f"with 'privstats job wait {self.id}'"
+                    f"job {self.id} is still {self.state}{self.waiting_for()} after "
+                    f"{timeout:g} s; wait longer with 'privstats job wait {self.id}'"
                 )
             time.sleep(poll)
         if self.state != "succeeded":
@@ -75,10 +89,18 @@ class Job:
             )
         return self
 
+    def waiting_for(self) -> str:
+        """`` (not yet approved by a, b)`` while parties have not decided, else ``""``."""
+        pending = self.info.get("pending_approvals") or []
+        return f" (not yet approved by {', '.join(pending)})" if pending else ""
+
     @property
     def result(self) -> dict[str, Any]:
-        """The released result (only for the job's named recipients)."""
-        result: dict[str, Any] = self._federation.http.get(f"/jobs/{self.id}/result")
+        """The released result (only for the job's named recipients), checked against the
+        commitment its producing node signed in the audit log."""
+        response = self._federation.http.request("GET", f"/jobs/{self.id}/result")
+        result: dict[str, Any] = response.json()
+        self._federation.check_result(self.id, result, response.headers.get(HEADER_RESULT_SALT))
         return result
 
     def cancel(self) -> Job:
@@ -382,21 +404,82 @@ class Federation:
         """Create a person's bearer token (admin); shown only here."""
         return str(self.http.post("/tokens", {"name": name, "role": role})["token"])
 
-    def audit(self) -> list[AuditEntry]:
-        """Every audit entry, oldest first."""
+    def audit(self, job: str | None = None) -> list[AuditEntry]:
+        """The audit entries this token may see (of one ``job`` if given), oldest first.
+
+        Admins and auditors see all; analysts the registry's entries and their own jobs'.
+        """
+        return self._audit(job)[0]
+
+    def _audit(self, job: str | None = None) -> tuple[list[AuditEntry], bool]:
+        """The entries and whether the hub filtered them for this caller (partial view)."""
         entries: list[AuditEntry] = []
+        partial = job is not None
         while True:
-            page = self.http.get("/audit", after=entries[-1].seq if entries else 0, limit=1000)
+            response = self.http.request(
+                "GET",
+                "/audit",
+                params={"after": entries[-1].seq if entries else 0, "limit": 1000, "job": job},
+            )
+            partial = partial or response.headers.get(HEADER_AUDIT_VIEW) != "full"
+            page = response.json()
             entries.extend(AuditEntry.from_dict(item) for item in page)
             if len(page) < 1000:
-                return entries
+                return entries, partial
 
     def verify_audit(self) -> AuditVerification:
-        """Recompute the audit chain here and check every signature against enrolled keys."""
+        """Recompute the audit chain here and check every signature against enrolled keys.
+
+        With an analyst's token the hub shows only the registry's and the analyst's own
+        jobs' entries: each one's hash, the links between consecutive ones, the signatures
+        and the manifests are checked, and the report says the view was partial. Proving
+        that no entry is missing needs an admin's or auditor's token.
+        """
         enrolled = {
             p["name"]: bytes.fromhex(p["sign_key"]) for p in self.parties() if p["sign_key"]
         }
-        return verify_chain(self.audit(), enrolled)
+        entries, partial = self._audit()
+        return verify_chain(entries, enrolled, partial=partial)
+
+    def check_result(self, job_id: str, result: dict[str, Any], salt: str | None) -> None:
+        """Check a received result against the commitment its producing node signed.
+
+        The audit log holds ``sha256(salt ‖ result)`` in the producing node's signed
+        completion; the salt comes only with the result, to its recipients. Raises
+        ServiceError if the result, the salt or the signature do not match.
+        """
+        entries = self.audit(job_id)
+        released = [e for e in entries if e.action == "result.released"]
+        if not released:
+            raise ServiceError(f"job {job_id}: the audit log records no released result")
+        payload = released[-1].payload
+        if salt is None and "result_sha256" in payload:  # released by a hub before commitments
+            if payload["result_sha256"] != sha256_hex(canonical_json(result)):
+                raise ServiceError(_MISMATCH.format(job=job_id))
+            return
+        try:
+            salt_bytes = bytes.fromhex(salt or "")
+            commitment = result_commitment(salt_bytes, result)
+        except ValueError:
+            raise ServiceError(
+                f"job {job_id}: the hub sent no valid salt with the result"
+            ) from None
+        if payload.get("result_commitment") != commitment:
+            raise ServiceError(_MISMATCH.format(job=job_id))
+        producer = payload.get("produced_by")
+        keys = {p["name"]: p["sign_key"] for p in self.parties() if p["sign_key"]}
+        for entry in entries:
+            if (
+                entry.action == "node.completed"
+                and entry.signer == producer
+                and entry.payload.get("result_commitment") == commitment
+                and _signature_verifies(entry, keys.get(str(producer)))
+            ):
+                return
+        raise ServiceError(
+            f"job {job_id}: no completion signed by {producer!r} commits to this result; "
+            "do not use it and tell the hub's admin"
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -406,6 +489,20 @@ class Federation:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def _signature_verifies(entry: AuditEntry, key: str | None) -> bool:
+    """Whether ``entry`` carries a valid signature by the hex signing ``key``."""
+    if key is None or entry.signature is None:
+        return False
+    try:
+        return verify(
+            bytes.fromhex(key),
+            statement_bytes(SIGNED_ACTIONS[entry.action], entry.payload),
+            bytes.fromhex(entry.signature),
+        )
+    except ValueError:
+        return False
 
 
 def _numeric(arrow_type: str) -> bool:

@@ -5,6 +5,7 @@ fields that say where it happened, so that a service can show why a job failed::
 
     PrivstatsError
     ├── DatasetError          a file, column or value in the input data is unusable
+    ├── MissingExtraError     an optional part is not installed (also an ImportError)
     ├── ParameterError        an argument or option has an invalid value (also a ValueError)
     ├── ProtocolError         a peer sent something the protocol does not allow
     ├── CryptoError           a value is not a valid key, scalar or group element
@@ -29,6 +30,7 @@ __all__ = [
     "CryptoError",
     "DatasetError",
     "JobFailedError",
+    "MissingExtraError",
     "ParameterError",
     "PrivstatsError",
     "ProtocolError",
@@ -56,6 +58,14 @@ class DatasetError(PrivstatsError):
         self.path = path
         self.column = column
         self.rows = rows
+
+
+class MissingExtraError(PrivstatsError, ImportError):
+    """An optional part of privstats is not installed; the message says which extra to install."""
+
+    def __init__(self, extra: str, purpose: str) -> None:
+        super().__init__(f"{purpose} needs the '{extra}' extra: pip install 'privstats[{extra}]'")
+        self.extra = extra
 
 
 class ParameterError(PrivstatsError, ValueError):

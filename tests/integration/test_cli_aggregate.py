@@ -158,3 +158,65 @@ def test_bad_party_options_exit_2(app: typer.Typer, parties: list[str], message:
 
     assert result.exit_code == 2
     assert message in " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--min-cell", "0"], "--min-cell: Input should be greater than or equal to 1"),
+        (["--frac-bits", "99"], "--frac-bits: Input should be less than or equal to 52"),
+        (["--stat", "mean:"], "--stat: statistic 'mean:' needs a column"),
+    ],
+)
+def test_option_errors_name_the_option_typed(
+    app: typer.Typer, files: dict[str, Path], extra: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(app, ["aggregate", *_party_args(files), *extra])
+
+    assert result.exit_code == 2
+    assert message in " ".join(result.stderr.split())
+    assert "min_cell" not in result.stderr and "frac_bits" not in result.stderr
+
+
+def test_one_file_under_two_party_names_is_refused(
+    app: typer.Typer, files: dict[str, Path]
+) -> None:
+    north = files["north"]
+    result = CliRunner().invoke(
+        app, ["aggregate", "--party", f"a={north}", "--party", f"b={north}"]
+    )
+
+    assert result.exit_code == 2
+    assert "parties 'a' and 'b' are given the same file" in " ".join(result.stderr.split())
+    assert result.stdout == ""
+
+
+def test_many_groups_print_a_summary_not_every_suppressed_row(
+    app: typer.Typer, tmp_path: Path
+) -> None:
+    """A --by column with 2,000 values: 10 suppressed rows, a gap, and the counts."""
+    for name, step in (("a", 1), ("b", 3)):
+        rows = "".join(f"{i},{i % 7}\n" for i in range(0, 2_000, step))
+        (tmp_path / f"{name}.csv").write_text("pid,x\n" + rows + "0,1\n" * 20 * (name == "a"))
+    parties = ["--party", f"a={tmp_path / 'a.csv'}", "--party", f"b={tmp_path / 'b.csv'}"]
+
+    result = CliRunner().invoke(app, ["aggregate", *parties, "--by", "pid", "--min-cell", "3"])
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) < 40
+    rows = [line.split() for line in lines]
+    assert (
+        sum(row[:1] != [] and row[0].isdigit() and row[1:] == ["suppressed"] for row in rows) == 10
+    )
+    pid0 = next(line for line in lines if line.split() and line.split()[0] == "0")
+    assert pid0.split()[1] == "22"  # the one released group: 1 + 20 + 1 records
+    summary = " ".join(result.stdout.split())
+    assert "groups: 1 released, 1,999 suppressed below 3" in summary
+    assert "1,989 suppressed groups not shown (--json lists every group)" in summary
+    as_json = CliRunner().invoke(
+        app, ["aggregate", *parties, "--by", "pid", "--min-cell", "3", "--json"]
+    )
+    release = json.loads(as_json.stdout)
+    assert len(release["groups"]) == 2_000
+    assert sum(group["suppressed"] for group in release["groups"]) == 1_999

@@ -20,6 +20,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from privstats.errors import ParameterError
 from privstats.stats.coverage import dual_system_estimate, proportion_interval
 
 PRIVSTATS = [sys.executable, "-c", "from privstats.cli import main; main()"]
@@ -144,6 +145,76 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 2
     assert "nope.csv" in proc.stderr
+
+
+def test_a_folder_is_called_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "register.csv").write_text("id\n1\n")
+    (tmp_path / "exports").mkdir()
+    proc = _cli(
+        "run", "coverage", "--register", str(tmp_path / "register.csv"),
+        "--source", str(tmp_path / "exports"), "--key", "id",
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert f"{tmp_path / 'exports'}: source file is a folder, not a data file" in proc.stderr
+    assert "not found" not in proc.stderr
+
+
+def test_header_only_source_is_refused_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "register.csv").write_text("id\n" + "".join(f"P{i}\n" for i in range(2000)))
+    (tmp_path / "source.csv").write_text("id\n")
+    proc = _cli(
+        "run", "coverage", "--register", str(tmp_path / "register.csv"),
+        "--source", str(tmp_path / "source.csv"), "--key", "id", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 2
+    message = " ".join(proc.stderr.split())
+    assert f"party 'source' failed: {tmp_path / 'source.csv'}: column 'id' has no identifiers" in (
+        message
+    )
+    assert proc.stdout == ""
+
+
+def test_missing_value_markers_are_not_identifiers(tmp_path: Path) -> None:
+    """The new user's register: 10 NaN and 10 NA keys, which used to match 'nan' and 'na'."""
+    rows = [f"P{i}" for i in range(30)] + ["NaN"] * 10 + ["NA"] * 10
+    (tmp_path / "register.csv").write_text("id\n" + "".join(f"{r}\n" for r in rows))
+    (tmp_path / "source.csv").write_text("id\nP1\nnan\nna\n")
+    proc = _cli(
+        "run", "coverage", "--register", str(tmp_path / "register.csv"),
+        "--source", str(tmp_path / "source.csv"), "--key", "id",
+    )  # fmt: skip
+    assert proc.returncode == 2
+    message = " ".join(proc.stderr.split())
+    assert "column 'id' has 20 missing values (rows 31, 32, 33, 34, 35, …; 20 written as" in (
+        message
+    )
+    assert "column 'id' has 2 missing values (rows 2, 3; 2 written as 'na', 'nan')" in message
+
+
+def test_no_match_leaves_the_population_estimate_undefined(tmp_path: Path) -> None:
+    (tmp_path / "register.csv").write_text("id\n" + "".join(f"R{i}\n" for i in range(200)))
+    (tmp_path / "source.csv").write_text("id\n" + "".join(f"S{i}\n" for i in range(150)))
+    args = ["run", "coverage", "--register", str(tmp_path / "register.csv")]
+    args += ["--source", str(tmp_path / "source.csv"), "--key", "id"]
+    proc = _cli(*args, "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert (result["register_size"], result["source_size"], result["matched"]) == (200, 150, 0)
+    assert result["coverage"] == proportion_interval(0, 200).as_dict()
+    assert result["population_estimate"] == {
+        "estimate": None,
+        "ci_low": None,
+        "ci_high": None,
+        "method": "chapman",
+        "note": "undefined: no person is in both lists",
+    }
+    with pytest.raises(ParameterError, match="undefined"):
+        dual_system_estimate(200, 150, 0)
+    table = _cli(*args)
+    assert table.returncode == 0, table.stderr
+    assert "population estimate undefined: no person is in both lists" in " ".join(
+        table.stdout.split()
+    )
 
 
 def _processes_using(folder: Path) -> list[psutil.Process]:

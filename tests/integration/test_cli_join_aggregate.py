@@ -155,3 +155,18 @@ def test_bad_options_are_reported_without_running(
     assert result.exit_code == 2 and "not found" in result.stderr
     result = CliRunner().invoke(app, [*base, "--right", f"left={right}"])
     assert result.exit_code == 2 and "same party" in result.stderr
+
+
+def test_option_errors_name_the_option_typed(app: typer.Typer, files: tuple[Path, Path]) -> None:
+    left, right = files
+    base = ["join-aggregate", "--left", str(left), "--right", str(right), "--key", "person_id"]
+    result = CliRunner().invoke(app, [*base, "--min-cell", "0"])
+    assert result.exit_code == 2
+    assert "--min-cell: Input should be greater than or equal to 1" in result.stderr
+    assert "min_cell" not in result.stderr
+    result = CliRunner().invoke(app, [*base, "--id-remove", "(?<=a)b"])
+    assert result.exit_code == 2
+    assert "--id-remove pattern '(?<=a)b' is not a valid RE2 regular expression" in " ".join(
+        result.stderr.split()
+    )
+    assert "party" not in result.stderr  # refused before any party process starts

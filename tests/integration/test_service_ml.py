@@ -54,10 +54,12 @@ def test_demo_activity_trains_through_the_hub_and_scores_encrypted(tmp_path: Pat
 
     # the hub's job computes exactly what a local run of the same spec computes
     demo = make_activity_demo(tmp_path / "again", seed=2026)
-    spec = FLSpec.build(label="activity", subject="subject", rounds=30, seed=2026)
+    spec = FLSpec.build(label="activity", subject="subject", seed=2026)  # the demo's defaults
     local = run_local_fl_train(demo.offices, spec).result
     assert trained["accuracy"] == local["accuracy"]
     assert trained["per_class_f1"] == local["per_class_f1"]
+    assert trained["rounds"] == local["rounds"] and trained["stopped"] == local["stopped"]
+    assert trained["validation_loss"] == local["validation_loss"]
     assert abs(trained["accuracy"] - result["centralized_accuracy"]) <= 0.02
     assert set(trained["per_class_f1"]) == {
         "lying", "sitting", "standing", "walking", "walking_downstairs", "walking_upstairs"

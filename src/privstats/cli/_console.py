@@ -1,9 +1,15 @@
-"""Shared console output: results on stdout, progress and messages on stderr."""
+"""Shared console output: results on stdout, progress and messages on stderr.
+
+Both consoles print text as it is (no rich markup): file names, column labels and error
+messages may hold square brackets, which rich would otherwise take for style tags. Styled
+words go through :func:`warn` and :func:`error`, which style only their own prefix.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,13 +20,16 @@ from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from privstats.errors import ParameterError, PrivstatsError
 
 __all__ = [
+    "check_output",
     "column_list",
     "coverage_table",
     "err",
+    "error",
     "fail_on_error",
     "groups_table",
     "out",
@@ -28,10 +37,25 @@ __all__ = [
     "party_files",
     "party_progress",
     "synth_report_table",
+    "warn",
 ]
 
-out = Console(width=None if sys.stdout.isatty() else 120)
-err = Console(stderr=True)
+out = Console(width=None if sys.stdout.isatty() else 120, markup=False)
+err = Console(stderr=True, markup=False)
+
+
+def _styled(prefix: str, style: str, message: object) -> Text:
+    return Text.assemble((prefix, style), " ", str(message))
+
+
+def warn(message: object) -> None:
+    """Print ``warning: message`` on stderr; the message is printed exactly as it is."""
+    err.print(_styled("warning:", "yellow", message), highlight=False, soft_wrap=True)
+
+
+def error(message: object) -> None:
+    """Print ``error: message`` on stderr; the message is printed exactly as it is."""
+    err.print(_styled("error:", "bold red", message), highlight=False, soft_wrap=True)
 
 
 def column_list(text: str | None) -> tuple[str, ...]:
@@ -61,7 +85,7 @@ def fail_on_error() -> Iterator[None]:
     try:
         yield
     except PrivstatsError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        error(exc)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -101,9 +125,17 @@ def _pct(value: Any) -> str:
 
 
 def coverage_table(
-    result: dict[str, Any], truth: dict[tuple[str, ...], float] | None = None
+    result: dict[str, Any],
+    truth: dict[tuple[str, ...], float] | None = None,
+    *,
+    max_suppressed: int = 10,
 ) -> Table:
-    """The coverage result as a table; ``truth`` adds a column of known true shares."""
+    """The coverage result as a table; ``truth`` adds a column of known true shares.
+
+    Only the first ``max_suppressed`` suppressed domains get a row; the others are counted
+    in one closing row (the JSON output lists every domain). The caption sums up how many
+    domains were released and suppressed.
+    """
     cov = result["coverage"]
     title = (
         f"Coverage of the register: {_pct(cov['estimate'])} "
@@ -118,9 +150,14 @@ def coverage_table(
         table.add_column(name, justify="right", no_wrap=True)
     if truth is not None:
         table.add_column("true share", justify="right", no_wrap=True)
+    suppressed = sum(1 for entry in result["by_domain"] if entry["suppressed"])
+    shown_suppressed = 0
     for entry in result["by_domain"]:
         values = [str(v) for v in entry["domain"].values()]
         if entry["suppressed"]:
+            shown_suppressed += 1
+            if shown_suppressed > max_suppressed:
+                continue
             row = [*values, "suppressed", "", "", ""]
         else:
             row = [
@@ -133,13 +170,29 @@ def coverage_table(
         if truth is not None:
             row.append(_pct(truth.get(tuple(entry["domain"].values()))))
         table.add_row(*row)
+    hidden = suppressed - min(suppressed, max_suppressed)
+    if hidden:  # one row marks the gap; the caption says how many are not shown
+        table.add_row("…", *([""] * (len(columns) + 3 + (truth is not None))))
     pop = result["population_estimate"]
-    table.caption = (
+    if pop.get("estimate") is None:
+        population = f"dual-system population estimate {pop.get('note', 'undefined')}"
+    else:
+        population = (
+            f"dual-system population estimate {pop['estimate']:,.0f} "
+            f"(CI {pop['ci_low']:,.0f} – {pop['ci_high']:,.0f})"
+        )
+    notes = [
         f"register {result['register_size']:,} · source {result['source_size']:,} · "
-        f"matched {result['matched']:,} · dual-system population estimate "
-        f"{pop['estimate']:,.0f} (CI {pop['ci_low']:,.0f} – {pop['ci_high']:,.0f}) · "
-        f"{result['seconds']:.1f} s"
-    )
+        f"matched {result['matched']:,} · {population}"
+    ]
+    if result["by_domain"]:
+        released = len(result["by_domain"]) - suppressed
+        notes.append(f"domains: {released:,} released, {suppressed:,} suppressed")
+    if hidden:
+        notes.append(f"{hidden:,} suppressed domains not shown (--json lists every domain)")
+    if "seconds" in result:
+        notes.append(f"{result['seconds']:.1f} s")
+    table.caption = " · ".join(notes)
     table.caption_justify = "left"
     return table
 
@@ -156,8 +209,15 @@ def _figure(value: Any) -> str:
     return json.dumps(value)
 
 
-def groups_table(result: dict[str, Any], title: str | None = None) -> Table:
-    """A result with per-group figures (aggregate, join_aggregate) as one row per group."""
+def groups_table(
+    result: dict[str, Any], title: str | None = None, *, max_suppressed: int = 10
+) -> Table:
+    """A result with per-group figures (aggregate, join_aggregate) as one row per group.
+
+    Only the first ``max_suppressed`` suppressed groups get a row; the others are counted
+    in one closing row (the JSON output lists every group). The caption sums up how many
+    groups were released and suppressed.
+    """
     groups = result.get("groups", [])
     by = list(groups[0]["by"]) if groups else []
     figures: list[str] = []
@@ -170,20 +230,52 @@ def groups_table(result: dict[str, Any], title: str | None = None) -> Table:
         table.add_column(name, no_wrap=True)
     for name in figures:
         table.add_column(name, justify="right", no_wrap=True)
+    suppressed = sum(1 for group in groups if group.get("suppressed"))
+    shown_suppressed = 0
     for group in groups:
         labels = [str(v) for v in group["by"].values()]
         if group.get("suppressed"):
-            table.add_row(*labels, "suppressed", *([""] * (len(figures) - 1)))
+            shown_suppressed += 1
+            if shown_suppressed <= max_suppressed:
+                table.add_row(*labels, "suppressed", *([""] * (len(figures) - 1)))
         else:
             table.add_row(*labels, *(_figure(group.get(name)) for name in figures))
+    hidden = suppressed - min(suppressed, max_suppressed)
+    if hidden:  # one row marks the gap; the caption says how many are not shown
+        table.add_row("…", *([""] * (len(by) + len(figures) - 1)))
     notes = [f"{key} {_figure(result[key])}" for key in ("matched", "parties") if key in result]
-    if "min_cell" in result:
-        notes.append(f"cells below {result['min_cell']} suppressed")
+    released = len(groups) - suppressed
+    below = f" below {result['min_cell']}" if "min_cell" in result else ""
+    notes.append(f"groups: {released:,} released, {suppressed:,} suppressed{below}")
+    if hidden:
+        notes.append(f"{hidden:,} suppressed groups not shown (--json lists every group)")
     if "seconds" in result:
         notes.append(f"{result['seconds']:.1f} s")
     table.caption = " · ".join(notes)
     table.caption_justify = "left"
     return table
+
+
+def check_output(option: str, path: Path | None) -> None:
+    """Refuse, before any work, an output location that cannot be written.
+
+    A missing folder is an error (folders are never created silently).
+    """
+    if path is None:
+        return
+    if path.is_dir():
+        raise ParameterError(f"{option} {path}: is a folder; name a file", parameter=option)
+    folder = path.parent
+    if not folder.is_dir():
+        raise ParameterError(
+            f"{option} {path}: the folder {folder} does not exist; create it first or "
+            "choose another place",
+            parameter=option,
+        )
+    if not os.access(folder, os.W_OK):
+        raise ParameterError(
+            f"{option} {path}: cannot write in the folder {folder}", parameter=option
+        )
 
 
 def parse_bounds(items: list[str]) -> dict[str, tuple[float, float]]:

@@ -56,7 +56,9 @@ def party_list(
 @token_app.command("add")
 def token_add(
     name: str = typer.Argument(..., help="The person's name at the hub."),
-    role: str = typer.Option("analyst", help="analyst or admin."),
+    role: str = typer.Option(
+        "analyst", help="analyst, admin or auditor (reads the whole audit log and every job)."
+    ),
     hub: str = HUB,
     token: str | None = TOKEN,
     token_file: Path | None = TOKEN_FILE,

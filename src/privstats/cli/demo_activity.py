@@ -23,6 +23,7 @@ from rich.table import Table
 
 from privstats.cli._console import err, fail_on_error, out
 from privstats.client import Federation, Job
+from privstats.crypto.ckks import require_tenseal
 from privstats.data.activity_demo import ActivityDemo, make_activity_demo
 from privstats.errors import AuditError, DatasetError
 from privstats.jobs.fl_train import FLSpec, holdout_accuracy, train_centralized
@@ -136,7 +137,11 @@ def _agreement(model: Model, demo: ActivityDemo, predictions: Path) -> float:
 def activity(
     offices: int = typer.Option(3, help="Offices (nodes) that train together."),
     subjects: int = typer.Option(8, help="Respondents per office."),
-    rounds: int = typer.Option(30, help="Federated rounds."),
+    rounds: int | None = typer.Option(
+        None,
+        help="Round cap [default: 200; 30 with --dp-epsilon]; training stops earlier "
+        "when the offices' pooled validation loss stops improving.",
+    ),
     model: str = typer.Option("logreg", help="Model: logreg or mlp."),
     dp_epsilon: float | None = typer.Option(
         None, help="Per-respondent differential privacy budget ε (DP-SGD in each office)."
@@ -155,6 +160,7 @@ def activity(
     model's.
     """
     with fail_on_error(), tempfile.TemporaryDirectory(prefix="privstats-demo-") as tmp:
+        require_tenseal()  # the demo ends with encrypted inference: say so before training
         folder = keep or Path(tmp)
         kind: Literal["logreg", "mlp"] = "mlp" if model == "mlp" else "logreg"
         spec = FLSpec.build(
@@ -162,9 +168,9 @@ def activity(
             subject="subject",
             model=model,
             activation="square" if kind == "mlp" else "relu",
-            rounds=rounds,
             dp_epsilon=dp_epsilon,
             seed=seed,
+            **({} if rounds is None else {"rounds": rounds}),
         )
         err.print(f"Generating sensor features of {offices} offices × {subjects} respondents…")
         demo = make_activity_demo(
@@ -196,7 +202,8 @@ def _print(result: dict[str, Any], spec: FLSpec) -> None:
     epsilon = trained.get("epsilon")
     out.print(
         f"Federated: accuracy {trained['accuracy']:.3f}, macro-F1 {trained['macro_f1']:.3f} "
-        f"after {trained['rounds']} rounds ({spec.strategy}, {trained['offices']} offices, "
+        f"after {trained['rounds']} rounds ({spec.strategy}, model of round "
+        f"{trained['best_round']}, {trained['offices']} offices, "
         f"{trained['seconds']:.1f} s); the same model trained on the pooled records: "
         f"{result['centralized_accuracy']:.3f}"
         + (f"; per-respondent DP ε = {epsilon:.2f} (δ = {spec.dp_delta:g})" if epsilon else "")

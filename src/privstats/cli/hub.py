@@ -26,6 +26,19 @@ def hub(
     node_timeout: float = typer.Option(
         60.0, help="Seconds of silence after which a running job's node is taken as gone."
     ),
+    max_body_bytes: int | None = typer.Option(
+        None,
+        help="Largest request body accepted, refused with 413 before authentication "
+        "(default: the largest envelope + 4 MiB = 6 MiB).",
+    ),
+    max_result_bytes: int = typer.Option(
+        HubSettings.max_result_bytes,
+        help="Largest body of a node's completion, which carries the released result.",
+    ),
+    max_waits: int = typer.Option(
+        HubSettings.max_waits_per_party,
+        help="Concurrent waiting mailbox fetches per party; more get 429 at once.",
+    ),
 ) -> None:
     """Run the hub: registry, jobs, approvals, sealed relay and audit log.
 
@@ -37,6 +50,11 @@ def hub(
             host=host,
             port=port,
             db_url=db,
-            settings=HubSettings(node_timeout=node_timeout),
+            settings=HubSettings(
+                node_timeout=node_timeout,
+                max_body_bytes=max_body_bytes,
+                max_result_bytes=max_result_bytes,
+                max_waits_per_party=max_waits,
+            ),
             say=lambda text: err.print(text, highlight=False, soft_wrap=True),
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from privstats.cli._console import (
     column_list,
     coverage_table,
     err,
+    error,
     fail_on_error,
     groups_table,
     out,
@@ -41,7 +41,7 @@ def _party_dataset(text: str, option: str) -> tuple[str, str]:
 
 
 def _say_state(job: Job) -> None:
-    err.print(f"job {job.id}: {job.state.replace('_', ' ')}", highlight=False)
+    err.print(f"job {job.id}: {job.state.replace('_', ' ')}{job.waiting_for()}", highlight=False)
 
 
 def _finish(
@@ -60,11 +60,11 @@ def _finish(
     if "files" in result:
         _save_release(job, result, out_dir, as_json)
     elif as_json:
-        typer.echo(json.dumps({**result, "job_id": job.id}))
+        typer.echo(json.dumps({"seconds": _seconds(job.info), **result, "job_id": job.id}))
     elif result.get("computation") == "coverage":
-        out.print(coverage_table({**result, "seconds": _seconds(job.info)}))
+        out.print(coverage_table({"seconds": _seconds(job.info), **result}))
     elif "groups" in result:
-        out.print(groups_table({**result, "seconds": _seconds(job.info)}))
+        out.print(groups_table({"seconds": _seconds(job.info), **result}))
     else:
         out.print_json(data=result)
 
@@ -85,12 +85,12 @@ def _save_release(job: Job, result: dict[str, Any], out_dir: Path | None, as_jso
 
 
 def _seconds(info: dict[str, Any]) -> float:
-    times = info["state_times"]
-    start, end = times.get("running") or times.get("approved"), times.get(info["state"])
-    if not start or not end:
-        return 0.0
-    parse = datetime.fromisoformat
-    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
+    """The job's wall time from start to end, as the hub reports it (``seconds``).
+
+    A result that reports its own ``seconds`` (a role's own time) keeps it.
+    """
+    seconds = info.get("seconds")
+    return float(seconds) if seconds is not None else 0.0
 
 
 @submit_app.command("coverage")
@@ -328,11 +328,22 @@ def job_show(
         if as_json:
             typer.echo(json.dumps(info))
             return
-        out.print(f"job {info['id']} ({info['kind']}) — {info['state'].replace('_', ' ')}")
+        out.print(
+            f"job {info['id']} ({info['kind']}) — {info['state'].replace('_', ' ')}",
+            highlight=False,
+        )
         for state, at in info["state_times"].items():
-            out.print(f"  {at}  {state.replace('_', ' ')}")
+            out.print(f"  {at}  {state.replace('_', ' ')}", highlight=False)
         for approval in info["approvals"]:
-            out.print(f"  {approval['party']}: {approval['decision']} — {approval['reason']}")
+            out.print(
+                f"  {approval['party']}: {approval['decision']} — {approval['reason']}",
+                highlight=False,
+            )
+        if info.get("pending_approvals"):
+            out.print(
+                f"  not yet approved by: {', '.join(info['pending_approvals'])}",
+                highlight=False,
+            )
         if info["failure"]:
             f = info["failure"]
             out.print(f"  failed at party {f['party']!r}, step {f['step']!r}: {f['reason']}")
@@ -400,14 +411,19 @@ def audit_verify(
         report = fed.verify_audit()
         if as_json:
             typer.echo(json.dumps(report.as_dict()))
+        elif report.ok and report.partial:
+            out.print(
+                f"your view of the audit log verified: {report.entries} entries (the registry's "
+                f"and your jobs'), each entry's hash and every link between consecutive "
+                f"entries intact, {report.signatures} node signatures valid, manifests as "
+                "signed; only an admin's or auditor's token can check that no entry is missing"
+            )
         elif report.ok:
             out.print(
                 f"audit log verified: {report.entries} entries, hash chain intact, "
-                f"{report.signatures} node signatures valid"
+                f"{report.signatures} node signatures valid, manifests as signed"
             )
         else:
-            out.print(
-                f"[bold red]audit log broken at entry {report.broken_seq}:[/] {report.reason}"
-            )
+            error(f"audit log broken at entry {report.broken_seq}: {report.reason}")
         if not report.ok:
             raise typer.Exit(1)

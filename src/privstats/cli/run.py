@@ -11,11 +11,12 @@ from privstats.cli import run_aggregate, run_fl, run_he, run_join
 from privstats.cli._console import (
     column_list,
     coverage_table,
-    err,
     fail_on_error,
     out,
     party_progress,
+    warn,
 )
+from privstats.cli._options import option_words
 from privstats.jobs.coverage import CoverageSpec, NormalizationSpec, run_local_coverage
 
 __all__ = ["app"]
@@ -52,7 +53,7 @@ def coverage(
     coverage figures. Domains below --min-domain are suppressed, with complementary
     suppression so that they cannot be recovered by subtraction.
     """
-    with fail_on_error():
+    with fail_on_error(), option_words(coverage, {"remove": "--id-remove"}):
         spec = CoverageSpec.build(
             key=key,
             source_key=source_key,
@@ -65,7 +66,7 @@ def coverage(
         with party_progress() as progress:
             run = run_local_coverage(register, source, spec, progress=progress)
         for warning in run.warnings:
-            err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+            warn(warning)
         if as_json:
             typer.echo(json.dumps(run.result))
         else:

@@ -12,13 +12,14 @@ from rich.table import Table
 
 from privstats.cli._console import (
     column_list,
-    err,
     fail_on_error,
     groups_table,
     out,
     party_files,
     party_progress,
+    warn,
 )
+from privstats.cli._options import option_words
 from privstats.errors import ParameterError
 from privstats.jobs.aggregate import MAX_PARTIES, AggregateSpec, run_local_aggregate
 
@@ -69,7 +70,7 @@ def aggregate(
     their records taken together, and nothing of another's records or subtotals. Groups
     below --min-cell records are suppressed, with complementary suppression.
     """
-    with fail_on_error():
+    with fail_on_error(), option_words(aggregate):
         files = parse_parties(party)
         spec = AggregateSpec.build(
             stats=tuple(stat or ("count",)),
@@ -82,7 +83,7 @@ def aggregate(
         with party_progress() as progress:
             run = run_local_aggregate(files, spec, progress=progress)
         for warning in run.warnings:
-            err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+            warn(warning)
         if as_json:
             typer.echo(json.dumps(run.result))
         else:

@@ -13,7 +13,8 @@ import typer
 from rich import box
 from rich.table import Table
 
-from privstats.cli._console import column_list, err, fail_on_error, out, party_progress
+from privstats.cli._console import column_list, fail_on_error, out, party_progress, warn
+from privstats.cli._options import option_words
 from privstats.data.readers import column_names
 from privstats.errors import ParameterError
 from privstats.jobs.coverage import NormalizationSpec
@@ -80,7 +81,7 @@ def join_aggregate(
     learns only per-group totals. Groups below --min-cell matched persons are suppressed,
     with complementary suppression; their sums are never decrypted.
     """
-    with fail_on_error():
+    with fail_on_error(), option_words(join_aggregate, {"remove": "--id-remove"}):
         left_name, left_file = _party(left, LEFT)
         right_name, right_file = _party(right, RIGHT)
         if left_name == right_name:
@@ -100,11 +101,12 @@ def join_aggregate(
             decimals=decimals,
             normalization=NormalizationSpec(casefold=casefold, remove=id_remove),
         )
+        spec.normalization.rule()  # a bad --id-remove is refused here, not by both parties
         names = {LEFT: left_name, RIGHT: right_name}
         with _named_progress(names) as progress:
             run = run_local_join_aggregate(left_file, right_file, spec, progress=progress)
         for warning in run.warnings:
-            err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+            warn(warning)
         if as_json:
             typer.echo(json.dumps(run.result))
         else:
@@ -171,8 +173,14 @@ def _number(value: Any, places: int) -> str:
     return f"{value:,.{places}f}"
 
 
-def join_table(result: dict[str, Any], names: dict[str, str], decimals: int) -> Table:
-    """The join-aggregate result as a table: one row per group, sum and mean per column."""
+def join_table(
+    result: dict[str, Any], names: dict[str, str], decimals: int, *, max_suppressed: int = 10
+) -> Table:
+    """The join-aggregate result as a table: one row per group, sum and mean per column.
+
+    Only the first ``max_suppressed`` suppressed groups get a row; the others are counted
+    in one closing row (``--json`` lists every group).
+    """
     groups = result["groups"]
     by = list(groups[0]["by"]) if groups else []
     columns = [k[len("sum:") :] for k in groups[0] if k.startswith("sum:")] if groups else []
@@ -187,21 +195,34 @@ def join_table(result: dict[str, Any], names: dict[str, str], decimals: int) -> 
     for name in columns:
         table.add_column(f"sum {name}", justify="right", no_wrap=True)
         table.add_column(f"mean {name}", justify="right", no_wrap=True)
+    suppressed = sum(1 for entry in groups if entry["suppressed"])
+    shown_suppressed = 0
     for entry in groups:
         labels = [str(v) for v in entry["by"].values()]
         if entry["suppressed"]:
-            table.add_row(*labels, "suppressed", *[""] * (2 * len(columns)))
+            shown_suppressed += 1
+            if shown_suppressed <= max_suppressed:
+                table.add_row(*labels, "suppressed", *[""] * (2 * len(columns)))
             continue
         cells = [_number(entry["count"], 0)]
         for name in columns:
             cells.append(_number(entry[f"sum:{name}"], decimals))
             cells.append(_number(entry[f"mean:{name}"], max(2, decimals)))
         table.add_row(*labels, *cells)
+    hidden = suppressed - min(suppressed, max_suppressed)
+    if hidden:  # one row marks the gap; the caption says how many are not shown
+        table.add_row("…", *[""] * (len(by) + 2 * len(columns)))
     matched = result["matched"]
     table.caption = (
         f"{names[LEFT]} {result['left_size']:,} · {names[RIGHT]} {result['right_size']:,} · "
         f"matched {'suppressed' if matched is None else f'{matched:,}'} · "
-        f"{result.get('seconds', 0.0):.1f} s"
+        f"groups: {len(groups) - suppressed:,} released, {suppressed:,} suppressed · "
+        + (
+            f"{hidden:,} suppressed groups not shown (--json lists every group) · "
+            if hidden
+            else ""
+        )
+        + f"{result.get('seconds', 0.0):.1f} s"
     )
     table.caption_justify = "left"
     return table

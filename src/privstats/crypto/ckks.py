@@ -47,14 +47,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from privstats.errors import CryptoError, ParameterError
-
-try:
-    import tenseal as ts
-except ImportError as exc:  # pragma: no cover - depends on the installation
-    raise ImportError(
-        "CKKS encryption needs TenSEAL: pip install 'privstats[he]' (or 'tenseal>=0.3.14')"
-    ) from exc
+from privstats.errors import CryptoError, MissingExtraError, ParameterError
 
 __all__ = [
     "MAX_COEFF_MODULUS_BITS",
@@ -65,6 +58,7 @@ __all__ = [
     "load_ciphertext",
     "load_public_context",
     "public_context_bytes",
+    "require_tenseal",
 ]
 
 MAX_COEFF_MODULUS_BITS: dict[int, int] = {8192: 218, 16384: 438}
@@ -74,6 +68,15 @@ _SCALE_BITS = 40
 _MAX_DEPTH = 7
 
 FloatArray = npt.NDArray[np.float64]
+
+
+def require_tenseal() -> Any:
+    """TenSEAL, imported on first use (the optional ``he`` extra); names the extra if missing."""
+    try:
+        import tenseal
+    except ImportError as exc:
+        raise MissingExtraError("he", "CKKS encryption (TenSEAL)") from exc
+    return tenseal
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,7 @@ def create_context(params: CkksParameters, *, galois_keys: bool = False) -> Any:
     ``galois_keys=True`` also makes the (large) rotation keys; feature-major packing never
     rotates, so the default leaves them out.
     """
+    ts = require_tenseal()
     if not isinstance(params, CkksParameters):
         raise TypeError(f"params must be CkksParameters, not {type(params).__name__}")
     params.validate()
@@ -179,6 +183,7 @@ def public_context_bytes(context: Any) -> bytes:
 
 def load_public_context(data: bytes) -> Any:
     """A context from :func:`public_context_bytes`; refuses bytes holding a secret key."""
+    ts = require_tenseal()
     if not isinstance(data, bytes):
         raise TypeError(f"a serialised context is bytes, not {type(data).__name__}")
     try:
@@ -198,6 +203,7 @@ def encrypt_vector(context: Any, values: npt.ArrayLike, *, slots: int) -> bytes:
     ``slots`` is the context's ``N/2`` (:attr:`CkksParameters.slots`); TenSEAL would
     otherwise silently spread a longer vector over several ciphertexts.
     """
+    ts = require_tenseal()
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1 or not 1 <= array.size <= slots:
         raise ParameterError(
@@ -211,6 +217,7 @@ def encrypt_vector(context: Any, values: npt.ArrayLike, *, slots: int) -> bytes:
 
 def load_ciphertext(context: Any, data: bytes, *, size: int | None = None) -> Any:
     """A TenSEAL ``CKKSVector`` from bytes, checked to pack ``size`` values if given."""
+    ts = require_tenseal()
     if not isinstance(data, bytes):
         raise TypeError(f"a serialised ciphertext is bytes, not {type(data).__name__}")
     try:

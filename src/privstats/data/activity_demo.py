@@ -21,12 +21,18 @@ What makes the task realistic and not trivial:
   a model trained on one office alone does poorly on the others' subjects.
 
 The held-out test file holds other subjects of every office doing every activity equally
-often. This is simulation data, not protected data, so numpy's seeded generator is the
+often. How much respondents and offices differ is a :class:`Heterogeneity`: the demo uses
+:data:`MODERATE`; :func:`make_activity_benchmark` writes a harder split by respondent with
+:data:`STRONG` (four offices of unequal size, very skewed activity mixes, respondents with
+their own gait, posture and sensor orientation, and a sensor placement per office), on
+which federated averaging with a fixed 30 rounds falls clearly short of the centralised
+model. This is simulation data, not protected data, so numpy's seeded generator is the
 right tool.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +43,16 @@ from privstats.data.readers import write_csv
 from privstats.data.sensors import feature_names, window_features, window_geometry
 from privstats.errors import ParameterError
 
-__all__ = ["ACTIVITIES", "SAMPLING_HZ", "ActivityDemo", "make_activity_demo"]
+__all__ = [
+    "ACTIVITIES",
+    "MODERATE",
+    "SAMPLING_HZ",
+    "STRONG",
+    "ActivityDemo",
+    "Heterogeneity",
+    "make_activity_benchmark",
+    "make_activity_demo",
+]
 
 SAMPLING_HZ = 50.0
 _WINDOW_SECONDS = 2.56
@@ -103,9 +118,42 @@ ACTIVITIES: dict[str, _Model] = {
 }
 """The six activities and their signal models."""
 
-_DIRICHLET_ALPHA = 0.5  # smaller = more skewed office mixes
-_ORIENTATION_DEGREES = 11.0  # spread of a subject's sensor orientation
-_SESSION_DEGREES = 4.0  # extra jitter each time the sensor is put on
+
+@dataclass(frozen=True)
+class Heterogeneity:
+    """How much respondents and offices differ (the knobs of a demo's difficulty).
+
+    ``alpha`` is the Dirichlet concentration of each office's activity mix (smaller = more
+    skewed); ``orientation``/``session`` the spread in degrees of a respondent's sensor
+    orientation and of its re-jitter each session; ``gait_hz``/``amplitude`` the ranges of
+    a respondent's step frequency and movement scale; ``posture`` the spread in degrees of a
+    respondent's own trunk angle in each static activity; ``placement`` the spread in
+    degrees of an office-wide sensor orientation (another device or way of wearing it).
+    """
+
+    alpha: float = 0.5
+    orientation: float = 11.0
+    session: float = 4.0
+    gait_hz: tuple[float, float] = (1.55, 2.05)
+    amplitude: tuple[float, float] = (0.75, 1.3)
+    posture: float = 0.0
+    placement: float = 0.0
+
+
+MODERATE = Heterogeneity()
+"""The demo's default: skewed activity mixes, moderate differences between respondents."""
+
+STRONG = Heterogeneity(
+    alpha=0.25,
+    orientation=24.0,
+    session=7.0,
+    gait_hz=(1.35, 2.25),
+    amplitude=(0.6, 1.5),
+    posture=7.0,
+    placement=12.0,
+)
+"""Strongly non-IID: very skewed mixes, respondents who move, sit and wear the sensor each
+their own way, and offices whose devices sit differently (``make_activity_benchmark``)."""
 
 
 @dataclass(frozen=True)
@@ -125,21 +173,39 @@ def make_activity_demo(
     folder: str | Path,
     *,
     offices: int = 3,
-    subjects_per_office: int = 8,
+    subjects_per_office: int | Sequence[int] = 8,
     windows_per_subject: int = 90,
     test_subjects_per_office: int = 2,
+    heterogeneity: Heterogeneity = MODERATE,
     seed: int = 2026,
 ) -> ActivityDemo:
     """Write ``office_a.csv`` … (training windows) and ``test.csv`` (held-out subjects).
 
     Each training subject contributes ``windows_per_subject`` windows split over the
     activities by their office's mix; each test subject does every activity for
-    ``windows_per_subject // 6`` windows (at least one).
+    ``windows_per_subject // 6`` windows (at least one). ``subjects_per_office`` is one
+    number for every office or one per office (unequal offices).
     """
     _check_count("offices", offices, 1, 26)
-    _check_count("subjects_per_office", subjects_per_office, 1, 1000)
+    sizes = (
+        [subjects_per_office] * offices
+        if isinstance(subjects_per_office, int)
+        else list(subjects_per_office)
+    )
+    if len(sizes) != offices:
+        raise ParameterError(
+            f"subjects_per_office has {len(sizes)} sizes for {offices} offices",
+            parameter="subjects_per_office",
+        )
+    for size in sizes:
+        _check_count("subjects_per_office", size, 1, 1000)
     _check_count("windows_per_subject", windows_per_subject, 1, 10_000)
     _check_count("test_subjects_per_office", test_subjects_per_office, 0, 1000)
+    if not isinstance(heterogeneity, Heterogeneity):
+        raise TypeError(
+            f"heterogeneity must be a Heterogeneity, not {type(heterogeneity).__name__}"
+        )
+    profile = heterogeneity
     rng = np.random.default_rng(seed)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -150,28 +216,49 @@ def make_activity_demo(
     mixes: dict[str, dict[str, float]] = {}
     test_rows: list[tuple[str, str, npt.NDArray[np.float64]]] = []
     per_test_activity = max(1, windows_per_subject // len(activities))
-    for index in range(offices):
+    for index, size in enumerate(sizes):
         office = f"office_{chr(ord('a') + index)}"
-        mix = rng.dirichlet(np.full(len(activities), _DIRICHLET_ALPHA))
+        mix = rng.dirichlet(np.full(len(activities), profile.alpha))
         mixes[office] = dict(zip(activities, mix.round(4).tolist(), strict=True))
+        placement = _random_rotation(rng, profile.placement) if profile.placement else np.eye(3)
         rows: list[tuple[str, str, npt.NDArray[np.float64]]] = []
-        for number in range(subjects_per_office + test_subjects_per_office):
+        for number in range(size + test_subjects_per_office):
             subject = f"{office[-1].upper()}{number + 1:03d}"
-            person = _Subject.draw(rng)
-            if number < subjects_per_office:
+            person = _Subject.draw(rng, profile)
+            if number < size:
                 counts = rng.multinomial(windows_per_subject, mix)
             else:
                 counts = np.full(len(activities), per_test_activity)
             for activity, count in zip(activities, counts.tolist(), strict=True):
                 if count:
-                    features = person.windows(rng, ACTIVITIES[activity], count)
-                    target = rows if number < subjects_per_office else test_rows
+                    features = person.windows(rng, ACTIVITIES[activity], count, profile, placement)
+                    target = rows if number < size else test_rows
                     target.append((subject, activity, features))
         files[office] = folder / f"{office}.csv"
         _write(files[office], rows, names)
     test = folder / "test.csv"
     _write(test, test_rows, names)
     return ActivityDemo(files, test, "activity", "subject", tuple(names), mixes)
+
+
+def make_activity_benchmark(folder: str | Path, *, seed: int = 2026) -> ActivityDemo:
+    """A harder, strongly non-IID split by respondent: four offices of unequal size.
+
+    Offices of 4, 7, 12 and 20 training respondents with very skewed activity mixes
+    (Dirichlet α = 0.25), respondents with their own gait, posture and sensor orientation,
+    and an office-wide sensor placement per office (:data:`STRONG`); the test file holds
+    three other respondents of every office doing every activity. Federated averaging with
+    few rounds falls clearly short of the centralised model here.
+    """
+    return make_activity_demo(
+        folder,
+        offices=4,
+        subjects_per_office=(4, 7, 12, 20),
+        windows_per_subject=60,
+        test_subjects_per_office=3,
+        heterogeneity=STRONG,
+        seed=seed,
+    )
 
 
 def _check_count(name: str, value: int, low: int, high: int) -> None:
@@ -183,33 +270,64 @@ def _check_count(name: str, value: int, low: int, high: int) -> None:
         )
 
 
+def _rotation(axis_angle: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The rotation by ``|axis_angle|`` radians about its direction (Rodrigues' formula)."""
+    angle = float(np.linalg.norm(axis_angle))
+    if angle == 0.0:
+        return np.eye(3)
+    k = axis_angle / angle
+    cross = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]], dtype=np.float64)
+    rotation: npt.NDArray[np.float64] = (
+        np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
+    )
+    return rotation
+
+
+def _random_rotation(rng: np.random.Generator, degrees: float) -> npt.NDArray[np.float64]:
+    """A rotation about a random axis by an angle drawn from N(0, degrees²)."""
+    axis = rng.normal(size=3)
+    return _rotation(axis / np.linalg.norm(axis) * np.radians(rng.normal(0.0, degrees)))
+
+
 @dataclass(frozen=True)
 class _Subject:
-    """One wearer: gait frequency (Hz), movement amplitude scale and sensor orientation."""
+    """One wearer: gait frequency (Hz), movement amplitude scale, sensor orientation and
+    own trunk angle (degrees of pitch added in each static activity)."""
 
     gait_hz: float
     amplitude: float
     axis: npt.NDArray[np.float64]
     angle: float
+    posture: dict[str, float]
 
     @classmethod
-    def draw(cls, rng: np.random.Generator) -> _Subject:
+    def draw(cls, rng: np.random.Generator, profile: Heterogeneity) -> _Subject:
         axis = rng.normal(size=3)
-        return cls(
-            gait_hz=float(rng.uniform(1.55, 2.05)),
-            amplitude=float(rng.uniform(0.75, 1.3)),
-            axis=axis / np.linalg.norm(axis),
-            angle=float(np.radians(rng.normal(0.0, _ORIENTATION_DEGREES))),
+        gait_hz = float(rng.uniform(*profile.gait_hz))
+        amplitude = float(rng.uniform(*profile.amplitude))
+        angle = float(np.radians(rng.normal(0.0, profile.orientation)))
+        static = [name for name, model in ACTIVITIES.items() if not model.cadence]
+        posture = (
+            dict(zip(static, rng.normal(0.0, profile.posture, len(static)).tolist(), strict=True))
+            if profile.posture
+            else {}
         )
+        return cls(gait_hz, amplitude, axis / np.linalg.norm(axis), angle, posture)
 
     def windows(
-        self, rng: np.random.Generator, model: _Model, count: int
+        self,
+        rng: np.random.Generator,
+        model: _Model,
+        count: int,
+        profile: Heterogeneity = MODERATE,
+        placement: npt.NDArray[np.float64] | None = None,
     ) -> npt.NDArray[np.float64]:
         """Simulate one session of ``model`` long enough for ``count`` feature windows."""
         length, step = window_geometry(SAMPLING_HZ, _WINDOW_SECONDS, _OVERLAP)
         n = length + (count - 1) * step
         t = np.arange(n) / SAMPLING_HZ
-        pitch, roll = np.radians(model.pitch), np.radians(model.roll)
+        lean = self.posture.get(_name_of(model), 0.0)
+        pitch, roll = np.radians(model.pitch + lean), np.radians(model.roll)
         gravity = np.array(
             [np.sin(pitch), np.cos(pitch) * np.sin(roll), np.cos(pitch) * np.cos(roll)]
         )
@@ -231,7 +349,9 @@ class _Subject:
             acc += model.sway * np.sin(2 * np.pi * sway_hz[:, None] * t + offsets[:, None])
         acc += rng.normal(0.0, model.noise, size=acc.shape)
         gyro += rng.normal(0.0, model.noise * 2, size=gyro.shape)
-        rotation = self._rotation(rng)
+        rotation = self._rotation(rng, profile)
+        if placement is not None:
+            rotation = placement @ rotation
         acc, gyro = rotation @ acc, rotation @ gyro
         stream = {f"acc_{axis}": acc[i] for i, axis in enumerate("xyz")}
         stream |= {f"gyro_{axis}": gyro[i] for i, axis in enumerate("xyz")}
@@ -240,21 +360,19 @@ class _Subject:
         )
         return features
 
-    def _rotation(self, rng: np.random.Generator) -> npt.NDArray[np.float64]:
-        """The subject's orientation, jittered for this session (Rodrigues' formula)."""
+    def _rotation(
+        self, rng: np.random.Generator, profile: Heterogeneity
+    ) -> npt.NDArray[np.float64]:
+        """The subject's orientation, jittered for this session."""
         jitter = rng.normal(size=3)
-        axis_angle = self.axis * self.angle + jitter / np.linalg.norm(jitter) * np.radians(
-            rng.normal(0.0, _SESSION_DEGREES)
+        return _rotation(
+            self.axis * self.angle
+            + jitter / np.linalg.norm(jitter) * np.radians(rng.normal(0.0, profile.session))
         )
-        angle = float(np.linalg.norm(axis_angle))
-        if angle == 0.0:
-            return np.eye(3)
-        k = axis_angle / angle
-        cross = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]], dtype=np.float64)
-        rotation: npt.NDArray[np.float64] = (
-            np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
-        )
-        return rotation
+
+
+def _name_of(model: _Model) -> str:
+    return next(name for name, candidate in ACTIVITIES.items() if candidate is model)
 
 
 def _write(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import gzip
+import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -30,10 +31,14 @@ from privstats.data.identifiers import IdentifierRule
 from privstats.errors import DatasetError, ParameterError
 
 __all__ = [
+    "MISSING",
     "SUPPORTED_SUFFIXES",
     "IdentifierSet",
+    "check_data_file",
     "column_names",
     "load_identifiers",
+    "marker_texts",
+    "missing_markers",
     "read_columns",
     "write_csv",
 ]
@@ -51,6 +56,15 @@ SUPPORTED_SUFFIXES: tuple[str, ...] = (*_CSV_DELIMITERS, *_PARQUET_SUFFIXES)
 
 #: How many example row numbers a message shows.
 _MAX_EXAMPLES = 5
+
+MISSING: tuple[str, ...] = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", ".")
+"""Cell texts that mean "no value": exactly these in a value column
+(:func:`privstats.data.tables.read_table`); in an identifier column in any letter case and
+with surrounding whitespace (:func:`missing_markers`)."""
+
+_MARKERS_FOLDED = tuple(sorted({marker.lower() for marker in MISSING if marker}))
+# Unicode lower-casing may change a text's UTF-8 length (e.g. "İ" to "i"): allow for it
+_MARKER_BYTES = 3 * max(len(marker.encode()) for marker in MISSING)
 
 _Format = tuple[Literal["csv", "parquet"], str]
 
@@ -111,13 +125,27 @@ def _check_column_names(columns: Sequence[str]) -> tuple[str, ...]:
     return wanted
 
 
-def _file_format(file: Path, label: str) -> _Format:
-    """Check that the file exists and tell its format (from the suffix) and CSV delimiter."""
+def check_data_file(path: str | Path, what: str = "file") -> None:
+    """Raise a DatasetError unless ``path`` is an existing file (not a folder).
+
+    ``what`` names the file in the message, e.g. ``"register file"`` or ``"file of party
+    'north'"``: ``register.csv: register file not found (looked for /home/…/register.csv)``.
+    """
+    file, label = Path(path), str(path)
+    if file.is_dir():
+        raise DatasetError(
+            f"{label}: {what} is a folder, not a data file; name a file in it", path=label
+        )
     if not file.exists():
         where = "" if file.is_absolute() else f" (looked for {file.absolute()})"
-        raise DatasetError(f"{label}: file not found{where}", path=label)
+        raise DatasetError(f"{label}: {what} not found{where}", path=label)
     if not file.is_file():
-        raise DatasetError(f"{label}: is a folder, not a data file", path=label)
+        raise DatasetError(f"{label}: {what} is not a regular file", path=label)
+
+
+def _file_format(file: Path, label: str) -> _Format:
+    """Check that the file exists and tell its format (from the suffix) and CSV delimiter."""
+    check_data_file(file)
     name = file.name.lower()
     for suffix in _PARQUET_SUFFIXES:
         if name.endswith(suffix):
@@ -284,19 +312,31 @@ def load_identifiers(
 ) -> IdentifierSet:
     """Read the ``key`` column (and ``by`` domain columns), normalise with ``rule``, de-duplicate.
 
-    Empty identifiers and empty domain values are errors (a record that cannot be matched or
-    classified would silently bias the statistics). Domain values are trimmed of surrounding
-    whitespace but otherwise kept as written. A file with a header and no data rows gives an
-    empty set.
+    Missing identifiers are errors (a record that cannot be matched would silently bias the
+    statistics): an empty cell, one that becomes empty through normalisation, or one holding
+    a missing-value marker of :data:`MISSING` in any letter case (``NA``, ``nan``, ``NULL``,
+    ``.``…; see :func:`missing_markers`). So are empty domain values, and a file with a
+    header but no data rows. Domain values are trimmed of surrounding whitespace but
+    otherwise kept as written (``NA`` there is a value, e.g. a country code).
     """
     label = str(path)
     by_columns = _check_key_and_by(key, by)
     table = read_columns(path, (key, *by_columns))
     n_rows = table.num_rows
+    if n_rows == 0:
+        raise DatasetError(
+            f"{label}: column '{key}' has no identifiers: the file has a header but no data "
+            "rows; a computation needs at least one identifier (is it the right file?)",
+            path=label,
+            column=key,
+        )
 
-    raw = table[key]
+    raw = table[key].cast(pa.large_string()).combine_chunks()  # no 2 GiB limit
+    markers = missing_markers(raw)
     ids = rule.apply(raw)
     empty = _empty_mask(ids)
+    if markers.any():
+        _raise_missing(label, key, raw, markers, empty & ~markers)
     if empty.any():
         _raise_empty(label, key, empty, note=_normalisation_note(raw, empty, rule))
     domain_columns: list[pa.Array] = []
@@ -349,21 +389,46 @@ def load_identifiers(
 def _domain_codes(
     columns: Sequence[pa.Array],
 ) -> tuple[npt.NDArray[np.intp], list[tuple[str, ...]]]:
-    """Integer codes of the combined domain values, and the sorted distinct domains."""
-    per_column = []
-    dictionaries = []
+    """Integer codes of the combined domain values, and the sorted distinct domains.
+
+    Each column's values are ranked in sorted order; the ranks are combined into one
+    integer per row (mixed radix, first column most significant, so integer order is the
+    order of the value tuples) and the combinations present are numbered in that order.
+    """
+    if not columns or len(columns[0]) == 0:
+        return np.empty(0, dtype=np.intp), []
+    dictionaries: list[list[str]] = []
+    ranks: list[npt.NDArray[np.int64]] = []
     for column in columns:
         encoded = pa.chunked_array([column]).combine_chunks().dictionary_encode()
         dictionary = encoded.dictionary.to_pylist()
         rank = np.argsort(np.array(dictionary, dtype=object)).argsort()  # sorted order
-        per_column.append(rank[encoded.indices.to_numpy(zero_copy_only=False)])
+        ranks.append(rank[encoded.indices.to_numpy(zero_copy_only=False)].astype(np.int64))
         dictionaries.append(sorted(dictionary))
-    if not per_column or len(per_column[0]) == 0:
-        return np.empty(0, dtype=np.intp), []
-    stacked = np.stack(per_column, axis=1)
-    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    labels = [tuple(d[i] for d, i in zip(dictionaries, row, strict=True)) for row in unique]
-    return inverse.reshape(-1).astype(np.intp), labels
+    radix = math.prod(len(dictionary) for dictionary in dictionaries)
+    if radix >= 2**62:  # the combined code would overflow: compare the rows instead
+        rows, inverse = np.unique(np.stack(ranks, axis=1), axis=0, return_inverse=True)
+        tuples = [tuple(d[i] for d, i in zip(dictionaries, row, strict=True)) for row in rows]
+        return inverse.reshape(-1).astype(np.intp), tuples
+    combined = ranks[0]
+    for dictionary, rank in zip(dictionaries[1:], ranks[1:], strict=True):
+        combined = combined * len(dictionary) + rank
+    if radix <= max(4 * combined.size, 1 << 20):  # a table of every combination: no sort
+        present = np.zeros(radix, dtype=bool)
+        present[combined] = True
+        unique = np.flatnonzero(present)
+        number = np.cumsum(present) - 1
+        inverse = number[combined]
+    else:
+        unique, inverse = np.unique(combined, return_inverse=True)
+    labels: list[tuple[str, ...]] = []
+    for code in unique.tolist():
+        label: list[str] = []
+        for dictionary in reversed(dictionaries):
+            code, index = divmod(code, len(dictionary))
+            label.append(dictionary[index])
+        labels.append(tuple(reversed(label)))
+    return inverse.reshape(-1).astype(np.intp, copy=False), labels
 
 
 def _check_key_and_by(key: str, by: Sequence[str]) -> tuple[str, ...]:
@@ -394,11 +459,58 @@ def _empty_mask(values: pa.Array) -> npt.NDArray[np.bool_]:
     return mask
 
 
-def _normalisation_note(
-    raw: pa.ChunkedArray, empty: npt.NDArray[np.bool_], rule: IdentifierRule
-) -> str:
+def missing_markers(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.bool_]:
+    """True where a text is a missing-value marker: one of :data:`MISSING` other than the
+    empty text, in any letter case, with surrounding whitespace ignored (``" NaN "``,
+    ``"na"``, ``"Null"``). Nulls and empty texts are not markers (they are empty)."""
+    trimmed = pc.utf8_trim_whitespace(values)
+    if isinstance(trimmed, pa.ChunkedArray):
+        trimmed = trimmed.cast(pa.large_string()).combine_chunks()
+    # only short texts can be markers: fold and look up those alone (a few, if any)
+    short = pc.fill_null(pc.less_equal(pc.binary_length(trimmed), _MARKER_BYTES), False)
+    candidates = np.flatnonzero(short.to_numpy(zero_copy_only=False))
+    mask = np.zeros(len(trimmed), dtype=bool)
+    if candidates.size:
+        folded = pc.utf8_lower(trimmed.take(pa.array(candidates)))
+        hit = pc.fill_null(pc.is_in(folded, value_set=pa.array(_MARKERS_FOLDED)), False)
+        mask[candidates] = hit.to_numpy(zero_copy_only=False)
+    return mask
+
+
+def marker_texts(values: pa.Array, markers: npt.NDArray[np.bool_]) -> str:
+    """The distinct marker spellings found, as written (trimmed), e.g. ``'NA', 'nan'``."""
+    found = pc.utf8_trim_whitespace(values.filter(pa.array(markers)))
+    return _quoted(sorted(set(pc.unique(found).to_pylist())))
+
+
+def _raise_missing(
+    label: str,
+    column: str,
+    raw: pa.Array,
+    markers: npt.NDArray[np.bool_],
+    empty: npt.NDArray[np.bool_],
+) -> None:
+    """Raise the DatasetError for identifiers written as missing-value markers (or empty)."""
+    rows = np.flatnonzero(markers | empty)
+    examples = _examples(rows)
+    count = int(rows.size)
+    n_markers = int(markers.sum())
+    how = f"{n_markers} written as {marker_texts(raw, markers)}"
+    if empty.any():
+        how += f", {int(empty.sum())} empty"
+    raise DatasetError(
+        f"{label}: column '{column}' has {count} missing {'value' if count == 1 else 'values'} "
+        f"({_rows_text(examples, count)}; {how}); a record without an identifier cannot be "
+        "matched: remove these records or fill in their identifiers",
+        path=label,
+        column=column,
+        rows=examples,
+    )
+
+
+def _normalisation_note(raw: pa.Array, empty: npt.NDArray[np.bool_], rule: IdentifierRule) -> str:
     """Explain, when it applies, that values became empty only through normalisation."""
-    was_empty = _empty_mask(raw.combine_chunks())
+    was_empty = _empty_mask(raw)
     if (empty & ~was_empty).any():
         return f" after normalisation ({rule.describe()})"
     return ""

@@ -18,13 +18,10 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from privstats.data.readers import column_names, read_columns
+from privstats.data.readers import MISSING, column_names, read_columns
 from privstats.errors import DatasetError
 
 __all__ = ["MISSING", "Table", "read_table"]
-
-MISSING: tuple[str, ...] = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", ".")
-"""Cell texts read as a missing value in a value column."""
 
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _MAX_EXAMPLES = 5

@@ -5,6 +5,8 @@ only translate HTTP to the store and the job life cycle in ``hub.jobs``; a watch
 fails jobs whose nodes fall silent.
 """
 
+import asyncio
+import contextlib
 import hmac
 import json
 import threading
@@ -18,14 +20,16 @@ import msgpack
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from privstats import __version__
 from privstats.crypto.keys import verify
 from privstats.errors import AuthenticationError, ParameterError, PrivstatsError, ServiceError
 from privstats.hub import audit_log, auth, jobs
 from privstats.hub.auth import Principal
+from privstats.hub.limits import BodyLimit
 from privstats.hub.store import (
     Approval,
     Dataset,
@@ -39,7 +43,8 @@ from privstats.hub.store import (
     utc_now,
 )
 from privstats.jobs.kinds import get_kind
-from privstats.service.canonical import canonical_json, sha256_hex
+from privstats.service.audit import HEADER_AUDIT_VIEW, HEADER_RESULT_SALT
+from privstats.service.canonical import result_commitment
 from privstats.service.manifest import approval_payload
 from privstats.service.signing import (
     HEADER_NONCE,
@@ -52,28 +57,67 @@ from privstats.service.signing import (
 __all__ = ["HubSettings", "create_app"]
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+"""Printable text: no control characters (no newlines that could forge log or table lines)."""
+MAX_ROWS = 2**53
+"""The largest row count a dataset may declare (exact as a JSON number everywhere)."""
+MiB = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class HubSettings:
-    """Limits and clocks of one hub."""
+    """Limits and clocks of one hub.
+
+    ``max_body_bytes`` bounds every request body (default: the largest envelope plus
+    4 MiB); ``max_result_bytes`` bounds the bodies of ``POST …/complete``, which carry
+    released results (a synthetic file can be large). Both are enforced before
+    authentication. ``max_waits_per_party`` caps one node's concurrent long-polls; a
+    further one is answered at once with 429.
+    """
 
     node_timeout: float = 60.0
     enrolment_ttl: float = 7 * 24 * 3600.0
-    max_envelope_bytes: int = 2 * 1024 * 1024
-    max_fetch_bytes: int = 8 * 1024 * 1024
-    max_mailbox_bytes: int = 512 * 1024 * 1024
+    max_envelope_bytes: int = 2 * MiB
+    max_fetch_bytes: int = 8 * MiB
+    max_mailbox_bytes: int = 512 * MiB
+    max_body_bytes: int | None = None
+    max_result_bytes: int = 64 * MiB
+    max_waits_per_party: int = 8
     watchdog_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_envelope_bytes", "max_result_bytes", "max_waits_per_party"):
+            if getattr(self, name) < 1:
+                raise ParameterError(f"{name} must be at least 1", parameter=name)
+        if self.body_limit < self.max_envelope_bytes:
+            raise ParameterError(
+                f"max_body_bytes ({self.body_limit}) must be at least max_envelope_bytes "
+                f"({self.max_envelope_bytes}), or no envelope could be posted",
+                parameter="max_body_bytes",
+            )
+
+    @property
+    def body_limit(self) -> int:
+        """The body limit of every route but completion."""
+        if self.max_body_bytes is not None:
+            return self.max_body_bytes
+        return self.max_envelope_bytes + 4 * MiB
+
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Reason = Annotated[str, Field(max_length=10_000)]
+ColumnName = Annotated[str, Field(min_length=1, max_length=128, pattern=TEXT_PATTERN)]
+TypeName = Annotated[str, Field(min_length=1, max_length=128, pattern=TEXT_PATTERN)]
 
 
 class PartyIn(BaseModel):
-    name: str = Field(pattern=NAME_PATTERN)
-    description: str = ""
+    name: Name
+    description: str = Field("", max_length=500, pattern=TEXT_PATTERN)
 
 
 class TokenIn(BaseModel):
-    name: str = Field(pattern=NAME_PATTERN)
-    role: Literal["admin", "analyst"] = "analyst"
+    name: Name
+    role: Literal["admin", "analyst", "auditor"] = "analyst"
 
 
 class EnrolIn(BaseModel):
@@ -85,58 +129,93 @@ class EnrolIn(BaseModel):
 
 
 class DatasetIn(BaseModel):
-    name: str = Field(pattern=NAME_PATTERN)
-    format: str
-    rows: int = Field(ge=0)
-    columns: list[tuple[str, str]]
-    key_columns: list[str]
-    signature: str
+    name: Name
+    format: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,15}$")
+    rows: int = Field(ge=0, le=MAX_ROWS)
+    columns: list[tuple[ColumnName, TypeName]] = Field(max_length=10_000)
+    key_columns: list[ColumnName] = Field(max_length=100)
+    signature: str = Field(max_length=256)
 
 
 class JobIn(BaseModel):
-    kind: str
+    kind: Name
     parameters: dict[str, Any]
-    parties: dict[str, str]
-    datasets: dict[str, str]
-    recipients: list[str] | None = None
+    parties: dict[Name, Name] = Field(max_length=1000)
+    datasets: dict[Name, Name] = Field(max_length=1000)
+    recipients: list[Name] | None = Field(None, min_length=1, max_length=100)
     node_timeout: float | None = Field(None, gt=0, le=86_400)
 
 
 class ApprovalIn(BaseModel):
     decision: Literal["approve", "reject"]
-    reason: str = ""
+    reason: Reason = ""
     manifest_hash: str
     signature: str
 
 
 class HeartbeatIn(BaseModel):
-    step: str | None = None
+    step: str | None = Field(None, max_length=64, pattern=TEXT_PATTERN)
 
 
 class CompleteIn(BaseModel):
     result: dict[str, Any] | None = None
-    result_hash: str | None
-    signature: str
+    result_commitment: str | None = Field(pattern=r"^[0-9a-f]{64}$")
+    salt: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    signature: str = Field(max_length=256)
 
 
 class FailIn(BaseModel):
-    step: str | None = None
-    reason: str
+    step: str | None = Field(None, max_length=64, pattern=TEXT_PATTERN)
+    reason: Reason
 
 
 class _Waiters:
-    """Wakes long-polling mailbox readers when an envelope arrives or a job ends."""
+    """Wakes long-polling mailbox readers when an envelope arrives or a job ends.
+
+    Readers wait on an :class:`asyncio.Event` in the server's event loop, so a waiting
+    long-poll holds no worker thread; writers (in worker threads) wake them through
+    ``call_soon_threadsafe``. Each wake-up replaces the event, so a reader takes the
+    current event *before* it looks at the mailbox and misses nothing posted after.
+    """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+        self._waiting: dict[str, int] = {}
+
+    def current(self) -> asyncio.Event:
+        """The event the next :meth:`notify` sets (call in the event loop)."""
+        self._loop = asyncio.get_running_loop()
+        if self._event is None:
+            self._event = asyncio.Event()
+        return self._event
+
+    def _wake(self) -> None:
+        event, self._event = self._event, None
+        if event is not None:
+            event.set()
 
     def notify(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
+        """Wake every waiting reader (from any thread)."""
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(self._wake)
 
-    def wait(self, seconds: float) -> None:
-        with self._cond:
-            self._cond.wait(seconds)
+    def enter(self, party: str, cap: int) -> bool:
+        """Count one more waiting long-poll of ``party``; False if it has ``cap`` already."""
+        if self._waiting.get(party, 0) >= cap:
+            return False
+        self._waiting[party] = self._waiting.get(party, 0) + 1
+        return True
+
+    def leave(self, party: str) -> None:
+        left = self._waiting.get(party, 1) - 1
+        if left:
+            self._waiting[party] = left
+        else:
+            self._waiting.pop(party, None)
 
 
 def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
@@ -175,6 +254,12 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
         docs_url="/api/v1/docs",
         redoc_url=None,
         lifespan=lifespan,
+    )
+
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.body_limit,
+        route_limits=((r"/api/v1/jobs/[^/]+/complete", settings.max_result_bytes),),
     )
 
     @app.exception_handler(PrivstatsError)
@@ -246,7 +331,7 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
         if who.kind == "node":
             member(session, job, who)
         elif (
-            who.role != "admin"
+            who.role not in ("admin", "auditor")
             and who.name != job.submitted_by
             and who.name not in jobs.load_manifest(job).recipients
         ):
@@ -445,7 +530,7 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
                 query = query.join(JobParty, JobParty.job_id == Job.id).where(
                     JobParty.party == who.name
                 )
-            elif who.role != "admin":
+            elif who.role not in ("admin", "auditor"):
                 query = query.where(Job.submitted_by == who.name)
             return [jobs.job_view(session, job) for job in session.scalars(query)]
 
@@ -562,16 +647,21 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
                         f"role {row.role!r} does not release results of {manifest.kind} jobs",
                         status=403,
                     )
-                if body.result_hash != sha256_hex(canonical_json(body.result)):
-                    raise ServiceError("the result does not match its hash", status=422)
+                if body.salt is None or body.result_commitment != result_commitment(
+                    bytes.fromhex(body.salt), body.result
+                ):
+                    raise ServiceError(
+                        "the result does not match its commitment (sha256 of salt and result)",
+                        status=422,
+                    )
             payload = {
                 "job": job_id,
                 "party": who.name,
                 "role": row.role,
-                "result_sha256": body.result_hash,
+                "result_commitment": body.result_commitment,
             }
             signed_by(who, "completion", payload, body.signature)
-            row.completed_at, row.result_hash = utc_now(), body.result_hash
+            row.completed_at, row.result_hash = utc_now(), body.result_commitment
             audit_log.append(
                 session,
                 actor=who.actor,
@@ -586,6 +676,7 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
                     Result(
                         job_id=job_id,
                         result=json.dumps(body.result),
+                        salt=body.salt,
                         produced_by=who.name,
                         created_at=utc_now(),
                     )
@@ -603,6 +694,7 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
                         reason="every party completed but none released a result",
                     )
                 else:
+                    producer = session.get(JobParty, (job_id, stored.produced_by))
                     jobs.end_job(session, job, "succeeded", actor="hub")
                     audit_log.append(
                         session,
@@ -612,7 +704,8 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
                         payload={
                             "job": job_id,
                             "recipients": list(manifest.recipients),
-                            "result_sha256": sha256_hex(canonical_json(json.loads(stored.result))),
+                            "produced_by": stored.produced_by,
+                            "result_commitment": producer.result_hash if producer else None,
                         },
                     )
             view = jobs.job_view(session, job)
@@ -659,7 +752,11 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
         return view
 
     @app.get("/api/v1/jobs/{job_id}/result")
-    def result(job_id: str, who: Annotated[Principal, Depends(caller)]) -> dict[str, Any]:
+    def result(
+        job_id: str, who: Annotated[Principal, Depends(caller)], response: Response
+    ) -> dict[str, Any]:
+        """The released result; header ``X-Privstats-Result-Salt`` carries the salt of the
+        producing node's commitment in the audit log, for the recipients to check."""
         with store.read() as session:
             job = jobs.require_job(session, job_id)
             manifest = jobs.load_manifest(job)
@@ -672,6 +769,8 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
             if row is None or job.state != "succeeded":
                 raise ServiceError(f"job {job_id} is {job.state}; no result yet", status=409)
             released: dict[str, Any] = json.loads(row.result)
+            if row.salt:
+                response.headers[HEADER_RESULT_SALT] = row.salt
             return released
 
     def _active_member(session: Session, job_id: str, who: Principal) -> Job:
@@ -703,10 +802,12 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
             _active_member(session, job_id, who)
             if session.get(JobParty, (job_id, to)) is None or to == who.name:
                 raise ServiceError(f"{to!r} is not another party of job {job_id}", status=422)
-            pending = session.scalars(
-                select(RelayMessage.envelope).where(RelayMessage.job_id == job_id)
-            ).all()
-            if sum(len(e) for e in pending) + len(body) > settings.max_mailbox_bytes:
+            pending = session.scalar(
+                select(func.coalesce(func.sum(func.length(RelayMessage.envelope)), 0)).where(
+                    RelayMessage.job_id == job_id
+                )
+            )
+            if int(pending or 0) + len(body) > settings.max_mailbox_bytes:
                 raise ServiceError(f"job {job_id}'s mailboxes are full", status=507)
             duplicate = session.scalars(
                 select(RelayMessage.id).where(
@@ -730,16 +831,8 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
         waiters.notify()
         return {"seq": seq}
 
-    @app.get("/api/v1/jobs/{job_id}/messages")
-    def fetch_messages(
-        job_id: str,
-        sender: str,
-        who: Annotated[Principal, Depends(caller)],
-        after: Annotated[int, Query(ge=0)] = 0,
-        wait: Annotated[float, Query(ge=0, le=30)] = 10.0,
-    ) -> Response:
-        need(who, "node")
-        deadline = time.monotonic() + wait
+    def _acknowledge(job_id: str, sender: str, who: Principal, after: int) -> None:
+        """Delete the envelopes the reader has confirmed (``seq <= after``)."""
         with store.write() as session:
             _active_member(session, job_id, who)
             session.execute(
@@ -750,41 +843,102 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
                     RelayMessage.seq <= after,
                 )
             )
-        while True:
-            with store.read() as session:
-                _active_member(session, job_id, who)
-                rows = session.scalars(
-                    select(RelayMessage)
-                    .where(
-                        RelayMessage.job_id == job_id,
-                        RelayMessage.sender == sender,
-                        RelayMessage.recipient == who.name,
-                        RelayMessage.seq > after,
-                    )
-                    .order_by(RelayMessage.seq)
-                    .limit(64)
-                ).all()
-            batch: list[list[Any]] = []
-            size = 0
-            for row in rows:
-                if batch and size + len(row.envelope) > settings.max_fetch_bytes:
-                    break
-                batch.append([row.seq, row.envelope])
-                size += len(row.envelope)
-            remaining = deadline - time.monotonic()
-            if batch or remaining <= 0:
-                return Response(msgpack.packb(batch), media_type="application/msgpack")
-            waiters.wait(min(remaining, 1.0))
+
+    def _pending(job_id: str, sender: str, who: Principal, after: int) -> list[list[Any]]:
+        """The next envelopes from ``sender`` to ``who`` after ``after``, up to the fetch limit."""
+        with store.read() as session:
+            _active_member(session, job_id, who)
+            rows = session.scalars(
+                select(RelayMessage)
+                .where(
+                    RelayMessage.job_id == job_id,
+                    RelayMessage.sender == sender,
+                    RelayMessage.recipient == who.name,
+                    RelayMessage.seq > after,
+                )
+                .order_by(RelayMessage.seq)
+                .limit(64)
+            ).all()
+        batch: list[list[Any]] = []
+        size = 0
+        for row in rows:
+            if batch and size + len(row.envelope) > settings.max_fetch_bytes:
+                break
+            batch.append([row.seq, row.envelope])
+            size += len(row.envelope)
+        return batch
+
+    @app.get("/api/v1/jobs/{job_id}/messages")
+    async def fetch_messages(
+        job_id: str,
+        sender: str,
+        who: Annotated[Principal, Depends(caller)],
+        after: Annotated[int, Query(ge=0)] = 0,
+        wait: Annotated[float, Query(ge=0, le=30)] = 10.0,
+    ) -> Response:
+        """Envelopes from ``sender``; waits up to ``wait`` s for one, holding no thread.
+
+        A party may have ``max_waits_per_party`` waiting fetches at once; a further one
+        that would wait is answered at once with 429 (its node retries shortly).
+        """
+        need(who, "node")
+        deadline = time.monotonic() + wait
+        await run_in_threadpool(_acknowledge, job_id, sender, who, after)
+        event = waiters.current()
+        batch = await run_in_threadpool(_pending, job_id, sender, who, after)
+        if batch or wait <= 0:
+            return Response(msgpack.packb(batch), media_type="application/msgpack")
+        if not waiters.enter(who.name, settings.max_waits_per_party):
+            raise ServiceError(
+                f"party {who.name!r} already has {settings.max_waits_per_party} fetches "
+                "waiting at this hub; retry shortly",
+                status=429,
+            )
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return Response(msgpack.packb([]), media_type="application/msgpack")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), timeout=min(remaining, 5.0))
+                event = waiters.current()
+                batch = await run_in_threadpool(_pending, job_id, sender, who, after)
+                if batch:
+                    return Response(msgpack.packb(batch), media_type="application/msgpack")
+        finally:
+            waiters.leave(who.name)
 
     @app.get("/api/v1/audit")
     def audit(
         who: Annotated[Principal, Depends(caller)],
+        response: Response,
         after: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+        job: Annotated[str | None, Query(max_length=32)] = None,
     ) -> list[dict[str, Any]]:
+        """Audit entries after ``after``, oldest first (of one ``job`` if given).
+
+        Admins and auditors see every entry (header ``X-Privstats-Audit-View: full``).
+        Analysts see the registry's party and dataset entries and the entries of the jobs
+        they submitted or receive; nodes, the registry's entries and those of their jobs
+        (``partial``): another analyst's manifest or result commitment is never shown.
+        """
+        full = who.role in ("admin", "auditor")
+        response.headers[HEADER_AUDIT_VIEW] = "full" if full else "partial"
         with store.read() as session:
-            return [
-                entry.as_dict() for entry in audit_log.entries(session, after=after, limit=limit)
-            ]
+            job_ids = None if full else _visible_job_ids(session, who)
+            rows = audit_log.entries(session, after=after, limit=limit, job_id=job, job_ids=job_ids)
+            return [entry.as_dict() for entry in rows]
+
+    def _visible_job_ids(session: Session, who: Principal) -> set[str]:
+        if who.kind == "node":
+            return set(session.scalars(select(JobParty.job_id).where(JobParty.party == who.name)))
+        visible_ids = set()
+        for job_id, submitted_by, manifest in session.execute(
+            select(Job.id, Job.submitted_by, Job.manifest)
+        ):
+            if submitted_by == who.name or who.name in json.loads(manifest)["recipients"]:
+                visible_ids.add(job_id)
+        return visible_ids
 
     return app

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from privstats.hub.store import AuditRow, utc_now
 from privstats.service.audit import GENESIS, AuditEntry, entry_hash
 from privstats.service.canonical import canonical_json
 
-__all__ = ["append", "entries"]
+__all__ = ["REGISTRY_ACTIONS", "append", "entries"]
 
 
 def append(
@@ -74,8 +75,29 @@ def to_entry(row: AuditRow) -> AuditEntry:
     )
 
 
-def entries(session: Session, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
-    rows = session.scalars(
-        select(AuditRow).where(AuditRow.seq > after).order_by(AuditRow.seq).limit(limit)
-    )
+REGISTRY_ACTIONS = ("party.added", "party.enrolled", "dataset.registered")
+"""Entries outside any job that every caller may see (the registry is public to them)."""
+
+
+def entries(
+    session: Session,
+    *,
+    after: int = 0,
+    limit: int = 1000,
+    job_id: str | None = None,
+    job_ids: Collection[str] | None = None,
+) -> list[AuditEntry]:
+    """Entries after ``after``, oldest first: of ``job_id`` only if given; if ``job_ids`` is
+    given, only the registry's entries and those of these jobs (a caller's partial view)."""
+    query = select(AuditRow).where(AuditRow.seq > after)
+    if job_id is not None:
+        query = query.where(AuditRow.job_id == job_id)
+    if job_ids is not None:
+        query = query.where(
+            or_(
+                AuditRow.job_id.in_(sorted(job_ids)),
+                and_(AuditRow.job_id.is_(None), AuditRow.action.in_(REGISTRY_ACTIONS)),
+            )
+        )
+    rows = session.scalars(query.order_by(AuditRow.seq).limit(limit))
     return [to_entry(row) for row in rows]

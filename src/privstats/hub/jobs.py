@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -182,9 +183,16 @@ def submit(
 
 
 def job_view(session: Session, job: Job) -> dict[str, Any]:
-    """A job as the API shows it."""
+    """A job as the API shows it.
+
+    ``pending_approvals`` names the parties that have not decided yet while the job awaits
+    approval (else it is empty); ``seconds`` is the wall time from the job's start
+    (``running``, or ``approved`` if it never ran) to its end, None while it has not ended.
+    """
     approvals = session.scalars(select(Approval).where(Approval.job_id == job.id)).all()
     members = session.scalars(select(JobParty).where(JobParty.job_id == job.id)).all()
+    decided = {a.party for a in approvals}
+    state_times = json.loads(job.state_times)
     return {
         "id": job.id,
         "kind": job.kind,
@@ -194,7 +202,13 @@ def job_view(session: Session, job: Job) -> dict[str, Any]:
         "submitted_by": job.submitted_by,
         "created_at": job.created_at,
         "updated_at": job.updated_at,
-        "state_times": json.loads(job.state_times),
+        "state_times": state_times,
+        "seconds": _seconds(job.state, state_times),
+        "pending_approvals": (
+            sorted(m.party for m in members if m.party not in decided)
+            if job.state == "awaiting_approval"
+            else []
+        ),
         "node_timeout": job.node_timeout,
         "failure": (
             {"party": job.failure_party, "step": job.failure_step, "reason": job.failure_reason}
@@ -224,6 +238,15 @@ def job_view(session: Session, job: Job) -> dict[str, Any]:
         ],
         "result_ready": session.get(Result, job.id) is not None,
     }
+
+
+def _seconds(state: str, times: dict[str, str]) -> float | None:
+    """Seconds from the job's start to its end (None while it runs or if it never started)."""
+    start, end = times.get("running") or times.get("approved"), times.get(state)
+    if state not in TERMINAL or not start or not end:
+        return None
+    elapsed = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+    return round(elapsed.total_seconds(), 6)
 
 
 def require_job(session: Session, job_id: str) -> Job:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import uvicorn
 from sqlalchemy import select
 
+from privstats.errors import ParameterError
 from privstats.files import write_text_atomically
 from privstats.hub import audit_log, auth
 from privstats.hub.app import HubSettings, create_app
@@ -48,20 +51,27 @@ def serve(
     settings: HubSettings | None = None,
     say: Callable[[str], None] = print,
 ) -> None:
-    """Run the hub until interrupted; port 0 picks a free port, written to ``hub.url``."""
-    folder = Path(data_dir)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    store = Store(db_url) if db_url else Store.sqlite(folder / "hub.db")
+    """Run the hub until interrupted; port 0 picks a free port, written to ``hub.url``.
+
+    The port is bound before anything is written, so a port in use leaves the data folder
+    as it was. Files the hub creates (database, its WAL and shared-memory files, tokens)
+    are owner-only: the process umask is set to 077 and the data folder to 0700.
+    """
+    sock = _listen(host, port)
+    try:
+        os.umask(0o077)
+        folder = Path(data_dir)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder.chmod(0o700)
+        store = Store(db_url) if db_url else Store.sqlite(folder / "hub.db")
+    except BaseException:
+        sock.close()
+        raise
     if db_url is None:
         (folder / "hub.db").chmod(0o600)
     token_path = bootstrap_admin(store, folder)
     if token_path is not None:
         say(f"admin token written to {token_path} (keep it secret; it is shown nowhere else)")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
     bound = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{bound}"
@@ -75,3 +85,24 @@ def serve(
     finally:
         sock.close()
         store.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` and listening; a port in use is a ParameterError."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ParameterError(
+                f"port {port} on {host} is in use; choose another with --port", parameter="port"
+            ) from None
+        raise ParameterError(
+            f"cannot listen on {host} port {port}: {exc.strerror or exc}; check --host and --port",
+            parameter="port",
+        ) from None
+    return sock

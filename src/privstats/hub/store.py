@@ -158,11 +158,14 @@ class RelayMessage(Base):
 
 
 class Result(Base):
-    """A job's released result, served only to the recipients its manifest names."""
+    """A job's released result, served only to the recipients its manifest names, with the
+    salt of the producing node's commitment (so the recipients can check it; see
+    :func:`privstats.service.canonical.result_commitment`)."""
 
     __tablename__ = "results"
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
     result: Mapped[str] = mapped_column(Text)  # JSON
+    salt: Mapped[str | None] = mapped_column(String(64))  # hex; None in hubs before 0002
     produced_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[str] = mapped_column(String(32))
 

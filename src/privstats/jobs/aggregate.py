@@ -61,6 +61,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field, field_validator, model_validator
 
+from privstats.data.readers import check_data_file
 from privstats.data.tables import Table, read_table
 from privstats.disclosure.cells import withheld_cells
 from privstats.errors import DatasetError, ParameterError, ProtocolError
@@ -513,6 +514,31 @@ def _party_process(
     )
 
 
+def _refuse_shared_files(parties: Mapping[str, str | Path]) -> None:
+    """Refuse two parties given the same file, or files with the same contents: their
+    records would be pooled twice. Contents are compared by SHA-256, only between files
+    of equal size."""
+    by_size: dict[int, list[str]] = {}
+    for name, path in parties.items():
+        by_size.setdefault(Path(path).stat().st_size, []).append(name)
+    for names in by_size.values():
+        seen: dict[bytes, str] = {}
+        for name in names if len(names) > 1 else ():
+            with open(parties[name], "rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256").digest()
+            if digest in seen:
+                first = seen[digest]
+                same = Path(parties[first]).resolve() == Path(parties[name]).resolve()
+                what = "the same file" if same else "files with identical contents"
+                raise DatasetError(
+                    f"parties {first!r} and {name!r} are given {what} ({parties[first]}, "
+                    f"{parties[name]}); its records would be counted twice. Give each party "
+                    "the file of its own records",
+                    path=str(parties[name]),
+                )
+            seen[digest] = name
+
+
 @dataclass(frozen=True)
 class AggregateRun:
     """The release of a local aggregate run, the data warnings, and each party's cost."""
@@ -536,8 +562,8 @@ def run_local_aggregate(
     for name, path in parties.items():
         if not name:
             raise ParameterError("a party name is empty", parameter="parties")
-        if not Path(path).is_file():
-            raise DatasetError(f"{path}: file of party {name!r} not found", path=str(path))
+        check_data_file(path, f"file of party {name!r}")
+    _refuse_shared_files(parties)
     started = time.perf_counter()
     outcomes = run_local(
         {

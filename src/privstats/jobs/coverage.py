@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from privstats.data.identifiers import IdentifierRule
-from privstats.data.readers import IdentifierSet, load_identifiers
+from privstats.data.readers import IdentifierSet, check_data_file, load_identifiers
 from privstats.disclosure.cells import withheld_cells
 from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
@@ -227,9 +227,6 @@ def _release(
             }
         )
     by_domain.sort(key=lambda entry: tuple(entry["domain"].values()))
-    population = dual_system_estimate(
-        counts.receiver_size, counts.sender_size, counts.total, confidence=spec.confidence
-    )
     return {
         "computation": "coverage",
         "register_size": counts.receiver_size,
@@ -237,11 +234,27 @@ def _release(
         "matched": counts.total,
         "coverage": overall.as_dict(),
         "by_domain": by_domain,
-        "population_estimate": {
-            key: value
-            for key, value in population.as_dict().items()
-            if key in ("estimate", "ci_low", "ci_high", "method")
-        },
+        "population_estimate": _population(spec, counts),
+    }
+
+
+def _population(spec: CoverageSpec, counts: IntersectionCounts) -> dict[str, Any]:
+    """The dual-system estimate, or None figures with a note when nobody matched."""
+    if counts.total == 0:
+        return {
+            "estimate": None,
+            "ci_low": None,
+            "ci_high": None,
+            "method": "chapman",
+            "note": "undefined: no person is in both lists",
+        }
+    population = dual_system_estimate(
+        counts.receiver_size, counts.sender_size, counts.total, confidence=spec.confidence
+    )
+    return {
+        key: value
+        for key, value in population.as_dict().items()
+        if key in ("estimate", "ci_low", "ci_high", "method")
     }
 
 
@@ -297,8 +310,7 @@ def run_local_coverage(
 ) -> CoverageRun:
     """Run both roles, each in its own process on loopback; ``result`` includes ``seconds``."""
     for label, path in (("register", register), ("source", source)):
-        if not Path(path).is_file():
-            raise DatasetError(f"{path}: {label} file not found", path=str(path))
+        check_data_file(path, f"{label} file")
     started = time.perf_counter()
     outcomes = run_local(
         {

@@ -9,13 +9,24 @@ without pooling the data::
                coordinator sends back the union of the classes (or the spec's list)
     standardize  secure aggregation of [n, Σx, Σx²] per feature; the coordinator builds
                the standardizer from the pooled sums and sends the initial model
-    round r    the coordinator sends the global parameters; each office runs local SGD
-               (FedProx adds μ/2·‖w − w_global‖²) on its training records and contributes
-               n_i·(w_i − w_global) and n_i to a secure aggregation; the coordinator
-               applies the pooled mean update (FedAvg, FedProx) or uses it as the
-               pseudo-gradient of a server optimiser (FedAdam, FedYogi)
+    round r    the coordinator sends the global parameters; each office adds up its
+               validation records' cross-entropy, count and correct predictions under
+               them, runs local SGD (FedProx adds μ/2·‖w − w_global‖²) on its training
+               records and contributes n_i·(w_i − w_global), n_i and those validation sums
+               to a secure aggregation; the coordinator uses the pooled mean update as the
+               pseudo-gradient of a server optimiser (FedAdam by default, FedYogi) or
+               applies it (FedAvg, FedProx)
+    stop       after a warm-up of ``min_rounds``, when the pooled validation loss has not
+               improved for ``patience`` rounds, or at the round cap ``rounds``; the model
+               kept is the one with the lowest pooled validation loss
     evaluate   each office computes the final model's confusion matrix on its held-out
                subjects; secure aggregation gives the coordinator only their sum
+
+Each office's subjects (records without a subject column) are split once, from the public
+seed, into held-out (``holdout``, for the evaluation), validation (``validation`` of the
+rest, for early stopping) and training. The defaults (FedAdam, early stopping, a cap of
+200 rounds or 30 with DP) are this module's :class:`FLSpec`: the command line, the hub's
+job and ``Federation.submit_fl_train`` all take them from here.
 
 Threat model: offices and coordinator semi-honest; secure aggregation
 (``privstats.protocols.secagg``) hides each office's update, statistics and confusion
@@ -23,11 +34,12 @@ matrix from the coordinator and the other offices, tolerating offices that drop 
 round: an office that drops out is left out of the later rounds and of the evaluation, and
 the result names it under ``dropped`` with the step it was lost at. What is revealed: to
 the coordinator, each office's class labels and feature names, the pooled statistics, the
-pooled update of every round and the pooled confusion matrix; to the offices, the global
-model of every round. Updates are encoded in fixed point with ``frac_bits`` fractional bits
-(error ≤ 2^−(f+1) per weighted coordinate). Without differential privacy the sequence of
-global models can still reveal something about the training records (membership inference);
-that is what the DP option is for.
+pooled update and pooled validation sums of every round and the pooled confusion matrix;
+to the offices, the global model of every round. Updates are encoded in fixed point with
+``frac_bits`` fractional bits (error ≤ 2^−(f+1) per weighted coordinate). Without
+differential privacy the sequence of global models can still reveal something about the
+training records (membership inference); that is what the DP option is for. With it, the
+result's ``outside_epsilon`` lists what is released that ε does not cover.
 """
 
 from __future__ import annotations
@@ -42,10 +54,11 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from privstats.data.readers import check_data_file
 from privstats.data.sensors import FeatureTable, read_feature_table
-from privstats.errors import DatasetError, ParameterError, ProtocolError
+from privstats.errors import DatasetError, MissingExtraError, ParameterError, ProtocolError
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
 from privstats.jobs.roles import numbered_parties
 from privstats.jobs.spec import Spec
@@ -59,15 +72,33 @@ from privstats.protocols.sharing import FixedPoint
 from privstats.transport.channel import Channel
 from privstats.transport.codec import Message, message
 
-__all__ = ["COORDINATOR", "FLRun", "FLSpec", "run_local_fl_train"]
+__all__ = ["COORDINATOR", "DP_ROUND_CAP", "ROUND_CAP", "FLRun", "FLSpec", "run_local_fl_train"]
 
 COORDINATOR = "coordinator"
+ROUND_CAP = 200
+"""Default round cap without DP (early stopping usually ends training well before)."""
+DP_ROUND_CAP = 30
+"""Default round cap with DP: the noise is calibrated so that all of them spend ε."""
+_MIN_PROBABILITY = 1e-12
+"""Probabilities are floored here in the validation loss (at most 27.6 per record)."""
+_MIN_IMPROVEMENT = 1e-4
+"""A pooled validation loss counts as better when it is lower by more than this."""
+
+
+def _require_accountant() -> None:
+    """Fail before any party starts when DP is asked for and dp-accounting is missing."""
+    try:
+        import dp_accounting  # only checks that the extra is installed
+        import dp_accounting.rdp  # noqa: F401
+    except ImportError as exc:
+        raise MissingExtraError("ml", "differential privacy (--dp-epsilon)") from exc
 
 
 class FLSpec(Spec):
     """Everything the offices and the coordinator agree on before training."""
 
     _option: ClassVar[str] = "fl-train option"
+    _default_field: ClassVar[str] = "validation"  # the one check that spans fields
 
     label: str = Field("activity", min_length=1)
     subject: str | None = None
@@ -75,14 +106,21 @@ class FLSpec(Spec):
     model: Literal["logreg", "mlp"] = "logreg"
     hidden: tuple[int, ...] = (32,)
     activation: Literal["relu", "square", "poly"] = "relu"
-    rounds: int = Field(30, ge=1, le=1000)
-    strategy: Literal["fedavg", "fedprox", "fedadam", "fedyogi"] = "fedavg"
+    rounds: int = Field(ROUND_CAP, ge=1, le=1000)
+    """The round cap; training stops earlier when the validation loss stops improving."""
+    patience: int = Field(20, ge=0, le=1000)
+    """Rounds without a better pooled validation loss before training stops (0: never)."""
+    min_rounds: int = Field(30, ge=0, le=1000)
+    """Rounds always run before early stopping may end training (the warm-up)."""
+    validation: float = Field(0.2, ge=0, lt=1)
+    """Share of each office's training respondents held out for early stopping."""
+    strategy: Literal["fedavg", "fedprox", "fedadam", "fedyogi"] = "fedadam"
     local_epochs: int = Field(1, ge=1, le=100)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(0.1, gt=0)
     l2: float = Field(1e-4, ge=0)
     mu: float = Field(0.01, ge=0)
-    server_lr: float = Field(0.03, gt=0)
+    server_lr: float = Field(0.1, gt=0)
     holdout: float = Field(0.2, ge=0, lt=1)
     frac_bits: int = Field(24, ge=8, le=40)
     seed: int = 2026
@@ -92,6 +130,29 @@ class FLSpec(Spec):
     dp_delta: float = Field(1e-5, gt=0, lt=1)
     dp_clip: float = Field(1.0, gt=0)
     min_records: int = Field(10, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_rounds(cls, values: Any) -> Any:
+        """With DP the noise is calibrated for every round of the cap: a lower default cap."""
+        if isinstance(values, dict) and values.get("rounds") is None:
+            values = {k: v for k, v in values.items() if k != "rounds"}
+            if values.get("dp_epsilon") is not None:
+                values["rounds"] = DP_ROUND_CAP
+        return values
+
+    @model_validator(mode="after")
+    def _early_stopping_needs_validation(self) -> FLSpec:
+        if self.patience and not self.validation:
+            raise ValueError(
+                "early stopping (patience > 0) needs a validation share above 0; "
+                "set patience to 0 to train a fixed number of rounds"
+            )
+        return self
+
+    @property
+    def early_stopping(self) -> bool:
+        return self.patience > 0
 
     def read(self, path: str | Path) -> FeatureTable:
         """An office's feature table: ``features`` (default: every other column), label, subject."""
@@ -132,18 +193,45 @@ class GlobalParams(Message):
 # --------------------------------------------------------------------------- offices
 
 
-def _split(data: FeatureTable, spec: FLSpec) -> tuple[npt.NDArray[np.bool_], int]:
-    """Held-out rows: whole subjects when a subject column is given, else rows."""
+@dataclass(frozen=True)
+class _Partition:
+    """An office's rows: held out for the evaluation, for early stopping, or for training."""
+
+    held: npt.NDArray[np.bool_]
+    validation: npt.NDArray[np.bool_]
+
+    @property
+    def train(self) -> npt.NDArray[np.bool_]:
+        mask: npt.NDArray[np.bool_] = ~(self.held | self.validation)
+        return mask
+
+
+def _partition(data: FeatureTable, spec: FLSpec) -> _Partition:
+    """Whole subjects when a subject column is given, else rows, from one public permutation.
+
+    The first ``holdout`` share is held out for the evaluation; of the rest, a
+    ``validation`` share (at least one unit when the share is above 0 and two units are
+    left) for early stopping. The split protects nothing: it comes from the public seed.
+    """
     rng = np.random.default_rng(spec.seed)  # a public split, not a protection of data
+    units = np.unique(data.subjects) if data.subjects is not None else np.arange(data.rows)
+    order = rng.permutation(units)
+    held_count = round(spec.holdout * len(units))
+    left = len(units) - held_count
+    validation_count = round(spec.validation * left) if spec.early_stopping else 0
+    if spec.early_stopping and validation_count == 0 and left >= 2:
+        validation_count = 1
+    held_units = order[:held_count]
+    validation_units = order[held_count : held_count + validation_count]
     if data.subjects is not None:
-        subjects = np.unique(data.subjects)
-        count = round(spec.holdout * len(subjects))
-        held = set(rng.permutation(subjects)[:count].tolist())
-        mask = np.isin(data.subjects, list(held))
-    else:
-        mask = np.zeros(data.rows, dtype=bool)
-        mask[rng.permutation(data.rows)[: round(spec.holdout * data.rows)]] = True
-    return mask, int((~mask).sum())
+        return _Partition(
+            np.isin(data.subjects, held_units), np.isin(data.subjects, validation_units)
+        )
+    held = np.zeros(data.rows, dtype=bool)
+    held[held_units] = True
+    validation = np.zeros(data.rows, dtype=bool)
+    validation[validation_units] = True
+    return _Partition(held, validation)
 
 
 def _encode(fixed: FixedPoint, values: npt.ArrayLike) -> npt.NDArray[np.uint64]:
@@ -177,30 +265,36 @@ def office_role(
         )
     index = {label: i for i, label in enumerate(setup.classes)}
     y = np.array([index[str(label)] for label in data.y], dtype=np.int64)
-    held, n_train = _split(data, spec)
+    part = _partition(data, spec)
+    train, held = part.train, part.held
+    n_train = int(train.sum())
     if n_train < spec.min_records:
         raise DatasetError(
             f"{data.path}: {n_train} training records after holding out {spec.holdout:.0%} "
-            f"(the job's minimum is {spec.min_records}); an update from so few records would "
-            "nearly show them",
+            f"for the evaluation and {spec.validation if spec.early_stopping else 0:.0%} of "
+            f"the rest for early stopping (the job's minimum is {spec.min_records}); an "
+            "update from so few records would nearly show them",
             path=data.path,
         )
-    x_train, y_train = data.X[~held], y[~held]
+    x_train, y_train = data.X[train], y[train]
+    x_valid, y_valid = data.X[part.validation], y[part.validation]
     stats = np.concatenate([[n_train], x_train.sum(axis=0), (x_train**2).sum(axis=0)])
     secagg.client(channel, coordinator, _encode(fixed, stats))
 
     model = Model.from_dict(json.loads(channel.recv(coordinator, InitialModel).model))
     rng = np.random.default_rng(spec.seed + 1)  # minibatch order only
-    units = data.subjects[~held] if data.subjects is not None else None
+    units = data.subjects[train] if data.subjects is not None else None
     private = _PrivateTraining(
         spec, n_units=len(np.unique(units)) if units is not None else n_train
     )
+    rounds = 0
     while True:
         msg = channel.recv(coordinator, GlobalParams)
         start = np.frombuffer(msg.params, dtype="<f8").astype(np.float64)
         model.set_params(start)
         if msg.done:
             break
+        validation = _validation_sums(model, x_valid, y_valid)
         if n_train and private.active:
             private.train(model, x_train, y_train, units)
         elif n_train:
@@ -215,8 +309,9 @@ def office_role(
                 rng=rng,
                 prox_mu=spec.mu if spec.strategy == "fedprox" else 0.0,
             )
-        update = np.concatenate([n_train * (model.get_params() - start), [n_train]])
+        update = np.concatenate([n_train * (model.get_params() - start), [n_train], validation])
         secagg.client(channel, coordinator, _encode(fixed, update))
+        rounds += 1
         if progress is not None:
             progress("rounds", msg.round + 1, spec.rounds)
     channel.send(coordinator, PrivacyReport(private.ledger.epsilon if private.ledger else None))
@@ -225,10 +320,22 @@ def office_role(
     report = {
         "computation": "fl_train",
         "role": "office",
-        "rounds": spec.rounds,
+        "rounds": rounds,
         "epsilon_history": private.ledger.history if private.ledger else [],
     }
     return report, model
+
+
+def _validation_sums(
+    model: Model, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """[Σ cross-entropy, records, correct] of ``model`` on an office's validation records."""
+    if not len(y):
+        return np.zeros(3)
+    proba = model.predict_proba(x)[np.arange(len(y)), y]
+    loss = -float(np.log(np.maximum(proba, _MIN_PROBABILITY)).sum())
+    correct = int((model.predict(x) == y).sum())
+    return np.array([loss, len(y), correct], dtype=np.float64)
 
 
 class _PrivateTraining:
@@ -358,37 +465,123 @@ def coordinator_role(
 
     params = model.get_params()
     optimizer = _ServerOptimizer(spec, params.size)
+    stopper = _EarlyStopping(spec, params)
     survivors_per_round = []
     for round_ in range(spec.rounds):
         for office in active:
             channel.send(office, GlobalParams(round_, params.astype("<f8").tobytes(), False))
-        pooled = _decode(fixed, aggregate(params.size + 1, f"round {round_ + 1}"))
-        weight = pooled[-1]
-        if weight > 0:
-            params = optimizer.step(params, pooled[:-1] / weight)
+        pooled = _decode(fixed, aggregate(params.size + 4, f"round {round_ + 1}"))
         survivors_per_round.append(len(active))
         if progress is not None:
             progress("rounds", round_ + 1, spec.rounds)
+        if stopper.observe(round_, params, pooled[params.size + 1 :]):
+            break
+        weight = pooled[params.size]
+        if weight > 0:
+            params = optimizer.step(params, pooled[: params.size] / weight)
+    params = stopper.final(params)
     model.set_params(params)
     for office in active:
-        channel.send(office, GlobalParams(spec.rounds, params.astype("<f8").tobytes(), True))
+        channel.send(office, GlobalParams(stopper.rounds, params.astype("<f8").tobytes(), True))
     spent = [channel.recv(office, PrivacyReport, timeout=spec.round_timeout) for office in active]
     total = aggregate(len(classes) ** 2, "evaluate")
     matrix = total.view(np.int64).reshape(len(classes), len(classes))
+    dp = spec.dp_epsilon is not None
     return {
         "computation": "fl_train",
-        "rounds": spec.rounds,
+        "rounds": stopper.rounds,
+        "round_cap": spec.rounds,
+        "best_round": stopper.best_round,
+        "stopped": stopper.reason,
+        "validation_loss": stopper.losses,
         "strategy": spec.strategy,
         "offices": len(offices),
         "records": count,
         "survivors_per_round": survivors_per_round,
         "dropped": dropped,
-        "epsilon": None if spec.dp_epsilon is None else max(r.epsilon or 0.0 for r in spent),
-        "delta": None if spec.dp_epsilon is None else spec.dp_delta,
+        "epsilon": max(r.epsilon or 0.0 for r in spent) if dp else None,
+        "delta": spec.dp_delta if dp else None,
+        "outside_epsilon": _outside_epsilon(spec) if dp else None,
         **_metrics(matrix, classes),
         "evaluated_on": "held-out subjects of every remaining office, by secure aggregation",
         "model_state": model.to_dict(),
     }
+
+
+class _EarlyStopping:
+    """Keeps the global model with the lowest pooled validation loss; says when to stop.
+
+    Round r's pooled sums are the validation loss of the model the offices received in
+    round r (before that round's update). The first ``min_rounds`` rounds are a warm-up
+    that is neither compared nor kept (an adaptive server optimiser overshoots in its first
+    steps, and a transient early minimum would end training far too soon). After it,
+    training stops once ``patience`` rounds in a row have not lowered the best loss by more
+    than ``_MIN_IMPROVEMENT``, or at the round cap; the kept model is the best one seen.
+    Without early stopping (patience 0, or no validation records anywhere) every round
+    runs and the last model is kept.
+    """
+
+    def __init__(self, spec: FLSpec, params: npt.NDArray[np.float64]) -> None:
+        self.spec = spec
+        self.rounds = 0
+        self.losses: list[float] = []
+        self.best_loss = math.inf
+        self.best_round = 0
+        self.best_params = params.copy()
+        self.reason = (
+            f"the round cap ({spec.rounds})"
+            if spec.early_stopping
+            else f"a fixed number of rounds ({spec.rounds}; patience 0)"
+        )
+
+    def observe(
+        self, round_: int, params: npt.NDArray[np.float64], sums: npt.NDArray[np.float64]
+    ) -> bool:
+        """Record round ``round_``'s pooled [Σ loss, records, correct]; True to stop now."""
+        self.rounds = round_ + 1
+        records = round(sums[1])
+        if not self.spec.early_stopping or records <= 0:
+            return False
+        if round_ < min(self.spec.min_rounds, self.spec.rounds - 1):
+            return False  # the warm-up: the server optimiser's first steps overshoot
+        loss = float(sums[0] / records)
+        self.losses.append(loss)
+        if loss < self.best_loss - _MIN_IMPROVEMENT:
+            self.best_loss, self.best_round, self.best_params = loss, round_, params.copy()
+        elif round_ - self.best_round >= self.spec.patience:
+            self.reason = (
+                f"the validation loss did not improve for {self.spec.patience} rounds "
+                f"(best after round {self.best_round})"
+            )
+            return True
+        return False
+
+    def final(self, params: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The model to keep: the best validated one, or the last without validation."""
+        if not self.losses:
+            self.best_round = self.rounds
+            if self.spec.early_stopping:
+                self.reason = f"the round cap ({self.spec.rounds}); no validation records"
+            return params
+        return self.best_params
+
+
+def _outside_epsilon(spec: FLSpec) -> list[str]:
+    """What a DP run releases that its ε does not cover (exact, pooled by secure aggregation)."""
+    items = [
+        "records: the exact number of training records, pooled over the offices",
+        "the standardizer: exact pooled count, sum and sum of squares of every feature "
+        "(in the model)",
+        "the evaluation: the pooled confusion matrix of the final model on the offices' "
+        "held-out respondents (accuracy, macro_f1, per_class_f1), who are not trained on",
+        "the class labels and feature names of every office",
+    ]
+    if spec.early_stopping:
+        items.append(
+            "early stopping: the pooled validation loss of every round (validation_loss) and "
+            "the round training stopped at, from validation respondents who are not trained on"
+        )
+    return items
 
 
 def _new_model(
@@ -420,7 +613,7 @@ def holdout_accuracy(model: Model, parties: Mapping[str, str | Path], spec: FLSp
     matrix = np.zeros((len(index), len(index)), dtype=np.int64)
     for path in parties.values():
         data = spec.read(path)
-        held, _ = _split(data, spec)
+        held = _partition(data, spec).held
         y = np.array([index[str(v)] for v in data.y[held]], dtype=np.int64)
         matrix += confusion_matrix(y, model.predict(data.X[held]), len(index))
     return float(accuracy(matrix))
@@ -474,6 +667,8 @@ def run_role(
         return coordinator_role(channel, offices, spec, progress), [], {}
     if role not in parties:
         raise ParameterError(f"unknown fl_train role {role!r}", parameter="role")
+    if spec.dp_epsilon is not None:
+        _require_accountant()  # before the protocol starts, not in the middle of it
     report, model = office_role(
         channel, spec.read(path), spec, progress, coordinator=parties[COORDINATOR]
     )
@@ -524,30 +719,31 @@ def train_centralized(
 ) -> Model:
     """The same model trained on the pooled training records (a yardstick, local runs only).
 
-    Uses the offices' own train/held-out split and as many epochs as the federation ran
-    rounds × local epochs, with the same learning rate and batch size.
+    Uses the offices' own split, the same learning rate, batch size and L2 penalty, and
+    the same stopping rule with epochs for rounds: with early stopping it keeps the model
+    of the epoch with the lowest loss on the pooled validation records (at most ``rounds ×
+    local_epochs`` epochs), otherwise it trains ``rounds × local_epochs`` epochs.
     """
     tables = [spec.read(p) for p in parties.values()]
     index = {c: i for i, c in enumerate(classes)}
-    xs, ys = [], []
-    for data in tables:
-        held, _ = _split(data, spec)
-        xs.append(data.X[~held])
-        ys.append(np.array([index[str(v)] for v in data.y[~held]], dtype=np.int64))
-    x, y = np.concatenate(xs), np.concatenate(ys)
+    parts = [_partition(data, spec) for data in tables]
+    labels = [np.array([index[str(v)] for v in data.y], dtype=np.int64) for data in tables]
+    x = np.concatenate([data.X[part.train] for data, part in zip(tables, parts, strict=True)])
+    y = np.concatenate([ys[part.train] for ys, part in zip(labels, parts, strict=True)])
+    xv = np.concatenate([data.X[part.validation] for data, part in zip(tables, parts, strict=True)])
+    yv = np.concatenate([ys[part.validation] for ys, part in zip(labels, parts, strict=True)])
     model = _new_model(
         spec, x.shape[1], list(classes), list(tables[0].feature_names), Standardizer.fit(x)
     )
-    train_local(
-        model,
-        x,
-        y,
-        epochs=spec.rounds * spec.local_epochs,
-        batch_size=spec.batch_size,
-        lr=spec.lr,
-        l2=spec.l2,
-        rng=np.random.default_rng(spec.seed + 1),
-    )
+    rng = np.random.default_rng(spec.seed + 1)
+    stopper = _EarlyStopping(spec, model.get_params())
+    for epoch in range(spec.rounds * spec.local_epochs):
+        if stopper.observe(epoch, model.get_params(), _validation_sums(model, xv, yv)):
+            break
+        train_local(
+            model, x, y, epochs=1, batch_size=spec.batch_size, lr=spec.lr, l2=spec.l2, rng=rng
+        )
+    model.set_params(stopper.final(model.get_params()))
     return model
 
 
@@ -573,8 +769,9 @@ def run_local_fl_train(
             f"{COORDINATOR!r} is reserved for the coordinator", parameter="parties"
         )
     for name, path in parties.items():
-        if not Path(path).is_file():
-            raise DatasetError(f"{path}: file of office {name!r} not found", path=str(path))
+        check_data_file(path, f"file of office {name!r}")
+    if spec.dp_epsilon is not None:
+        _require_accountant()
     started = time.perf_counter()
     roles: dict[str, Any] = {
         name: (_office_process, {"path": str(path), "spec": spec}) for name, path in parties.items()

@@ -31,8 +31,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
-from privstats.crypto.ckks import CkksParameters
-from privstats.data.readers import column_names
+from privstats.crypto.ckks import CkksParameters, require_tenseal
+from privstats.data.readers import check_data_file, column_names
 from privstats.data.sensors import read_feature_table
 from privstats.data.tables import read_table
 from privstats.disclosure.cells import withheld_cells
@@ -210,9 +210,9 @@ def run_local_he_inference(
     time including process start-up), ``ckks`` (the parameters used) and, with ``label``,
     ``accuracy``.
     """
+    require_tenseal()
     for what, path in (("model", model_path), ("data", data_path)):
-        if not Path(path).is_file():
-            raise DatasetError(f"{path}: {what} file not found", path=str(path))
+        check_data_file(path, f"{what} file")
     model = Model.load(model_path)  # fail early, in the caller, on a bad model file
     depth = he_inference.circuit_depth(model)
     started = time.perf_counter()

@@ -7,15 +7,17 @@ set sizes. For every group of the left party's categories, over the persons both
 the result gives the count and, per value column, the sum and the mean.
 
 Before the protocol each party cleans its own file: identifiers are normalised alike
-(:class:`~privstats.jobs.coverage.NormalizationSpec`); records with an empty identifier,
-or with a missing value in a used value column, are dropped with a warning; on the left a
-repeated identifier keeps its first record, on the right the values of a repeated
-identifier are summed (both with a warning). Values are fixed point: ``round(v·10^d)`` as
-exact integers with ``d = decimals`` (half to even, from the shortest decimal text of the
-number); a column whose values are all whole numbers is kept at scale 1 and reported in
-integers. After the protocol, groups below ``min_cell`` matched persons are withheld with
-secondary suppression (:func:`~privstats.disclosure.cells.withheld_cells`); the sums of
-withheld groups are never decrypted.
+(:class:`~privstats.jobs.coverage.NormalizationSpec`); records with an empty identifier
+(also one written as a missing-value marker such as ``NA`` or ``nan``, in any letter
+case: :func:`~privstats.data.readers.missing_markers`), or with a missing value in a used
+value column, are dropped with a warning; a file with no records, or none left, is an
+error. On the left a repeated identifier keeps its first record, on the right the values
+of a repeated identifier are summed (both with a warning). Values are fixed point:
+``round(v·10^d)`` as exact integers with ``d = decimals`` (half to even, from the shortest
+decimal text of the number); a column whose values are all whole numbers is kept at scale
+1 and reported in integers. After the protocol, groups below ``min_cell`` matched persons
+are withheld with secondary suppression (:func:`~privstats.disclosure.cells.withheld_cells`);
+the sums of withheld groups are never decrypted.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from privstats.data.readers import read_columns
+from privstats.data.readers import check_data_file, marker_texts, missing_markers, read_columns
 from privstats.data.tables import read_table
 from privstats.disclosure.cells import withheld_cells
 from privstats.errors import DatasetError, ParameterError, ProtocolError
@@ -151,21 +153,32 @@ def load_role_data(role: str, path: str | Path, spec: JoinAggregateSpec) -> Join
     else:
         raise ParameterError(f"unknown join-aggregate role {role!r}; use 'left' or 'right'")
     label = str(path)
-    ids = spec.normalization.rule().apply(read_columns(path, [key])[key])
-    n_rows = len(ids)
+    raw = read_columns(path, [key])[key].cast(pa.large_string()).combine_chunks()
+    n_rows = len(raw)
+    if n_rows == 0:
+        raise DatasetError(
+            f"{label}: the file has a header but no data rows; a join needs records "
+            "(is it the right file?)",
+            path=label,
+            column=key,
+        )
+    ids = spec.normalization.rule().apply(raw)
     table = read_table(path, categories=by, values=columns) if by or columns else None
     numbers = table.values if table is not None else {}
     categories = table.categories if table is not None else {}
     notes: list[str] = []
 
+    markers = missing_markers(raw)
     empty_id = pc.fill_null(pc.equal(pc.binary_length(ids), 0), True).to_numpy(zero_copy_only=False)
+    empty_id |= markers
     missing = np.zeros(n_rows, dtype=bool)
     for name in columns:
         missing |= np.isnan(numbers[name])
     missing &= ~empty_id
     if empty_id.any():
+        spelled = f" or one written as {marker_texts(raw, markers)}" if markers.any() else ""
         notes.append(
-            f"{label}: {_records(int(empty_id.sum()))} with an empty '{key}' dropped "
+            f"{label}: {_records(int(empty_id.sum()))} with an empty '{key}'{spelled} dropped "
             f"({_rows_text(np.flatnonzero(empty_id))})"
         )
     if missing.any():
@@ -175,6 +188,13 @@ def load_role_data(role: str, path: str | Path, spec: JoinAggregateSpec) -> Join
             f"({_rows_text(np.flatnonzero(missing))})"
         )
     kept = np.flatnonzero(~(empty_id | missing))
+    if kept.size == 0:
+        raise DatasetError(
+            f"{label}: no records left to join (after dropping empty identifiers and "
+            "missing values)",
+            path=label,
+            column=key,
+        )
     for name in by:
         blank = np.flatnonzero(categories[name][kept] == "")
         if blank.size:
@@ -457,8 +477,7 @@ def run_local_join_aggregate(
 ) -> JoinAggregateRun:
     """Run both roles, each in its own process on loopback; ``result`` includes ``seconds``."""
     for label, path in ((LEFT, left), (RIGHT, right)):
-        if not Path(path).is_file():
-            raise DatasetError(f"{path}: {label} file not found", path=str(path))
+        check_data_file(path, f"{label} file")
     started = time.perf_counter()
     outcomes = run_local(
         {

@@ -8,10 +8,16 @@ computes the utility and risk report (:func:`privstats.synth.release.synthesize`
 seed is drawn at the node and never leaves it.
 
 Threat model: nothing crosses to another party while the job runs; the whole computation
-happens at the owner's node. What leaves is the release — synthetic records, the report's
-aggregate figures and its per-column shares of the real data (decile bins or categories) —
-and it leaves only after the owner has read the report and released it (the kind
-*releases records*, so the node holds the result: :mod:`privstats.node.release_review`).
+happens at the owner's node. What leaves is the release, and only after the owner has read
+the report and released it (the kind *releases records*, so the node holds the result:
+:mod:`privstats.node.release_review`). For ``cart`` and ``copula`` the release is the
+synthetic records, the report's aggregate figures and its per-column shares of the real
+data (decile bins or categories). For ``mst`` it is the synthetic records (as many as a
+noisy count of the records, unless ``rows`` is set) and the released report of
+:func:`privstats.synth.report.released_report`: the privacy accounting and the synthetic
+records' shares within the public bounds, nothing more of the real data; the utility and
+risk figures and the real record counts stay at the node for the owner
+(``owner-report.html`` and ``report.json`` beside the held result).
 The hub stores the released result like any other and passes it to the named recipients.
 Columns the node declares as keys (direct identifiers) are never synthesized: its policy
 rejects such a job.
@@ -19,6 +25,7 @@ rejects such a job.
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from collections.abc import Mapping
@@ -28,7 +35,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from privstats.crypto.random import new_seed
-from privstats.errors import DatasetError, ParameterError
+from privstats.errors import DatasetError, MissingExtraError, ParameterError
 from privstats.files import write_text_atomically
 from privstats.jobs.spec import Spec
 from privstats.protocols._steps import Progress
@@ -40,6 +47,7 @@ __all__ = [
     "SynthesizeSpec",
     "columns_used",
     "disclosure",
+    "require_synth",
     "run_role",
     "save_release",
 ]
@@ -130,7 +138,12 @@ def disclosure(spec: SynthesizeSpec) -> dict[str, Any]:
     if spec.method == "cart":
         stated["min_leaf"] = spec.min_leaf
     if spec.method == "mst":
-        stated.update(epsilon=spec.epsilon, delta=spec.delta)
+        stated.update(
+            epsilon=spec.epsilon,
+            delta=spec.delta,
+            release="synthetic records (a noisy number of them unless rows is set) and the "
+            "report of what ε covers; the utility and risk figures stay with the owner",
+        )
     return stated
 
 
@@ -143,8 +156,9 @@ def run_role(
     progress: Progress | None,
 ) -> tuple[dict[str, Any], list[str], dict[str, str]]:
     """Fit, sample and report at the owner's node; the result is held for its review."""
+    require_synth("a synthesize job", dp=spec.method == "mst")
     from privstats.synth.release import split_holdout, synthesize
-    from privstats.synth.report import render_html
+    from privstats.synth.report import released_report, render_html
     from privstats.synth.schema import Schema, read_microdata
 
     if role != OWNER:
@@ -187,9 +201,15 @@ def run_role(
         "synthetic.csv": release.synthetic.to_csv(index=False, date_format="%Y-%m-%d"),
         "report.html": render_html(release.report, real, release.synthetic, schema),
     }
-    result = {**release.report, "files": files}
+    result = {**released_report(release.report), "files": files}
+    owner: dict[str, str] = {}
+    if release.report.get("privacy"):
+        owner["owner-report.html"] = render_html(
+            release.report, real, release.synthetic, schema, audience="owner"
+        )
     kept = {
         **files,
+        **owner,
         "report.json": json.dumps(
             {**release.report, "seed": release.seed, "spec": spec.model_dump(mode="json")},
             indent=1,
@@ -198,6 +218,19 @@ def run_role(
     privacy = release.report.get("privacy") or {}
     warnings = [str(caveat) for caveat in privacy.get("caveats", ())]
     return result, warnings, kept
+
+
+def require_synth(purpose: str, *, dp: bool = False) -> None:
+    """Raise :class:`~privstats.errors.MissingExtraError` unless the ``synth`` extra is here.
+
+    pandas and scikit-learn for every method, OpenDP too for ``dp`` (the mst method).
+    """
+    modules = ("pandas", "sklearn", *(("opendp",) if dp else ()))
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise MissingExtraError("synth", purpose) from exc
 
 
 def save_release(result: Mapping[str, Any], folder: str | Path) -> list[Path]:

@@ -62,6 +62,7 @@ model is not noised here, so build it from pooled or public statistics, or accou
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from privstats.errors import ParameterError
+from privstats.errors import MissingExtraError, ParameterError
 from privstats.ml.models import FloatArray, Model, _count, _rate
 
 __all__ = [
@@ -155,15 +156,31 @@ def _delta(value: float) -> float:
     return number
 
 
+class _DropNonConvergence(logging.Filter):
+    """Drops dp-accounting's "failed to converge … Excluding this order" warnings.
+
+    When the series for one fractional Rényi order does not converge, the accountant leaves
+    that order out and takes ε from the others, which is still an upper bound: nothing for
+    a user to act on. Every other record of the ``absl`` logger passes.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "failed to converge" not in str(record.msg)
+
+
+_NON_CONVERGENCE = _DropNonConvergence()
+
+
 def _library() -> Any:
     """The ``dp_accounting`` package (an optional extra), or a hint how to install it."""
     try:
         import dp_accounting
         import dp_accounting.rdp
     except ImportError as exc:
-        raise ImportError(
-            "privacy accounting needs dp-accounting: pip install 'privstats[ml]'"
-        ) from exc
+        raise MissingExtraError("ml", "privacy accounting (dp-accounting)") from exc
+    absl = logging.getLogger("absl")
+    if _NON_CONVERGENCE not in absl.filters:
+        absl.addFilter(_NON_CONVERGENCE)
     return dp_accounting
 
 

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgpack
 
 from privstats.crypto.keys import NodeKeys, PublicKeys
 from privstats.errors import ServiceError, TransportError
-from privstats.service.canonical import canonical_json, sha256_hex
+from privstats.service.canonical import new_salt, result_commitment
 from privstats.service.http import HubHttp, node_signature
 from privstats.service.manifest import approval_bytes
 from privstats.service.signing import statement_bytes
 
-__all__ = ["HubMailbox", "NodeHub", "enrol"]
+__all__ = ["MAX_ENVELOPE_BYTES", "HubMailbox", "NodeHub", "enrol"]
+
+MAX_ENVELOPE_BYTES = 64 * 1024 * 1024
+"""The largest envelope a node accepts from the hub (the hub's own limit is far lower)."""
+MAX_REASON_CHARS = 10_000
 
 
 class NodeHub:
@@ -76,16 +81,35 @@ class NodeHub:
     def complete(
         self, job_id: str, role: str, result: dict[str, Any] | None, release: bool
     ) -> None:
-        """Sign the completion (with the result's hash) and post the result if we release it."""
-        digest = sha256_hex(canonical_json(result)) if result is not None else None
-        payload = {"job": job_id, "party": self.party, "role": role, "result_sha256": digest}
+        """Sign the completion, committing to the result with a fresh salt.
+
+        The signed statement and the audit log hold only ``sha256(salt ‖ result)``; a
+        released result travels with its salt, which the hub hands to the job's
+        recipients only, so they alone can check the result against the commitment.
+        """
+        salt = new_salt()
+        commitment = result_commitment(salt, result) if result is not None else None
+        payload = {
+            "job": job_id,
+            "party": self.party,
+            "role": role,
+            "result_commitment": commitment,
+        }
         signature = self.keys.sign(statement_bytes("completion", payload)).hex()
+        released = release and result is not None
         self.http.post(
             f"/jobs/{job_id}/complete",
-            {"result": result if release else None, "result_hash": digest, "signature": signature},
+            {
+                "result": result if released else None,
+                "result_commitment": commitment,
+                "salt": salt.hex() if released else None,
+                "signature": signature,
+            },
         )
 
     def fail(self, job_id: str, step: str | None, reason: str) -> None:
+        if len(reason) > MAX_REASON_CHARS:  # the hub keeps reasons of bounded length
+            reason = reason[: MAX_REASON_CHARS - 1] + "…"
         self.http.post(f"/jobs/{job_id}/fail", {"step": step, "reason": reason})
 
     def public_keys(self) -> dict[str, PublicKeys]:
@@ -122,6 +146,11 @@ class HubMailbox:
             raise TransportError(str(exc), peer=recipient) from exc
 
     def fetch(self, sender: str, after: int, wait: float) -> list[tuple[int, bytes]]:
+        """Envelopes from ``sender`` after ``after``; [] if none came within ``wait`` s.
+
+        A hub that answers 429 (too many of this party's fetches waiting) is asked again
+        after a short pause, by the relay's next fetch.
+        """
         try:
             response = self._http.request(
                 "GET",
@@ -130,9 +159,37 @@ class HubMailbox:
                 timeout=wait + 30.0,
             )
         except ServiceError as exc:
+            if exc.status == 429:
+                time.sleep(min(wait, 1.0))
+                return []
             raise TransportError(str(exc), peer=sender) from exc
-        batch = msgpack.unpackb(response.content)
-        return [(int(seq), bytes(envelope)) for seq, envelope in batch]
+        return parse_batch(response.content, sender)
+
+
+def parse_batch(content: bytes, sender: str) -> list[tuple[int, bytes]]:
+    """The hub's msgpack ``[[seq, envelope], …]``, checked: anything else is refused."""
+    problem = f"the hub sent a malformed batch of envelopes from {sender!r}"
+    try:
+        batch = msgpack.unpackb(content, max_bin_len=MAX_ENVELOPE_BYTES)
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+        raise TransportError(f"{problem}: {exc}", peer=sender) from exc
+    if not isinstance(batch, list):
+        raise TransportError(f"{problem}: not a list", peer=sender)
+    envelopes: list[tuple[int, bytes]] = []
+    for item in batch:
+        if (
+            not isinstance(item, list)
+            or len(item) != 2
+            or type(item[0]) is not int
+            or not 1 <= item[0] < 2**64
+            or not isinstance(item[1], bytes)
+        ):
+            raise TransportError(
+                f"{problem}: expected [sequence number, envelope bytes], got {type(item).__name__}",
+                peer=sender,
+            )
+        envelopes.append((item[0], item[1]))
+    return envelopes
 
 
 def enrol(url: str, name: str, enrolment_token: str, keys: NodeKeys) -> str:

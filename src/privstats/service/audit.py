@@ -6,6 +6,17 @@ removing or inserting one entry breaks every hash after it. Entries a node makes
 Ed25519 signature of a statement rebuilt from the entry's payload; verification checks it
 against the key the party enrolled with — the enrolment entry itself, and, when given, the
 hub's current list of enrolled keys.
+
+Verification also checks each job's recorded manifest: a ``job.submitted`` entry's manifest
+must hash to its ``manifest_hash``, and every approval or rejection a node signed must name
+that same hash — so a manifest rewritten in the log (say, its ``recipients``), even with
+every entry's hash recomputed, no longer matches what the nodes signed.
+
+The hub shows admins and auditors the whole log (a *full* view). Analysts and nodes see
+only the registry's entries and those of their own jobs (a *partial* view): there each
+entry's own hash, every link between consecutive entries and every signature are checked,
+but an entry removed from the view cannot be told from one hidden by the hub. Only a full
+view proves the chain complete.
 """
 
 from __future__ import annotations
@@ -20,6 +31,8 @@ from privstats.service.signing import statement_bytes
 
 __all__ = [
     "GENESIS",
+    "HEADER_AUDIT_VIEW",
+    "HEADER_RESULT_SALT",
     "SIGNED_ACTIONS",
     "AuditEntry",
     "AuditVerification",
@@ -28,6 +41,10 @@ __all__ = [
 ]
 
 GENESIS = "0" * 64
+HEADER_AUDIT_VIEW = "X-Privstats-Audit-View"
+"""Response header of ``GET /audit``: ``full`` or ``partial`` (the caller's own jobs)."""
+HEADER_RESULT_SALT = "X-Privstats-Result-Salt"
+"""Response header of ``GET /jobs/{id}/result``: the salt of the result's commitment."""
 SIGNED_ACTIONS: dict[str, str] = {
     "party.enrolled": "enrol",
     "dataset.registered": "dataset",
@@ -110,6 +127,7 @@ class AuditVerification:
     signatures: int
     broken_seq: int | None = None
     reason: str | None = None
+    partial: bool = False
 
     @property
     def ok(self) -> bool:
@@ -122,31 +140,45 @@ class AuditVerification:
             "signatures": self.signatures,
             "broken_seq": self.broken_seq,
             "reason": self.reason,
+            "view": "partial" if self.partial else "full",
         }
 
 
 def verify_chain(
-    entries: Iterable[AuditEntry], enrolled: Mapping[str, bytes] | None = None
+    entries: Iterable[AuditEntry],
+    enrolled: Mapping[str, bytes] | None = None,
+    *,
+    partial: bool = False,
 ) -> AuditVerification:
     """Recompute the chain and check every node signature; stop at the first broken entry.
 
     ``enrolled`` maps party names to the signing keys the hub lists now; a party whose
-    enrolment entry names another key is reported as broken at that entry.
+    enrolment entry names another key is reported as broken at that entry. With
+    ``partial`` (a view the hub filtered for its caller), entries may skip sequence
+    numbers; links are checked between consecutive entries only.
     """
     prev = GENESIS
+    last_seq = 0
     keys: dict[str, bytes] = {}
+    manifests: dict[str, str] = {}
     count = signatures = 0
-    for expected_seq, entry in enumerate(entries, start=1):
-        problem = _entry_problem(entry, expected_seq, prev)
+    for entry in entries:
+        if partial and entry.seq > last_seq + 1:  # entries hidden from this view lie between
+            problem = _hash_problem(entry)
+        else:
+            problem = _entry_problem(entry, last_seq + 1, prev)
         kind = SIGNED_ACTIONS.get(entry.action)
         if problem is None and kind is not None:
             problem = _check_signature(entry, kind, keys, enrolled)
+        if problem is None:
+            problem = _manifest_problem(entry, manifests, partial)
         if problem is not None:
-            return AuditVerification(count, signatures, entry.seq, problem)
+            return AuditVerification(count, signatures, entry.seq, problem, partial)
         count += 1
         signatures += kind is not None
         prev = entry.hash
-    return AuditVerification(count, signatures)
+        last_seq = entry.seq
+    return AuditVerification(count, signatures, partial=partial)
 
 
 def _entry_problem(entry: AuditEntry, expected_seq: int, prev: str) -> str | None:
@@ -154,6 +186,10 @@ def _entry_problem(entry: AuditEntry, expected_seq: int, prev: str) -> str | Non
         return f"entry {entry.seq} is where entry {expected_seq} should be"
     if entry.prev_hash != prev:
         return "its previous-hash does not match the entry before it"
+    return _hash_problem(entry)
+
+
+def _hash_problem(entry: AuditEntry) -> str | None:
     recomputed = entry_hash(
         seq=entry.seq,
         at=entry.at,
@@ -167,6 +203,36 @@ def _entry_problem(entry: AuditEntry, expected_seq: int, prev: str) -> str | Non
     )
     if recomputed != entry.hash:
         return "its contents do not match its hash (the entry was altered)"
+    return None
+
+
+def _manifest_problem(entry: AuditEntry, manifests: dict[str, str], partial: bool) -> str | None:
+    """A submitted manifest must hash to its recorded hash, and approvals must sign that hash."""
+    if entry.action == "job.submitted":
+        manifest, digest = entry.payload.get("manifest"), entry.payload.get("manifest_hash")
+        if not isinstance(manifest, dict) or not isinstance(digest, str):
+            return f"job {entry.job_id}'s submission records no manifest and manifest hash"
+        if sha256_hex(canonical_json(manifest)) != digest:
+            return (
+                f"job {entry.job_id}'s recorded manifest does not hash to its manifest_hash "
+                "(the manifest was rewritten after submission)"
+            )
+        if entry.job_id is None or entry.payload.get("job") != entry.job_id:
+            return "the submission names another job than its entry"
+        manifests[entry.job_id] = digest
+    elif entry.action in ("node.approved", "node.rejected"):
+        job = entry.payload.get("job")
+        if job != entry.job_id:
+            return "the decision names another job than its entry"
+        recorded = manifests.get(str(job))
+        if recorded is None:
+            return None if partial else f"a decision on job {job}, which was never submitted"
+        if entry.payload.get("manifest") != recorded:
+            return (
+                f"{entry.signer!r} signed job {job}'s manifest hash "
+                f"{str(entry.payload.get('manifest'))[:12]}…, but the log records the manifest "
+                f"{recorded[:12]}… (the job's manifest was rewritten)"
+            )
     return None
 
 

@@ -394,7 +394,13 @@ def prepare_records(table: Table, plan: Plan) -> Records:
 
 
 def record_warnings(table: Table, plan: Plan) -> list[str]:
-    """Sentences on records left out (those without a weight); empty when none are."""
+    """Sentences on a file without records and on records left out (those without a
+    weight); empty when the file is clean."""
+    if table.rows == 0:
+        return [
+            f"{table.path}: the file has a header but no records; this party adds nothing "
+            "to the pooled figures (is it the right file?)"
+        ]
     if plan.weight is None:
         return []
     rows = np.flatnonzero(np.isnan(table.values[plan.weight]))

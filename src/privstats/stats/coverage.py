@@ -53,7 +53,10 @@ What it computes
     shows ``N̂ = n1 + n2 − m + (n1 − m)(n2 − m)/(m + 1)``, so ``N̂`` itself is never below that
     number. Register undercoverage then follows as ``1 − n1 / N̂``. The normal interval is
     adequate when ``m`` is not small (say ``m`` ≥ 50); for small ``m`` the distribution of
-    ``N̂`` is skewed and the interval should be read with care.
+    ``N̂`` is skewed and the interval should be read with care. With ``m = 0`` the lists
+    carry no information on their overlap and the estimate is undefined: it is refused
+    rather than given as Chapman's formal ``(n1 + 1)(n2 + 1) − 1`` (or, with an empty list,
+    as a degenerate interval of zero width).
 
 Assumptions of dual-system estimation
 -------------------------------------
@@ -283,7 +286,8 @@ def dual_system_estimate(
     Raises:
         TypeError: a count is not an integer (bools are refused) or ``confidence`` is not a
             number.
-        ParameterError: a count is negative, ``matched`` exceeds ``min(first, second)``, or
+        ParameterError: a count is negative, ``matched`` exceeds ``min(first, second)``,
+            ``matched`` is 0 (no person in both lists: the estimate is undefined), or
             ``confidence`` is not in (0, 1).
     """
     n1 = _count(first, "first")
@@ -293,6 +297,13 @@ def dual_system_estimate(
         raise ParameterError(
             f"matched must not exceed min(first, second) = {min(n1, n2)}, "
             f"got matched={m}, first={n1}, second={n2}",
+            parameter="matched",
+        )
+    if m == 0:
+        raise ParameterError(
+            f"matched is 0: no person is in both lists (first={n1}, second={n2}), so the "
+            "dual-system estimate of the population size is undefined; check that both "
+            "lists use the same identifiers, normalised alike",
             parameter="matched",
         )
     level, z = _z_quantile(confidence)

@@ -29,6 +29,7 @@ class Synthesizer(ABC):
 
     def __init__(self) -> None:
         self._schema: Schema | None = None
+        self._fitted_rows = 0
 
     @property
     def schema(self) -> Schema:
@@ -41,6 +42,16 @@ class Synthesizer(ABC):
         """The differential-privacy budget spent by ``fit`` (None: no formal guarantee)."""
         return None
 
+    @property
+    def default_rows(self) -> int:
+        """How many records a release draws when nobody says: as many as were fitted.
+
+        A differentially private synthesizer overrides this with a noisy count, since the
+        real number of records is not covered by its budget.
+        """
+        self.schema  # noqa: B018 - raises when not fitted
+        return self._fitted_rows
+
     def fit(self, table: pd.DataFrame, schema: Schema | None = None) -> Self:
         """Learn from ``table`` (its schema inferred unless given); returns self."""
         if not len(table):
@@ -48,6 +59,7 @@ class Synthesizer(ABC):
         schema = schema or Schema.infer(table)
         self._fit(schema.conform(table, "the table to fit"), schema)
         self._schema = schema
+        self._fitted_rows = len(table)
         return self
 
     def sample(self, n: int, seed: int) -> pd.DataFrame:

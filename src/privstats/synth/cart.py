@@ -6,8 +6,10 @@ values, missing ones included. Every later column has a classification tree (cat
 or a regression tree (integer, continuous, date) fitted on the columns before it; each
 synthetic record is dropped down that tree with its already-synthesised values and gets
 the value of a real training record drawn uniformly from the records in the same leaf
-(the leaf's *donors*). All draws come from the :class:`~privstats.crypto.random.SeededStream`
-the sample was started with.
+(the leaf's *donors*). A node is split only when it holds at least ``3 * min_leaf``
+training records, rpart's ``minsplit`` when only ``minbucket`` is given, as in synthpop.
+All draws come from the :class:`~privstats.crypto.random.SeededStream` the sample was
+started with.
 
 Encoding. Predictors are numbers: categorical columns enter as their category codes
 (−1 missing), which lets a tree split on ordered groups of codes only, a restriction of
@@ -24,12 +26,18 @@ Protections, on by default and turned off only knowingly:
   so a synthetic value is drawn from at least ``min_leaf`` donors (synthpop's
   ``minbucket``);
 - ``smoothing = True``: a numeric donor value is replaced by a draw from a Gaussian
-  kernel around it (synthpop's ``smoothing = "density"``), with Silverman's bandwidth
-  computed on the leaf's smoothable donors, clipped to the column's observed range and
-  rounded for integers and dates. Left unsmoothed: missing values, values equal to the
-  column's observed minimum or maximum (zeros of a zero-inflated column stay zeros),
-  values holding more than 20% of the column's observed values (spikes), and values of a
-  leaf whose smoothable donors have a single distinct value;
+  kernel around it, with Silverman's bandwidth computed on the leaf's smoothable donors,
+  clipped to the column's observed range and rounded for integers and dates. Left
+  unsmoothed: missing values, values equal to the column's observed minimum or maximum
+  (zeros of a zero-inflated column stay zeros), values holding more than 20% of the
+  column's observed values (spikes), and values of a leaf whose smoothable donors have a
+  single distinct value. The released values are smoothed once the whole record is
+  drawn: the trees of later columns are walked with the donor values themselves, the
+  values they were fitted on. Walking them with smoothed values (as synthpop does with
+  its one bandwidth per column, ``smoothing = "density"``) sends records into leaves
+  their values never reached in the training data; on UCI Adult that moved 1.0–1.4 points
+  of ``race`` from White to the rarer groups and distorted ``education`` and
+  ``native-country`` likewise, far beyond sampling noise;
 - ``quasi_identifiers = ()`` with ``uniques = "drop"``: a synthetic record whose
   combination of quasi-identifier values is that of a real record unique in the training
   data is dropped, and records are drawn in further batches (at most 10) until ``n`` are
@@ -75,6 +83,8 @@ SPIKE_SHARE = 0.2
 """A value holding more than this share of a column's observed values is not smoothed."""
 MAX_EXTRA_BATCHES = 10
 """With ``uniques = "drop"``: further batches drawn before giving up."""
+MIN_SPLIT_LEAVES = 3
+"""A node is split only if it holds this many times ``min_leaf`` records (rpart's rule)."""
 _UNIQUES: tuple[UniquesRule, ...] = ("drop", "perturb", "keep")
 
 
@@ -219,21 +229,30 @@ class _Column:
                 out[:, 1] = absent
         return out
 
-    def draw(self, features: npt.NDArray[np.float32], stream: SeededStream) -> Floats:
+    def draw(
+        self, features: npt.NDArray[np.float32], stream: SeededStream
+    ) -> tuple[Floats, Floats]:
+        """One donor value per row (NaN: missing) and its kernel bandwidth (0: none)."""
         count = len(features)
         out = np.full(count, np.nan)
+        spread = np.zeros(count, dtype=np.float64)
         present = np.ones(count, dtype=bool)
         if self.missing is not None:
             flags, _ = self.missing.draw(features, count, stream)
             present = flags == 0
         if self.value is None or not present.any():
-            return out
+            return out, spread
         rows = features[present] if self.value.tree is not None else features[:0]
         values, bandwidth = self.value.draw(rows, int(present.sum()), stream)
-        if self.smoothing is not None:
-            values = self.smoothing.apply(values, bandwidth, stream)
         out[present] = values
-        return out
+        spread[present] = bandwidth
+        return out, spread
+
+    def smooth(self, values: Floats, bandwidth: Floats, stream: SeededStream) -> Floats:
+        """``values`` kernel-smoothed where the donor's bandwidth is positive."""
+        if self.smoothing is None:
+            return values
+        return self.smoothing.apply(values, bandwidth, stream)
 
 
 class CART(Synthesizer):
@@ -343,7 +362,12 @@ class CART(Synthesizer):
 
     def _tree(self, categorical: bool) -> Any:
         kind = DecisionTreeClassifier if categorical else DecisionTreeRegressor
-        return kind(min_samples_leaf=self.min_leaf, max_depth=self.max_depth, random_state=0)
+        return kind(
+            min_samples_leaf=self.min_leaf,
+            min_samples_split=MIN_SPLIT_LEAVES * self.min_leaf,
+            max_depth=self.max_depth,
+            random_state=0,
+        )
 
     def _fit_column(
         self,
@@ -412,13 +436,17 @@ class CART(Synthesizer):
         )
 
     def _draw(self, count: int, stream: SeededStream) -> dict[str, Floats]:
+        """``count`` records: donor values down the visit sequence, then smoothed."""
         features = np.zeros((count, self._features), dtype=np.float32)
-        out: dict[str, Floats] = {}
+        donors: list[tuple[Floats, Floats]] = []
         for column in self._columns:
-            values = column.draw(features[:, : column.offset], stream)
-            out[column.spec.name] = values
+            values, bandwidth = column.draw(features[:, : column.offset], stream)
+            donors.append((values, bandwidth))
             features[:, column.offset : column.offset + column.width] = column.encode(values)
-        return out
+        return {
+            column.spec.name: column.smooth(values, bandwidth, stream)
+            for column, (values, bandwidth) in zip(self._columns, donors, strict=True)
+        }
 
     def _matches_unique(self, drawn: dict[str, Floats]) -> Bools:
         """Which drawn records carry a real sample-unique quasi-identifier combination."""

@@ -23,11 +23,16 @@ What is assumed public
     that these bounds are not covered by ε.
 What is not protected
     Nothing else leaves ``fit`` than the noisy measurements listed in :attr:`MST.privacy`
-    and what is computed from them. The number of records is not released (it is estimated
-    from the noisy marginals). Sampling is post-processing of the fitted model with a
+    and what is computed from them. The number of records is not released: the default
+    sample size :attr:`MST.default_rows` is the noisy total N̂ implied by the noisy 1-way
+    marginals (step 3), rounded — post-processing, so it costs no budget beyond the
+    marginals' (its noise's standard deviation is in :attr:`MST.privacy`). Asking for the
+    real number of records as ``n`` would release it: that is the caller's choice. Sampling
+    is post-processing of the fitted model with a
     :class:`~privstats.crypto.random.SeededStream`: any number of samples, with any seeds,
     keep the same (ε, δ). The seed does not need to be secret for privacy; it replays a
-    release.
+    release. What a report may show of a release without leaving ε is in
+    :mod:`privstats.synth.report`.
 
 Noise
 -----
@@ -69,8 +74,10 @@ The algorithm
    point masses exactly there, which a bin spanning ``[0, 6,250)`` would smear out when
    values are drawn within it (step 6). The rule depends on the public bounds only.
 2. **1-way marginals.** Every column's counts, with discrete Gaussian noise.
-3. **Selection.** The number of records N̂ is estimated from the noisy 1-way totals and
-   each noisy 1-way marginal is projected onto the probability simplex. For every pair of
+3. **Selection.** The number of records N̂ is estimated from the noisy 1-way totals (the
+   inverse-variance weighted mean of the columns' totals: a column of k cells has a total
+   with noise variance k·σ₁²) and each noisy 1-way marginal is projected onto the
+   probability simplex. For every pair of
    columns the score is the L1 distance between its true 2-way counts and the counts
    N̂·pᵢ·pⱼ that independence of the noisy marginals implies: the pairs the 1-way
    marginals explain worst. Kruskal's algorithm then grows a maximum spanning tree, each
@@ -109,6 +116,7 @@ them); within-bin shape of numeric columns is lost (uniform within the bin).
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -119,11 +127,11 @@ import numpy.typing as npt
 import pandas as pd
 
 from privstats.crypto.random import SeededStream
-from privstats.errors import DatasetError, ParameterError
+from privstats.errors import DatasetError, MissingExtraError, ParameterError
 from privstats.synth.base import Synthesizer
 from privstats.synth.schema import ColumnSpec, Schema, from_numeric, to_numeric
 
-__all__ = ["MST"]
+__all__ = ["MST", "MissingBoundsError"]
 
 Bound = float | str | _dt.date
 """A public bound: a number, or for a date column also a date (or ISO text)."""
@@ -148,10 +156,8 @@ def _opendp() -> Any:
     global _OPENDP_READY
     try:
         import opendp.prelude as dp
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ParameterError(
-            "the mst synthesizer needs OpenDP for its noise: pip install 'opendp>=0.16'"
-        ) from exc
+    except ImportError as exc:
+        raise MissingExtraError("synth", "the mst synthesizer (OpenDP's noise)") from exc
     if not _OPENDP_READY:
         dp.enable_features("contrib")
         _OPENDP_READY = True
@@ -193,8 +199,12 @@ def _noisy_argmax(scores: FloatArray, rho: float) -> tuple[int, float]:
     return index, float(measurement.map(1.0))
 
 
+@functools.lru_cache(maxsize=64)
 def _rho_for(epsilon: float, delta: float) -> float:
-    """The largest zCDP ρ that :func:`_epsilon_for` turns into at most (ε, δ) (bisection)."""
+    """The largest zCDP ρ that :func:`_epsilon_for` turns into at most (ε, δ) (bisection).
+
+    A pure function of its arguments (about a hundred OpenDP conversions): cached.
+    """
     low, high = 0.0, epsilon  # ε ≥ ρ for every δ < 1
     for _ in range(100):
         middle = (low + high) / 2
@@ -460,6 +470,13 @@ def _as_number(value: Bound, spec: ColumnSpec) -> float:
     return number
 
 
+def _bound_text(value: float, spec: ColumnSpec) -> float | str:
+    """A bound as the report shows it: a number, or for a date column an ISO date."""
+    if spec.kind == "date":
+        return str((_EPOCH + pd.Timedelta(days=value)).date())
+    return value
+
+
 def _coding(spec: ColumnSpec, bounds: tuple[float, float] | None, bins: int) -> _Coding:
     missing = spec.missing > 0
     if spec.kind == "categorical":
@@ -492,6 +509,28 @@ class _Edge:
     parent: int
     child: int
     conditional: FloatArray  # (parent cells, child cells), rows sum to one
+
+
+class MissingBoundsError(ParameterError):
+    """Numeric or date columns have no public bounds; ``columns`` names them.
+
+    The message uses the Python API's words (``bounds=``, ``bounds_from_data=True``); the
+    command line turns it into its own options from ``columns``.
+    """
+
+    def __init__(self, columns: tuple[str, ...], kinds: tuple[str, ...]) -> None:
+        described = ", ".join(
+            f"{name!r} ({kind})" for name, kind in zip(columns, kinds, strict=True)
+        )
+        pairs = ", ".join(f"{name!r}: (low, high)" for name in columns)
+        noun = "column" if len(columns) == 1 else "columns"
+        super().__init__(
+            f"{noun} {described} {'has' if len(columns) == 1 else 'have'} no public bounds: "
+            f"pass bounds={{{pairs}}} from public knowledge, or bounds_from_data=True to use "
+            "the observed range (not covered by ε)",
+            parameter="bounds",
+        )
+        self.columns = columns
 
 
 class MST(Synthesizer):
@@ -561,6 +600,7 @@ class MST(Synthesizer):
         self._root: FloatArray = np.zeros(0)
         self._edges: list[_Edge] = []
         self._report: dict[str, Any] | None = None
+        self._rows = 0
 
     # -- privacy report ------------------------------------------------------------------
 
@@ -578,7 +618,16 @@ class MST(Synthesizer):
             "measurements": [dict(m) for m in self._report["measurements"]],
             "caveats": list(self._report["caveats"]),
             "tree": [list(e) for e in self._report["tree"]],
+            "bounds": {name: list(pair) for name, pair in self._report["bounds"].items()},
+            "noisy_total": dict(self._report["noisy_total"]),
+            "outside_epsilon": list(self._report["outside_epsilon"]),
         }
+
+    @property
+    def default_rows(self) -> int:
+        """The noisy number of records N̂ (rounded), not the real one: covered by ε."""
+        self.schema  # noqa: B018 - raises when not fitted
+        return self._rows
 
     # -- fitting -------------------------------------------------------------------------
 
@@ -589,7 +638,7 @@ class MST(Synthesizer):
                 f"bounds given for columns not in the table: {', '.join(map(repr, unknown))}",
                 parameter="bounds",
             )
-        codings, from_data = [], []
+        codings, from_data, unbounded = [], [], []
         for spec in schema:
             if spec.kind == "categorical":
                 if spec.name in self.bounds:
@@ -623,13 +672,13 @@ class MST(Synthesizer):
                 low = spec.low if spec.low is not None else 0.0
                 high = spec.high if spec.high is not None else low
             else:
-                raise ParameterError(
-                    f"column {spec.name!r} ({spec.kind}) has no public bounds: pass "
-                    f"bounds={{{spec.name!r}: (low, high)}} from public knowledge, or "
-                    "bounds_from_data=True to use the observed range (not covered by ε)",
-                    parameter="bounds",
-                )
+                unbounded.append(spec)
+                continue
             codings.append(_coding(spec, (low, high), self.bins))
+        if unbounded:
+            raise MissingBoundsError(
+                tuple(spec.name for spec in unbounded), tuple(spec.kind for spec in unbounded)
+            )
         return codings, from_data
 
     def _fit(self, table: pd.DataFrame, schema: Schema) -> None:
@@ -661,7 +710,13 @@ class MST(Synthesizer):
                     "rho": spent,
                 }
             )
-        total = max(1.0, float(np.mean([noisy.sum() for noisy in noisy_one])))
+        # N̂: each column's noisy total, weighted by the inverse of its noise variance k·σ₁²
+        weights = np.array([1.0 / coding.cells for coding in codings])
+        sums = np.array([float(noisy.sum()) for noisy in noisy_one])
+        estimate = float(weights @ sums / weights.sum())
+        total_sigma = sigma_one / math.sqrt(float(weights.sum()))
+        total = max(1.0, estimate)
+        self._rows = max(1, round(estimate))
         groups = [_Groups.of(noisy, sigma_one) for noisy in noisy_one]
         for group, measurement in zip(groups, measurements, strict=True):
             measurement["kept_cells"] = group.kept
@@ -713,10 +768,25 @@ class MST(Synthesizer):
             "several records is protected only by group privacy",
             "ε is the standard zCDP-to-(ε, δ) bound, an upper bound on the privacy loss",
         ]
+        outside = [
+            "the column names and kinds, the category lists of categorical columns and which "
+            "columns have missing values: taken from the schema and assumed public; when the "
+            "schema was inferred from the confidential table (as the command line and the "
+            "synthesize job do), they are computed from the data and not covered by ε",
+        ]
         if from_data:
             caveats.append(
                 f"the bounds of {', '.join(from_data)} were taken from the data (the schema's "
                 "observed low/high) and are not covered by ε"
+            )
+            outside.append(
+                f"the bounds of {', '.join(from_data)}: the observed minimum and maximum "
+                "(bounds from data), which the synthetic values can reach"
+            )
+        public = [coding.spec.name for coding in codings if coding.spec.name in self.bounds]
+        if public:
+            outside.append(
+                f"the bounds of {', '.join(public)}: given by the user and assumed public"
             )
         self._report = {
             "method": self.method,
@@ -729,6 +799,21 @@ class MST(Synthesizer):
             "neighbouring": "add or remove one record",
             "bins": self.bins,
             "bounds_from_data": from_data,
+            "bounds": {
+                coding.spec.name: [
+                    _bound_text(coding.low, coding.spec),
+                    _bound_text(coding.high, coding.spec),
+                ]
+                for coding in codings
+                if coding.spec.kind != "categorical"
+            },
+            "noisy_total": {
+                "records": self._rows,
+                "sigma": total_sigma,
+                "from": "the noisy 1-way marginals' totals, inverse-variance weighted "
+                "(post-processing: no budget of its own)",
+            },
+            "outside_epsilon": outside,
             "tree": [(codings[a].spec.name, codings[b].spec.name) for a, b in tree],
             "measurements": measurements,
             "caveats": caveats,

@@ -71,7 +71,13 @@ def synthesize(
     quasi_identifiers: Sequence[str] = (),
     sensitive: str | None = None,
 ) -> Release:
-    """Fit ``method`` on ``real``, draw ``rows`` records (default: as many), and report.
+    """Fit ``method`` on ``real``, draw ``rows`` records, and report.
+
+    ``rows`` defaults to the synthesizer's :attr:`~privstats.synth.base.Synthesizer.default_rows`:
+    as many as ``real`` has, or for a differentially private method a noisy count (the
+    real count is not covered by its ε). The report holds every figure, for the data
+    owner; :func:`privstats.synth.report.released_report` is the part that may be
+    released with the synthetic records.
 
     With ``evaluate``, the report holds the utility figures (train-on-synthetic scored on
     ``holdout`` when there is one, else on ``real``) and the risk figures (DCR needs
@@ -87,7 +93,7 @@ def synthesize(
     synthesizer = make_synthesizer(method, **dict(options or {}))
     started = time.perf_counter()
     synthesizer.fit(real, schema)
-    synthetic = synthesizer.sample(rows or len(real), seed)
+    synthetic = synthesizer.sample(rows or synthesizer.default_rows, seed)
     seconds = time.perf_counter() - started
     report: dict[str, Any] = {
         "computation": "synthesize",

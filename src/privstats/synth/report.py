@@ -4,15 +4,34 @@ The page holds the utility and risk figures side by side — UNECE's guide asks 
 be judged together — and, per column, the real and synthetic distributions as inline SVG
 bars (no scripts, no external files: it opens offline and can be archived with the
 release). Only aggregate shares of the real data appear in it, never a record.
+
+Two audiences
+-------------
+The **owner's report** (``audience="owner"``) holds everything: the record counts of the
+real table and the holdout, the utility and risk figures, and the real and synthetic
+shares per column (categories, or decile bins of the real values — whose edges are real
+quantiles, the outer ones the real minimum and maximum).
+
+The **released report** (``audience="release"``, the default) goes out with the synthetic
+records. For a method without a formal guarantee (CART, copula) it is the owner's report:
+the owner reviews those aggregate shares as part of the release. For a differentially
+private method (the report has ``privacy``) it holds only what the privacy report covers
+or states: the privacy accounting, the number of synthetic records (a noisy count unless
+the user fixed it), the public bounds and the synthetic records' own shares within those
+bounds — no real count, quantile, minimum or maximum, no utility or risk figure (they
+compare with the real data: :data:`OWNER_ONLY_KEYS`). It says what is released but not
+covered by ε (``privacy.outside_epsilon``) and what it leaves out (``owner_only``).
 """
 
 from __future__ import annotations
 
 import html
+import itertools
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -20,7 +39,30 @@ import pandas as pd
 from privstats.files import write_text_atomically
 from privstats.synth.schema import ColumnSpec, Schema
 
-__all__ = ["column_shares", "render_html", "write_report"]
+__all__ = [
+    "OWNER_ONLY_KEYS",
+    "Audience",
+    "column_shares",
+    "released_report",
+    "render_html",
+    "synthetic_shares",
+    "write_report",
+]
+
+Audience = Literal["release", "owner"]
+OWNER_ONLY_KEYS = ("fitted_records", "holdout_records", "seconds", "utility", "risk")
+"""Report keys a differentially private release leaves out: they are not covered by ε."""
+OWNER_ONLY_NOTE = (
+    "not in this report: the record counts of the real table and of the holdout, the time "
+    "taken, and the utility and disclosure-risk figures — they compare the synthetic "
+    "records with the real ones, are not covered by ε and are for the data owner's eyes "
+    "only (the owner's report)"
+)
+COVERED_NOTE = (
+    "covered by ε: the synthetic records, their number (drawn from a noisy count of the "
+    "records unless it was set explicitly), and this report's figures: the privacy "
+    "accounting and the synthetic records' shares within the public bounds"
+)
 
 _BINS = 10
 _MAX_BARS = 12
@@ -49,9 +91,8 @@ def column_shares(
 ) -> list[tuple[str, float, float]]:
     """(label, real share, synthetic share) per category or real-quantile bin, plus missing."""
     if column.kind == "categorical":
-        counts_real = real.astype(object).where(real.notna(), None).value_counts(normalize=True)
-        counts_syn = synthetic.astype(object).where(synthetic.notna(), None)
-        counts_syn = counts_syn.value_counts(normalize=True)
+        counts_real = _category_shares(real)
+        counts_syn = _category_shares(synthetic)
         labels = list(counts_real.index[:_MAX_BARS])
         rows = [
             (str(v), float(counts_real.get(v, 0.0)), float(counts_syn.get(v, 0.0))) for v in labels
@@ -82,6 +123,72 @@ def column_shares(
     if real.isna().any() or synthetic.isna().any():
         rows.append(("(missing)", float(real.isna().mean()), float(synthetic.isna().mean())))
     return rows
+
+
+def _category_shares(values: pd.Series) -> pd.Series:
+    """Each category's share of all records, missing ones included (most frequent first)."""
+    counts = values.dropna().astype(str).value_counts()
+    shares: pd.Series = counts / max(len(values), 1)
+    return shares
+
+
+def released_report(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of ``report`` released with the synthetic records (module doc)."""
+    if not report.get("privacy"):
+        return dict(report)
+    out = {key: value for key, value in report.items() if key not in OWNER_ONLY_KEYS}
+    out["covered_by_epsilon"] = COVERED_NOTE
+    out["owner_only"] = OWNER_ONLY_NOTE
+    return out
+
+
+def synthetic_shares(
+    synthetic: pd.Series, column: ColumnSpec, bounds: tuple[Any, Any] | None
+) -> list[tuple[str, float]]:
+    """(label, synthetic share) per category, or per tenth of the public ``bounds``.
+
+    Uses nothing of the real data but the schema's category lists: the figures of a
+    differentially private release's report.
+    """
+    rows: list[tuple[str, float]] = []
+    if column.kind == "categorical":
+        counts = _category_shares(synthetic)
+        shown = list(counts.index[:_MAX_BARS])
+        rows = [(str(v), float(counts[v])) for v in shown]
+        if len(counts) > _MAX_BARS:
+            rows.append(("(other)", float(counts.iloc[_MAX_BARS:].sum())))
+    elif bounds is not None:
+        dates = column.kind == "date"
+        low, high = (_as_days(b) if dates else float(b) for b in bounds)
+        x = _numbers(synthetic)
+        present = x[~np.isnan(x)]
+        if column.kind == "integer" and high - low <= _BINS + 1:  # one bar per whole number
+            for value in range(math.ceil(low), math.floor(high) + 1):
+                share = float((present == value).sum() / x.size) if x.size else 0.0
+                rows.append((str(value), share))
+            if synthetic.isna().any():
+                rows.append(("(missing)", float(synthetic.isna().mean())))
+            return rows
+        edges = np.linspace(low, high, _BINS + 1) if high > low else np.array([low, high])
+        for k, (a, b) in enumerate(itertools.pairwise(edges)):
+            top = k == len(edges) - 2
+            inside = (present >= a) & ((present <= b) if top else (present < b))
+            share = float(inside.sum() / x.size) if x.size else 0.0
+            label = f"{_day(a)}–{_day(b)}" if dates else f"{_fmt(a)}–{_fmt(b)}"
+            rows.append((label, share))
+    if synthetic.isna().any():
+        rows.append(("(missing)", float(synthetic.isna().mean())))
+    return rows
+
+
+def _as_days(value: Any) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    return float((pd.Timestamp(value) - pd.Timestamp("1970-01-01")).days)
+
+
+def _day(days: float) -> str:
+    return str((pd.Timestamp("1970-01-01") + pd.Timedelta(days=round(days))).date())
 
 
 def _numbers(values: pd.Series) -> np.ndarray:
@@ -116,6 +223,23 @@ def _bars(rows: list[tuple[str, float, float]]) -> str:
     return "".join(parts)
 
 
+def _single_bars(rows: list[tuple[str, float]]) -> str:
+    """A small horizontal bar chart of the synthetic shares alone."""
+    height = 14 * len(rows) + 8
+    top = max([s for _, s in rows] + [1e-9])
+    parts = [f'<svg width="520" height="{height}" role="img" xmlns="http://www.w3.org/2000/svg">']
+    for i, (label, share) in enumerate(rows):
+        y = 4 + 14 * i
+        parts.append(
+            f'<text x="0" y="{y + 10}" font-size="11">{html.escape(label[:28])}</text>'
+            f'<rect x="190" y="{y}" width="{260 * share / top:.1f}" height="10" '
+            'fill="#8fb8de"/>'
+            f'<text x="{455}" y="{y + 10}" font-size="10">{100 * share:.1f}%</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def _figure_rows(figures: Mapping[str, Any]) -> str:
     rows = []
     for key, value in figures.items():
@@ -129,13 +253,85 @@ def _figure_rows(figures: Mapping[str, Any]) -> str:
     return "".join(rows)
 
 
-def render_html(
-    report: Mapping[str, Any], real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema
-) -> str:
-    """The whole page: settings, utility, risk, privacy budget, per-column distributions."""
-    title = f"Synthetic data report — {html.escape(str(report.get('method', '')))}"
+def _page(title: str, sections: list[str]) -> str:
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse}td{border-bottom:1px solid #ddd;padding:3px 8px}"
+        "h3{margin-bottom:2px}.owner{border:2px solid #b00;padding:6px 10px}"
+    )
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{title}</title><style>{style}</style></head><body>"
+        + "".join(sections)
+        + "</body></html>\n"
+    )
+
+
+def _render_dp_release(report: Mapping[str, Any], synthetic: pd.DataFrame, schema: Schema) -> str:
+    """A differentially private release's page: nothing computed from the real data."""
+    privacy = report["privacy"]
+    method = html.escape(str(report.get("method", "")))
+    title = f"Synthetic data release — {method} (differentially private)"
+    outside = "".join(
+        f"<li>{html.escape(str(item))}</li>" for item in privacy.get("outside_epsilon", ())
+    )
+    released = released_report(report)
     sections = [
         f"<h1>{title}</h1>",
+        f"<p>{len(synthetic):,} synthetic records, {len(schema.columns)} columns; "
+        f"(ε, δ) = ({privacy['epsilon']:.4g}, {privacy['delta']:.3g}).</p>",
+        "<h2>What this report releases</h2><ul>"
+        f"<li>{html.escape(COVERED_NOTE)}</li>"
+        f"<li>released but <b>not covered by ε</b>:<ul>{outside}</ul></li>"
+        f"<li>{html.escape(OWNER_ONLY_NOTE)}</li></ul>",
+        "<h2>Differential privacy</h2><pre>"
+        + html.escape(json.dumps(privacy, indent=1, default=str))
+        + "</pre>",
+        "<h2>Distributions of the synthetic records</h2>"
+        "<p>Shares of synthetic records per category, or per tenth of the public bounds.</p>",
+    ]
+    bounds = privacy.get("bounds", {})
+    for column in schema:
+        pair = bounds.get(column.name)
+        rows = synthetic_shares(synthetic[column.name], column, None if pair is None else pair)
+        sections.append(
+            f"<h3>{html.escape(column.name)} <small>({column.kind})</small></h3>"
+            + _single_bars(rows)
+        )
+    sections.append(
+        "<h2>Report (JSON)</h2><pre>"
+        + html.escape(json.dumps(released, indent=1, default=str))
+        + "</pre>"
+    )
+    return _page(title, sections)
+
+
+def render_html(
+    report: Mapping[str, Any],
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    schema: Schema,
+    *,
+    audience: Audience = "release",
+) -> str:
+    """The whole page: settings, utility, risk, privacy budget, per-column distributions.
+
+    For a differentially private release's ``audience="release"`` page ``real`` is not
+    read (module doc).
+    """
+    if report.get("privacy") and audience == "release":
+        return _render_dp_release(report, synthetic, schema)
+    title = f"Synthetic data report — {html.escape(str(report.get('method', '')))}"
+    sections = [f"<h1>{title}</h1>"]
+    if report.get("privacy"):
+        sections.append(
+            "<p class='owner'><b>For the data owner only.</b> This page compares the "
+            "synthetic records with the real ones (record counts, utility and risk figures, "
+            "real shares per decile of the real values, whose outer edges are the real "
+            "minimum and maximum): none of it is covered by ε. Release the synthetic "
+            "records with the released report, not with this page.</p>"
+        )
+    sections += [
         f"<p>{len(real):,} real records, {len(synthetic):,} synthetic records, "
         f"{len(schema.columns)} columns.</p>",
         "<h2>Utility</h2><table>" + _figure_rows(report.get("utility", {})) + "</table>",
@@ -157,17 +353,7 @@ def render_html(
         sections.append(
             f"<h3>{html.escape(column.name)} <small>({column.kind})</small></h3>{_bars(rows)}"
         )
-    style = (
-        "body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse}td{border-bottom:1px solid #ddd;padding:3px 8px}"
-        "h3{margin-bottom:2px}"
-    )
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{title}</title><style>{style}</style></head><body>"
-        + "".join(sections)
-        + "</body></html>\n"
-    )
+    return _page(title, sections)
 
 
 def write_report(
@@ -176,12 +362,18 @@ def write_report(
     real: pd.DataFrame,
     synthetic: pd.DataFrame,
     schema: Schema,
+    *,
+    audience: Audience = "release",
 ) -> None:
-    """Write the HTML page (``.html``) or the JSON (any other suffix) to ``path``."""
+    """Write the HTML page (``.html``) or the JSON (any other suffix) to ``path``.
+
+    ``audience`` as in :func:`render_html`; the JSON of a release is
+    :func:`released_report`.
+    """
     target = Path(path)
-    text = (
-        render_html(report, real, synthetic, schema)
-        if target.suffix.lower() in (".html", ".htm")
-        else json.dumps(report, indent=1, default=str) + "\n"
-    )
+    if target.suffix.lower() in (".html", ".htm"):
+        text = render_html(report, real, synthetic, schema, audience=audience)
+    else:
+        shown = released_report(report) if audience == "release" else dict(report)
+        text = json.dumps(shown, indent=1, default=str) + "\n"
     write_text_atomically(target, text)

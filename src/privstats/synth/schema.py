@@ -14,6 +14,7 @@ and missing values where the original had them. Types:
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,7 +135,11 @@ class Schema:
         """``table`` with this schema's columns, in order, of its types (checked)."""
         missing = [name for name in self.names if name not in table.columns]
         if missing:
-            raise DatasetError(f"{what}: columns {', '.join(missing)} are missing")
+            raise DatasetError(
+                f"{what}: columns {', '.join(missing)} are missing; it has "
+                f"{', '.join(map(str, table.columns)) or 'no columns'}",
+                column=missing[0],
+            )
         out = {}
         for column in self.columns:
             out[column.name] = from_numeric(to_numeric(table[column.name], column, what), column)
@@ -257,16 +262,25 @@ def from_numeric(values: npt.ArrayLike, column: ColumnSpec) -> pd.Series:
 
 
 def read_microdata(
-    path: str | Path, *, categorical: Sequence[str] = (), dates: Sequence[str] = ()
+    path: str | Path,
+    *,
+    categorical: Sequence[str] = (),
+    dates: Sequence[str] = (),
+    what: str = "",
 ) -> tuple[pd.DataFrame, Schema]:
     """Read a CSV or Parquet file and infer its schema (``categorical``/``dates`` override).
 
     Text columns whose every value is an ISO date (``2026-03-01``) are read as dates.
+    ``what`` says which table the file is (``"the synthetic table"``); errors name it with
+    the file.
     """
     file = Path(path)
-    label = str(path)
+    label = f"{what} {path}" if what else str(path)
+    if not file.exists():
+        where = "" if file.is_absolute() else f" (looked for {file.absolute()})"
+        raise DatasetError(f"{label}: file not found{where}", path=str(path))
     if not file.is_file():
-        raise DatasetError(f"{label}: file not found", path=label)
+        raise DatasetError(f"{label}: is a folder, not a data file", path=str(path))
     try:
         if file.name.lower().endswith(".parquet"):
             table = pd.read_parquet(file)
@@ -277,10 +291,20 @@ def read_microdata(
                 dtype=dict.fromkeys(categorical, str),
                 low_memory=False,
             )
+    except UnicodeDecodeError as exc:
+        raise DatasetError(_encoding_message(file, label, exc), path=str(path)) from exc
     except (OSError, ValueError) as exc:
-        raise DatasetError(f"{label}: cannot read: {exc}", path=label) from exc
+        raise DatasetError(f"{label}: cannot read: {exc}", path=str(path)) from exc
     if table.empty:
-        raise DatasetError(f"{label}: no records", path=label)
+        raise DatasetError(f"{label}: no records", path=str(path))
+    absent = [name for name in (*categorical, *dates) if name not in table.columns]
+    if absent:
+        raise DatasetError(
+            f"{label}: no column {', '.join(map(repr, absent))}; the file has columns "
+            f"{', '.join(map(repr, map(str, table.columns)))}",
+            path=str(path),
+            column=absent[0],
+        )
     iso = [
         str(name)
         for name in table.columns
@@ -293,3 +317,22 @@ def read_microdata(
     for name in (*dates, *iso):
         table[name] = pd.to_datetime(table[name], errors="coerce")
     return table, Schema.infer(table, categorical=categorical, dates=(*dates, *iso))
+
+
+def _encoding_message(file: Path, label: str, exc: UnicodeDecodeError) -> str:
+    """Where a file stops being UTF-8 text: its line, and the hint the other readers give."""
+    opener = gzip.open if file.name.lower().endswith(".gz") else open
+    try:
+        with opener(file, "rb") as stream:
+            data = stream.read()
+        data.decode("utf-8")
+    except UnicodeDecodeError as found:
+        line = data.count(b"\n", 0, found.start) + 1
+        byte = data[found.start : found.start + 1].hex()
+        return (
+            f"{label}, line {line}: not UTF-8 text (byte 0x{byte}); save the file with "
+            "UTF-8 text encoding"
+        )
+    except OSError:
+        pass
+    return f"{label}: not UTF-8 text ({exc.reason}); save the file with UTF-8 text encoding"

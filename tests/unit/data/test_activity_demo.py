@@ -8,7 +8,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from privstats.data.activity_demo import ACTIVITIES, ActivityDemo, make_activity_demo
+from privstats.data.activity_demo import (
+    ACTIVITIES,
+    ActivityDemo,
+    make_activity_benchmark,
+    make_activity_demo,
+)
 from privstats.data.sensors import FeatureTable, read_feature_table
 from privstats.errors import ParameterError
 
@@ -115,3 +120,64 @@ def test_demo_rejects_bad_sizes(tmp_path: Path) -> None:
         make_activity_demo(tmp_path, offices=0)
     with pytest.raises(TypeError, match="windows_per_subject must be an int"):
         make_activity_demo(tmp_path, windows_per_subject=2.5)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def benchmark(tmp_path_factory: pytest.TempPathFactory) -> ActivityDemo:
+    return make_activity_benchmark(tmp_path_factory.mktemp("benchmark"))
+
+
+def _respondent_spread(demo: ActivityDemo, activity: str, feature: str) -> float:
+    """Between-respondent standard deviation of one feature's mean in one activity."""
+    tables = [read(demo, path) for path in [*demo.offices.values(), demo.test]]
+    j = demo.feature_names.index(feature)
+    means = [
+        table.X[(table.subjects == s) & (table.y == activity), j].mean()
+        for table in tables
+        if table.subjects is not None
+        for s in np.unique(table.subjects[table.y == activity])
+    ]
+    return float(np.std(means))
+
+
+def _mean_distance(demo: ActivityDemo) -> float:
+    shares = []
+    for path in demo.offices.values():
+        labels = read(demo, path).y
+        shares.append(np.array([(labels == a).mean() for a in sorted(ACTIVITIES)]))
+    pairs = [0.5 * np.abs(a - b).sum() for i, a in enumerate(shares) for b in shares[i + 1 :]]
+    return float(np.mean(pairs))
+
+
+def test_the_benchmark_is_split_by_respondent_into_unequal_offices(
+    benchmark: ActivityDemo,
+) -> None:
+    tables = {office: read(benchmark, path) for office, path in benchmark.offices.items()}
+    respondents = [len(np.unique(t.subjects)) for t in tables.values() if t.subjects is not None]
+    assert respondents == [4, 7, 12, 20]
+    assert [t.rows for t in tables.values()] == [60 * n for n in respondents]
+    test = read(benchmark, benchmark.test)
+    assert test.rows == 4 * 3 * 6 * 10  # offices × test respondents × activities × windows
+    everyone = [
+        set(t.subjects.tolist()) for t in [*tables.values(), test] if t.subjects is not None
+    ]
+    assert sum(len(s) for s in everyone) == len(set().union(*everyone))  # disjoint
+
+
+def test_the_benchmark_is_more_non_iid_than_the_demo(
+    demo: ActivityDemo, benchmark: ActivityDemo
+) -> None:
+    # offices' activity mixes differ more
+    assert _mean_distance(benchmark) > _mean_distance(demo) + 0.1
+    # respondents differ more: posture and sensor orientation move the gravity direction
+    for activity in ("sitting", "standing", "lying"):
+        strong = _respondent_spread(benchmark, activity, "acc_x_mean")
+        moderate = _respondent_spread(demo, activity, "acc_x_mean")
+        assert strong > 1.5 * moderate, activity
+
+
+def test_one_size_per_office_must_match_the_offices(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="3 sizes for 2 offices"):
+        make_activity_demo(tmp_path, offices=2, subjects_per_office=(2, 3, 4))
+    with pytest.raises(TypeError, match="Heterogeneity"):
+        make_activity_demo(tmp_path, heterogeneity="strong")  # type: ignore[arg-type]

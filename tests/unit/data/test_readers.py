@@ -15,7 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from privstats.data.identifiers import IdentifierRule
-from privstats.data.readers import IdentifierSet, load_identifiers, read_columns, write_csv
+from privstats.data.readers import (
+    IdentifierSet,
+    _domain_codes,
+    load_identifiers,
+    missing_markers,
+    read_columns,
+    write_csv,
+)
 from privstats.errors import DatasetError, ParameterError
 
 # --------------------------------------------------------------------------- helpers
@@ -405,20 +412,69 @@ def test_missing_key_column_propagates_dataset_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("by", [(), ("region",)])
-def test_file_without_data_rows_gives_empty_set(tmp_path: Path, by: tuple[str, ...]) -> None:
-    path = text_file(tmp_path / "register.csv", "id,region\n")
-    ids = load_identifiers(path, "id", by=by)
-    assert ids.ids == []
-    assert ids.rows == 0
-    assert ids.duplicates == 0
-    assert ids.domains == ([] if by else None)
-    assert ids.warnings() == []
+def test_file_without_data_rows_is_an_error_naming_it(tmp_path: Path, by: tuple[str, ...]) -> None:
+    path = text_file(tmp_path / "source.csv", "id,region\n")
+    with pytest.raises(DatasetError) as info:
+        load_identifiers(path, "id", by=by)
+    assert str(info.value).startswith(
+        f"{path}: column 'id' has no identifiers: the file has a header but no data rows"
+    )
+    assert (info.value.path, info.value.column) == (str(path), "id")
 
 
-def test_empty_parquet_file_gives_empty_set(tmp_path: Path) -> None:
+def test_empty_parquet_file_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "register.parquet"
     pq.write_table(pa.table({"id": pa.array([], type=pa.string())}), path)
-    assert load_identifiers(path, "id").ids == []
+    with pytest.raises(DatasetError, match=r"register\.parquet: column 'id' has no identifiers"):
+        load_identifiers(path, "id")
+
+
+def test_missing_value_markers_are_missing_identifiers(tmp_path: Path) -> None:
+    # the new user's register: real ids, then 10 NaN and 10 NA keys, in any case and padding
+    values = [f"P{i}" for i in range(5)] + ["NaN"] * 10 + [" NA "] * 9 + ["na", "x"]
+    path = csv_file(tmp_path / "register.csv", {"person_id": values})
+    with pytest.raises(DatasetError) as info:
+        load_identifiers(path, "person_id")
+    assert str(info.value) == (
+        f"{path}: column 'person_id' has 20 missing values (rows 6, 7, 8, 9, 10, …; 20 written "
+        "as 'NA', 'NaN', 'na'); a record without an identifier cannot be matched: remove these "
+        "records or fill in their identifiers"
+    )
+    assert (info.value.path, info.value.column) == (str(path), "person_id")
+    assert info.value.rows == (6, 7, 8, 9, 10)
+
+
+@pytest.mark.parametrize("marker", ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "."])
+def test_every_missing_marker_in_any_case_is_refused(tmp_path: Path, marker: str) -> None:
+    for spelling in {marker, marker.lower(), marker.upper(), f"  {marker.title()}\t"}:
+        path = csv_file(tmp_path / "source.csv", {"id": ["a", spelling, "b"]})
+        with pytest.raises(DatasetError, match=r"column 'id' has 1 (missing|empty) value \(row 2"):
+            load_identifiers(path, "id")
+
+
+def test_markers_and_empty_identifiers_are_reported_together(tmp_path: Path) -> None:
+    path = csv_file(tmp_path / "source.csv", {"id": ["a", "", "NULL", "b", "."]})
+    with pytest.raises(DatasetError) as info:
+        load_identifiers(path, "id")
+    assert "has 3 missing values (rows 2, 3, 5; 2 written as '.', 'NULL', 1 empty)" in str(
+        info.value
+    )
+    assert info.value.rows == (2, 3, 5)
+
+
+def test_marker_like_identifiers_that_are_not_markers_are_kept(tmp_path: Path) -> None:
+    values = ["NAN1", "n.a.", "none", "nil", "NA-7", "..", "0"]
+    path = csv_file(tmp_path / "source.csv", {"id": values, "country": ["NA"] * len(values)})
+    loaded = load_identifiers(path, "id", by=["country"])
+    assert loaded.ids == [reference(value) for value in values]
+    assert loaded.domain_labels == [("NA",)]  # in a domain column NA is a value (Namibia)
+
+
+def test_missing_markers_mask() -> None:
+    values = pa.array(["NA", " nan ", "N/A", "Null", ".", "", None, "NAa", "n a"])
+    assert missing_markers(values).tolist() == [True] * 5 + [False] * 4
+    chunked = pa.chunked_array([["x", "NA"], ["nan"]])
+    assert missing_markers(chunked).tolist() == [False, True, True]
 
 
 @pytest.mark.slow
@@ -468,8 +524,9 @@ def first_occurrences(values: list[str]) -> list[str]:
 # Python 3.11's unicodedata (Unicode 14) and pyarrow's utf8proc (a newer Unicode) disagree on
 # characters assigned since; that is a table-version difference, not a rule difference.
 _ALPHABET = st.characters(exclude_categories=("Cs", "Cn"))
+_MARKERS = {"na", "n/a", "nan", "null", "."}
 _IDS = st.lists(st.text(_ALPHABET, min_size=1, max_size=8), min_size=1, max_size=25).filter(
-    lambda values: all(reference(value) for value in values)
+    lambda values: all(reference(v) and v.strip().lower() not in _MARKERS for v in values)
 )
 
 
@@ -567,3 +624,20 @@ def test_first_occurrences_fast_path_and_sort_fallback() -> None:
     assert order.tolist() == [2, 0, 1]  # codes in file order
     first, order = _first_occurrences(np.array([], dtype=np.int32), 0)
     assert first.size == 0
+
+
+@pytest.mark.parametrize(
+    ("columns", "distinct"),
+    [(2, 7), (3, 200), (7, 500)],  # a table of every combination; a sort; beyond 2^62
+)
+def test_domain_codes_number_the_sorted_value_tuples(columns: int, distinct: int) -> None:
+    rows = 1_500
+    generator = np.random.default_rng(columns)  # simulated test data, not protecting anything
+    values = [
+        [f"v{int(x)}" for x in generator.integers(0, distinct, size=rows)] for _ in range(columns)
+    ]
+    codes, labels = _domain_codes([pa.array(column) for column in values])
+    tuples = list(zip(*values, strict=True))
+    assert labels == sorted(set(tuples))
+    assert [labels[code] for code in codes] == tuples
+    assert codes.dtype == np.intp

@@ -10,7 +10,7 @@ from hub_harness import COVERAGE_JOB, Hub
 
 from privstats.crypto.keys import verify
 from privstats.node.agent import check_approved_manifest
-from privstats.service.canonical import canonical_json, sha256_hex
+from privstats.service.canonical import new_salt, result_commitment
 from privstats.service.manifest import Manifest, approval_bytes
 from privstats.service.signing import statement_bytes
 
@@ -241,20 +241,28 @@ def test_a_job_cancelled_by_its_analyst_ends_once(shared_federation: Hub) -> Non
 # --------------------------------------------------------------------------- running, result
 
 
+def completion(
+    hub: Hub, party: str, job: dict[str, Any], result: dict[str, Any] | None, salt: bytes
+) -> dict[str, Any]:
+    """The body of ``party``'s signed completion, committing to ``result`` with ``salt``."""
+    role = Manifest.model_validate(job["manifest"]).role_of(party)
+    commitment = result_commitment(salt, result) if result is not None else None
+    payload = {"job": job["id"], "party": party, "role": role, "result_commitment": commitment}
+    signature = hub.keys[party].sign(statement_bytes("completion", payload)).hex()
+    return {
+        "result": result,
+        "result_commitment": commitment,
+        "salt": salt.hex() if result is not None else None,
+        "signature": signature,
+    }
+
+
 def complete(
     hub: Hub, party: str, job: dict[str, Any], result: dict[str, Any] | None
 ) -> dict[str, Any]:
     """``party`` signs its completion; the register releases ``result``."""
-    role = Manifest.model_validate(job["manifest"]).role_of(party)
-    digest = sha256_hex(canonical_json(result)) if result is not None else None
-    payload = {"job": job["id"], "party": party, "role": role, "result_sha256": digest}
-    signature = hub.keys[party].sign(statement_bytes("completion", payload)).hex()
-    response = hub.as_node(
-        party,
-        "POST",
-        f"/jobs/{job['id']}/complete",
-        {"result": result, "result_hash": digest, "signature": signature},
-    )
+    body = completion(hub, party, job, result, new_salt())
+    response = hub.as_node(party, "POST", f"/jobs/{job['id']}/complete", body)
     assert response.status_code == 200, response.text
     shown: dict[str, Any] = response.json()
     return shown
@@ -295,17 +303,11 @@ def test_a_party_completes_once(shared_federation: Hub) -> None:
     hub.as_node("nso", "POST", f"/jobs/{job['id']}/start", {})
     complete(hub, "nso", job, RESULT)
 
-    digest = sha256_hex(canonical_json(RESULT))
-    payload = {"job": job["id"], "party": "nso", "role": "register", "result_sha256": digest}
     again = hub.as_node(
         "nso",
         "POST",
         f"/jobs/{job['id']}/complete",
-        {
-            "result": RESULT,
-            "result_hash": digest,
-            "signature": hub.keys["nso"].sign(statement_bytes("completion", payload)).hex(),
-        },
+        completion(hub, "nso", job, RESULT, new_salt()),
     )
 
     assert again.status_code == 409
@@ -315,16 +317,11 @@ def test_only_the_result_role_releases_a_result(shared_federation: Hub) -> None:
     hub = shared_federation
     job = hub.approved_job(hub.tokens["analyst"])
     hub.as_node("telco", "POST", f"/jobs/{job['id']}/start", {})
-    payload = {"job": job["id"], "party": "telco", "role": "source", "result_sha256": "x"}
     response = hub.as_node(
         "telco",
         "POST",
         f"/jobs/{job['id']}/complete",
-        {
-            "result": {"coverage": 1.0},
-            "result_hash": "x",
-            "signature": hub.keys["telco"].sign(statement_bytes("completion", payload)).hex(),
-        },
+        completion(hub, "telco", job, {"coverage": 1.0}, new_salt()),
     )
     assert response.status_code == 403
     assert "does not release results" in response.json()["detail"]

@@ -590,6 +590,10 @@ def test_run_local_aggregate_in_separate_processes(tmp_path: Path) -> None:
     X = np.column_stack([np.ones(len(pooled)), pooled["age"]])
     beta = np.linalg.lstsq(X, pooled["hours"], rcond=None)[0]
     assert np.allclose(list(run.result["ols"]["coef"].values()), beta, rtol=1e-6)
+    assert run.warnings == [
+        f"{paths['islands']}: the file has a header but no records; this party adds nothing "
+        "to the pooled figures (is it the right file?)"
+    ]
 
 
 def test_run_local_aggregate_checks_files_and_party_count(tmp_path: Path) -> None:
@@ -599,6 +603,32 @@ def test_run_local_aggregate_checks_files_and_party_count(tmp_path: Path) -> Non
         aggregate.run_local_aggregate({"a": one, "b": tmp_path / "missing.csv"}, spec)
     with pytest.raises(ParameterError, match="2 to 10 parties"):
         aggregate.run_local_aggregate({"a": one}, spec)
+
+
+def test_a_folder_given_as_a_party_file_is_named_a_folder(tmp_path: Path) -> None:
+    one = _write(tmp_path / "one.csv", pd.DataFrame({"x": [1.0]}))
+    (tmp_path / "south").mkdir()
+    with pytest.raises(DatasetError) as info:
+        aggregate.run_local_aggregate({"a": one, "b": tmp_path / "south"}, AggregateSpec.build())
+    assert str(info.value).startswith(
+        f"{tmp_path / 'south'}: file of party 'b' is a folder, not a data file"
+    )
+
+
+def test_one_file_under_two_party_names_is_refused(tmp_path: Path) -> None:
+    spec = AggregateSpec.build()
+    north = _write(tmp_path / "north.csv", pd.DataFrame({"x": [1.0, 2.0]}))
+    south = _write(tmp_path / "south.csv", pd.DataFrame({"x": [1.0, 3.0]}))  # same size
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(north.read_bytes())
+    with pytest.raises(DatasetError) as info:
+        aggregate.run_local_aggregate({"n": north, "s": south, "again": north}, spec)
+    assert str(info.value) == (
+        f"parties 'n' and 'again' are given the same file ({north}, {north}); its records "
+        "would be counted twice. Give each party the file of its own records"
+    )
+    with pytest.raises(DatasetError, match=r"'n' and 'c' are given files with identical con"):
+        aggregate.run_local_aggregate({"n": north, "s": south, "c": copy}, spec)
 
 
 def test_quantile_probability_is_exact() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from privstats.errors import ComputationError, DatasetError, ParameterError, ProtocolError
+from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs import coverage
 from privstats.jobs.coverage import CoverageSpec
 from privstats.stats.coverage import proportion_interval
@@ -104,10 +104,9 @@ def test_source_refuses_a_release_that_disagrees_with_its_counts(tmp_path: Path)
 
 def test_empty_register_is_a_dataset_error(tmp_path: Path) -> None:
     spec = CoverageSpec.build(key="pid", source_key="cid")
-    with pytest.raises(ComputationError) as info:
-        _run(tmp_path, [], ["a"], spec)
-    assert isinstance(info.value.__cause__, DatasetError)
-    assert "no identifiers" in str(info.value)
+    with pytest.raises(DatasetError, match="no identifiers") as info:
+        _run(tmp_path, [], ["a"], spec)  # refused when read, before the protocol
+    assert info.value.path == str(tmp_path / "reg.csv")
 
 
 @pytest.mark.parametrize(

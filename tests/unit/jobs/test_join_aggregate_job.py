@@ -269,3 +269,36 @@ def test_local_run_in_two_processes(files: tuple[Path, Path]) -> None:
     assert len(run.warnings) >= 3
     with pytest.raises(DatasetError, match="not found"):
         job.run_local_join_aggregate(left, left.with_name("missing.csv"), spec)
+
+
+def test_missing_value_markers_are_empty_identifiers_dropped_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    rows = [[f"p{i}", "1"] for i in range(4)] + [["NaN", "5"], [" na ", "6"], ["NULL", "7"]]
+    right = write(tmp_path / "bank.csv", ["id", "v"], [*rows, ["", "8"]])
+    spec = JoinAggregateSpec.build(key="id", right_values=("v",))
+    data = job.load_role_data(RIGHT, right, spec)
+    assert data.ids == ["p0", "p1", "p2", "p3"]  # "nan", "na" and "null" are not persons
+    assert data.values == [[1, 1, 1, 1]]
+    assert data.warnings() == [
+        f"{right}: 4 records with an empty 'id' or one written as 'NULL', 'NaN', 'na' "
+        "dropped (rows 5, 6, 7, 8)"
+    ]
+
+
+@pytest.mark.parametrize("role", [LEFT, RIGHT])
+def test_a_file_without_records_is_an_error_naming_it(tmp_path: Path, role: str) -> None:
+    path = write(tmp_path / f"{role}.csv", ["id"], [])
+    with pytest.raises(DatasetError) as raised:
+        job.load_role_data(role, path, JoinAggregateSpec.build(key="id"))
+    assert str(raised.value).startswith(f"{path}: the file has a header but no data rows")
+    only_markers = write(tmp_path / f"{role}-na.csv", ["id"], [["NA"], ["nan"]])
+    with pytest.raises(DatasetError, match="no records left to join"):
+        job.load_role_data(role, only_markers, JoinAggregateSpec.build(key="id"))
+
+
+def test_a_folder_given_as_a_file_is_named_a_folder(tmp_path: Path) -> None:
+    left = write(tmp_path / "l.csv", ["id"], [["a"]])
+    (tmp_path / "bank").mkdir()
+    with pytest.raises(DatasetError, match=r"bank: right file is a folder, not a data file"):
+        job.run_local_join_aggregate(left, tmp_path / "bank", JoinAggregateSpec.build(key="id"))

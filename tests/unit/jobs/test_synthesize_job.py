@@ -94,7 +94,7 @@ def test_the_kept_seed_replays_the_release_exactly(census: Path) -> None:
 
 
 def test_the_dp_method_reports_its_budget_and_caveats(census: Path) -> None:
-    result, warnings, _kept = _run(
+    result, warnings, kept = _run(
         census,
         method="mst",
         epsilon=2.0,
@@ -102,13 +102,18 @@ def test_the_dp_method_reports_its_budget_and_caveats(census: Path) -> None:
         holdout_share=0,
     )
     assert result["privacy"]["epsilon"] == pytest.approx(2.0)
-    assert result["holdout_records"] == 0
-    assert result["risk"]["dcr_closer_to_train"] is None
+    # what ε does not cover stays at the node, for the owner
+    assert not {"fitted_records", "holdout_records", "utility", "risk"} & set(result)
+    owner = json.loads(kept["report.json"])
+    assert owner["holdout_records"] == 0 and owner["fitted_records"] == 1_000
+    assert owner["risk"]["dcr_closer_to_train"] is None
+    assert "For the data owner only" in kept["owner-report.html"]
     assert warnings == [str(c) for c in result["privacy"]["caveats"]]
     disclosure = get_kind("synthesize").disclosure(
         SynthesizeSpec.build(columns=COLUMNS, method="mst", epsilon=2.0)
     )
     assert disclosure["epsilon"] == 2.0
+    assert "utility and risk figures stay with the owner" in disclosure["release"]
     assert disclosure["owner_review"] is True
 
 

@@ -13,13 +13,15 @@ below 1e-6 (or 1e-4 for the KS p-value).
 
 from __future__ import annotations
 
+import logging
 import math
+import sys
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from privstats.errors import ParameterError
+from privstats.errors import MissingExtraError, ParameterError
 from privstats.ml import LogisticRegression, Standardizer
 from privstats.ml.dp import (
     DPConfig,
@@ -309,3 +311,24 @@ def test_divergence_is_reported() -> None:
             steps=3,
         )
     assert info.value.parameter == "lr"
+
+
+def test_the_accountants_non_convergence_warning_stays_out_of_the_output(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # these parameters make dp-accounting give up on some fractional orders (σ = 1, q ≈ 0.21)
+    spent = epsilon(1.0, 32 / 150, 150, 1e-5)
+    assert 0 < spent < math.inf
+    assert "failed to converge" not in capfd.readouterr().err
+    assert not [r for r in caplog.records if "failed to converge" in r.getMessage()]
+    # other warnings of the same logger still reach the user
+    logging.getLogger("absl").warning("something else went wrong")
+    assert "something else went wrong" in caplog.text
+
+
+def test_without_the_ml_extra_the_accountant_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "dp_accounting", None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'privstats\[ml\]'"):
+        epsilon(1.0, 0.1, 10, 1e-5)

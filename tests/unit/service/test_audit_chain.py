@@ -10,6 +10,7 @@ import pytest
 
 from privstats.crypto.keys import NodeKeys
 from privstats.service.audit import GENESIS, AuditEntry, entry_hash, verify_chain
+from privstats.service.canonical import canonical_json, sha256_hex
 from privstats.service.manifest import approval_payload
 from privstats.service.signing import statement_bytes
 
@@ -65,8 +66,32 @@ def enrolment(party: str, keys: NodeKeys | None = None) -> dict[str, Any]:
     return signed("party.enrolled", "enrol", payload, party, keys)
 
 
-def approval(party: str, job: str = "job1", keys: NodeKeys | None = None) -> dict[str, Any]:
-    payload = approval_payload(job, "ab" * 32, "approve", "ok")
+MANIFEST: dict[str, Any] = {
+    "kind": "coverage",
+    "parameters": {"key": "person_id"},
+    "parties": {"register": "nso", "source": "telco"},
+    "datasets": {},
+    "recipients": ["a"],
+    "disclosure": {},
+    "code_version": "0",
+}
+MANIFEST_HASH = sha256_hex(canonical_json(MANIFEST))
+
+
+def submission(job: str = "job1", manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+    manifest = manifest or MANIFEST
+    payload = {
+        "job": job,
+        "manifest": manifest,
+        "manifest_hash": sha256_hex(canonical_json(manifest)),
+    }
+    return {"actor": "person:a", "action": "job.submitted", "job_id": job, "payload": payload}
+
+
+def approval(
+    party: str, job: str = "job1", keys: NodeKeys | None = None, digest: str = MANIFEST_HASH
+) -> dict[str, Any]:
+    payload = approval_payload(job, digest, "approve", "ok")
     return {**signed("node.approved", "approval", payload, party, keys), "job_id": job}
 
 
@@ -88,7 +113,7 @@ def log() -> list[AuditEntry]:
             enrolment("nso"),
             enrolment("telco"),
             signed("dataset.registered", "dataset", dataset, "nso"),
-            {"actor": "person:a", "action": "job.submitted", "job_id": "job1", "payload": {}},
+            submission(),
             approval("nso"),
             approval("telco"),
             {"actor": "hub", "action": "job.approved", "job_id": "job1", "payload": {}},
@@ -122,6 +147,7 @@ def test_a_faithful_chain_verifies_with_every_signature() -> None:
         "signatures": 5,
         "broken_seq": None,
         "reason": None,
+        "view": "full",
     }
 
 
@@ -238,6 +264,53 @@ def test_a_rewritten_history_with_a_swapped_key_is_caught_by_the_hubs_list() -> 
     # whoever rewrites the log can re-enrol a party under a key of their own and re-sign
     # everything: the chain is then self-consistent, but not with the hub's list of keys
     mallory = NodeKeys.generate()
-    entries = chain([enrolment("nso", keys=mallory), approval("nso", keys=mallory)])
+    entries = chain([enrolment("nso", keys=mallory), submission(), approval("nso", keys=mallory)])
     assert verify_chain(entries).ok
     broken(entries, 1, "with another key", enrolled=ENROLLED)
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+def test_a_rewritten_manifest_with_its_hash_recomputed_breaks_at_the_first_signed_decision() -> (
+    None
+):
+    entries = log()
+    rewritten = {**MANIFEST, "recipients": ["mallory"]}
+    entries[6] = dataclasses.replace(entries[6], **submission(manifest=rewritten))
+    entries = rechain(entries)
+
+    broken(entries, 8, "the job's manifest was rewritten", enrolled=ENROLLED)
+
+
+def test_a_rewritten_manifest_under_its_old_hash_breaks_at_the_submission() -> None:
+    entries = log()
+    payload = {**entries[6].payload, "manifest": {**MANIFEST, "recipients": ["mallory"]}}
+    entries[6] = dataclasses.replace(entries[6], payload=payload)
+    entries = rechain(entries)
+
+    broken(entries, 7, "does not hash to its manifest_hash", enrolled=ENROLLED)
+
+
+def test_a_decision_on_a_job_never_submitted_breaks_a_full_view_only() -> None:
+    entries = [e for e in log() if e.action != "job.submitted"]
+    rechained = rechain(entries)
+
+    broken(rechained, 7, "never submitted", enrolled=ENROLLED)
+    # in a partial view (the submission hidden) the rest still verifies
+    assert verify_chain(entries, ENROLLED, partial=True).ok
+
+
+def test_a_partial_view_checks_each_entry_and_the_links_between_neighbours() -> None:
+    entries = log()
+    view = entries[:1] + entries[3:]  # entries 2 and 3 hidden from this caller
+
+    result = verify_chain(view, ENROLLED, partial=True)
+    altered = dataclasses.replace(view[5], payload={"forged": True})
+    relinked = dataclasses.replace(view[5], prev_hash="00" * 32)
+
+    assert (result.ok, result.partial, result.entries) == (True, True, 8)
+    assert result.as_dict()["view"] == "partial"
+    assert not verify_chain(view, ENROLLED).ok  # a full view must have every entry
+    broken([*view[:5], altered, *view[6:]], 8, "was altered", enrolled=ENROLLED, partial=True)
+    broken([*view[:5], relinked, *view[6:]], 8, "previous-hash", enrolled=ENROLLED, partial=True)

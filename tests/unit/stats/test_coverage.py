@@ -102,9 +102,16 @@ def test_chapman_complete_overlap_has_no_variance() -> None:
     assert (result.ci_low, result.ci_high) == (50.0, 50.0)
 
 
-def test_chapman_empty_lists() -> None:
-    result = dual_system_estimate(0, 0, 0)
-    assert (result.estimate, result.variance, result.ci_low, result.ci_high) == (0, 0, 0, 0)
+@pytest.mark.parametrize(("first", "second"), [(0, 0), (2000, 0), (0, 5), (2000, 1500)])
+def test_chapman_without_matches_is_undefined(first: int, second: int) -> None:
+    # (2000, 0, 0) used to give the degenerate interval 2,000 - 2,000
+    with pytest.raises(ParameterError) as info:
+        dual_system_estimate(first, second, 0)
+    assert str(info.value).startswith(
+        f"matched is 0: no person is in both lists (first={first}, second={second}), so the "
+        "dual-system estimate of the population size is undefined"
+    )
+    assert info.value.parameter == "matched"
 
 
 def test_as_dict() -> None:
@@ -275,13 +282,13 @@ def test_higher_confidence_is_wider(
 
 
 @given(
-    n1=st.integers(min_value=0, max_value=10**7),
-    n2=st.integers(min_value=0, max_value=10**7),
+    n1=st.integers(min_value=1, max_value=10**7),
+    n2=st.integers(min_value=1, max_value=10**7),
     fraction=st.floats(min_value=0.0, max_value=1.0),
     confidence=levels,
 )
 def test_dual_system_bounds(n1: int, n2: int, fraction: float, confidence: float) -> None:
-    m = int(fraction * min(n1, n2))
+    m = max(1, int(fraction * min(n1, n2)))
     result = dual_system_estimate(n1, n2, m, confidence=confidence)
     observed = n1 + n2 - m
     assert observed <= result.ci_low <= result.estimate <= result.ci_high

@@ -100,6 +100,33 @@ def test_every_leaf_of_every_tree_holds_min_leaf_training_records(
         assert tree.get_params()["min_samples_leaf"] == min_leaf
 
 
+def test_a_node_is_split_only_with_three_times_min_leaf_records(real: pd.DataFrame) -> None:
+    # rpart's minsplit = 3 * minbucket, which synthpop's syn.cart inherits
+    model = CART(min_leaf=7).fit(real)
+    for tree in (tree for column in model.trees.values() for tree in column):
+        inner = tree.tree_.children_left != -1
+        assert inner.any()
+        assert tree.tree_.n_node_samples[inner].min() >= 21
+
+
+def test_smoothing_moves_only_the_released_numeric_values(real: pd.DataFrame) -> None:
+    # Later trees are walked with the donor values, not the smoothed ones, so smoothing
+    # cannot send a record into a leaf its values never reached in the training data:
+    # with the same seed, every categorical value and every missing value is the same
+    # with and without smoothing, and only numeric values move.
+    smoothed = CART().fit(real).sample(2000, seed=5)
+    plain = CART(smoothing=False).fit(real).sample(2000, seed=5)
+    for name in ("group", "employed", "tenure"):
+        pd.testing.assert_series_equal(smoothed[name], plain[name])
+    for name in ("x", "y", "income", "rent", "age", "moved"):
+        pd.testing.assert_series_equal(smoothed[name].isna(), plain[name].isna())
+    assert (smoothed["x"] != plain["x"]).mean() > 0.9
+    # zeros of the zero-inflated column are spikes: never smoothed
+    zeros = plain["income"] == 0
+    assert zeros.any()
+    assert (smoothed.loc[zeros, "income"] == 0).all()
+
+
 def _qi_table(n: int) -> pd.DataFrame:
     rng = np.random.default_rng(5)
     age = rng.integers(18, 90, n)

@@ -8,7 +8,10 @@ fitted model are reproducible from their seed.
 
 from __future__ import annotations
 
+import json
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,15 +19,19 @@ import pytest
 from scipy import stats
 
 from privstats.crypto.random import SeededStream
-from privstats.errors import ParameterError
+from privstats.errors import MissingExtraError, ParameterError
+from privstats.synth import mst as mst_module
 from privstats.synth.mst import (
     MST,
     Bound,
+    MissingBoundsError,
     _discrete_gaussian,
     _Groups,
     _noisy_argmax,
     _project_simplex,
 )
+from privstats.synth.release import synthesize
+from privstats.synth.report import render_html, write_report
 from privstats.synth.schema import Schema
 
 LABELS = ["a", "b", "c", "d"]
@@ -179,7 +186,10 @@ def test_privacy_is_none_before_fit_and_a_copy_after() -> None:
     report = synth.privacy
     assert report is not None
     report["measurements"].clear()
+    report["outside_epsilon"].clear()
+    report["noisy_total"].clear()
     assert synth.privacy is not None and synth.privacy["measurements"]
+    assert synth.privacy["outside_epsilon"] and synth.privacy["noisy_total"]
     assert "OpenDP" in synth.privacy["mechanism"]
     assert any("public" in caveat for caveat in synth.privacy["caveats"])
 
@@ -223,6 +233,101 @@ def test_merged_members_that_differ_beyond_the_noise_keep_their_order() -> None:
     drawn = groups.expand(np.full(40_000, 2), SeededStream(2, "test"))
     shares = np.bincount(drawn, minlength=7)[members] / drawn.size
     assert np.abs(shares - weights).max() < 0.01
+
+
+# 2b. the number of records is not released ---------------------------------------------
+
+
+def _two_columns(n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(8)  # test data only
+    return pd.DataFrame({"g": rng.choice(list("abcd"), n), "x": rng.normal(0.0, 1.0, n)})
+
+
+def test_the_default_sample_size_is_a_noisy_count_with_the_stated_noise() -> None:
+    real, fits = _two_columns(400), 80
+    sizes, sigmas = [], set()
+    for _ in range(fits):
+        synth = MST(bounds={"x": (-3.0, 3.0)}).fit(real)
+        report = synth.privacy
+        assert report is not None and report["noisy_total"]["records"] == synth.default_rows
+        sizes.append(synth.default_rows)
+        sigmas.add(report["noisy_total"]["sigma"])
+    (sigma,) = sigmas  # fixed by the budget and the public cells, not by the data
+    # 1-way marginals of 4 and 18 cells at σ₁ = √(2 / (2ρ/2)): the weighted total's sd
+    sigma_one = math.sqrt(2.0 / (mst_module._rho_for(1.0, 1e-9)))
+    assert sigma == pytest.approx(sigma_one / math.sqrt(1 / 4 + 1 / 18), rel=1e-9)
+    z = (np.array(sizes, dtype=float) - len(real)) / sigma
+    assert stats.kstest(z, "norm").pvalue > 1e-6  # N + noise of the stated sd: not N
+    assert abs(float(z.mean())) < 5 / math.sqrt(fits)
+    assert 0.5 < float(z.std()) < 1.6
+    assert sum(size == len(real) for size in sizes) < fits / 4
+
+
+def test_the_sample_size_is_post_processing_of_the_listed_measurements(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    measured: list[tuple[np.ndarray, float]] = []
+
+    def recording(counts: np.ndarray, sigma: float) -> tuple[np.ndarray, float]:
+        noisy, rho = _discrete_gaussian(counts, sigma)
+        measured.append((noisy, rho))
+        return noisy, rho
+
+    monkeypatch.setattr(mst_module, "_discrete_gaussian", recording)
+    real = _table(1_000)
+    synth = MST(epsilon=0.7, bounds=BOUNDS).fit(real)
+    report = synth.privacy
+    assert report is not None
+    counted = [m for m in report["measurements"] if "sigma" in m]
+    assert len(measured) == len(counted)  # every count the data gave is listed
+    for (_, rho), listed in zip(measured, counted, strict=True):
+        assert listed["rho"] == rho
+    ones = [noisy for noisy, _ in measured[: real.shape[1]]]
+    weights = np.array([1.0 / noisy.size for noisy in ones])
+    expected = float(weights @ np.array([noisy.sum() for noisy in ones]) / weights.sum())
+    assert synth.default_rows == max(1, round(expected))
+    composed = _epsilon(math.fsum(m["rho"] for m in report["measurements"]), 1e-9)
+    assert report["epsilon"] == pytest.approx(composed, rel=1e-9)
+    assert report["epsilon"] == pytest.approx(0.7, rel=1e-9)
+    release = synthesize(real, Schema.infer(real), method="mst", seed=1,
+                         options={"epsilon": 0.7, "bounds": BOUNDS}, evaluate=False)  # fmt: skip
+    assert len(release.synthetic) == release.report["privacy"]["noisy_total"]["records"]
+
+
+def _with_unique_maximum(n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(21)  # test data only
+    income = rng.lognormal(9.0, 1.0, n).round(3)
+    income[17] = 987654.321
+    return pd.DataFrame(
+        {"age": rng.integers(16, 90, n), "sex": rng.choice(["F", "M"], n), "income": income}
+    )
+
+
+def test_a_dp_release_report_shows_no_real_extreme_quantile_or_count(tmp_path: Path) -> None:
+    real = _with_unique_maximum(1_500)
+    schema = Schema.infer(real)
+    bounds = {"age": (0, 120), "income": (0, 1_000_000)}
+    release = synthesize(real, schema, method="mst", seed=2,
+                         options={"bounds": bounds}, rows=1_000)  # fmt: skip
+    assert release.report["fitted_records"] == 1_500 and "utility" in release.report
+    conformed = schema.conform(real)
+    released = [render_html(release.report, conformed, release.synthetic, schema)]
+    for name in ("r.html", "r.json"):
+        write_report(tmp_path / name, release.report, conformed, release.synthetic, schema)
+        released.append((tmp_path / name).read_text(encoding="utf-8"))
+    owner = render_html(release.report, conformed, release.synthetic, schema, audience="owner")
+    assert "987,654" in owner  # the owner's page shows the real deciles, maximum included
+    for text in released:
+        for shown in ("987654", "987,654", "9.877e+05", "1,500 real", "fitted_records"):
+            assert shown not in text
+        for figure in ("s_pmse", "tvd_1way", "exact_copies", "dcr_closer_to_train"):
+            assert figure not in text and figure in owner
+    summary = json.loads(released[2])
+    assert not {"fitted_records", "holdout_records", "seconds", "utility", "risk"} & set(summary)
+    assert summary["records"] == 1_000
+    assert "not covered by ε" in summary["owner_only"]
+    assert any("category lists" in item for item in summary["privacy"]["outside_epsilon"])
+    assert "not covered by ε" in released[0] and "category lists" in released[0]
 
 
 # 3. utility at large ε ----------------------------------------------------------------
@@ -288,13 +393,24 @@ def test_samples_respect_categories_missingness_bounds_and_seed(epsilon: float) 
 # 5. errors ----------------------------------------------------------------------------
 
 
-def test_missing_bounds_name_the_column() -> None:
+def test_missing_bounds_name_the_columns_in_the_python_words() -> None:
     real = _table(300)
     with pytest.raises(ParameterError, match="'small'") as caught:
         MST(bounds={"x": (-10.0, 40.0), "day": BOUNDS["day"]}).fit(real)
     assert caught.value.parameter == "bounds"
-    with pytest.raises(ParameterError, match="'x'"):
+    assert "bounds={'small': (low, high)}" in str(caught.value)
+    assert "bounds_from_data=True" in str(caught.value)
+    with pytest.raises(MissingBoundsError) as every:
         MST().fit(real)
+    assert every.value.columns == ("x", "small", "day")
+
+
+def test_without_opendp_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mst_module, "_OPENDP_READY", False)
+    monkeypatch.setitem(sys.modules, "opendp", None)
+    monkeypatch.setitem(sys.modules, "opendp.prelude", None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'privstats\[synth\]'"):
+        MST(bounds=BOUNDS).fit(_table(100))
 
 
 def test_bounds_from_data_are_used_and_reported_as_not_covered() -> None:
@@ -323,3 +439,39 @@ def test_other_parameter_errors() -> None:
             MST(**kwargs)
     with pytest.raises(ParameterError, match="not fitted"):
         MST().sample(10, seed=1)
+
+
+def test_a_release_shows_synthetic_shares_within_the_public_bounds() -> None:
+    from privstats.synth.report import synthetic_shares
+    from privstats.synth.schema import ColumnSpec
+
+    values = pd.Series([0.0, 5.0, 12.5, 99.0, 100.0, None])
+    spec = ColumnSpec("x", "continuous", low=0.0, high=100.0, missing=1 / 6)
+    rows = synthetic_shares(values, spec, (0, 100))
+    assert [label for label, _ in rows[:2]] == ["0–10", "10–20"] and rows[-2][0] == "90–100"
+    assert [share for _, share in rows] == pytest.approx(
+        [2 / 6, 1 / 6] + [0.0] * 7 + [2 / 6, 1 / 6]
+    )
+    small = ColumnSpec("k", "integer", low=0.0, high=3.0)
+    counted = synthetic_shares(pd.Series([0, 3, 3, 1], dtype="Int64"), small, (0, 3))
+    assert counted == [("0", 0.25), ("1", 0.25), ("2", 0.0), ("3", 0.5)]
+    day = ColumnSpec("d", "date")
+    dated = synthetic_shares(pd.Series(pd.to_datetime(["2024-01-01", "2024-12-31"])), day,
+                             ("2024-01-01", "2024-12-31"))  # fmt: skip
+    assert dated[0][0].startswith("2024-01-01–") and dated[-1][0].endswith("–2024-12-31")
+    assert dated[0][1] == dated[-1][1] == 0.5
+    labels = synthetic_shares(
+        pd.Series(["b", "a", "b", None]), ColumnSpec("c", "categorical"), None
+    )
+    assert labels == [("b", 0.5), ("a", 0.25), ("(missing)", 0.25)]
+
+
+def test_category_shares_are_of_all_records_missing_included() -> None:
+    from privstats.synth.report import column_shares
+    from privstats.synth.schema import ColumnSpec
+
+    real = pd.Series(["a", "a", "b", None])
+    synthetic = pd.Series(["a", None, None, None])
+    rows = column_shares(real, synthetic, ColumnSpec("c", "categorical", ("a", "b"), missing=0.25))
+    assert rows == [("a", 0.5, 0.25), ("b", 0.25, 0.0), ("(missing)", 0.25, 0.75)]
+    assert sum(r for _, r, _ in rows) == pytest.approx(1.0)

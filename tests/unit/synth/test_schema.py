@@ -70,3 +70,30 @@ def test_read_microdata_finds_iso_dates_and_honours_categorical(tmp_path: Path) 
         read_microdata(tmp_path / "nope.csv")
     assert schema["x"].missing == pytest.approx(1 / 3)
     assert table["code"].tolist() == ["01", "02", "01"]
+
+
+def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "census-latin1.csv"
+    path.write_bytes("name,age\nAnna,30\nJosé,41\n".encode("latin-1"))
+    with pytest.raises(DatasetError) as caught:
+        read_microdata(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}, line 3: not UTF-8 text (byte 0xe9)")
+    assert message.endswith("save the file with UTF-8 text encoding")
+    assert caught.value.path == str(path)
+
+
+def test_errors_name_which_table_the_file_is(tmp_path: Path) -> None:
+    path = tmp_path / "syn.csv"
+    pd.DataFrame({"age": [1, 2], "region": ["N", "S"]}).to_csv(path, index=False)
+    with pytest.raises(DatasetError) as caught:
+        read_microdata(path, categorical=["sex", "region"], what="the synthetic table")
+    assert str(caught.value) == (
+        f"the synthetic table {path}: no column 'sex'; the file has columns 'age', 'region'"
+    )
+    assert caught.value.column == "sex"
+    with pytest.raises(DatasetError, match=r"^the holdout .*: is a folder, not a data file$"):
+        read_microdata(tmp_path, what="the holdout")
+    schema = Schema.infer(_table())
+    with pytest.raises(DatasetError, match=r"^the synthetic table: columns sex.* it has age"):
+        schema.conform(pd.DataFrame({"age": [1]}), "the synthetic table")

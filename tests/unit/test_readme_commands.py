@@ -1,0 +1,23 @@
+"""``.ci/run`` runs the README's set-up and test commands exactly as the README writes them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    two = text.split("## Two commands", 1)[1].split("\n## ", 1)[0]
+    return [block.strip() for block in re.findall(r"```sh\n(.*?)```", two, flags=re.S)]
+
+
+def test_ci_runs_both_readme_lines_in_order_setup_first() -> None:
+    setup, tests = _readme_commands()
+    lines = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+
+    assert "pip install -e . " in setup and "[" not in setup, "the set-up line installs no extra"
+    assert "privstats demo coverage" in setup
+    assert lines.index(setup) < lines.index(tests)
