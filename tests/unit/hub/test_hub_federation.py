@@ -26,7 +26,7 @@ def federation_of(federation: Hub) -> Iterator[MakeFederation]:
     """``Federation`` objects for a token, talking to the in-process hub."""
 
     def make(token: str) -> Federation:
-        fed = Federation("http://testserver", token, retry_seconds=0)
+        fed = Federation("http://127.0.0.1", token, retry_seconds=0)
         fed.http._client.close()
         fed.http._client = federation.client  # the in-process transport; not closed here
         fed.http.close = lambda: None  # type: ignore[method-assign]

@@ -176,7 +176,7 @@ def test_a_node_told_429_pauses_and_fetches_again_instead_of_failing() -> None:
             return httpx.Response(429, json={"detail": "party 'nso' already has 8 fetches"})
         return httpx.Response(200, content=msgpack.packb([[1, b"sealed"]]))
 
-    node = NodeHub("http://hub.test", "nso", NodeKeys.generate(), retry_seconds=0)
+    node = NodeHub("http://127.0.0.1", "nso", NodeKeys.generate(), retry_seconds=0)
     node.http._client = httpx.Client(base_url="http://hub.test", transport=httpx.MockTransport(hub))
     mailbox = node.mailbox("job1")
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from privstats.errors import DatasetError, ParameterError, ProtocolError
+from privstats.errors import ComputationError, DatasetError, ParameterError, ProtocolError
 from privstats.jobs import coverage
 from privstats.jobs.coverage import CoverageSpec
 from privstats.stats.coverage import proportion_interval
