@@ -114,8 +114,11 @@ class Job:
 class Federation:
     """A connection to one hub with one person's token."""
 
-    def __init__(self, url: str, token: str, *, retry_seconds: float = 10.0) -> None:
-        self.http = HubHttp(url, bearer(token), retry_seconds=retry_seconds)
+    def __init__(
+        self, url: str, token: str, *, retry_seconds: float = 10.0, insecure: bool = False
+    ) -> None:
+        """``insecure=True`` allows a plain http:// URL of another machine (a trial only)."""
+        self.http = HubHttp(url, bearer(token), retry_seconds=retry_seconds, insecure=insecure)
 
     def submit(
         self,

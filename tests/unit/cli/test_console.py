@@ -80,3 +80,16 @@ def test_help_lists_every_command_without_importing_its_module() -> None:
     assert "LOADED []" in done.stdout, done.stdout[-500:] + done.stderr[-500:]
     for name in ("run", "demo", "synth", "hub", "node", "submit", "job", "audit"):
         assert f" {name} " in done.stdout
+
+
+def test_the_peoples_commands_refuse_plain_http_to_another_machine_unless_allowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from privstats.cli._hub import INSECURE_ENV, connect
+
+    monkeypatch.delenv(INSECURE_ENV, raising=False)
+    with pytest.raises(ParameterError, match=f"use https.*{INSECURE_ENV}=1"):
+        connect("http://hub.example.org:8700", "token", None)
+    assert connect("http://127.0.0.1:8700", "token", None).http.url == "http://127.0.0.1:8700"
+    monkeypatch.setenv(INSECURE_ENV, "1")
+    assert connect("http://hub.example.org:8700", "t", None).http.url.endswith(".org:8700")
