@@ -226,7 +226,8 @@ class NodeAgent:
         self.hub.heartbeat(job_id, running.step)
         self._done.discard(job_id)
         self.say(
-            f"job {job_id}: the result waits for your review in {folder} (report.html); "
+            f"job {job_id}: the result waits for your review in {folder} (report.html is what "
+            "would be released, owner-report.html, where present, compares it with your data); "
             f"release it: privstats node release {job_id} --config {self.config.path}   "
             f"(or: privstats node withhold {job_id} --reason … --config {self.config.path})"
         )
