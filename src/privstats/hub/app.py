@@ -11,7 +11,7 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -327,14 +327,16 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
             raise ServiceError(f"{who.name!r} is not a party of job {job.id}", status=403)
         return row
 
+    def person_sees(who: Principal, submitted_by: str, recipients: Collection[str]) -> bool:
+        """A person sees a job they submitted or receive; admins and auditors see all."""
+        return (
+            who.role in ("admin", "auditor") or who.name == submitted_by or who.name in recipients
+        )
+
     def visible(session: Session, job: Job, who: Principal) -> None:
         if who.kind == "node":
             member(session, job, who)
-        elif (
-            who.role not in ("admin", "auditor")
-            and who.name != job.submitted_by
-            and who.name not in jobs.load_manifest(job).recipients
-        ):
+        elif not person_sees(who, job.submitted_by, jobs.load_manifest(job).recipients):
             raise ServiceError(f"job {job.id} is not visible to {who.name!r}", status=403)
 
     @app.get("/api/v1/health")
@@ -937,7 +939,7 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
         for job_id, submitted_by, manifest in session.execute(
             select(Job.id, Job.submitted_by, Job.manifest)
         ):
-            if submitted_by == who.name or who.name in json.loads(manifest)["recipients"]:
+            if person_sees(who, submitted_by, json.loads(manifest)["recipients"]):
                 visible_ids.add(job_id)
         return visible_ids
 
