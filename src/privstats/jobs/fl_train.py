@@ -58,11 +58,11 @@ from pydantic import Field, model_validator
 
 from privstats.data.readers import check_data_file
 from privstats.data.sensors import FeatureTable, read_feature_table
-from privstats.errors import DatasetError, MissingExtraError, ParameterError, ProtocolError
+from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
 from privstats.jobs.roles import numbered_parties
 from privstats.jobs.spec import Spec
-from privstats.ml.dp import DPConfig, PrivacyLedger, train_local_dp
+from privstats.ml.dp import DPConfig, PrivacyLedger, require_accountant, train_local_dp
 from privstats.ml.dp import epsilon as dp_epsilon
 from privstats.ml.metrics import accuracy, confusion_matrix, f1_scores, macro_f1
 from privstats.ml.models import MLP, LogisticRegression, Model, Standardizer, train_local
@@ -87,11 +87,7 @@ _MIN_IMPROVEMENT = 1e-4
 
 def _require_accountant() -> None:
     """Fail before any party starts when DP is asked for and dp-accounting is missing."""
-    try:
-        import dp_accounting  # only checks that the extra is installed
-        import dp_accounting.rdp  # noqa: F401
-    except ImportError as exc:
-        raise MissingExtraError("ml", "differential privacy (--dp-epsilon)") from exc
+    require_accountant("differential privacy (--dp-epsilon)")
 
 
 class FLSpec(Spec):

@@ -80,6 +80,7 @@ __all__ = [
     "clip_rows",
     "epsilon",
     "gaussian_noise",
+    "require_accountant",
     "train_local_dp",
 ]
 
@@ -171,13 +172,14 @@ class _DropNonConvergence(logging.Filter):
 _NON_CONVERGENCE = _DropNonConvergence()
 
 
-def _library() -> Any:
-    """The ``dp_accounting`` package (an optional extra), or a hint how to install it."""
+def require_accountant(purpose: str = "privacy accounting (dp-accounting)") -> Any:
+    """The ``dp_accounting`` package (the optional ``ml`` extra); ``MissingExtraError``
+    naming ``purpose`` and the extra if it is not installed."""
     try:
         import dp_accounting
         import dp_accounting.rdp
     except ImportError as exc:
-        raise MissingExtraError("ml", "privacy accounting (dp-accounting)") from exc
+        raise MissingExtraError("ml", purpose) from exc
     absl = logging.getLogger("absl")
     if _NON_CONVERGENCE not in absl.filters:
         absl.addFilter(_NON_CONVERGENCE)
@@ -186,12 +188,12 @@ def _library() -> Any:
 
 def _accountant() -> Any:
     """A fresh Rényi-DP accountant (add-or-remove-one neighbouring, default orders)."""
-    return _library().rdp.RdpAccountant()
+    return require_accountant().rdp.RdpAccountant()
 
 
 def _compose(accountant: Any, noise_multiplier: float, sample_rate: float, steps: int) -> None:
     """Add ``steps`` Poisson-subsampled Gaussian steps to ``accountant``."""
-    library = _library()
+    library = require_accountant()
     event = library.GaussianDpEvent(noise_multiplier)
     if sample_rate < 1:
         event = library.PoissonSampledDpEvent(sample_rate, event)
