@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from privstats.disclosure.budget import Budget
 from privstats.errors import ParameterError
 from privstats.jobs import (
     aggregate,
@@ -75,6 +76,8 @@ class JobKind:
     parties: tuple[int, int] | None = None
     dataless_roles: tuple[str, ...] = ()
     releases_records: bool = False
+    budget: Callable[[Any], Budget | None] = lambda _spec: None
+    """The privacy budget a job of this kind spends (None: it spends none)."""
 
     def check_roles(self, roles: Collection[str]) -> tuple[str, ...]:
         """The roles of a job in their canonical order; a ParameterError if they do not fit."""
@@ -184,6 +187,11 @@ KINDS: dict[str, JobKind] = {
         disclosure=fl_train.disclosure,
         run_role=_from_tuple(fl_train.run_role),
         parties=(2, 10),
+        budget=lambda spec: (
+            None
+            if spec.dp_epsilon is None
+            else Budget(epsilon=spec.dp_epsilon, delta=spec.dp_delta)
+        ),
         dataless_roles=(fl_train.COORDINATOR,),
     ),
     "he_inference": JobKind(
@@ -204,6 +212,9 @@ KINDS: dict[str, JobKind] = {
         disclosure=synthesize.disclosure,
         run_role=_from_tuple(synthesize.run_role),
         releases_records=True,
+        budget=lambda spec: (
+            Budget(epsilon=spec.epsilon, delta=spec.delta) if spec.method == "mst" else None
+        ),
     ),
 }
 
