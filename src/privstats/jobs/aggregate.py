@@ -51,7 +51,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -68,6 +68,7 @@ from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
 from privstats.jobs.roles import ROLE_PREFIX, numbered_parties
 from privstats.jobs.spec import Spec
+from privstats.progress import Progress, no_progress
 from privstats.protocols.sharing import Ring, secure_sum
 from privstats.stats.aggregate import (
     GRID_HIGH,
@@ -109,8 +110,6 @@ SUM_RING = Ring(3)
 ROUNDS = (GRID_HIGH - GRID_LOW).bit_length() - 1
 """Bisection rounds per quantile: the grid spans exactly 2^63 steps."""
 LABELS_PER_MESSAGE = 10_000
-
-Progress = Callable[[str, int, int], None]
 
 
 class AggregateSpec(Spec):
@@ -202,10 +201,6 @@ def role_names(parties: int) -> tuple[str, ...]:
 
 
 # --------------------------------------------------------------------------- the protocol
-
-
-def _noop(step: str, done: int, total: int) -> None:
-    return None
 
 
 def _check_parties(channel: Channel, parties: Sequence[str]) -> list[str]:
@@ -326,7 +321,7 @@ def aggregate_role(
     """
     order = _check_parties(channel, parties)
     n = len(order)
-    report = progress or _noop
+    report = progress or no_progress
     plan = spec.plan()
 
     # everything local and checkable happens before the first message

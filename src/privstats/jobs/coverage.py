@@ -27,8 +27,9 @@ from privstats.disclosure.cells import withheld_cells
 from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
 from privstats.jobs.spec import Spec
+from privstats.progress import Progress
 from privstats.protocols import psi
-from privstats.protocols.psi import DEFAULT_CHUNK_SIZE, IntersectionCounts, Progress
+from privstats.protocols.psi import DEFAULT_CHUNK_SIZE, IntersectionCounts
 from privstats.stats.coverage import dual_system_estimate, proportion_interval
 from privstats.transport.channel import Channel
 from privstats.transport.codec import Message, message

@@ -66,8 +66,8 @@ from privstats.ml.dp import DPConfig, PrivacyLedger, require_accountant, train_l
 from privstats.ml.dp import epsilon as dp_epsilon
 from privstats.ml.metrics import accuracy, confusion_matrix, f1_scores, macro_f1
 from privstats.ml.models import MLP, LogisticRegression, Model, Standardizer, train_local
+from privstats.progress import Progress
 from privstats.protocols import secagg
-from privstats.protocols.psi import Progress
 from privstats.protocols.sharing import FixedPoint
 from privstats.transport.channel import Channel
 from privstats.transport.codec import Message, message

@@ -40,8 +40,8 @@ from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
 from privstats.jobs.spec import Spec
 from privstats.ml.models import Model
+from privstats.progress import Progress
 from privstats.protocols import he_inference
-from privstats.protocols._steps import Progress
 from privstats.transport.channel import Channel
 
 __all__ = ["HeInferenceRun", "HeInferenceSpec", "read_records", "run_local_he_inference"]

@@ -42,9 +42,9 @@ from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs.coverage import NormalizationSpec
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
 from privstats.jobs.spec import Spec
+from privstats.progress import Progress
 from privstats.protocols import join_aggregate as protocol
 from privstats.protocols.join_aggregate import DEFAULT_CHUNK_SIZE, LeftResult
-from privstats.protocols.psi import Progress
 from privstats.transport.channel import Channel
 
 __all__ = [

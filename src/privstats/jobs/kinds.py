@@ -25,7 +25,7 @@ from privstats.jobs import (
     synthesize,
 )
 from privstats.jobs.spec import spec_error
-from privstats.protocols.psi import Progress
+from privstats.progress import Progress
 from privstats.transport.channel import Channel
 
 __all__ = ["KINDS", "JobKind", "RoleOutput", "get_kind"]

@@ -38,7 +38,7 @@ from privstats.crypto.random import new_seed
 from privstats.errors import DatasetError, MissingExtraError, ParameterError
 from privstats.files import write_text_atomically
 from privstats.jobs.spec import Spec
-from privstats.protocols._steps import Progress
+from privstats.progress import Progress
 from privstats.transport.channel import Channel
 
 __all__ = [

@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from privstats.errors import ParameterError
+from privstats.progress import Progress, no_progress
 
 __all__ = ["Progress", "encode_identifier", "no_progress", "progress_counter"]
-
-Progress = Callable[[str, int, int], None]
-"""Called as ``progress(step, done, total)`` while a party works through a step."""
 
 
 def encode_identifier(item: str | bytes) -> bytes:
@@ -25,11 +23,6 @@ def encode_identifier(item: str | bytes) -> bytes:
     if isinstance(item, bytes):
         return item
     raise TypeError(f"identifiers must be str or bytes, not {type(item).__name__}")
-
-
-def no_progress(step: str, done: int, total: int) -> None:
-    """A progress report that goes nowhere."""
-    return None
 
 
 def progress_counter(report: Progress, step: str, total: int) -> Callable[[int], None]:
