@@ -76,7 +76,7 @@ def test_json_output_equals_the_plaintext_computation(files: tuple[Path, Path, d
         truth["register_size"], truth["source_size"], truth["matched"]
     )
     assert result["population_estimate"]["estimate"] == pytest.approx(population.estimate)
-    by = {e["domain"]["region"]: e for e in result["by_domain"]}
+    by = {e["by"]["region"]: e for e in result["groups"]}
     assert by["Tiny"]["suppressed"] and by["Tiny"]["matched"] is None
     released = [r for r, e in by.items() if not e["suppressed"]]
     assert len(released) == 3  # one more region withheld so Tiny cannot be derived
@@ -101,7 +101,7 @@ def test_parquet_input_and_clopper_pearson(files: tuple[Path, Path, dict], tmp_p
     result = json.loads(proc.stdout)
     assert result["matched"] == truth["matched"]
     assert result["coverage"]["method"] == "clopper-pearson"
-    assert result["by_domain"] == []
+    assert result["groups"] == []
 
 
 def test_readable_table_by_default(files: tuple[Path, Path, dict]) -> None:
@@ -249,8 +249,8 @@ def test_demo_on_the_users_own_files(files: tuple[Path, Path, dict], tmp_path: P
         truth["register_size"], truth["source_size"], truth["matched"],
     )  # fmt: skip
     released = {
-        d["domain"]["region"]: (d["register_size"], d["matched"])
-        for d in result["by_domain"]
+        d["by"]["region"]: (d["register_size"], d["matched"])
+        for d in result["groups"]
         if not d["suppressed"]
     }
     assert released == {r: truth["by_region"][r] for r in released}

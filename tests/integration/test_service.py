@@ -137,7 +137,7 @@ def test_coverage_job_equals_the_plaintext_computation_and_the_store_holds_no_da
     assert result["matched"] == matched == small.true_matched
     assert result["register_size"] == 3000
     released = {
-        d["domain"]["region"]: (d["register_size"], d["matched"]) for d in result["by_domain"]
+        d["by"]["region"]: (d["register_size"], d["matched"]) for d in result["groups"]
     }
     assert released == by_region
     assert report.ok and report.signatures >= 8

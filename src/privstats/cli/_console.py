@@ -8,7 +8,6 @@ words go through :func:`warn` and :func:`error`, which style only their own pref
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from privstats.errors import ParameterError, PrivstatsError
+from privstats.jobs.render import Rendering, TableView, coverage_view, groups_view
 
 __all__ = [
     "check_output",
@@ -36,6 +36,8 @@ __all__ = [
     "parse_bounds",
     "party_files",
     "party_progress",
+    "print_rendering",
+    "rich_table",
     "synth_report_table",
     "warn",
 ]
@@ -120,8 +122,26 @@ def party_progress(enabled: bool = True) -> Iterator[_PartyProgress]:
         yield _PartyProgress(progress)
 
 
-def _pct(value: Any) -> str:
-    return "—" if value is None else f"{100 * value:.2f}%"
+def rich_table(view: TableView) -> Table:
+    """A rendered table as a rich table: numeric columns right-aligned, caption below."""
+    table = Table(title=view.title, title_justify="left", box=box.SIMPLE_HEAD)
+    for column in view.columns:
+        table.add_column(column.name, justify="right" if column.numeric else "left", no_wrap=True)
+    for row in view.rows:
+        table.add_row(*row)
+    if view.caption:
+        table.caption = view.caption
+        table.caption_justify = "left"
+    return table
+
+
+def print_rendering(rendering: Rendering) -> None:
+    """A kind's rendered result on stdout: tables, then lines, in order."""
+    for item in rendering:
+        if isinstance(item, TableView):
+            out.print(rich_table(item))
+        else:
+            out.print(item)
 
 
 def coverage_table(
@@ -133,127 +153,16 @@ def coverage_table(
     """The coverage result as a table; ``truth`` adds a column of known true shares.
 
     Only the first ``max_suppressed`` suppressed domains get a row; the others are counted
-    in one closing row (the JSON output lists every domain). The caption sums up how many
-    domains were released and suppressed.
+    in one closing row (the JSON output lists every domain).
     """
-    cov = result["coverage"]
-    title = (
-        f"Coverage of the register: {_pct(cov['estimate'])} "
-        f"({100 * cov['confidence']:g}% CI {_pct(cov['ci_low'])} – {_pct(cov['ci_high'])}, "
-        f"{cov['method']})"
-    )
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-    columns = list(result["by_domain"][0]["domain"]) if result["by_domain"] else []
-    for name in columns:
-        table.add_column(name, no_wrap=True)
-    for name in ("register", "matched", "coverage", "interval"):
-        table.add_column(name, justify="right", no_wrap=True)
-    if truth is not None:
-        table.add_column("true share", justify="right", no_wrap=True)
-    suppressed = sum(1 for entry in result["by_domain"] if entry["suppressed"])
-    shown_suppressed = 0
-    for entry in result["by_domain"]:
-        values = [str(v) for v in entry["domain"].values()]
-        if entry["suppressed"]:
-            shown_suppressed += 1
-            if shown_suppressed > max_suppressed:
-                continue
-            row = [*values, "suppressed", "", "", ""]
-        else:
-            row = [
-                *values,
-                f"{entry['register_size']:,}",
-                f"{entry['matched']:,}",
-                _pct(entry["estimate"]),
-                f"{_pct(entry['ci_low'])} – {_pct(entry['ci_high'])}",
-            ]
-        if truth is not None:
-            row.append(_pct(truth.get(tuple(entry["domain"].values()))))
-        table.add_row(*row)
-    hidden = suppressed - min(suppressed, max_suppressed)
-    if hidden:  # one row marks the gap; the caption says how many are not shown
-        table.add_row("…", *([""] * (len(columns) + 3 + (truth is not None))))
-    pop = result["population_estimate"]
-    if pop.get("estimate") is None:
-        population = f"dual-system population estimate {pop.get('note', 'undefined')}"
-    else:
-        population = (
-            f"dual-system population estimate {pop['estimate']:,.0f} "
-            f"(CI {pop['ci_low']:,.0f} – {pop['ci_high']:,.0f})"
-        )
-    notes = [
-        f"register {result['register_size']:,} · source {result['source_size']:,} · "
-        f"matched {result['matched']:,} · {population}"
-    ]
-    if result["by_domain"]:
-        released = len(result["by_domain"]) - suppressed
-        notes.append(f"domains: {released:,} released, {suppressed:,} suppressed")
-    if hidden:
-        notes.append(f"{hidden:,} suppressed domains not shown (--json lists every domain)")
-    if "seconds" in result:
-        notes.append(f"{result['seconds']:.1f} s")
-    table.caption = " · ".join(notes)
-    table.caption_justify = "left"
-    return table
-
-
-def _figure(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
-    return json.dumps(value)
+    return rich_table(coverage_view(result, truth, max_suppressed=max_suppressed))
 
 
 def groups_table(
     result: dict[str, Any], title: str | None = None, *, max_suppressed: int = 10
 ) -> Table:
-    """A result with per-group figures (aggregate, join_aggregate) as one row per group.
-
-    Only the first ``max_suppressed`` suppressed groups get a row; the others are counted
-    in one closing row (the JSON output lists every group). The caption sums up how many
-    groups were released and suppressed.
-    """
-    groups = result.get("groups", [])
-    by = list(groups[0]["by"]) if groups else []
-    figures: list[str] = []
-    for group in groups:
-        for name in group:
-            if name not in ("by", "suppressed") and name not in figures:
-                figures.append(name)
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-    for name in by:
-        table.add_column(name, no_wrap=True)
-    for name in figures:
-        table.add_column(name, justify="right", no_wrap=True)
-    suppressed = sum(1 for group in groups if group.get("suppressed"))
-    shown_suppressed = 0
-    for group in groups:
-        labels = [str(v) for v in group["by"].values()]
-        if group.get("suppressed"):
-            shown_suppressed += 1
-            if shown_suppressed <= max_suppressed:
-                table.add_row(*labels, "suppressed", *([""] * (len(figures) - 1)))
-        else:
-            table.add_row(*labels, *(_figure(group.get(name)) for name in figures))
-    hidden = suppressed - min(suppressed, max_suppressed)
-    if hidden:  # one row marks the gap; the caption says how many are not shown
-        table.add_row("…", *([""] * (len(by) + len(figures) - 1)))
-    notes = [f"{key} {_figure(result[key])}" for key in ("matched", "parties") if key in result]
-    released = len(groups) - suppressed
-    below = f" below {result['min_cell']}" if "min_cell" in result else ""
-    notes.append(f"groups: {released:,} released, {suppressed:,} suppressed{below}")
-    if hidden:
-        notes.append(f"{hidden:,} suppressed groups not shown (--json lists every group)")
-    if "seconds" in result:
-        notes.append(f"{result['seconds']:.1f} s")
-    table.caption = " · ".join(notes)
-    table.caption_justify = "left"
-    return table
+    """A result with per-group figures (aggregate, join_aggregate) as one row per group."""
+    return rich_table(groups_view(result, title, max_suppressed=max_suppressed))
 
 
 def check_output(option: str, path: Path | None) -> None:

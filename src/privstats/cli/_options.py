@@ -78,7 +78,8 @@ def in_option_words(exc: ParameterError, options: Mapping[str, str]) -> Paramete
 
 
 def _option(field: str, options: Mapping[str, str]) -> str | None:
-    return options.get(_FIELD_OPTIONS.get(field, field))
+    # a generated command names a nested field's parameter normalization__remove
+    return options.get(_FIELD_OPTIONS.get(field, field)) or options.get(field.replace(".", "__"))
 
 
 @contextlib.contextmanager

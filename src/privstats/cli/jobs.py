@@ -12,18 +12,21 @@ from rich.table import Table
 
 from privstats.cli._console import (
     column_list,
-    coverage_table,
     err,
     error,
     fail_on_error,
-    groups_table,
     out,
     parse_bounds,
+    print_rendering,
     synth_report_table,
 )
 from privstats.cli._hub import HUB, TOKEN, TOKEN_FILE, connect
+from privstats.cli._kind_cli import submit_command
 from privstats.client import Federation, Job
 from privstats.errors import ParameterError
+from privstats.jobs.kind import JobKind
+from privstats.jobs.kinds import KINDS
+from privstats.jobs.render import Rendering, json_rendering
 from privstats.jobs.synthesize import save_release
 
 __all__ = ["audit_app", "job_app", "submit_app"]
@@ -51,6 +54,7 @@ def _finish(
     as_json: bool,
     timeout: float | None,
     out_dir: Path | None = None,
+    kind: JobKind | None = None,
 ) -> None:
     if not wait:
         typer.echo(json.dumps(job.info) if as_json else job.id)
@@ -61,12 +65,14 @@ def _finish(
         _save_release(job, result, out_dir, as_json)
     elif as_json:
         typer.echo(json.dumps({"seconds": _seconds(job.info), **result, "job_id": job.id}))
-    elif result.get("computation") == "coverage":
-        out.print(coverage_table({"seconds": _seconds(job.info), **result}))
-    elif "groups" in result:
-        out.print(groups_table({"seconds": _seconds(job.info), **result}))
     else:
-        out.print_json(data=result)
+        print_rendering(_render(job, kind, {"seconds": _seconds(job.info), **result}))
+
+
+def _render(job: Job, kind: JobKind | None, result: dict[str, Any]) -> Rendering:
+    """``result`` drawn as its kind draws it (the kind as the hub lists the job)."""
+    name = kind.name if kind is not None else str(job.info.get("kind", ""))
+    return KINDS[name].render(result) if name in KINDS else json_rendering(result)
 
 
 def _save_release(job: Job, result: dict[str, Any], out_dir: Path | None, as_json: bool) -> None:
@@ -91,96 +97,6 @@ def _seconds(info: dict[str, Any]) -> float:
     """
     seconds = info.get("seconds")
     return float(seconds) if seconds is not None else 0.0
-
-
-@submit_app.command("coverage")
-def submit_coverage(
-    register: str = typer.Option(..., help="PARTY:DATASET holding the register."),
-    source: str = typer.Option(..., help="PARTY:DATASET holding the third-party source."),
-    key: str = typer.Option(..., help="Identifier column of the register (and of the source)."),
-    source_key: str | None = typer.Option(
-        None, help="Identifier column of the source, if different."
-    ),
-    by: str | None = typer.Option(None, help="Domain columns of the register, comma-separated."),
-    confidence: float = typer.Option(0.95, help="Confidence level of the intervals."),
-    method: str = typer.Option("wilson", help="Interval method: wilson or clopper-pearson."),
-    min_domain: int = typer.Option(10, help="Domains with fewer register persons are suppressed."),
-    recipient: list[str] = typer.Option([], help="Who receives the result (default: you)."),
-    node_timeout: float | None = typer.Option(None, help="Seconds a silent node is waited for."),
-    wait: bool = typer.Option(True, help="Wait for the result and print it."),
-    timeout: float | None = typer.Option(None, help="Give up waiting after this many seconds."),
-    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
-    hub: str = HUB,
-    token: str | None = TOKEN,
-    token_file: Path | None = TOKEN_FILE,
-) -> None:
-    """Coverage of a register by a third-party source, through the hub."""
-    with fail_on_error(), connect(hub, token, token_file) as fed:
-        reg_party, reg_data = _party_dataset(register, "--register")
-        src_party, src_data = _party_dataset(source, "--source")
-        job = fed.submit_coverage(
-            register=reg_party,
-            register_dataset=reg_data,
-            source=src_party,
-            source_dataset=src_data,
-            key=key,
-            source_key=source_key,
-            by=column_list(by),
-            confidence=confidence,
-            method=method,
-            min_domain=min_domain,
-            recipients=recipient or None,
-            node_timeout=node_timeout,
-        )
-        if wait and not as_json:
-            err.print(f"submitted job {job.id}; waiting for the parties' approvals")
-        _finish(fed, job, wait, as_json, timeout)
-
-
-@submit_app.command("aggregate")
-def submit_aggregate(
-    party: list[str] = typer.Option(
-        ..., help="PARTY:DATASET of each party (at least two), all with the same columns."
-    ),
-    stat: list[str] = typer.Option(
-        ["count"],
-        help="count, sum:COL, mean:COL, var:COL, sd:COL, median:COL, quantile:COL:Q, "
-        "cov:C1,C2, corr:C1,C2 (repeatable).",
-    ),
-    by: str | None = typer.Option(None, help="Group columns, comma-separated."),
-    weight: str | None = typer.Option(None, help="Survey weight column."),
-    ols: str | None = typer.Option(None, help='Linear regression, e.g. "y ~ x1 + x2".'),
-    min_cell: int = typer.Option(10, help="Groups with fewer records are suppressed."),
-    recipient: list[str] = typer.Option([], help="Who receives the result (default: you)."),
-    node_timeout: float | None = typer.Option(None, help="Seconds a silent node is waited for."),
-    wait: bool = typer.Option(True, help="Wait for the result and print it."),
-    timeout: float | None = typer.Option(None, help="Give up waiting after this many seconds."),
-    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
-    hub: str = HUB,
-    token: str | None = TOKEN,
-    token_file: Path | None = TOKEN_FILE,
-) -> None:
-    """Statistics of several parties' pooled records by secure sums, through the hub."""
-    with fail_on_error(), connect(hub, token, token_file) as fed:
-        datasets: dict[str, str] = {}
-        for text in party:
-            name, dataset = _party_dataset(text, "--party")
-            if name in datasets:
-                raise ParameterError(f"--party names {name!r} twice", parameter="--party")
-            datasets[name] = dataset
-        job = fed.submit_aggregate(
-            datasets=datasets,
-            stats=stat,
-            by=column_list(by),
-            weight=weight,
-            ols=ols,
-            min_cell=min_cell,
-            recipients=recipient or None,
-            node_timeout=node_timeout,
-        )
-        if wait and not as_json:
-            err.print(f"submitted job {job.id}; waiting for the parties' approvals")
-        _finish(fed, job, wait, as_json, timeout)
 
 
 @submit_app.command("join-aggregate")
@@ -312,6 +228,15 @@ def submit_synthesize(
                 "review the release"
             )
         _finish(fed, job, wait, as_json, timeout, out_dir)
+
+
+HANDWRITTEN_SUBMIT = ("join_aggregate", "synthesize")
+"""Kinds whose ``submit`` command is written by hand (``--value`` looked up in the
+datasets' declared columns; synthesis of all but key columns by default)."""
+
+for _name, _kind in KINDS.items():
+    if _name not in HANDWRITTEN_SUBMIT:
+        submit_app.command(_kind.command)(submit_command(_kind, _finish))
 
 
 @job_app.command("show")

@@ -35,10 +35,11 @@ from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field
 
 from privstats.errors import ParameterError
 
-__all__ = ["IdentifierRule"]
+__all__ = ["IdentifierRule", "NormalizationSpec"]
 
 _UNICODE_FORMS = ("NFC", "NFKC")
 
@@ -155,3 +156,30 @@ def _apply_custom(arr: pa.Array, func: Callable[[str], str]) -> pa.Array:
             f"custom identifier function {name} must return str for every value: {exc}",
             parameter="custom",
         ) from exc
+
+
+class NormalizationSpec(BaseModel):
+    """How both sides normalise identifiers before hashing; they must agree exactly.
+
+    The serialisable form of an :class:`IdentifierRule` (without ``custom``), as a job's
+    parameters carry it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strip: bool = Field(True, description="Remove leading and trailing whitespace.")
+    casefold: bool = Field(True, description="Match identifiers regardless of letter case.")
+    unicode_form: Literal["NFC", "NFKC"] | None = Field(
+        "NFKC", description="Unicode normalisation applied first."
+    )
+    remove: str | None = Field(
+        None, description="Regex of characters to delete from identifiers, e.g. '[ .-]'."
+    )
+
+    def rule(self) -> IdentifierRule:
+        return IdentifierRule(
+            strip=self.strip,
+            casefold=self.casefold,
+            unicode_form=self.unicode_form,
+            remove=self.remove,
+        )

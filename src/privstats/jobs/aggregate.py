@@ -65,7 +65,9 @@ from privstats.data.readers import check_data_file
 from privstats.data.tables import Table, read_table
 from privstats.disclosure.cells import withheld_cells
 from privstats.errors import DatasetError, ParameterError, ProtocolError
+from privstats.jobs.kind import CliField, JobKind, from_tuple
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.jobs.render import Column, Rendering, TableView, figure, groups_view
 from privstats.jobs.roles import ROLE_PREFIX, numbered_parties
 from privstats.jobs.spec import Spec
 from privstats.progress import Progress, no_progress
@@ -93,6 +95,7 @@ from privstats.transport.channel import Channel
 from privstats.transport.codec import Message, message
 
 __all__ = [
+    "KIND",
     "MAX_PARTIES",
     "AggregateRun",
     "AggregateSpec",
@@ -118,13 +121,28 @@ class AggregateSpec(Spec):
     _option: ClassVar[str] = "aggregate option"
     _default_field: ClassVar[str] = "levels"
 
-    stats: tuple[str, ...] = ("count",)
-    by: tuple[str, ...] = ()
-    weight: str | None = None
-    ols: str | None = None
-    min_cell: int = Field(10, ge=1)
-    frac_bits: int = Field(32, ge=0, le=52)
-    levels: dict[str, list[str]] | None = None
+    stats: tuple[str, ...] = Field(
+        ("count",),
+        description="A statistic, repeatable: count, sum:COL, mean:COL, var:COL, sd:COL, "
+        "median:COL, quantile:COL:Q, cov:A,B, corr:A,B.",
+    )
+    by: tuple[str, ...] = Field((), description="Group columns, e.g. region,sex.")
+    weight: str | None = Field(None, description="Weight column (e.g. survey weights).")
+    ols: str | None = Field(
+        None, description="A linear model over all records, e.g. 'income ~ age + hours'."
+    )
+    min_cell: int = Field(10, ge=1, description="Groups with fewer records are suppressed.")
+    frac_bits: int = Field(
+        32,
+        ge=0,
+        le=52,
+        description="Fixed-point fractional bits; each value is rounded to a multiple of 2^-bits.",
+    )
+    levels: dict[str, list[str]] | None = Field(
+        None,
+        description="The agreed labels of a group column, COL=A|B|C (repeatable); groups "
+        "then come from this list, not from the data.",
+    )
 
     @field_validator("stats")
     @classmethod
@@ -573,3 +591,83 @@ def run_local_aggregate(
         raise ProtocolError("the parties ended with different releases", step="release")
     warnings = [w for name in names for w in outcomes[name].output[1]]
     return AggregateRun({**results[0], "seconds": round(seconds, 3)}, warnings, outcomes)
+
+
+# --------------------------------------------------------------------------- the kind
+
+
+def _pairwise(group: Mapping[str, Any]) -> dict[str, Any]:
+    """A group's cov/corr matrices spread into one figure per pair of columns, for display."""
+    spread: dict[str, Any] = {}
+    for key, value in group.items():
+        kind, _, columns = key.partition(":")
+        if kind not in ("cov", "corr") or not columns:
+            spread[key] = value
+            continue
+        names = columns.split(",")
+        first = 0 if kind == "cov" else 1  # a correlation's diagonal is always 1
+        for i, a in enumerate(names):
+            for j in range(i + first, len(names)):
+                spread[f"{kind}({a},{names[j]})"] = None if value is None else value[i][j]
+    return spread
+
+
+def parse_levels(items: list[str]) -> dict[str, list[str]]:
+    """``COL=A|B|C`` texts as each group column's agreed labels."""
+    levels: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, labels = (part.strip() for part in item.partition("="))
+        if not sep or not name or not labels:
+            raise ParameterError(
+                f"--level {item!r}: write COLUMN=A|B|C, e.g. region=North|South",
+                parameter="levels",
+            )
+        levels[name] = [label.strip() for label in labels.split("|")]
+    return levels
+
+
+def render_result(result: Mapping[str, Any]) -> Rendering:
+    """The release as tables: one row per group, then the OLS model if any."""
+    shown = {**result, "groups": [_pairwise(group) for group in result["groups"]]}
+    tables: Rendering = [
+        groups_view(shown, title=f"Pooled statistics of {result['parties']} parties")
+    ]
+    model = result.get("ols")
+    if model is not None:
+        if model["suppressed"]:
+            rows: tuple[tuple[str, ...], ...] = (("suppressed", "", ""),)
+            caption = f"fewer than {result['min_cell']} complete records"
+        else:
+            rows = tuple(
+                (term, figure(coef), figure(model["se"][term]))
+                for term, coef in model["coef"].items()
+            )
+            caption = f"n = {model['n']:,} · R² = {figure(model['r2'])}"
+        columns = (Column("term"), Column("coef", numeric=True), Column("se", numeric=True))
+        tables.append(TableView(f"OLS {model['formula']}", columns, rows, caption))
+    return tables
+
+
+KIND = JobKind(
+    name="aggregate",
+    title="Statistics of the parties' pooled records, by secure sums.",
+    description=(
+        "Each party holds records with the same columns. All parties learn the released "
+        "figures — counts, sums, means, variances, quantiles, covariances, an OLS model — of "
+        "their records taken together, and nothing of another's records or subtotals. Groups "
+        "below --min-cell records are suppressed, with complementary suppression."
+    ),
+    roles=(),
+    role_help={"party": "A party and its records (all parties with the same columns)"},
+    result_role="party1",
+    spec_type=AggregateSpec,
+    columns=lambda spec, _role: columns_used(spec),
+    disclosure=lambda spec: {"min_cell": spec.min_cell},
+    run_role=from_tuple(run_role),
+    parties=(2, MAX_PARTIES),
+    render=render_result,
+    cli={
+        "stats": CliField(option="--stat", split=False),
+        "levels": CliField(option="--level", parse=parse_levels),
+    },
+)

@@ -12,20 +12,21 @@ checks it against the counts it learnt itself.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from privstats.data.identifiers import IdentifierRule
-from privstats.data.readers import IdentifierSet, check_data_file, load_identifiers
+from privstats.data.identifiers import NormalizationSpec
+from privstats.data.readers import IdentifierSet, load_identifiers
 from privstats.disclosure.cells import withheld_cells
 from privstats.errors import DatasetError, ParameterError, ProtocolError
-from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.jobs.kind import CliField, JobKind, RoleOutput
+from privstats.jobs.local import ProgressSink
+from privstats.jobs.local_run import LocalRun, run_kind_locally
+from privstats.jobs.render import coverage_view
 from privstats.jobs.spec import Spec
 from privstats.progress import Progress
 from privstats.protocols import psi
@@ -35,6 +36,7 @@ from privstats.transport.channel import Channel
 from privstats.transport.codec import Message, message
 
 __all__ = [
+    "KIND",
     "CoverageRun",
     "CoverageSpec",
     "NormalizationSpec",
@@ -48,38 +50,35 @@ __all__ = [
 REGISTER, SOURCE = "register", "source"
 
 
-class NormalizationSpec(BaseModel):
-    """How both sides normalise identifiers before hashing; they must agree exactly."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    strip: bool = True
-    casefold: bool = True
-    unicode_form: Literal["NFC", "NFKC"] | None = "NFKC"
-    remove: str | None = None
-
-    def rule(self) -> IdentifierRule:
-        return IdentifierRule(
-            strip=self.strip,
-            casefold=self.casefold,
-            unicode_form=self.unicode_form,
-            remove=self.remove,
-        )
-
-
 class CoverageSpec(Spec):
     """Everything both parties must agree on before a coverage computation runs."""
 
     _option: ClassVar[str] = "coverage option"
 
-    key: str = Field(min_length=1)
-    source_key: str | None = None
-    by: tuple[str, ...] = ()
-    confidence: float = Field(0.95, gt=0, lt=1)
-    method: Literal["wilson", "clopper-pearson"] = "wilson"
-    min_domain: int = Field(10, ge=1)
-    normalization: NormalizationSpec = NormalizationSpec()
-    chunk_size: int = Field(DEFAULT_CHUNK_SIZE, ge=1, le=262_144)
+    _renamed: ClassVar[dict[str, str]] = {"source_key": "peer_key", "min_domain": "min_cell"}
+
+    key: str = Field(
+        min_length=1, description="Identifier column of the register (and of the source)."
+    )
+    peer_key: str | None = Field(
+        None, description="Identifier column of the source, if named differently."
+    )
+    by: tuple[str, ...] = Field(
+        (), description="Domain columns of the register, e.g. region,age_group."
+    )
+    confidence: float = Field(0.95, gt=0, lt=1, description="Confidence level of the intervals.")
+    method: Literal["wilson", "clopper-pearson"] = Field(
+        "wilson", description="Interval method: wilson or clopper-pearson."
+    )
+    min_cell: int = Field(
+        10, ge=1, description="Domains with fewer register persons are suppressed."
+    )
+    normalization: NormalizationSpec = Field(
+        NormalizationSpec(), description="How identifiers are normalised before matching."
+    )
+    chunk_size: int = Field(
+        DEFAULT_CHUNK_SIZE, ge=1, le=262_144, description="Identifiers per protocol message."
+    )
 
     @field_validator("by")
     @classmethod
@@ -99,7 +98,7 @@ def columns_used(spec: CoverageSpec, role: str) -> tuple[str, ...]:
     if role == REGISTER:
         return (spec.key, *spec.by)
     if role == SOURCE:
-        return (spec.source_key or spec.key,)
+        return (spec.peer_key or spec.key,)
     raise ParameterError(f"unknown coverage role {role!r}; use 'register' or 'source'")
 
 
@@ -109,7 +108,7 @@ def load_role_data(role: str, path: str | Path, spec: CoverageSpec) -> Identifie
     if role == REGISTER:
         return load_identifiers(path, spec.key, by=spec.by, rule=rule)
     if role == SOURCE:
-        return load_identifiers(path, spec.source_key or spec.key, rule=rule)
+        return load_identifiers(path, spec.peer_key or spec.key, rule=rule)
     raise ParameterError(f"unknown coverage role {role!r}; use 'register' or 'source'")
 
 
@@ -139,7 +138,7 @@ def register_role(
     else:
         codes, labels = data.domain_codes, data.domain_labels
     sizes = dict(zip(labels, np.bincount(codes, minlength=len(labels)).tolist(), strict=True))
-    withheld = withheld_cells(sizes, spec.min_domain) if spec.by else set()
+    withheld = withheld_cells(sizes, spec.min_cell) if spec.by else set()
     released = [domain for domain in labels if domain not in withheld]  # labels are sorted
     pool = len(released)
     group_of_domain = {domain: g for g, domain in enumerate(released)}
@@ -198,15 +197,15 @@ def _release(
     overall = proportion_interval(
         counts.total, counts.receiver_size, confidence=spec.confidence, method=spec.method
     )
-    by_domain: list[dict[str, Any]] = []
+    groups: list[dict[str, Any]] = []
     # without domain columns the single group is the whole register: no per-domain rows
     for g, domain in enumerate(released if spec.by else ()):
         share = proportion_interval(
             counts.matched[g], counts.group_sizes[g], confidence=spec.confidence, method=spec.method
         )
-        by_domain.append(
+        groups.append(
             {
-                "domain": dict(zip(spec.by, domain, strict=True)),
+                "by": dict(zip(spec.by, domain, strict=True)),
                 "register_size": counts.group_sizes[g],
                 "matched": counts.matched[g],
                 "estimate": share.estimate,
@@ -216,9 +215,9 @@ def _release(
             }
         )
     for domain in withheld:
-        by_domain.append(
+        groups.append(
             {
-                "domain": dict(zip(spec.by, domain, strict=True)),
+                "by": dict(zip(spec.by, domain, strict=True)),
                 "register_size": None,
                 "matched": None,
                 "estimate": None,
@@ -227,14 +226,14 @@ def _release(
                 "suppressed": True,
             }
         )
-    by_domain.sort(key=lambda entry: tuple(entry["domain"].values()))
+    groups.sort(key=lambda entry: tuple(entry["by"].values()))
     return {
         "computation": "coverage",
         "register_size": counts.receiver_size,
         "source_size": counts.sender_size,
         "matched": counts.total,
         "coverage": overall.as_dict(),
-        "by_domain": by_domain,
+        "groups": groups,
         "population_estimate": _population(spec, counts),
     }
 
@@ -261,7 +260,7 @@ def _population(spec: CoverageSpec, counts: IntersectionCounts) -> dict[str, Any
 
 def _check_release(result: dict[str, Any], counts: IntersectionCounts, peer: str) -> None:
     """The source's check that the register's release agrees with the protocol's counts."""
-    released = [d for d in result.get("by_domain", []) if not d.get("suppressed")]
+    released = [d for d in result.get("groups", []) if not d.get("suppressed")]
     expected = [(d.get("register_size"), d.get("matched")) for d in released]
     groups = list(zip(counts.group_sizes, counts.matched, strict=True))
     consistent = (
@@ -279,27 +278,27 @@ def _check_release(result: dict[str, Any], counts: IntersectionCounts, peer: str
         )
 
 
-def _register_process(
-    channel: Channel, progress: Progress, *, path: str, spec: CoverageSpec
-) -> tuple[dict[str, Any], list[str]]:
-    data = load_role_data(REGISTER, path, spec)
-    return register_role(channel, SOURCE, data, spec, progress), data.warnings()
+def _run_role(
+    role: str,
+    channel: Channel,
+    parties: Mapping[str, str],
+    path: str,
+    spec: CoverageSpec,
+    progress: Progress | None,
+    peer_rows: Mapping[str, int],
+) -> RoleOutput:
+    data = load_role_data(role, path, spec)
+    if role == REGISTER:
+        bound = peer_rows.get(SOURCE)
+        result = register_role(channel, parties[SOURCE], data, spec, progress, max_peer_size=bound)
+    else:
+        bound = peer_rows.get(REGISTER)
+        result = source_role(channel, parties[REGISTER], data, spec, progress, max_peer_size=bound)
+    return RoleOutput(result, data.warnings())
 
 
-def _source_process(
-    channel: Channel, progress: Progress, *, path: str, spec: CoverageSpec
-) -> tuple[dict[str, Any], list[str]]:
-    data = load_role_data(SOURCE, path, spec)
-    return source_role(channel, REGISTER, data, spec, progress), data.warnings()
-
-
-@dataclass(frozen=True)
-class CoverageRun:
-    """The released result of a local coverage run, with what it cost each party."""
-
-    result: dict[str, Any]
-    warnings: list[str]
-    outcomes: dict[str, PartyOutcome]
+CoverageRun = LocalRun
+"""A local coverage run's result (with ``seconds``), warnings and costs."""
 
 
 def run_local_coverage(
@@ -308,23 +307,37 @@ def run_local_coverage(
     spec: CoverageSpec,
     *,
     progress: ProgressSink | None = None,
-) -> CoverageRun:
+) -> LocalRun:
     """Run both roles, each in its own process on loopback; ``result`` includes ``seconds``."""
-    for label, path in (("register", register), ("source", source)):
-        check_data_file(path, f"{label} file")
-    started = time.perf_counter()
-    outcomes = run_local(
-        {
-            REGISTER: (_register_process, {"path": str(register), "spec": spec}),
-            SOURCE: (_source_process, {"path": str(source), "spec": spec}),
-        },
-        progress=progress,
-    )
-    seconds = time.perf_counter() - started
-    result, register_warnings = outcomes[REGISTER].output
-    _, source_warnings = outcomes[SOURCE].output
-    return CoverageRun(
-        {**result, "seconds": round(seconds, 3)},
-        [*register_warnings, *source_warnings],
-        outcomes,
-    )
+    return run_kind_locally(KIND, {REGISTER: register, SOURCE: source}, spec, progress=progress)
+
+
+KIND = JobKind(
+    name="coverage",
+    title="Coverage of a register by a third-party source, by private set intersection.",
+    description=(
+        "Neither side learns which persons are in the other's file; both learn the released "
+        "coverage figures. Domains below --min-cell persons are suppressed, with "
+        "complementary suppression so that they cannot be recovered by subtraction."
+    ),
+    roles=(REGISTER, SOURCE),
+    role_help={
+        REGISTER: "The register (person identifiers with domain columns).",
+        SOURCE: "The third-party source (its customers' identifiers).",
+    },
+    result_role=REGISTER,
+    spec_type=CoverageSpec,
+    columns=columns_used,
+    disclosure=lambda spec: {"min_cell": spec.min_cell},
+    run_role=_run_role,
+    render=lambda result: [coverage_view(result)],
+    cli={
+        "key": CliField(help="Identifier column of the register (and of the source)."),
+        "peer_key": CliField(option="--source-key", aliases=("--peer-key",)),
+        "min_cell": CliField(aliases=("--min-domain",)),
+        "normalization.strip": CliField(hidden=True),
+        "normalization.unicode_form": CliField(hidden=True),
+        "normalization.remove": CliField(option="--id-remove"),
+        "chunk_size": CliField(hidden=True),
+    },
+)

@@ -58,8 +58,11 @@ from pydantic import Field, model_validator
 
 from privstats.data.readers import check_data_file
 from privstats.data.sensors import FeatureTable, read_feature_table
+from privstats.disclosure.budget import Budget
 from privstats.errors import DatasetError, ParameterError, ProtocolError
+from privstats.jobs.kind import CliField, JobKind, from_tuple
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.jobs.render import Column, Rendering, TableView
 from privstats.jobs.roles import numbered_parties
 from privstats.jobs.spec import Spec
 from privstats.ml.dp import DPConfig, PrivacyLedger, require_accountant, train_local_dp
@@ -72,7 +75,15 @@ from privstats.protocols.sharing import FixedPoint
 from privstats.transport.channel import Channel
 from privstats.transport.codec import Message, message
 
-__all__ = ["COORDINATOR", "DP_ROUND_CAP", "ROUND_CAP", "FLRun", "FLSpec", "run_local_fl_train"]
+__all__ = [
+    "COORDINATOR",
+    "DP_ROUND_CAP",
+    "KIND",
+    "ROUND_CAP",
+    "FLRun",
+    "FLSpec",
+    "run_local_fl_train",
+]
 
 COORDINATOR = "coordinator"
 ROUND_CAP = 200
@@ -789,3 +800,52 @@ def run_local_fl_train(
         result["model"] = str(model_out)
     result["seconds"] = round(time.perf_counter() - started, 3)
     return FLRun(result, model, outcomes)
+
+
+# --------------------------------------------------------------------------- the kind
+
+
+def render_result(result: Mapping[str, Any]) -> Rendering:
+    """Per-class F1, then one line of the model's figures and what ε covers."""
+    rows = tuple((name, f"{f1:.3f}") for name, f1 in result["per_class_f1"].items())
+    table = TableView("Per-class F1", (Column("class"), Column("F1", numeric=True)), rows)
+    central = result.get("centralized_accuracy")
+    epsilon = result.get("epsilon")
+    line = (
+        f"accuracy {result['accuracy']:.3f} · macro-F1 {result['macro_f1']:.3f}"
+        + (f" · centralised {central:.3f}" if central is not None else "")
+        + f" · {result['rounds']} rounds, model of round {result['best_round']}"
+        + (f" · {result['seconds']:.1f} s" if "seconds" in result else "")
+        + (f" · (ε = {epsilon:.2f})" if epsilon is not None else "")
+    )
+    lines: Rendering = [table, line]
+    if result.get("outside_epsilon"):
+        lines.append("released outside ε: " + "; ".join(result["outside_epsilon"]))
+    return lines
+
+
+KIND = JobKind(
+    name="fl_train",
+    title="Train one model on several offices' data; updates are combined by secure aggregation.",
+    description=(
+        "No office and not the coordinator sees another office's data, update or score; the "
+        "coordinator releases the trained model and its pooled validation figures."
+    ),
+    roles=(COORDINATOR,),
+    role_help={
+        COORDINATOR: "The party that coordinates the rounds (brings no data)",
+        "party": "An office and its feature file",
+    },
+    result_role=COORDINATOR,
+    spec_type=FLSpec,
+    columns=columns_used,
+    disclosure=disclosure,
+    run_role=from_tuple(run_role),
+    parties=(2, 10),
+    dataless_roles=(COORDINATOR,),
+    budget=lambda spec: (
+        None if spec.dp_epsilon is None else Budget(epsilon=spec.dp_epsilon, delta=spec.dp_delta)
+    ),
+    render=render_result,
+    cli={"hidden": CliField(split=True)},
+)

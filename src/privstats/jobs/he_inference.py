@@ -37,14 +37,16 @@ from privstats.data.sensors import read_feature_table
 from privstats.data.tables import read_table
 from privstats.disclosure.cells import withheld_cells
 from privstats.errors import DatasetError, ParameterError, ProtocolError
+from privstats.jobs.kind import JobKind, from_tuple
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.jobs.render import Rendering, figures_view
 from privstats.jobs.spec import Spec
 from privstats.ml.models import Model
 from privstats.progress import Progress
 from privstats.protocols import he_inference
 from privstats.transport.channel import Channel
 
-__all__ = ["HeInferenceRun", "HeInferenceSpec", "read_records", "run_local_he_inference"]
+__all__ = ["KIND", "HeInferenceRun", "HeInferenceSpec", "read_records", "run_local_he_inference"]
 
 QUERIER, MODEL_HOLDER = "querier", "model_holder"
 
@@ -248,3 +250,54 @@ def run_local_he_inference(
     if "accuracy" in output:
         result["accuracy"] = output["accuracy"]
     return HeInferenceRun(result, outcomes)
+
+
+# --------------------------------------------------------------------------- the kind
+
+
+def render_result(result: Mapping[str, Any]) -> Rendering:
+    """The release of a scoring job as a table of figures (a local run adds its yardsticks)."""
+    figures = [("records", f"{result['records']:,}")]
+    if "agreement_with_plaintext" in result:
+        figures.append(
+            ("agreement with plaintext model", f"{100 * result['agreement_with_plaintext']:.2f}%")
+        )
+    if "accuracy" in result:
+        figures.append(("accuracy", f"{100 * result['accuracy']:.2f}%"))
+    for name, count in (result.get("predicted_classes") or {}).items():
+        figures.append((f"predicted {name}", "suppressed" if count is None else f"{count:,}"))
+    figures.append(("records per second", f"{result['records_per_second']:,.0f}"))
+    figures.append(("protocol seconds", f"{result['protocol_seconds']:.3f}"))
+    ckks = result.get("ckks")
+    if ckks:
+        figures.append(
+            (
+                "CKKS parameters",
+                f"N={ckks['poly_modulus_degree']}, q={ckks['coeff_mod_bit_sizes']}, "
+                f"scale=2^{ckks['scale_bits']}, {ckks['security_bits']}-bit",
+            )
+        )
+    return [figures_view("Encrypted inference (CKKS)", figures)]
+
+
+KIND = JobKind(
+    name="he_inference",
+    title="Predictions for the querier's records from the model holder's model, under CKKS.",
+    description=(
+        "The querier encrypts its records with its own key; the model holder evaluates the "
+        "model on the ciphertexts and learns only how many records and features there are. "
+        "The querier keeps the predictions; the release holds counts per predicted class."
+    ),
+    roles=(QUERIER, MODEL_HOLDER),
+    role_help={
+        QUERIER: "The querier's records",
+        MODEL_HOLDER: "The model holder's model (privstats JSON)",
+    },
+    result_role=QUERIER,
+    spec_type=HeInferenceSpec,
+    columns=columns_used,
+    disclosure=lambda spec: {"min_cell": spec.min_cell},
+    run_role=from_tuple(run_role),
+    render=render_result,
+    role_options={QUERIER: "--data", MODEL_HOLDER: "--model"},
+)

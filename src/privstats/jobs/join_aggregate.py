@@ -40,7 +40,9 @@ from privstats.data.tables import read_table
 from privstats.disclosure.cells import withheld_cells
 from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs.coverage import NormalizationSpec
+from privstats.jobs.kind import CliField, JobKind, from_tuple
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.jobs.render import Column, TableView
 from privstats.jobs.spec import Spec
 from privstats.progress import Progress
 from privstats.protocols import join_aggregate as protocol
@@ -48,6 +50,7 @@ from privstats.protocols.join_aggregate import DEFAULT_CHUNK_SIZE, LeftResult
 from privstats.transport.channel import Channel
 
 __all__ = [
+    "KIND",
     "LEFT",
     "RIGHT",
     "JoinAggregateRun",
@@ -494,3 +497,98 @@ def run_local_join_aggregate(
         [*left_warnings, *right_warnings],
         outcomes,
     )
+
+
+# --------------------------------------------------------------------------- the kind
+
+
+def _number(value: Any, places: int) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.{places}f}"
+
+
+def join_view(
+    result: Mapping[str, Any],
+    names: Mapping[str, str] | None = None,
+    decimals: int = 2,
+    *,
+    max_suppressed: int = 10,
+) -> TableView:
+    """The result as one row per group, sum and mean per value column.
+
+    Only the first ``max_suppressed`` suppressed groups get a row; the others are counted
+    in one closing row (the JSON lists every group).
+    """
+    names = names or {LEFT: LEFT, RIGHT: RIGHT}
+    groups = result["groups"]
+    by = list(groups[0]["by"]) if groups else []
+    values = [k[len("sum:") :] for k in groups[0] if k.startswith("sum:")] if groups else []
+    columns = [Column(name) for name in by] + [Column("count", numeric=True)]
+    for name in values:
+        columns += [Column(f"sum {name}", numeric=True), Column(f"mean {name}", numeric=True)]
+    rows: list[tuple[str, ...]] = []
+    suppressed = sum(1 for entry in groups if entry["suppressed"])
+    seen = 0
+    for entry in groups:
+        labels = [str(v) for v in entry["by"].values()]
+        if entry["suppressed"]:
+            seen += 1
+            if seen <= max_suppressed:
+                rows.append((*labels, "suppressed", *[""] * (2 * len(values))))
+            continue
+        cells = [_number(entry["count"], 0)]
+        for name in values:
+            cells.append(_number(entry[f"sum:{name}"], decimals))
+            cells.append(_number(entry[f"mean:{name}"], max(2, decimals)))
+        rows.append((*labels, *cells))
+    hidden = suppressed - min(suppressed, max_suppressed)
+    if hidden:  # one row marks the gap; the caption says how many are not shown
+        rows.append(("…", *[""] * (len(by) + 2 * len(values))))
+    matched = result["matched"]
+    caption = (
+        f"{names[LEFT]} {result['left_size']:,} · {names[RIGHT]} {result['right_size']:,} · "
+        f"matched {'suppressed' if matched is None else f'{matched:,}'} · "
+        f"groups: {len(groups) - suppressed:,} released, {suppressed:,} suppressed · "
+        + (
+            f"{hidden:,} suppressed groups not shown (--json lists every group) · "
+            if hidden
+            else ""
+        )
+        + f"{result.get('seconds', 0.0):.1f} s"
+    )
+    title = f"Per-group totals over the persons in both files (min cell {result['min_cell']})"
+    return TableView(title, tuple(columns), tuple(rows), caption)
+
+
+KIND = JobKind(
+    name="join_aggregate",
+    title="Per-group count, sum and mean over the persons both parties hold (private join).",
+    description=(
+        "The left party's groups and the right party's values meet only encrypted: neither "
+        "side learns who is in both files, the right party learns no figure, and the left "
+        "party learns only the released per-group figures. Groups below --min-cell matched "
+        "persons are suppressed."
+    ),
+    roles=(LEFT, RIGHT),
+    role_help={
+        LEFT: "The party with the identifiers and group columns (it receives the result)",
+        RIGHT: "The party with the identifiers and value columns",
+    },
+    result_role=LEFT,
+    spec_type=JoinAggregateSpec,
+    columns=columns_used,
+    disclosure=lambda spec: {"min_cell": spec.min_cell},
+    run_role=from_tuple(run_role),
+    render=lambda result: [join_view(result)],
+    cli={
+        "left_values": CliField(option="--left-value"),
+        "right_values": CliField(option="--right-value"),
+        "normalization.strip": CliField(hidden=True),
+        "normalization.unicode_form": CliField(hidden=True),
+        "normalization.remove": CliField(option="--id-remove"),
+        "chunk_size": CliField(hidden=True),
+    },
+)

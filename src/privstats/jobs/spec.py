@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from privstats.errors import ParameterError
 
@@ -31,6 +31,21 @@ class Spec(BaseModel):
     """How errors name a field: "coverage option 'key'"."""
     _default_field: ClassVar[str] = "spec"
     """The field named when a check spans several fields."""
+    _renamed: ClassVar[dict[str, str]] = {}
+    """Old field name → new one: the old spelling is still accepted on input."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_old_names(cls, values: Any) -> Any:
+        if not cls._renamed or not isinstance(values, dict):
+            return values
+        values = dict(values)
+        for old, new in cls._renamed.items():
+            if old in values:
+                if new in values:
+                    raise ValueError(f"give {new!r} only ({old!r} is its former name)")
+                values[new] = values.pop(old)
+        return values
 
     @classmethod
     def build(cls, **values: Any) -> Self:

@@ -35,13 +35,17 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from privstats.crypto.random import new_seed
+from privstats.disclosure.budget import Budget
 from privstats.errors import DatasetError, MissingExtraError, ParameterError
 from privstats.files import write_text_atomically
+from privstats.jobs.kind import CliField, JobKind, LocalOption, from_tuple
+from privstats.jobs.render import Column, Rendering, TableView
 from privstats.jobs.spec import Spec
 from privstats.progress import Progress
 from privstats.transport.channel import Channel
 
 __all__ = [
+    "KIND",
     "OWNER",
     "RELEASE_FILES",
     "SynthesizeSpec",
@@ -63,21 +67,39 @@ class SynthesizeSpec(Spec):
     _option: ClassVar[str] = "synthesize option"
     _default_field: ClassVar[str] = "columns"
 
-    columns: tuple[str, ...] = Field(min_length=1)
-    method: Literal["cart", "copula", "mst"] = "cart"
-    rows: int | None = Field(None, ge=1)
-    categorical: tuple[str, ...] = ()
-    quasi_identifiers: tuple[str, ...] = ()
-    min_leaf: int = Field(5, ge=1)
-    epsilon: float = Field(1.0, gt=0)
-    delta: float = Field(1e-9, gt=0, lt=1)
-    bounds: dict[str, tuple[float, float]] = Field(default_factory=dict)
-    bounds_from_data: bool = False
-    holdout_share: float = Field(0.2, ge=0, lt=0.9)
-    target: str | None = None
-    sensitive: str | None = None
-    regression: str | None = None
-    min_records: int = Field(100, ge=1)
+    _renamed: ClassVar[dict[str, str]] = {"min_records": "min_cell"}
+
+    columns: tuple[str, ...] = Field(min_length=1, description="The columns to synthesize.")
+    method: Literal["cart", "copula", "mst"] = Field(
+        "cart", description="cart, copula or mst (differentially private)."
+    )
+    rows: int | None = Field(
+        None, ge=1, description="Synthetic rows (default: as many as fitted; mst: a noisy count)."
+    )
+    categorical: tuple[str, ...] = Field(
+        (), description="Columns to treat as categories whatever their values."
+    )
+    quasi_identifiers: tuple[str, ...] = Field(
+        (), description="Quasi-identifiers for the disclosure-risk report."
+    )
+    min_leaf: int = Field(5, ge=1, description="cart: fewest records in a leaf.")
+    epsilon: float = Field(1.0, gt=0, description="mst: the privacy budget ε.")
+    delta: float = Field(1e-9, gt=0, lt=1, description="mst: the δ of the guarantee.")
+    bounds: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="mst: public bounds of numeric columns, COL=LOW:HIGH."
+    )
+    bounds_from_data: bool = Field(
+        False, description="mst: take bounds from the data (outside ε; not recommended)."
+    )
+    holdout_share: float = Field(
+        0.2, ge=0, lt=0.9, description="Share of records set aside for the report."
+    )
+    target: str | None = Field(None, description="Report: train-synthetic-test-real target.")
+    sensitive: str | None = Field(None, description="Report: sensitive column for TCAP.")
+    regression: str | None = Field(None, description='Report: a model such as "y ~ x1 + x2".')
+    min_cell: int = Field(
+        100, ge=1, description="Fewest records from which synthetic data is released."
+    )
 
     @model_validator(mode="after")
     def _names_are_columns(self) -> SynthesizeSpec:
@@ -132,7 +154,7 @@ def disclosure(spec: SynthesizeSpec) -> dict[str, Any]:
     stated: dict[str, Any] = {
         "release": "synthetic records and their utility and risk report",
         "method": spec.method,
-        "min_records": spec.min_records,
+        "min_cell": spec.min_cell,
         "owner_review": True,
     }
     if spec.method == "cart":
@@ -171,10 +193,10 @@ def run_role(
         raise DatasetError(f"{path}: no column {missing[0]!r}", path=path, column=missing[0])
     schema = Schema(tuple(schema[name] for name in spec.columns))
     table = table[list(spec.columns)]
-    if len(table) < spec.min_records:
+    if len(table) < spec.min_cell:
         raise DatasetError(
-            f"{path}: {len(table)} records, fewer than the job's min_records "
-            f"({spec.min_records}); synthetic data from so few records is not released",
+            f"{path}: {len(table)} records, fewer than the job's min_cell "
+            f"({spec.min_cell}); synthetic data from so few records is not released",
             path=path,
         )
     seed = new_seed()
@@ -247,3 +269,79 @@ def save_release(result: Mapping[str, Any], folder: str | Path) -> list[Path]:
     write_text_atomically(target / "report.json", json.dumps(report, indent=1))
     written.append(target / "report.json")
     return written
+
+
+# --------------------------------------------------------------------------- the kind
+
+
+def parse_bounds(items: list[str]) -> dict[str, tuple[float, float]]:
+    """``COL=LOW:HIGH`` texts as a mapping of column to (low, high)."""
+    bounds = {}
+    for item in items:
+        name, _, span = item.partition("=")
+        low, _, high = span.partition(":")
+        try:
+            bounds[name.strip()] = (float(low), float(high))
+        except ValueError:
+            raise ParameterError(
+                f"--bounds {item!r}: write COLUMN=LOW:HIGH, e.g. age=0:120", parameter="bounds"
+            ) from None
+    return bounds
+
+
+def report_view(report: Mapping[str, Any]) -> TableView:
+    """A synthetic release's utility and risk figures, one row each."""
+    rows = tuple(
+        (f"{section}.{key}", "—" if value is None else f"{value:.4g}")
+        for section in ("utility", "risk")
+        for key, value in (report.get(section) or {}).items()
+    )
+    columns = (Column("measure"), Column("value", numeric=True))
+    return TableView("Utility and disclosure risk", columns, rows)
+
+
+def render_result(result: Mapping[str, Any]) -> Rendering:
+    report = {key: value for key, value in result.items() if key != "files"}
+    return [
+        report_view(report),
+        f"{report.get('records', 0):,} synthetic records ({report.get('method')})",
+    ]
+
+
+def _save_local(
+    result: dict[str, Any], _files: Mapping[str, Path], _spec: Any, local: Mapping[str, Any]
+) -> None:
+    folder = local.get("out") or Path("synthetic")
+    written = save_release(result, folder)
+    result.pop("files", None)
+    result["written"] = [str(path) for path in written]
+
+
+KIND = JobKind(
+    name="synthesize",
+    title="Synthetic microdata from the owner's records, with a utility and risk report.",
+    description=(
+        "The owner's node fits the synthesizer and samples; the release (synthetic records "
+        "and the report) waits at the node for the owner's review before it leaves."
+    ),
+    roles=(OWNER,),
+    role_help={OWNER: "The owner's confidential microdata"},
+    result_role=OWNER,
+    spec_type=SynthesizeSpec,
+    columns=columns_used,
+    disclosure=disclosure,
+    run_role=from_tuple(run_role),
+    releases_records=True,
+    budget=lambda spec: (
+        Budget(epsilon=spec.epsilon, delta=spec.delta) if spec.method == "mst" else None
+    ),
+    render=render_result,
+    cli={
+        "quasi_identifiers": CliField(option="--quasi"),
+        "bounds": CliField(parse=parse_bounds),
+    },
+    local_options=(
+        LocalOption("out", Path, None, "Folder for the release (default: ./synthetic)."),
+    ),
+    finish_local=_save_local,
+)

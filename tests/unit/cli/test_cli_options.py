@@ -6,13 +6,16 @@ import pytest
 import typer
 
 from privstats.cli._options import in_option_words, option_names, option_words
-from privstats.cli.run import coverage
+from privstats.cli._kind_cli import run_command
 from privstats.cli.run_aggregate import aggregate
 from privstats.cli.run_join import join_aggregate
 from privstats.errors import ParameterError
 from privstats.jobs.aggregate import AggregateSpec
 from privstats.jobs.coverage import CoverageSpec, NormalizationSpec
 from privstats.jobs.join_aggregate import JoinAggregateSpec
+from privstats.jobs.kinds import KINDS
+
+coverage = run_command(KINDS["coverage"])  # generated from the kind's declaration
 
 
 def _reworded(command: object, build: object, **values: object) -> ParameterError:
@@ -26,7 +29,10 @@ def test_option_names_come_from_the_command_signature() -> None:
     assert names["min_cell"] == "--min-cell"
     assert names["party"] == "--party"
     assert names["as_json"] == "--json"
-    assert option_names(coverage)["casefold"] == "--casefold"  # not "--casefold/--no-casefold"
+    assert (
+        option_names(coverage)["normalization__casefold"] == "--casefold"
+    )  # not "--casefold/--no-casefold"
+    assert option_names(coverage)["peer_key"] == "--source-key"
 
 
 @pytest.mark.parametrize(
@@ -37,7 +43,7 @@ def test_option_names_come_from_the_command_signature() -> None:
         (aggregate, AggregateSpec.build, {"stats": ("mean:",)}, "--stat: statistic 'mean:' needs"),
         (join_aggregate, JoinAggregateSpec.build, {"key": "k", "decimals": 9}, "--decimals: "),
         (join_aggregate, JoinAggregateSpec.build, {"key": "k", "min_cell": 0}, "--min-cell: "),
-        (coverage, CoverageSpec.build, {"key": "k", "min_domain": 0}, "--min-domain: "),
+        (coverage, CoverageSpec.build, {"key": "k", "min_domain": 0}, "--min-cell: "),
         (coverage, CoverageSpec.build, {"key": "k", "confidence": 2}, "--confidence: "),
     ],
 )

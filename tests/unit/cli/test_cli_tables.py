@@ -70,7 +70,7 @@ def _coverage_result(matched: int, domains: list[dict[str, Any]]) -> dict[str, A
         population["note"] = "undefined: no person is in both lists"
     return {
         "coverage": {**share, "method": "wilson"},
-        "by_domain": domains,
+        "groups": domains,
         "register_size": 2000,
         "source_size": 1500,
         "matched": matched,
@@ -89,7 +89,7 @@ def test_coverage_table_says_when_the_population_estimate_is_undefined() -> None
 def test_coverage_table_collapses_suppressed_domains() -> None:
     domains = [
         {
-            "domain": {"region": f"r{i:04d}"},
+            "by": {"region": f"r{i:04d}"},
             "register_size": None if i else 1500,
             "matched": None if i else 500,
             "estimate": None if i else 0.3,

@@ -56,15 +56,15 @@ def test_released_figures_equal_the_plaintext_computation(tmp_path: Path) -> Non
     assert result["source_size"] == len(src_ids)
     assert result["matched"] == sum(matched_by_region.values())
     assert result["coverage"] == proportion_interval(result["matched"], len(reg_rows)).as_dict()
-    released = {e["domain"]["region"]: e for e in result["by_domain"] if not e["suppressed"]}
-    suppressed = {e["domain"]["region"] for e in result["by_domain"] if e["suppressed"]}
+    released = {e["by"]["region"]: e for e in result["groups"] if not e["suppressed"]}
+    suppressed = {e["by"]["region"] for e in result["groups"] if e["suppressed"]}
     # D (4 persons) is below the minimum; C, the smallest other, is withheld with it
     assert suppressed == {"C", "D"}
     for region, entry in released.items():
         assert entry["register_size"] == sizes[region]
         assert entry["matched"] == matched_by_region[region]
         assert entry["estimate"] == matched_by_region[region] / sizes[region]
-    for entry in result["by_domain"]:
+    for entry in result["groups"]:
         if entry["suppressed"]:
             assert {entry[k] for k in ("register_size", "matched", "estimate")} == {None}
 
@@ -113,7 +113,7 @@ def test_empty_register_is_a_dataset_error(tmp_path: Path) -> None:
     ("values", "field"),
     [
         ({"key": "pid", "confidence": 1.5}, "confidence"),
-        ({"key": "pid", "min_domain": 0}, "min_domain"),
+        ({"key": "pid", "min_domain": 0}, "min_cell"),  # the former name maps to min_cell
         ({"key": "pid", "method": "exact"}, "method"),
         ({"key": "pid", "by": ("r", "r")}, "by"),
         ({"key": ""}, "key"),

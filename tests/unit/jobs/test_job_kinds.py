@@ -10,7 +10,8 @@ from privstats.jobs.kinds import KINDS, get_kind
 
 def test_every_kind_is_registered_under_its_own_name() -> None:
     assert set(KINDS) == {
-        "coverage", "aggregate", "join_aggregate", "fl_train", "he_inference", "synthesize"
+        "coverage", "aggregate", "join_aggregate", "fl_train", "he_inference", "synthesize",
+        "secure_count",
     }  # fmt: skip
     assert all(kind.name == name for name, kind in KINDS.items())
     assert [name for name, kind in KINDS.items() if kind.releases_records] == ["synthesize"]

@@ -118,7 +118,7 @@ def test_the_dp_method_reports_its_budget_and_caveats(census: Path) -> None:
 
 
 def test_too_few_records_are_not_synthesized(census: Path) -> None:
-    with pytest.raises(DatasetError, match=r"1000 records, fewer than the job's min_records"):
+    with pytest.raises(DatasetError, match=r"1000 records, fewer than the job's min_cell"):
         _run(census, min_records=5_000)
 
 

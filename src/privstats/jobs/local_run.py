@@ -1,0 +1,130 @@
+"""One local runner for every kind: each role in its own process, files on this machine.
+
+``privstats run KIND`` and the library's ``run_local_*`` functions go through
+:func:`run_kind_locally`: the roles run exactly as a node runs them (the kind's
+``run_role``), over TCP on loopback instead of the hub's relay.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from privstats.data.readers import check_data_file
+from privstats.errors import ParameterError
+from privstats.jobs.kind import JobKind, RoleOutput
+from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.progress import Progress
+from privstats.transport.channel import Channel
+
+__all__ = ["LocalRun", "local_parties", "run_kind_locally"]
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    """The released result of a local run (with ``seconds``), every party's data warnings,
+    what running cost each party, and the files each role keeps for itself."""
+
+    result: dict[str, Any]
+    warnings: list[str]
+    outcomes: dict[str, PartyOutcome]
+    local_files: dict[str, dict[str, str]]
+
+
+def local_parties(kind: JobKind, files: Mapping[str, str | Path]) -> dict[str, str]:
+    """Role → party name of a local run: fixed roles are their own parties; the other
+    entries of ``files`` (party name → file) are the numbered parties, in order."""
+    numbered = [name for name in files if name not in kind.roles]
+    missing = [role for role in kind.file_roles() if role not in files]
+    if missing:
+        raise ParameterError(
+            f"a {kind.name} run needs a file for role {', '.join(missing)}", parameter=missing[0]
+        )
+    parties = {role: role for role in kind.roles}
+    if kind.parties is None:
+        if numbered:
+            raise ParameterError(
+                f"a {kind.name} run has roles {', '.join(kind.roles)}; got also "
+                f"{', '.join(numbered)}",
+                parameter="parties",
+            )
+        return parties
+    least, most = kind.parties
+    if not least <= len(numbered) <= most:
+        raise ParameterError(
+            f"a {kind.name} run needs {least} to {most} parties, got {len(numbered)}",
+            parameter="party",
+        )
+    parties.update({f"party{i}": name for i, name in enumerate(numbered, start=1)})
+    return parties
+
+
+def _role_process(
+    channel: Channel,
+    progress: Progress,
+    *,
+    kind: str,
+    role: str,
+    parties: dict[str, str],
+    path: str,
+    spec: Any,
+) -> RoleOutput:
+    from privstats.jobs.kinds import get_kind  # the registry: imported in the party's process
+
+    return get_kind(kind).run_role(role, channel, parties, path, spec, progress, {})
+
+
+def run_kind_locally(
+    kind: JobKind,
+    files: Mapping[str, str | Path],
+    spec: Any,
+    *,
+    progress: ProgressSink | None = None,
+    timeout: float = 600.0,
+) -> LocalRun:
+    """Run every role of ``kind`` on this machine, each in its own process.
+
+    ``files``: a fixed role → its file, and for kinds of like parties, party name → file.
+    """
+    parties = local_parties(kind, files)
+    paths = {
+        role: str(files.get(role if role in kind.roles else party, ""))
+        for role, party in parties.items()
+    }
+    for role, party in parties.items():
+        if role not in kind.dataless_roles:
+            check_data_file(paths[role], f"{party} file" if party != role else f"{role} file")
+    started = time.perf_counter()
+    outcomes = run_local(
+        {
+            party: (
+                _role_process,
+                {
+                    "kind": kind.name,
+                    "role": role,
+                    "parties": parties,
+                    "path": paths[role],
+                    "spec": spec,
+                },
+            )
+            for role, party in parties.items()
+        },
+        progress=progress,
+        timeout=timeout,
+    )
+    seconds = time.perf_counter() - started
+    outputs: dict[str, RoleOutput] = {
+        role: outcomes[party].output for role, party in parties.items()
+    }
+    released = outputs[kind.result_role].result
+    if released is None:
+        raise ParameterError(f"the {kind.result_role} role of {kind.name} released nothing")
+    return LocalRun(
+        {**released, "seconds": round(seconds, 3)},
+        [warning for output in outputs.values() for warning in output.warnings],
+        outcomes,
+        {role: dict(output.local_files) for role, output in outputs.items() if output.local_files},
+    )
