@@ -136,9 +136,7 @@ def test_coverage_job_equals_the_plaintext_computation_and_the_store_holds_no_da
     matched, by_region = _plaintext_coverage(small)
     assert result["matched"] == matched == small.true_matched
     assert result["register_size"] == 3000
-    released = {
-        d["by"]["region"]: (d["register_size"], d["matched"]) for d in result["groups"]
-    }
+    released = {d["by"]["region"]: (d["register_size"], d["matched"]) for d in result["groups"]}
     assert released == by_region
     assert report.ok and report.signatures >= 8
     # the hub's store: no identifier of either input, no relayed plaintext, no envelope left

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import typer
 
-from privstats.cli._options import in_option_words, option_names, option_words
 from privstats.cli._kind_cli import run_command
+from privstats.cli._options import in_option_words, option_names, option_words
 from privstats.cli.run_aggregate import aggregate
 from privstats.cli.run_join import join_aggregate
 from privstats.errors import ParameterError
