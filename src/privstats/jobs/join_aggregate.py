@@ -72,7 +72,8 @@ class JoinAggregateSpec(Spec):
     _option: ClassVar[str] = "join-aggregate option"
 
     key: str = Field(min_length=1)
-    right_key: str | None = None
+    peer_key: str | None = None
+    """Identifier column of the other party's file, if named differently (else ``key``)."""
     by: tuple[str, ...] = ()
     left_values: tuple[str, ...] = ()
     right_values: tuple[str, ...] = ()
@@ -80,6 +81,18 @@ class JoinAggregateSpec(Spec):
     decimals: int = Field(2, ge=0, le=protocol.MAX_DECIMALS)
     normalization: NormalizationSpec = NormalizationSpec()
     chunk_size: int = Field(DEFAULT_CHUNK_SIZE, ge=1, le=262_144)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_right_key(cls, data: Any) -> Any:
+        """Take ``right_key``, the old name of ``peer_key``, on input; refuse both at once."""
+        if isinstance(data, Mapping) and "right_key" in data:
+            if "peer_key" in data:
+                raise ValueError(
+                    "peer_key and right_key (its old name) are both given; give only peer_key"
+                )
+            data = {("peer_key" if name == "right_key" else name): v for name, v in data.items()}
+        return data
 
     @model_validator(mode="after")
     def _distinct_columns(self) -> JoinAggregateSpec:
@@ -104,9 +117,9 @@ class JoinAggregateSpec(Spec):
             raise ValueError(
                 f"the identifier column {self.key!r} cannot be a group or value column"
             )
-        if (self.right_key or self.key) in self.right_values:
+        if (self.peer_key or self.key) in self.right_values:
             raise ValueError(
-                f"the identifier column {self.right_key or self.key!r} cannot be a value column"
+                f"the identifier column {self.peer_key or self.key!r} cannot be a value column"
             )
         return self
 
@@ -137,7 +150,7 @@ def columns_used(spec: JoinAggregateSpec, role: str) -> tuple[str, ...]:
     if role == LEFT:
         return tuple(dict.fromkeys((spec.key, *spec.by, *spec.left_values)))
     if role == RIGHT:
-        return (spec.right_key or spec.key, *spec.right_values)
+        return (spec.peer_key or spec.key, *spec.right_values)
     raise ParameterError(f"unknown join-aggregate role {role!r}; use 'left' or 'right'")
 
 
@@ -149,7 +162,7 @@ def load_role_data(role: str, path: str | Path, spec: JoinAggregateSpec) -> Join
     if role == LEFT:
         key, by, columns = spec.key, spec.by, spec.left_values
     elif role == RIGHT:
-        key, by, columns = spec.right_key or spec.key, (), spec.right_values
+        key, by, columns = spec.peer_key or spec.key, (), spec.right_values
     else:
         raise ParameterError(f"unknown join-aggregate role {role!r}; use 'left' or 'right'")
     label = str(path)
