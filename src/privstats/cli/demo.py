@@ -154,7 +154,7 @@ def _run_join_demo(
         )
         federation.add_node(
             right,
-            {datasets[1]: (demo.right, [demo.right_key])},
+            {datasets[1]: (demo.right, [demo.peer_key])},
             allow=("join_aggregate",),
             min_domain=min_cell,
         )
@@ -170,7 +170,7 @@ def _run_join_demo(
                 right=right,
                 right_dataset=datasets[1],
                 key=demo.key,
-                right_key=demo.right_key,
+                right_key=demo.peer_key,
                 by=demo.by,
                 left_values=demo.left_values,
                 right_values=demo.right_values,

@@ -93,7 +93,7 @@ def join_aggregate(
         )
         spec = JoinAggregateSpec.build(
             key=key,
-            right_key=right_key,
+            peer_key=right_key,
             by=column_list(by),
             left_values=left_values,
             right_values=right_values,

@@ -61,7 +61,8 @@ class JoinDemo:
     left: Path
     right: Path
     key: str
-    right_key: str
+    peer_key: str
+    """The identifier column of the right file."""
     by: tuple[str, ...]
     left_values: tuple[str, ...]
     right_values: tuple[str, ...]

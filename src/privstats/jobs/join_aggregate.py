@@ -75,7 +75,9 @@ class JoinAggregateSpec(Spec):
     _option: ClassVar[str] = "join-aggregate option"
 
     key: str = Field(min_length=1)
-    right_key: str | None = None
+    """Identifier column of the left party's file (and of the right's, unless ``peer_key``)."""
+    peer_key: str | None = None
+    """Identifier column of the other party's file, if named differently (else ``key``)."""
     by: tuple[str, ...] = ()
     left_values: tuple[str, ...] = ()
     right_values: tuple[str, ...] = ()
@@ -83,6 +85,18 @@ class JoinAggregateSpec(Spec):
     decimals: int = Field(2, ge=0, le=protocol.MAX_DECIMALS)
     normalization: NormalizationSpec = NormalizationSpec()
     chunk_size: int = Field(DEFAULT_CHUNK_SIZE, ge=1, le=262_144)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_right_key(cls, data: Any) -> Any:
+        """Take ``right_key``, the old name of ``peer_key``, on input; refuse both at once."""
+        if isinstance(data, Mapping) and "right_key" in data:
+            if "peer_key" in data:
+                raise ValueError(
+                    "peer_key and right_key (its old name) are both given; give only peer_key"
+                )
+            data = {("peer_key" if name == "right_key" else name): v for name, v in data.items()}
+        return data
 
     @model_validator(mode="after")
     def _distinct_columns(self) -> JoinAggregateSpec:
@@ -107,9 +121,9 @@ class JoinAggregateSpec(Spec):
             raise ValueError(
                 f"the identifier column {self.key!r} cannot be a group or value column"
             )
-        if (self.right_key or self.key) in self.right_values:
+        if (self.peer_key or self.key) in self.right_values:
             raise ValueError(
-                f"the identifier column {self.right_key or self.key!r} cannot be a value column"
+                f"the identifier column {self.peer_key or self.key!r} cannot be a value column"
             )
         return self
 
@@ -137,25 +151,36 @@ class JoinData:
 
 def columns_used(spec: JoinAggregateSpec, role: str) -> tuple[str, ...]:
     """The columns of ``role``'s dataset that a join-aggregate job reads."""
-    if role == LEFT:
-        return tuple(dict.fromkeys((spec.key, *spec.by, *spec.left_values)))
-    if role == RIGHT:
-        return (spec.right_key or spec.key, *spec.right_values)
-    raise ParameterError(f"unknown join-aggregate role {role!r}; use 'left' or 'right'")
+    source = _Source.of(role, "", spec)
+    return tuple(dict.fromkeys((source.key, *source.by, *source.columns)))
 
 
 # --------------------------------------------------------------------------- loading
 
 
+@dataclass(frozen=True)
+class _Source:
+    """What one role reads from its file: the identifier, group and value columns."""
+
+    role: str
+    label: str  # the file, as named in messages
+    key: str
+    by: tuple[str, ...]
+    columns: tuple[str, ...]
+
+    @classmethod
+    def of(cls, role: str, path: str | Path, spec: JoinAggregateSpec) -> _Source:
+        if role == LEFT:
+            return cls(role, str(path), spec.key, spec.by, spec.left_values)
+        if role == RIGHT:
+            return cls(role, str(path), spec.peer_key or spec.key, (), spec.right_values)
+        raise ParameterError(f"unknown join-aggregate role {role!r}; use 'left' or 'right'")
+
+
 def load_role_data(role: str, path: str | Path, spec: JoinAggregateSpec) -> JoinData:
     """Read one party's file, clean it as the module docstring says, and scale its values."""
-    if role == LEFT:
-        key, by, columns = spec.key, spec.by, spec.left_values
-    elif role == RIGHT:
-        key, by, columns = spec.right_key or spec.key, (), spec.right_values
-    else:
-        raise ParameterError(f"unknown join-aggregate role {role!r}; use 'left' or 'right'")
-    label = str(path)
+    source = _Source.of(role, path, spec)
+    label, key, by, columns = source.label, source.key, source.by, source.columns
     raw = read_columns(path, [key])[key].cast(pa.large_string()).combine_chunks()
     n_rows = len(raw)
     if n_rows == 0:
@@ -169,45 +194,11 @@ def load_role_data(role: str, path: str | Path, spec: JoinAggregateSpec) -> Join
     table = read_table(path, categories=by, values=columns) if by or columns else None
     numbers = table.values if table is not None else {}
     categories = table.categories if table is not None else {}
-    notes: list[str] = []
-
-    markers = missing_markers(raw)
-    empty_id = pc.fill_null(pc.equal(pc.binary_length(ids), 0), True).to_numpy(zero_copy_only=False)
-    empty_id |= markers
     missing = np.zeros(n_rows, dtype=bool)
     for name in columns:
         missing |= np.isnan(numbers[name])
-    missing &= ~empty_id
-    if empty_id.any():
-        spelled = f" or one written as {marker_texts(raw, markers)}" if markers.any() else ""
-        notes.append(
-            f"{label}: {_records(int(empty_id.sum()))} with an empty '{key}'{spelled} dropped "
-            f"({_rows_text(np.flatnonzero(empty_id))})"
-        )
-    if missing.any():
-        names = ", ".join(f"'{c}'" for c in columns)
-        notes.append(
-            f"{label}: {_records(int(missing.sum()))} with a missing value in {names} dropped "
-            f"({_rows_text(np.flatnonzero(missing))})"
-        )
-    kept = np.flatnonzero(~(empty_id | missing))
-    if kept.size == 0:
-        raise DatasetError(
-            f"{label}: no records left to join (after dropping empty identifiers and "
-            "missing values)",
-            path=label,
-            column=key,
-        )
-    for name in by:
-        blank = np.flatnonzero(categories[name][kept] == "")
-        if blank.size:
-            raise DatasetError(
-                f"{label}: column '{name}' has {blank.size} empty values "
-                f"({_rows_text(kept[blank])}); every record needs a group value",
-                path=label,
-                column=name,
-                rows=tuple(int(r) + 1 for r in kept[blank][:_MAX_EXAMPLES]),
-            )
+    kept, notes = _kept_rows(source, raw, ids, missing)
+    _check_group_values(source, categories, kept)
 
     codes = ids.take(pa.array(kept)).dictionary_encode()
     id_codes = codes.indices.to_numpy(zero_copy_only=False)
@@ -215,33 +206,13 @@ def load_role_data(role: str, path: str | Path, spec: JoinAggregateSpec) -> Join
     first.sort()  # positions (within kept) of each identifier's first record, in file order
     repeated = np.setdiff1d(np.arange(kept.size), first, assume_unique=True)
     distinct_ids: list[str] = ids.take(pa.array(kept[first])).to_pylist()
-
-    scaled: list[list[int]] = []
-    integer: list[bool] = []
-    decimals: list[int] = []
-    for name in columns:
-        floats = numbers[name][kept]
-        whole = bool(np.all(floats == np.floor(floats)))
-        scale = 0 if whole else spec.decimals
-        scaled.append(_scaled(floats, scale, label, name, kept))
-        integer.append(whole)
-        decimals.append(scale)
-
+    scaled, integer, decimals = _scaled_columns(source, numbers, kept, spec.decimals)
     if role == LEFT:
         values = [[column[i] for i in first.tolist()] for column in scaled]
-        if repeated.size:
-            notes.append(
-                f"{label}: {_records(int(repeated.size))} with a repeated '{key}' dropped; the "
-                f"first record of each identifier is used ({_rows_text(kept[repeated])})"
-            )
     else:
         values = _summed(scaled, id_codes, first)
-        if repeated.size:
-            notes.append(
-                f"{label}: {_records(int(repeated.size))} with a repeated '{key}' merged into "
-                f"the identifier's first record; their values are summed "
-                f"({_rows_text(kept[repeated])})"
-            )
+    if repeated.size:
+        notes.append(_repeated_note(source, kept[repeated]))
     groups, group_labels = _group_codes(
         [categories[name][kept[first]] for name in by], len(distinct_ids)
     )
@@ -257,6 +228,86 @@ def load_role_data(role: str, path: str | Path, spec: JoinAggregateSpec) -> Join
         decimals=tuple(decimals),
         rows=n_rows,
         notes=tuple(notes),
+    )
+
+
+def _kept_rows(
+    source: _Source, raw: pa.Array, ids: pa.Array, missing: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.intp], list[str]]:
+    """The rows with an identifier and every value; sentences on the rows dropped."""
+    label, key = source.label, source.key
+    markers = missing_markers(raw)
+    empty_id = pc.fill_null(pc.equal(pc.binary_length(ids), 0), True).to_numpy(zero_copy_only=False)
+    empty_id |= markers
+    missing = missing & ~empty_id
+    notes: list[str] = []
+    if empty_id.any():
+        spelled = f" or one written as {marker_texts(raw, markers)}" if markers.any() else ""
+        notes.append(
+            f"{label}: {_records(int(empty_id.sum()))} with an empty '{key}'{spelled} dropped "
+            f"({_rows_text(np.flatnonzero(empty_id))})"
+        )
+    if missing.any():
+        names = ", ".join(f"'{c}'" for c in source.columns)
+        notes.append(
+            f"{label}: {_records(int(missing.sum()))} with a missing value in {names} dropped "
+            f"({_rows_text(np.flatnonzero(missing))})"
+        )
+    kept = np.flatnonzero(~(empty_id | missing))
+    if kept.size == 0:
+        raise DatasetError(
+            f"{label}: no records left to join (after dropping empty identifiers and "
+            "missing values)",
+            path=label,
+            column=key,
+        )
+    return kept, notes
+
+
+def _check_group_values(
+    source: _Source, categories: Mapping[str, npt.NDArray[np.str_]], kept: npt.NDArray[np.intp]
+) -> None:
+    """Refuse a kept record with an empty group value, naming the column and rows."""
+    for name in source.by:
+        blank = np.flatnonzero(categories[name][kept] == "")
+        if blank.size:
+            raise DatasetError(
+                f"{source.label}: column '{name}' has {blank.size} empty values "
+                f"({_rows_text(kept[blank])}); every record needs a group value",
+                path=source.label,
+                column=name,
+                rows=tuple(int(r) + 1 for r in kept[blank][:_MAX_EXAMPLES]),
+            )
+
+
+def _scaled_columns(
+    source: _Source,
+    numbers: Mapping[str, npt.NDArray[np.float64]],
+    kept: npt.NDArray[np.intp],
+    decimals: int,
+) -> tuple[list[list[int]], list[bool], list[int]]:
+    """Per value column: the kept values scaled, whether all are whole, the scale used."""
+    scaled: list[list[int]] = []
+    integer: list[bool] = []
+    scales: list[int] = []
+    for name in source.columns:
+        floats = numbers[name][kept]
+        whole = bool(np.all(floats == np.floor(floats)))
+        scale = 0 if whole else decimals
+        scaled.append(_scaled(floats, scale, source.label, name, kept))
+        integer.append(whole)
+        scales.append(scale)
+    return scaled, integer, scales
+
+
+def _repeated_note(source: _Source, rows: npt.NDArray[np.intp]) -> str:
+    """The sentence on repeated identifiers: the first kept (left), values summed (right)."""
+    what = f"{source.label}: {_records(int(rows.size))} with a repeated '{source.key}'"
+    if source.role == LEFT:
+        return f"{what} dropped; the first record of each identifier is used ({_rows_text(rows)})"
+    return (
+        f"{what} merged into the identifier's first record; their values are summed "
+        f"({_rows_text(rows)})"
     )
 
 

@@ -87,7 +87,7 @@ def expected_groups(left: Path, right: Path, decimals: int) -> dict[str, dict[st
 def test_released_result_equals_pandas(files: tuple[Path, Path]) -> None:
     left, right = files
     spec = JoinAggregateSpec.build(
-        key="pid", right_key="cid", by=("region",), left_values=("weight",),
+        key="pid", peer_key="cid", by=("region",), left_values=("weight",),
         right_values=("income", "cards"), min_cell=5,
     )  # fmt: skip
 
@@ -157,7 +157,7 @@ def test_without_group_columns_one_total(tmp_path: Path) -> None:
 def test_load_role_data_cleans_and_scales(files: tuple[Path, Path]) -> None:
     left, right = files
     spec = JoinAggregateSpec.build(
-        key="pid", right_key="cid", by=("region",), left_values=("weight",),
+        key="pid", peer_key="cid", by=("region",), left_values=("weight",),
         right_values=("income", "cards"), decimals=2,
     )  # fmt: skip
     data = job.load_role_data(LEFT, left, spec)
@@ -233,6 +233,27 @@ def test_spec_rejects_conflicting_columns(options: dict[str, Any]) -> None:
         JoinAggregateSpec.build(key="id", **options)
 
 
+def test_peer_key_names_the_right_files_identifier_column() -> None:
+    spec = JoinAggregateSpec.build(key="pid", peer_key="cid", right_values=("income",))
+
+    assert job.columns_used(spec, RIGHT) == ("cid", "income")
+    assert job.columns_used(spec, LEFT) == ("pid",)
+    assert spec.model_dump()["peer_key"] == "cid" and "right_key" not in spec.model_dump()
+
+
+def test_right_key_is_still_accepted_as_the_old_name_of_peer_key() -> None:
+    old = JoinAggregateSpec.build(key="pid", right_key="cid", right_values=("income",))
+    from_json = JoinAggregateSpec.model_validate({"key": "pid", "right_key": None})
+
+    assert old == JoinAggregateSpec.build(key="pid", peer_key="cid", right_values=("income",))
+    assert from_json.peer_key is None
+    assert "right_key" not in old.model_dump()
+    with pytest.raises(ParameterError, match="peer_key and right_key"):
+        JoinAggregateSpec.build(key="pid", peer_key="cid", right_key="cid")
+    with pytest.raises(ParameterError):
+        JoinAggregateSpec.build(key="pid", right_key="income", right_values=("income",))
+
+
 def test_unknown_role() -> None:
     spec = JoinAggregateSpec.build(key="id")
     with pytest.raises(ParameterError):
@@ -247,7 +268,7 @@ def test_unknown_role() -> None:
 def test_local_run_in_two_processes(files: tuple[Path, Path]) -> None:
     left, right = files
     spec = JoinAggregateSpec.build(
-        key="pid", right_key="cid", by=("region",), right_values=("income",), min_cell=5
+        key="pid", peer_key="cid", by=("region",), right_values=("income",), min_cell=5
     )
     seen: set[tuple[str, str]] = set()
 

@@ -7,6 +7,7 @@ keeps the first record of a repeated identifier, the right table sums the values
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -257,3 +258,23 @@ def test_right_inputs_are_checked() -> None:
         ja.right(network.channel("bank"), "nso", ["a"], chunk_size=0)
     with pytest.raises(TypeError):
         ja.right(network.channel("bank"), "nso", ["a"], [[1.5]])  # type: ignore[list-item]
+
+
+def test_the_package_exports_each_public_name_of_its_modules_once() -> None:
+    """Callers import from ``privstats.protocols.join_aggregate``, as before it was a package."""
+    names = {
+        "CONTEXT", "DEFAULT_CHUNK_SIZE", "MAX_COLUMNS", "MAX_DECIMALS", "MAX_GROUPS",
+        "MAX_RECORDS", "DecryptRequest", "DecryptShares", "LeftEntries", "LeftHello",
+        "LeftKeys", "LeftResult", "RightEntries", "RightHello", "RightKeys", "RightResult",
+        "ShuffledEntries", "left", "right",
+    }  # fmt: skip
+    modules = {
+        name: importlib.import_module(f"privstats.protocols.join_aggregate.{name}")
+        for name in ("messages", "left", "right")
+    }
+
+    assert len(ja.__all__) == len(names) and set(ja.__all__) == names
+    assert ja.__doc__ is not None and "Threat model" in ja.__doc__
+    for name in names:
+        homes = [m for m in modules.values() if getattr(m, name, None) is getattr(ja, name)]
+        assert homes, name
