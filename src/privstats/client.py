@@ -3,7 +3,7 @@
 fed = Federation("https://hub.example.org", token)
 job = fed.submit_coverage(register="nso", register_dataset="population",
                           source="telco", source_dataset="customers",
-                          key="person_id", source_key="customer_id", by=["region"])
+                          key="person_id", peer_key="customer_id", by=["region"])
 result = job.wait().result
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 
 from privstats.crypto.keys import verify
 from privstats.errors import JobFailedError, ParameterError, ServiceError
+from privstats.jobs.kinds import get_kind
 from privstats.service.audit import (
     HEADER_AUDIT_VIEW,
     HEADER_RESULT_SALT,
@@ -130,10 +131,17 @@ class Federation:
         recipients: Sequence[str] | None = None,
         node_timeout: float | None = None,
     ) -> Job:
-        """Submit a job of any kind; the hub checks it and asks each party's node."""
+        """Submit a job of any kind; the hub checks it and asks each party's node.
+
+        ``parameters`` are the kind's spec fields (a field left out takes the spec's
+        default); they are checked here first, with the messages the hub would give.
+        ``parties`` and ``datasets`` map each role to its party and dataset.
+        """
+        spec = get_kind(kind).parse(parameters)
+        given = spec.model_dump(mode="json", include=set(spec.model_fields_set))
         body = {
             "kind": kind,
-            "parameters": dict(parameters),
+            "parameters": given,
             "parties": dict(parties),
             "datasets": dict(datasets),
             "recipients": list(recipients) if recipients is not None else None,
@@ -148,27 +156,16 @@ class Federation:
         register_dataset: str,
         source: str,
         source_dataset: str,
-        key: str,
-        source_key: str | None = None,
-        by: Sequence[str] = (),
-        confidence: float = 0.95,
-        method: str = "wilson",
-        min_domain: int = 10,
-        normalization: Mapping[str, Any] | None = None,
         recipients: Sequence[str] | None = None,
         node_timeout: float | None = None,
+        **parameters: Any,
     ) -> Job:
-        """Coverage of ``register``'s dataset by ``source``'s, by private set intersection."""
-        parameters: dict[str, Any] = {
-            "key": key,
-            "source_key": source_key,
-            "by": list(by),
-            "confidence": confidence,
-            "method": method,
-            "min_domain": min_domain,
-        }
-        if normalization is not None:
-            parameters["normalization"] = dict(normalization)
+        """Coverage of ``register``'s dataset by ``source``'s, by private set intersection.
+
+        ``parameters`` are :class:`~privstats.jobs.coverage.CoverageSpec` fields (``key``,
+        ``peer_key``, ``by``, ``confidence``, ``method``, ``min_cell``, ``normalization``);
+        the spec holds their defaults.
+        """
         return self.submit(
             "coverage",
             parameters,
@@ -182,33 +179,17 @@ class Federation:
         self,
         *,
         datasets: Mapping[str, str],
-        stats: Sequence[str] = ("count",),
-        by: Sequence[str] = (),
-        weight: str | None = None,
-        ols: str | None = None,
-        min_cell: int = 10,
-        levels: Mapping[str, Sequence[str]] | None = None,
         recipients: Sequence[str] | None = None,
         node_timeout: float | None = None,
+        **parameters: Any,
     ) -> Job:
         """Statistics of the pooled records of several parties, by secure sums.
 
         ``datasets`` maps each party to its dataset (all with the same columns), e.g.
-        ``{"nso_a": "trade", "nso_b": "trade", "nso_c": "trade"}``.
+        ``{"nso_a": "trade", "nso_b": "trade", "nso_c": "trade"}``; ``parameters`` are
+        :class:`~privstats.jobs.aggregate.AggregateSpec` fields (``stats``, ``by``,
+        ``weight``, ``ols``, ``min_cell``, ``levels`` …).
         """
-        if len(datasets) < 2:
-            raise ParameterError(
-                "an aggregate job needs at least two parties' datasets", parameter="datasets"
-            )
-        parameters: dict[str, Any] = {
-            "stats": list(stats),
-            "by": list(by),
-            "weight": weight,
-            "ols": ols,
-            "min_cell": min_cell,
-        }
-        if levels is not None:
-            parameters["levels"] = {column: list(values) for column, values in levels.items()}
         roles = {f"party{i}": party for i, party in enumerate(datasets, start=1)}
         return self.submit(
             "aggregate",
@@ -226,33 +207,17 @@ class Federation:
         left_dataset: str,
         right: str,
         right_dataset: str,
-        key: str,
-        right_key: str | None = None,
-        by: Sequence[str] = (),
-        left_values: Sequence[str] = (),
-        right_values: Sequence[str] = (),
-        min_cell: int = 10,
-        decimals: int = 2,
-        normalization: Mapping[str, Any] | None = None,
         recipients: Sequence[str] | None = None,
         node_timeout: float | None = None,
+        **parameters: Any,
     ) -> Job:
         """Count, sum and mean of value columns per ``left``'s groups, over matched records.
 
         Private join-and-compute: neither party learns who matched; ``right`` learns
-        nothing of ``left``'s groups; ``left`` learns no individual value.
+        nothing of ``left``'s groups; ``left`` learns no individual value. ``parameters``
+        are :class:`~privstats.jobs.join_aggregate.JoinAggregateSpec` fields (``key``,
+        ``peer_key``, ``by``, ``left_values``, ``right_values``, ``min_cell`` …).
         """
-        parameters: dict[str, Any] = {
-            "key": key,
-            "right_key": right_key,
-            "by": list(by),
-            "left_values": list(left_values),
-            "right_values": list(right_values),
-            "min_cell": min_cell,
-            "decimals": decimals,
-        }
-        if normalization is not None:
-            parameters["normalization"] = dict(normalization)
         return self.submit(
             "join_aggregate",
             parameters,
@@ -317,9 +282,9 @@ class Federation:
         model_holder: str,
         model_dataset: str,
         label: str | None = None,
-        min_cell: int = 10,
         recipients: Sequence[str] | None = None,
         node_timeout: float | None = None,
+        **parameters: Any,
     ) -> Job:
         """Score ``querier``'s records with ``model_holder``'s model, encrypted (CKKS).
 
@@ -330,7 +295,7 @@ class Federation:
         features = [name for name, _ in self._declared(model_holder, model_dataset)]
         return self.submit(
             "he_inference",
-            {"features": features, "label": label, "min_cell": min_cell},
+            {"features": features, "label": label, **parameters},
             {"querier": querier, "model_holder": model_holder},
             {"querier": querier_dataset, "model_holder": model_dataset},
             recipients=recipients,

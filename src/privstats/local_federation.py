@@ -108,7 +108,7 @@ class LocalFederation:
         *,
         approval: str = "auto",
         allow: Sequence[str] = ("coverage",),
-        min_domain: int = 10,
+        min_cell: int = 10,
         start: bool = True,
     ) -> Path:
         """Invite ``name``, enrol a fresh node for it, write its node.toml and start it."""
@@ -126,7 +126,7 @@ class LocalFederation:
         }
         policy = PolicyConfig(
             approval=approval,
-            min_domain=min_domain,
+            min_domain=min_cell,
             allow=tuple(AllowRule(kind=kind, datasets=tuple(configs)) for kind in allow),
         )
         config = folder / "node.toml"

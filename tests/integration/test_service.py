@@ -36,7 +36,7 @@ def _coverage(analyst: Federation, node_timeout: float | None = None) -> Job:
         source="telco",
         source_dataset="customers",
         key="person_id",
-        source_key="customer_id",
+        peer_key="customer_id",
         by=["region"],
         node_timeout=node_timeout,
     )

@@ -100,9 +100,7 @@ def test_a_node_rejects_a_job_whose_minimum_cell_is_below_its_policy(
     for i, name in enumerate(["office_a", "office_b"]):
         path = tmp_path / f"{name}.csv"
         _write_party(path, seed=20 + i, rows=100, rare=False)
-        federation.add_node(
-            name, {"firms": (path, ["firm_id"])}, allow=("aggregate",), min_domain=25
-        )
+        federation.add_node(name, {"firms": (path, ["firm_id"])}, allow=("aggregate",), min_cell=25)
     federation.wait_for_datasets(2)
     with _analyst(federation) as analyst:
         job = analyst.submit_aggregate(
@@ -130,7 +128,7 @@ def test_a_join_aggregate_job_equals_the_plaintext_join_and_the_store_holds_no_i
             right="bank",
             right_dataset="customers",
             key="person_id",
-            right_key="customer_id",
+            peer_key="customer_id",
             by=["region"],
             right_values=["income", "savings"],
             decimals=0,

@@ -42,9 +42,16 @@ def coverage(
     register: Path | None = typer.Option(None, help="Your register file instead of demo data."),
     source: Path | None = typer.Option(None, help="Your source file (with --register)."),
     key: str | None = typer.Option(None, help="Identifier column of your register (and source)."),
-    source_key: str | None = typer.Option(None, help="Identifier column of your source."),
+    peer_key: str | None = typer.Option(
+        None, "--source-key", "--peer-key", help="Identifier column of your source."
+    ),
     by: str | None = typer.Option(None, help="Domain columns of your register, comma-separated."),
-    min_domain: int = typer.Option(10, help="Domains with fewer register persons are suppressed."),
+    min_cell: int = typer.Option(
+        10,
+        "--min-cell",
+        "--min-domain",
+        help="Domains with fewer register persons are suppressed.",
+    ),
     keep: Path | None = typer.Option(
         None, help="Keep the hub's and nodes' folders (database, logs, configs) here."
     ),
@@ -68,7 +75,7 @@ def coverage(
             err.print(f"Generating a register of {persons:,} persons and a telecom's customers…")
             demo = make_coverage_demo(folder / "data", persons=persons, seed=seed)
             register, source = demo.register, demo.source
-            key, source_key, domains = "person_id", "customer_id", ("region", "age_group")
+            key, peer_key, domains = "person_id", "customer_id", ("region", "age_group")
             truth, true_matched = demo.true_share, demo.true_matched
         else:
             if source is None or key is None:
@@ -76,8 +83,8 @@ def coverage(
             domains = column_list(by)
         with LocalFederation(folder / "federation") as federation:
             err.print(f"hub started at {federation.url}", highlight=False)
-            federation.add_node("nso", {"register": (register, [key])}, min_domain=min_domain)
-            federation.add_node("telco", {"source": (source, [source_key or key])})
+            federation.add_node("nso", {"register": (register, [key])}, min_cell=min_cell)
+            federation.add_node("telco", {"source": (source, [peer_key or key])})
             federation.wait_for_datasets(2)
             err.print("nodes 'nso' (register) and 'telco' (source) enrolled and connected")
             with federation.admin() as admin:
@@ -90,9 +97,9 @@ def coverage(
                     source="telco",
                     source_dataset="source",
                     key=key,
-                    source_key=source_key,
+                    peer_key=peer_key,
                     by=domains,
-                    min_domain=min_domain,
+                    min_cell=min_cell,
                 )
 
                 def say(job: Job) -> None:
@@ -150,13 +157,13 @@ def _run_join_demo(
             left,
             {datasets[0]: (demo.left, [demo.key])},
             allow=("join_aggregate",),
-            min_domain=min_cell,
+            min_cell=min_cell,
         )
         federation.add_node(
             right,
             {datasets[1]: (demo.right, [demo.peer_key])},
             allow=("join_aggregate",),
-            min_domain=min_cell,
+            min_cell=min_cell,
         )
         federation.wait_for_datasets(2)
         err.print(f"nodes {left!r} and {right!r} enrolled and connected", highlight=False)
@@ -170,7 +177,7 @@ def _run_join_demo(
                 right=right,
                 right_dataset=datasets[1],
                 key=demo.key,
-                right_key=demo.peer_key,
+                peer_key=demo.peer_key,
                 by=demo.by,
                 left_values=demo.left_values,
                 right_values=demo.right_values,

@@ -102,7 +102,7 @@ def test_a_submitted_job_awaits_approval_with_its_manifest(federation: Hub) -> N
     assert manifest.parameters["by"] == ["region"]
     assert manifest.datasets["register"].columns == ("person_id", "region")
     assert manifest.datasets["source"].columns == ("customer_id",)
-    assert manifest.disclosure == {"min_domain": 10}
+    assert manifest.disclosure == {"min_cell": 10}
     assert job["approvals"] == []
 
 

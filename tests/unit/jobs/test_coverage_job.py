@@ -43,7 +43,7 @@ def test_released_figures_equal_the_plaintext_computation(tmp_path: Path) -> Non
     regions = ["A"] * 40 + ["B"] * 30 + ["C"] * 25 + ["D"] * 4
     reg_rows = [[f"ID-{i:05d}", regions[i]] for i in range(len(regions))]
     src_ids = [f"id-{i:05d}" for i in range(0, 120, 3)] + ["other-1", "other-2"]
-    spec = CoverageSpec.build(key="pid", source_key="cid", by=("region",), min_domain=10)
+    spec = CoverageSpec.build(key="pid", peer_key="cid", by=("region",), min_cell=10)
 
     out = _run(tmp_path, reg_rows, src_ids, spec)
 
@@ -73,7 +73,7 @@ def test_source_never_receives_a_withheld_domain_size(tmp_path: Path) -> None:
     """The source is told released domain sizes and one pooled size, nothing finer."""
     regions = ["A"] * 50 + ["B"] * 3 + ["C"] * 20
     reg_rows = [[f"p{i}", regions[i]] for i in range(len(regions))]
-    spec = CoverageSpec.build(key="pid", source_key="cid", by=("region",), min_domain=10)
+    spec = CoverageSpec.build(key="pid", peer_key="cid", by=("region",), min_cell=10)
     reg = _write(tmp_path / "reg.csv", ["pid", "region"], reg_rows)
     src = _write(tmp_path / "src.csv", ["cid"], [[f"p{i}"] for i in range(60)])
     reg_data = coverage.load_role_data("register", reg, spec)
@@ -168,3 +168,11 @@ def test_peers_within_their_declared_rows_get_the_plaintext_figures(tmp_path: Pa
     out = _run_kind(tmp_path, {"register": {"source": 30}, "source": {"register": 20}}, src_ids)
     assert out["register"] == out["source"]
     assert (out["register"]["matched"], out["register"]["source_size"]) == (10, 30)
+
+
+def test_former_option_names_are_still_accepted() -> None:
+    old = CoverageSpec.build(key="pid", source_key="cid", min_domain=7)
+    assert old == CoverageSpec.build(key="pid", peer_key="cid", min_cell=7)
+    assert "source_key" not in old.model_dump() and "min_domain" not in old.model_dump()
+    with pytest.raises(ParameterError, match="'min_cell' only"):
+        CoverageSpec.build(key="pid", min_cell=7, min_domain=7)
