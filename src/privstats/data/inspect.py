@@ -67,31 +67,36 @@ def format_of(path: str | Path) -> DataFormat | None:
     return None
 
 
-def check_data_file(path: str | Path, what: str = "file") -> None:
+def check_data_file(path: str | Path, what: str = "file", *, label: str | None = None) -> None:
     """Raise a DatasetError unless ``path`` is an existing file (not a folder).
 
     ``what`` names the file in the message, e.g. ``"register file"`` or ``"file of party
     'north'"``: ``register.csv: register file not found (looked for /home/…/register.csv)``.
+    ``label`` replaces the path at the start of the message (``"the holdout h.csv"``).
     """
-    file, label = Path(path), str(path)
+    file, shown = Path(path), str(path) if label is None else label
     if file.is_dir():
         raise DatasetError(
-            f"{label}: {what} is a folder, not a data file; name a file in it", path=label
+            f"{shown}: {what} is a folder, not a data file; name a file in it", path=str(path)
         )
     if not file.exists():
         where = "" if file.is_absolute() else f" (looked for {file.absolute()})"
-        raise DatasetError(f"{label}: {what} not found{where}", path=label)
+        raise DatasetError(f"{shown}: {what} not found{where}", path=str(path))
     if not file.is_file():
-        raise DatasetError(f"{label}: {what} is not a regular file", path=label)
+        raise DatasetError(f"{shown}: {what} is not a regular file", path=str(path))
 
 
-def data_format(path: str | Path, what: str = "file") -> DataFormat:
-    """Check that ``path`` is an existing file and tell its format from its name."""
-    check_data_file(path, what)
+def data_format(path: str | Path, what: str = "file", *, label: str | None = None) -> DataFormat:
+    """Check that ``path`` is an existing file and tell its format from its name.
+
+    ``what`` and ``label`` name the file in messages, as for :func:`check_data_file`.
+    """
+    check_data_file(path, what, label=label)
     fmt = format_of(path)
     if fmt is None:
+        shown = str(path) if label is None else label
         raise DatasetError(
-            f"{path}: unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)} "
+            f"{shown}: unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)} "
             "(.tsv is tab-separated, .parquet and .pq are Parquet, the others "
             "comma-separated)",
             path=str(path),
