@@ -289,10 +289,15 @@ def _check_budget(use: DatasetUse | None, spend: Budget | None, config: NodeConf
             continue
         where = f"[datasets.{use.dataset}]" if own is not None else "[policy]"
         reasons.append(
-            f"the job would spend {what} = {asked:g} of dataset '{use.dataset}', more than this "
-            f"node's cap of {key} = {cap:g} (set in {where})"
+            f"the job would spend {what} = {_number(asked)} of dataset '{use.dataset}', more "
+            f"than this node's cap of {key} = {_number(cap)} (set in {where})"
         )
     return reasons
+
+
+def _number(value: float) -> str:
+    """A budget for a message, exact: ``2``, ``0.5``, ``1e-06`` (never rounded to look equal)."""
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
 def _check_recipients(manifest: Manifest, policy: PolicyConfig) -> list[str]:

@@ -233,3 +233,10 @@ datasets = ["population"]
     refused_for_budget(evaluate(fl_train(2), config), "ε = 2", "max_epsilon = 1")
     assert evaluate(mst(0.5), config).action == "approve"
     assert evaluate(fl_train(0.5), config).action == "approve"
+
+
+def test_a_spend_just_above_the_cap_is_refused_and_shown_exactly() -> None:
+    refused_for_budget(
+        evaluate(mst(1.0000001), make_config(max_epsilon=1)),
+        "ε = 1.0000001 of dataset 'population'",
+    )
