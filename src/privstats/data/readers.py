@@ -5,7 +5,9 @@ same characters whatever the file format. Reading, normalising and de-duplicatin
 pyarrow and numpy, so files of 10^6–10^7 rows load in seconds. Problems in the data are
 reported as :class:`~privstats.errors.DatasetError` naming the file, the column and up to
 five 1-based data row numbers (row 1 is the first row after the header; blank CSV lines are
-skipped and not counted).
+skipped and not counted). A file's format, header and existence are checked by
+:mod:`privstats.data.inspect` (``check_data_file``, ``column_names`` and
+``SUPPORTED_SUFFIXES`` are re-exported from there).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +30,17 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from privstats.data.identifiers import IdentifierRule
+from privstats.data.inspect import (
+    DELIMITERS,
+    SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    DataFormat,
+    check_data_file,
+    column_names,
+    csv_error_message,
+    data_format,
+    format_of,
+)
 from privstats.errors import DatasetError, ParameterError
 
 __all__ = [
@@ -43,17 +56,6 @@ __all__ = [
     "write_csv",
 ]
 
-#: CSV-like suffixes and their delimiters; ``.gz`` files are decompressed on the fly.
-_CSV_DELIMITERS: dict[str, str] = {
-    ".csv": ",",
-    ".csv.gz": ",",
-    ".txt": ",",
-    ".tsv": "\t",
-    ".tsv.gz": "\t",
-}
-_PARQUET_SUFFIXES = (".parquet", ".pq")
-SUPPORTED_SUFFIXES: tuple[str, ...] = (*_CSV_DELIMITERS, *_PARQUET_SUFFIXES)
-
 #: How many example row numbers a message shows.
 _MAX_EXAMPLES = 5
 
@@ -66,9 +68,6 @@ _MARKERS_FOLDED = tuple(sorted({marker.lower() for marker in MISSING if marker})
 # Unicode lower-casing may change a text's UTF-8 length (e.g. "İ" to "i"): allow for it
 _MARKER_BYTES = 3 * max(len(marker.encode()) for marker in MISSING)
 
-_Format = tuple[Literal["csv", "parquet"], str]
-
-
 # --------------------------------------------------------------------------- reading columns
 
 
@@ -76,32 +75,16 @@ def read_columns(path: str | Path, columns: Sequence[str]) -> pa.Table:
     """Read only ``columns`` of a CSV/TSV/Parquet file, every one as a pyarrow string column.
 
     Text is used even for numeric-looking columns so identifiers keep leading zeros and
-    compare alike across parties. Columns come back in the requested order.
+    compare alike across parties. Columns come back in the requested order. The format is
+    told from the file's name by :func:`privstats.data.inspect.data_format`.
     """
     wanted = _check_column_names(columns)
     file = Path(path)
     label = str(path)
-    fmt, delimiter = _file_format(file, label)
+    fmt = data_format(file)
     if fmt == "parquet":
         return _read_parquet(file, label, wanted)
-    return _read_csv(file, label, wanted, delimiter)
-
-
-def column_names(path: str | Path) -> list[str]:
-    """The column names in the header of a CSV/TSV/Parquet file."""
-    file, label = Path(path), str(path)
-    fmt, delimiter = _file_format(file, label)
-    try:
-        if fmt == "parquet":
-            return list(pq.read_schema(file).names)
-        parse = pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
-        reader = pa_csv.open_csv(file, parse_options=parse)
-        try:
-            return list(reader.schema.names)
-        finally:
-            reader.close()
-    except (pa.ArrowException, OSError) as exc:
-        raise DatasetError(_csv_error_message(label, exc), path=label) from exc
+    return _read_csv(file, label, wanted, fmt)
 
 
 def _check_column_names(columns: Sequence[str]) -> tuple[str, ...]:
@@ -125,82 +108,27 @@ def _check_column_names(columns: Sequence[str]) -> tuple[str, ...]:
     return wanted
 
 
-def check_data_file(path: str | Path, what: str = "file") -> None:
-    """Raise a DatasetError unless ``path`` is an existing file (not a folder).
-
-    ``what`` names the file in the message, e.g. ``"register file"`` or ``"file of party
-    'north'"``: ``register.csv: register file not found (looked for /home/…/register.csv)``.
-    """
-    file, label = Path(path), str(path)
-    if file.is_dir():
-        raise DatasetError(
-            f"{label}: {what} is a folder, not a data file; name a file in it", path=label
-        )
-    if not file.exists():
-        where = "" if file.is_absolute() else f" (looked for {file.absolute()})"
-        raise DatasetError(f"{label}: {what} not found{where}", path=label)
-    if not file.is_file():
-        raise DatasetError(f"{label}: {what} is not a regular file", path=label)
-
-
-def _file_format(file: Path, label: str) -> _Format:
-    """Check that the file exists and tell its format (from the suffix) and CSV delimiter."""
-    check_data_file(file)
-    name = file.name.lower()
-    for suffix in _PARQUET_SUFFIXES:
-        if name.endswith(suffix):
-            return "parquet", ""
-    # longest suffix first, so that ".csv.gz" is not mistaken for something else
-    for suffix in sorted(_CSV_DELIMITERS, key=len, reverse=True):
-        if name.endswith(suffix):
-            return "csv", _CSV_DELIMITERS[suffix]
-    raise DatasetError(
-        f"{label}: unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)} "
-        "(.tsv is tab-separated, the others comma-separated)",
-        path=label,
-    )
-
-
-def _read_csv(file: Path, label: str, wanted: tuple[str, ...], delimiter: str) -> pa.Table:
+def _read_csv(file: Path, label: str, wanted: tuple[str, ...], fmt: DataFormat) -> pa.Table:
     """Read the wanted columns of a delimited text file as strings."""
+    _check_columns_present(label, wanted, column_names(file, fmt))
     # newlines_in_values: a quoted value may span lines without breaking the block splitter
-    parse = pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    parse = pa_csv.ParseOptions(delimiter=DELIMITERS[fmt], newlines_in_values=True)
+    convert = pa_csv.ConvertOptions(
+        include_columns=list(wanted),
+        column_types=dict.fromkeys(wanted, pa.string()),
+        strings_can_be_null=False,  # an empty cell is "", a literal "NA" is the text NA
+    )
     try:
-        header = pa_csv.open_csv(file, parse_options=parse)
-        try:
-            names: list[str] = list(header.schema.names)
-        finally:
-            header.close()
-        _check_columns_present(label, wanted, names)
-        convert = pa_csv.ConvertOptions(
-            include_columns=list(wanted),
-            column_types=dict.fromkeys(wanted, pa.string()),
-            strings_can_be_null=False,  # an empty cell is "", a literal "NA" is the text NA
-        )
         table = pa_csv.read_csv(file, parse_options=parse, convert_options=convert)
     except (pa.ArrowException, OSError) as exc:
-        raise DatasetError(_csv_error_message(label, exc), path=label) from exc
+        raise DatasetError(csv_error_message(label, exc), path=label) from exc
     return table.select(list(wanted))
-
-
-def _csv_error_message(label: str, exc: Exception) -> str:
-    """Translate a pyarrow CSV error into a sentence with a hint at the usual cause."""
-    text = str(exc)
-    if "Empty CSV file" in text:
-        return f"{label}: file is empty; expected a header row naming the columns"
-    hint = ""
-    if "UTF8" in text or "UTF-8" in text:
-        hint = "; save the file with UTF-8 text encoding"
-    elif "Expected" in text and "columns" in text:
-        hint = "; check the delimiter and that values containing it are quoted"
-    return f"{label}: cannot read as delimited text: {text}{hint}"
 
 
 def _read_parquet(file: Path, label: str, wanted: tuple[str, ...]) -> pa.Table:
     """Read the wanted columns of a Parquet file and cast each one to string."""
+    _check_columns_present(label, wanted, column_names(file, "parquet"))
     try:
-        names = list(pq.read_schema(file).names)
-        _check_columns_present(label, wanted, names)
         table = pq.read_table(file, columns=list(wanted))
     except (pa.ArrowException, OSError) as exc:
         raise DatasetError(f"{label}: cannot read as Parquet: {exc}", path=label) from exc
@@ -600,13 +528,11 @@ def write_csv(path: str | Path, columns: Mapping[str, Sequence[str]]) -> None:
     readable by its owner only, which suits register data.
     """
     file = Path(path)
-    name = file.name.lower()
-    suffix = next(
-        (s for s in sorted(_CSV_DELIMITERS, key=len, reverse=True) if name.endswith(s)), None
-    )
-    if suffix is None:
+    fmt = format_of(file)
+    if fmt not in DELIMITERS:
+        writable = [suffix for suffix, of in SUFFIXES.items() if of in DELIMITERS]
         raise ParameterError(
-            f"{path}: write_csv writes {', '.join(_CSV_DELIMITERS)} files", parameter="path"
+            f"{path}: write_csv writes {', '.join(writable)} files", parameter="path"
         )
     if not columns:
         raise ParameterError("columns must hold at least one column", parameter="columns")
@@ -621,12 +547,12 @@ def write_csv(path: str | Path, columns: Mapping[str, Sequence[str]]) -> None:
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise ParameterError(f"column values must be strings: {exc}", parameter="columns") from exc
-    options = pa_csv.WriteOptions(delimiter=_CSV_DELIMITERS[suffix])
+    options = pa_csv.WriteOptions(delimiter=DELIMITERS[fmt])
 
     fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            if suffix.endswith(".gz"):
+            if file.name.lower().endswith(".gz"):
                 # GzipFile leaves ``handle`` open (a pyarrow stream would close it)
                 with gzip.GzipFile(fileobj=handle, mode="wb") as stream:
                     pa_csv.write_csv(table, stream, write_options=options)

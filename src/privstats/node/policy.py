@@ -2,7 +2,8 @@
 
 The policy in the node's config file is the data owner's standing answer to "may this job
 use my data?": which kinds of computation, on which datasets and columns, with which
-smallest domain (cell) size, and who may receive the results. :func:`evaluate` checks a
+smallest released group (``min_cell``), spending at most which privacy budget
+(``max_epsilon``, ``max_delta``), and who may receive the results. :func:`evaluate` checks a
 manifest against it and returns every reason a job fails, each a sentence the data owner
 can read in the hub or the node's log. It reads no data; only when neither the allow rule
 nor the dataset lists columns is the file's header read, to learn which columns exist.
@@ -10,10 +11,11 @@ nor the dataset lists columns is the file's header read, to learn which columns 
 The hub writes the manifest, and the node runs with its ``parameters``; so every value the
 policy checks is derived here from those parameters, parsed by the kind's own spec model:
 the columns the node's role reads, whether the role reads data at all, whether the job
-releases records, and the disclosure settings (minimum domain, cell or record count,
-privacy budget). The manifest's ``disclosure`` is the hub's description of the same
-settings; a manifest whose description differs from what its parameters imply is refused,
-naming both values, since the data owner would approve one rule and run another.
+releases records, the disclosure settings (smallest group, privacy budget) and the budget
+the job spends (the kind's ``budget`` of the parsed spec). The manifest's ``disclosure`` is
+the hub's description of the same settings; a manifest whose description differs from what
+its parameters imply is refused, naming both values, since the data owner would approve one
+rule and run another.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
+from privstats.disclosure import Budget
 from privstats.errors import DatasetError, PrivstatsError
 from privstats.jobs.kinds import JobKind, get_kind
 from privstats.node.config import DatasetConfig, NodeConfig, PolicyConfig
@@ -31,8 +36,9 @@ from privstats.service.manifest import DatasetUse, Manifest
 
 __all__ = ["Decision", "evaluate"]
 
-#: Disclosure entries that state a job's smallest released domain or cell size.
-_MIN_SIZE_KEYS = ("min_domain", "min_cell", "min_records")
+#: Disclosure entries that state a job's smallest released group (``min_cell``; coverage
+#: still calls it ``min_domain``, federated training ``min_records``).
+_MIN_SIZE_KEYS = ("min_cell", "min_domain", "min_records")
 
 
 @dataclass(frozen=True)
@@ -53,8 +59,9 @@ def evaluate(manifest: Manifest, config: NodeConfig) -> Decision:
 
     Everything checked is derived from the manifest's parameters as the node will run them
     (see the module docstring): the columns of the node's role, whether it reads data,
-    whether the job releases records (then it must not read the dataset's key columns)
-    and the disclosure settings, which must also be what the manifest states. Any failed
+    whether the job releases records (then it must not read the dataset's key columns),
+    the disclosure settings, which must also be what the manifest states, and the privacy
+    budget the job spends on the node's dataset, which must fit under the cap. Any failed
     check rejects the job with all reasons; otherwise it is approved (``approval =
     "auto"``) or left to the data owner (``approval = "ask"``).
     """
@@ -75,17 +82,20 @@ def evaluate(manifest: Manifest, config: NodeConfig) -> Decision:
         spec = kind.parse(manifest.parameters)
         required_columns = kind.columns(spec, role)
         implied = _as_json(kind.disclosure(spec))
-    except PrivstatsError as exc:
+        spend = kind.budget(spec)
+    except (PrivstatsError, ValidationError) as exc:  # ValidationError: a Budget out of range
         return Decision("reject", (f"the job's parameters cannot be run: {exc}",))
+    dataless = role in kind.dataless_roles
     policy = config.policy
     reasons = [
         *_check_stated_disclosure(manifest.disclosure, implied),
         *(
             _check_dataless(manifest, config, role)
-            if role in kind.dataless_roles
+            if dataless
             else _check_dataset(manifest, config, role, required_columns, kind)
         ),
         *_check_min_size(implied, policy),
+        *([] if dataless else _check_budget(manifest.datasets.get(role), spend, config)),
         *_check_recipients(manifest, policy),
     ]
     if reasons:
@@ -232,29 +242,62 @@ def _check_rules(
 
 
 def _check_min_size(implied: Mapping[str, Any], policy: PolicyConfig) -> list[str]:
-    """The job's smallest released domain or cell size must be at least the node's minimum.
+    """The job's smallest released group must be at least the node's ``min_cell``.
 
     ``implied`` is the disclosure the job's parameters imply, not what the manifest states.
+    A kind states its smallest group as ``min_cell``, or under the older names
+    ``min_domain`` (coverage) or ``min_records`` (federated training); all are read.
     """
     stated = [(key, implied[key]) for key in _MIN_SIZE_KEYS if key in implied]
     if not stated:
         return [
-            "the job's parameters set no minimum domain size (min_domain, min_cell or "
-            f"min_records); this node requires at least {policy.min_domain}"
+            "the job's parameters set no smallest group size (min_cell, min_domain or "
+            f"min_records); this node requires min_cell of at least {policy.min_cell}"
         ]
     reasons: list[str] = []
     for key, value in stated:
         if isinstance(value, bool) or not isinstance(value, int | float):
             reasons.append(
                 f"the job's {key} is {value!r}, not a number; "
-                f"this node requires at least {policy.min_domain}"
+                f"this node requires min_cell of at least {policy.min_cell}"
             )
-        elif not value >= policy.min_domain:
+        elif not value >= policy.min_cell:
             reasons.append(
-                f"the job's minimum domain size ({key} = {value}) is smaller than this "
-                f"node's minimum of {policy.min_domain}"
+                f"the job's smallest group size ({key} = {value}) is smaller than this "
+                f"node's min_cell of {policy.min_cell}"
             )
     return reasons
+
+
+def _check_budget(use: DatasetUse | None, spend: Budget | None, config: NodeConfig) -> list[str]:
+    """The privacy budget the job spends on the role's dataset must fit under the node's cap.
+
+    The cap is the dataset's own ``max_epsilon``/``max_delta`` where it sets one, else the
+    ``[policy]`` one; ``spend`` comes from the job's parsed parameters (the kind's
+    ``budget``), never from the manifest's description of them.
+    """
+    if spend is None or use is None or use.dataset not in config.datasets:
+        return []  # spends nothing, or a dataset the node does not offer (refused already)
+    dataset = config.datasets[use.dataset]
+    reasons: list[str] = []
+    for what, key, asked, own, default in (
+        ("ε", "max_epsilon", spend.epsilon, dataset.max_epsilon, config.policy.max_epsilon),
+        ("δ", "max_delta", spend.delta, dataset.max_delta, config.policy.max_delta),
+    ):
+        cap = default if own is None else own
+        if cap is None or asked <= cap:
+            continue
+        where = f"[datasets.{use.dataset}]" if own is not None else "[policy]"
+        reasons.append(
+            f"the job would spend {what} = {_number(asked)} of dataset '{use.dataset}', more "
+            f"than this node's cap of {key} = {_number(cap)} (set in {where})"
+        )
+    return reasons
+
+
+def _number(value: float) -> str:
+    """A budget for a message, exact: ``2``, ``0.5``, ``1e-06`` (never rounded to look equal)."""
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
 def _check_recipients(manifest: Manifest, policy: PolicyConfig) -> list[str]:

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from privstats.data import inspect
 from privstats.errors import DatasetError, ParameterError
 
 __all__ = [
@@ -268,7 +269,12 @@ def read_microdata(
     dates: Sequence[str] = (),
     what: str = "",
 ) -> tuple[pd.DataFrame, Schema]:
-    """Read a CSV or Parquet file and infer its schema (``categorical``/``dates`` override).
+    """Read a CSV/TSV or Parquet file and infer its schema (``categorical``/``dates`` override).
+
+    The file's format is told from its name as everywhere in privstats
+    (:func:`privstats.data.inspect.data_format`: ``.csv``, ``.csv.gz``, ``.txt``, ``.tsv``,
+    ``.tsv.gz``, ``.parquet``, ``.pq``); a missing file, a folder or another ending is a
+    DatasetError naming it.
 
     Text columns whose every value is an ISO date (``2026-03-01``) are read as dates.
     ``what`` says which table the file is (``"the synthetic table"``); errors name it with
@@ -276,18 +282,14 @@ def read_microdata(
     """
     file = Path(path)
     label = f"{what} {path}" if what else str(path)
-    if not file.exists():
-        where = "" if file.is_absolute() else f" (looked for {file.absolute()})"
-        raise DatasetError(f"{label}: file not found{where}", path=str(path))
-    if not file.is_file():
-        raise DatasetError(f"{label}: is a folder, not a data file", path=str(path))
+    fmt = inspect.data_format(path, label=label)
     try:
-        if file.name.lower().endswith(".parquet"):
+        if fmt == "parquet":
             table = pd.read_parquet(file)
         else:
             table = pd.read_csv(
                 file,
-                sep="\t" if ".tsv" in file.name.lower() else ",",
+                sep=inspect.DELIMITERS[fmt],
                 dtype=dict.fromkeys(categorical, str),
                 low_memory=False,
             )

@@ -41,7 +41,7 @@ key_columns = ["id"]
 
 [policy]
 approval = "auto"
-min_domain = 20
+min_cell = 20
 recipients = ["analyst"]
 
 [[policy.allow]]
@@ -104,7 +104,7 @@ def test_full_example_is_parsed_with_paths_relative_to_the_config_folder(tmp_pat
     }
     assert config.policy == PolicyConfig(
         approval="auto",
-        min_domain=20,
+        min_cell=20,
         recipients=("analyst",),
         allow=(
             AllowRule(kind="coverage", datasets=("population",), columns=("person_id", "region")),
@@ -120,7 +120,7 @@ def test_defaults_of_a_minimal_file(tmp_path: Path) -> None:
     assert config.poll_seconds == 1.0
     assert config.heartbeat_seconds == 2.0
     assert config.datasets == {}
-    assert config.policy == PolicyConfig(approval="ask", min_domain=10, recipients=None, allow=())
+    assert config.policy == PolicyConfig(approval="ask", min_cell=10, recipients=None, allow=())
 
 
 def test_absolute_paths_are_kept_and_hub_trailing_slash_dropped(tmp_path: Path) -> None:
@@ -142,6 +142,8 @@ def test_absolute_paths_are_kept_and_hub_trailing_slash_dropped(tmp_path: Path) 
         ("a.tsv", "tsv"),
         ("a.tsv.gz", "tsv"),
         ("a.parquet", "parquet"),
+        ("a.pq", "parquet"),
+        ("a.txt", "csv"),
     ],
 )
 def test_format_is_inferred_from_the_file_name(tmp_path: Path, name: str, expected: str) -> None:
@@ -154,6 +156,36 @@ def test_explicit_format_wins_over_the_file_name(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, text)).datasets["d"].format == "tsv"
 
 
+def test_min_domain_is_read_as_min_cell_with_a_deprecation_warning(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "[policy]\nmin_domain = 20\n")
+    with pytest.warns(DeprecationWarning, match=r"\[policy\] min_domain .* write min_cell = 20"):
+        config = load_config(path)
+    assert config.policy.min_cell == 20
+    assert config.policy.min_domain == 20  # the old attribute name still reads it
+
+
+def test_min_domain_and_min_cell_together_are_refused(tmp_path: Path) -> None:
+    message = config_error(tmp_path, MINIMAL + "[policy]\nmin_cell = 20\nmin_domain = 5\n")
+    assert "[policy] sets both min_cell and min_domain, its old name; keep min_cell only" in (
+        message
+    )
+
+
+def test_policy_config_still_takes_the_old_keyword() -> None:
+    assert PolicyConfig(min_domain=7) == PolicyConfig(min_cell=7)
+
+
+def test_max_epsilon_globally_and_per_dataset(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        '[datasets.d]\npath = "a.csv"\nmax_epsilon = 0.5\nmax_delta = 1e-6\n'
+        "[policy]\nmax_epsilon = 1\nmax_delta = 0.0\n"
+    )
+    config = load_config(write(tmp_path, text))
+    assert (config.policy.max_epsilon, config.policy.max_delta) == (1.0, 0.0)
+    assert (config.datasets["d"].max_epsilon, config.datasets["d"].max_delta) == (0.5, 1e-6)
+    assert load_config(write(tmp_path, MINIMAL, "other.toml")).policy.max_epsilon is None
+
+
 # --------------------------------------------------------------------------- error messages
 
 
@@ -161,8 +193,16 @@ def test_explicit_format_wins_over_the_file_name(tmp_path: Path) -> None:
     ("extra", "expected"),
     [
         ('[policy]\napproval = "yes"\n', '[policy] approval must be "auto" or "ask", got "yes"'),
-        ("[policy]\nmin_domain = 0\n", "[policy] min_domain must be >= 1, got 0"),
-        ("[policy]\nmin_domain = 2.5\n", "[policy] min_domain must be a whole number, got 2.5"),
+        ("[policy]\nmin_cell = 0\n", "[policy] min_cell must be >= 1, got 0"),
+        ("[policy]\nmin_cell = 2.5\n", "[policy] min_cell must be a whole number, got 2.5"),
+        ("[policy]\nmax_epsilon = 0\n", "[policy] max_epsilon must be > 0, got 0"),
+        ('[policy]\nmax_epsilon = "1"\n', '[policy] max_epsilon must be a number, got "1"'),
+        ("[policy]\nmax_epsilon = inf\n", "[policy] max_epsilon must be a finite number"),
+        ("[policy]\nmax_delta = 1.0\n", "[policy] max_delta must be < 1, got 1"),
+        (
+            '[datasets.d]\npath = "a.csv"\nmax_epsilon = -1\n',
+            "[datasets.d] max_epsilon must be > 0, got -1",
+        ),
         ("[policy]\nrecipients = []\n", "[policy] recipients must name at least one recipient"),
         ('[policy]\nrecipients = "x"\n', "[policy] recipients must be a list of strings"),
         ("[policy]\nallow = 1\n", "[policy] allow must be one or more [[policy.allow]] tables"),
@@ -244,7 +284,7 @@ def test_node_table_errors(tmp_path: Path, node: str, expected: str) -> None:
 
 
 def test_all_problems_are_reported_at_once_and_the_first_key_named(tmp_path: Path) -> None:
-    path = write(tmp_path, MINIMAL + '[policy]\napproval = "yes"\nmin_domain = 0\n')
+    path = write(tmp_path, MINIMAL + '[policy]\napproval = "yes"\nmin_cell = 0\n')
     with pytest.raises(ParameterError) as info:
         load_config(path)
     lines = str(info.value).splitlines()
@@ -282,7 +322,7 @@ def test_write_config_round_trips_with_comments(tmp_path: Path) -> None:
     }
     policy = PolicyConfig(
         approval="auto",
-        min_domain=15,
+        min_cell=15,
         recipients=("analyst",),
         allow=(AllowRule(kind="coverage", datasets=("population",), columns=("person_id",)),),
     )
@@ -301,6 +341,29 @@ def test_write_config_round_trips_with_comments(tmp_path: Path) -> None:
     assert config.datasets["other"].path == tmp_path / 'we"ird\\name.tsv.gz'
     assert config.datasets["other"].format == "tsv"
     assert config.policy == policy
+
+
+def test_write_config_writes_min_cell_and_the_budget_caps(tmp_path: Path) -> None:
+    datasets = {"d": DatasetConfig(path=Path("a.pq"), max_epsilon=0.25, max_delta=1e-7)}
+    policy = PolicyConfig(min_cell=12, max_epsilon=2.0, max_delta=1e-5)
+    path = tmp_path / "node.toml"
+
+    write_config(path, name="register", hub="https://h", datasets=datasets, policy=policy)
+
+    text = path.read_text(encoding="utf-8")
+    assert "min_cell = 12" in text and "min_domain" not in text
+    assert "max_epsilon = 2.0" in text and "max_epsilon = 0.25" in text
+    config = load_config(path)
+    assert config.policy == policy
+    assert config.datasets["d"].format == "parquet"
+    assert (config.datasets["d"].max_epsilon, config.datasets["d"].max_delta) == (0.25, 1e-7)
+
+
+def test_write_config_without_a_cap_leaves_a_commented_example(tmp_path: Path) -> None:
+    path = tmp_path / "node.toml"
+    write_config(path, name="register", hub="https://h")
+    assert "# max_epsilon = 1.0" in path.read_text(encoding="utf-8")
+    assert load_config(path).policy.max_epsilon is None
 
 
 def test_write_config_with_defaults_gives_a_policy_that_allows_nothing(tmp_path: Path) -> None:
@@ -392,6 +455,12 @@ def test_parquet_schema_and_row_count(tmp_path: Path) -> None:
     assert schema == DatasetSchema(columns=(("person_id", "string"), ("spend", "double")), rows=4)
 
 
+def test_pq_is_parquet_too(tmp_path: Path) -> None:
+    path = tmp_path / "customers.pq"
+    pq.write_table(pa.table({"person_id": ["a", "b", "c"]}), path)
+    assert dataset(path).schema() == DatasetSchema(columns=(("person_id", "string"),), rows=3)
+
+
 def test_missing_file_names_it(tmp_path: Path) -> None:
     path = tmp_path / "absent.csv"
     with pytest.raises(DatasetError, match=r"absent\.csv: file not found") as info:
@@ -427,7 +496,7 @@ def test_unreadable_file_is_a_dataset_error(tmp_path: Path) -> None:
         dataset(empty).schema()
     not_parquet = tmp_path / "bad.parquet"
     not_parquet.write_text("person_id\n1\n", encoding="utf-8")
-    with pytest.raises(DatasetError, match=r"bad\.parquet: cannot read as PARQUET"):
+    with pytest.raises(DatasetError, match=r"bad\.parquet: cannot read as Parquet"):
         dataset(not_parquet).schema()
 
 

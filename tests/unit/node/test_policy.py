@@ -57,7 +57,7 @@ def _aggregate_manifest(min_cell: int = 10, **changes: Any) -> Manifest:
 def make_config(
     *,
     approval: str = "auto",
-    min_domain: int = 10,
+    min_cell: int = 10,
     recipients: tuple[str, ...] | None = ("analyst",),
     allow: tuple[AllowRule, ...] = (AllowRule(kind="coverage", datasets=("population",)),),
     columns: tuple[str, ...] | None = ("person_id", "region", "age"),
@@ -73,7 +73,7 @@ def make_config(
         },
         policy=PolicyConfig(
             approval=approval,  # type: ignore[arg-type]
-            min_domain=min_domain,
+            min_cell=min_cell,
             recipients=recipients,
             allow=allow,
         ),
@@ -124,7 +124,7 @@ def test_any_matching_rule_may_allow_the_job() -> None:
 
 
 def test_min_domain_above_the_minimum_and_min_cell_are_accepted() -> None:
-    config = make_config(min_domain=10)
+    config = make_config(min_cell=10)
     manifest = make_manifest(parameters={"key": "person_id", "by": ["region"], "min_domain": 25})
     assert manifest.disclosure == {"min_domain": 25}
     assert evaluate(manifest, config).action == "approve"
@@ -231,14 +231,14 @@ def test_an_unreadable_file_is_rejected_with_the_reason(tmp_path: Path) -> None:
     [
         (
             make_manifest(parameters={"key": "person_id", "min_domain": 5}),
-            "minimum domain size (min_domain = 5) is smaller than this node's minimum of 10",
+            "= 5) is smaller than this node's min_cell of 10",
         ),
         (_aggregate_manifest(min_cell=3), "(min_cell = 3) is smaller than"),
     ],
 )
 def test_too_small_a_minimum_size_is_rejected(manifest: Manifest, fragment: str) -> None:
     config = make_config(
-        min_domain=10,
+        min_cell=10,
         allow=(
             AllowRule(kind="coverage", datasets=("population",)),
             AllowRule(kind="aggregate", datasets=("population",)),
@@ -253,12 +253,12 @@ def test_the_hubs_disclosure_is_not_trusted_over_the_parameters() -> None:
         parameters={"key": "person_id", "by": ["region"], "min_domain": 1},
         disclosure={"min_domain": 10},
     )
-    _, decision = decide(_job(manifest), make_config(min_domain=10))
+    _, decision = decide(_job(manifest), make_config(min_cell=10))
     rejected(
         decision,
         "the manifest's disclosure states min_domain = 10, but its parameters run the job "
         "with min_domain = 1",
-        "(min_domain = 1) is smaller than this node's minimum of 10",
+        "= 1) is smaller than this node's min_cell of 10",
     )
 
 
@@ -278,7 +278,7 @@ def test_the_hubs_disclosure_is_not_trusted_over_the_parameters() -> None:
 def test_a_stated_disclosure_other_than_the_parameters_imply_is_rejected(
     disclosure: dict[str, Any], fragment: str
 ) -> None:
-    decision = evaluate(make_manifest(disclosure=disclosure), make_config(min_domain=10))
+    decision = evaluate(make_manifest(disclosure=disclosure), make_config(min_cell=10))
     rejected(decision, fragment)
 
 
@@ -369,7 +369,7 @@ def test_a_coordinator_role_refuses_a_manifest_that_names_its_data() -> None:
 
 
 def test_min_records_is_a_minimum_size_the_policy_checks() -> None:
-    config = make_config(min_domain=20, allow=(AllowRule(kind="fl_train"),))
+    config = make_config(min_cell=20, allow=(AllowRule(kind="fl_train"),))
     decision = evaluate(_fl_manifest(), config)
     assert decision.action == "reject"
     assert "min_records = 10" in decision.reason
@@ -457,6 +457,6 @@ def test_a_manifest_as_the_hub_builds_it_states_what_its_parameters_imply(
         code_version="0.1.0",
     )
     sent = Manifest.model_validate_json(built.canonical())
-    decision = evaluate(sent, make_config(min_domain=1))
+    decision = evaluate(sent, make_config(min_cell=1))
     assert "disclosure" not in decision.reason, decision.reason
     assert not [r for r in decision.reasons if "parameters" in r], decision.reasons

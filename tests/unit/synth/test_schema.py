@@ -83,6 +83,28 @@ def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path: Path) -> None:
     assert caught.value.path == str(path)
 
 
+@pytest.mark.parametrize("name", ["m.parquet", "m.pq", "m.tsv", "m.csv.gz", "m.txt"])
+def test_read_microdata_tells_the_format_from_the_name_as_the_readers_do(
+    tmp_path: Path, name: str
+) -> None:
+    frame = pd.DataFrame({"age": [31, 45], "region": ["N", "S"]})
+    path = tmp_path / name
+    if name.endswith(("parquet", ".pq")):
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, sep="\t" if ".tsv" in name else ",", index=False)
+    table, schema = read_microdata(path)
+    assert table.to_dict("list") == frame.to_dict("list")
+    assert schema.names == ("age", "region")
+
+
+def test_read_microdata_refuses_an_unknown_ending(tmp_path: Path) -> None:
+    path = tmp_path / "m.xlsx"
+    path.write_text("age\n1\n")
+    with pytest.raises(DatasetError, match=r"^the holdout .*m\.xlsx: unsupported file type"):
+        read_microdata(path, what="the holdout")
+
+
 def test_errors_name_which_table_the_file_is(tmp_path: Path) -> None:
     path = tmp_path / "syn.csv"
     pd.DataFrame({"age": [1, 2], "region": ["N", "S"]}).to_csv(path, index=False)
@@ -92,7 +114,7 @@ def test_errors_name_which_table_the_file_is(tmp_path: Path) -> None:
         f"the synthetic table {path}: no column 'sex'; the file has columns 'age', 'region'"
     )
     assert caught.value.column == "sex"
-    with pytest.raises(DatasetError, match=r"^the holdout .*: is a folder, not a data file$"):
+    with pytest.raises(DatasetError, match=r"^the holdout .*: file is a folder, not a data file"):
         read_microdata(tmp_path, what="the holdout")
     schema = Schema.infer(_table())
     with pytest.raises(DatasetError, match=r"^the synthetic table: columns sex.* it has age"):
