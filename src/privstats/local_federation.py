@@ -126,7 +126,7 @@ class LocalFederation:
         }
         policy = PolicyConfig(
             approval=approval,
-            min_domain=min_cell,
+            min_cell=min_cell,
             allow=tuple(AllowRule(kind=kind, datasets=tuple(configs)) for kind in allow),
         )
         config = folder / "node.toml"

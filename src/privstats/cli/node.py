@@ -61,7 +61,9 @@ def init(
     ),
     allow: list[str] = typer.Option(["coverage"], help="Computation kinds it may be used for."),
     approval: str = typer.Option("ask", help="ask: a person approves each job; auto: policy does."),
-    min_domain: int = typer.Option(10, help="Smallest domain/cell size this node accepts."),
+    min_cell: int = typer.Option(
+        10, "--min-cell", "--min-domain", help="Smallest group a release may show."
+    ),
     insecure: bool = typer.Option(
         False,
         "--insecure",
@@ -92,7 +94,7 @@ def init(
             raise ParameterError(f"--approval must be ask or auto, got {approval!r}")
         policy = PolicyConfig(
             approval=approval,
-            min_domain=min_domain,
+            min_cell=min_cell,
             allow=tuple(AllowRule(kind=k, datasets=tuple(datasets)) for k in allow if datasets),
         )
         keys = NodeKeys.generate()

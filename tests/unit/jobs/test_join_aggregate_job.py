@@ -285,7 +285,7 @@ def test_local_run_in_two_processes(files: tuple[Path, Path]) -> None:
         )  # fmt: skip
     assert run.result["seconds"] > 0
     assert set(run.outcomes) == {LEFT, RIGHT}
-    assert run.outcomes[RIGHT].output[0]["role"] == RIGHT
+    assert run.outcomes[RIGHT].output.result["role"] == RIGHT
     assert (LEFT, "match peer records") in seen and (RIGHT, "re-key peer records") in seen
     assert len(run.warnings) >= 3
     with pytest.raises(DatasetError, match="not found"):

@@ -125,8 +125,8 @@ def test_any_matching_rule_may_allow_the_job() -> None:
 
 def test_min_domain_above_the_minimum_and_min_cell_are_accepted() -> None:
     config = make_config(min_cell=10)
-    manifest = make_manifest(parameters={"key": "person_id", "by": ["region"], "min_domain": 25})
-    assert manifest.disclosure == {"min_domain": 25}
+    manifest = make_manifest(parameters={"key": "person_id", "by": ["region"], "min_cell": 25})
+    assert manifest.disclosure == {"min_cell": 25}
     assert evaluate(manifest, config).action == "approve"
     aggregate = make_config(allow=(AllowRule(kind="aggregate", datasets=("population",)),))
     assert evaluate(_aggregate_manifest(min_cell=10), aggregate).action == "approve"
@@ -160,13 +160,13 @@ def test_wrong_kind_is_rejected() -> None:
 
 
 def test_an_unknown_kind_is_rejected() -> None:
-    manifest = make_manifest(kind="regression", disclosure={"min_domain": 10})
+    manifest = make_manifest(kind="regression", disclosure={"min_cell": 10})
     rejected(evaluate(manifest, make_config()), "unknown computation kind 'regression'")
 
 
 def test_parameters_the_kind_cannot_run_are_rejected() -> None:
-    manifest = make_manifest(parameters={"key": "person_id", "min_domain": 0}, disclosure={})
-    rejected(evaluate(manifest, make_config()), "cannot be run", "min_domain")
+    manifest = make_manifest(parameters={"key": "person_id", "min_cell": 0}, disclosure={})
+    rejected(evaluate(manifest, make_config()), "cannot be run", "min_cell")
 
 
 def test_no_allow_rules_reject_everything() -> None:
@@ -230,7 +230,7 @@ def test_an_unreadable_file_is_rejected_with_the_reason(tmp_path: Path) -> None:
     ("manifest", "fragment"),
     [
         (
-            make_manifest(parameters={"key": "person_id", "min_domain": 5}),
+            make_manifest(parameters={"key": "person_id", "min_cell": 5}),
             "= 5) is smaller than this node's min_cell of 10",
         ),
         (_aggregate_manifest(min_cell=3), "(min_cell = 3) is smaller than"),
@@ -248,16 +248,16 @@ def test_too_small_a_minimum_size_is_rejected(manifest: Manifest, fragment: str)
 
 
 def test_the_hubs_disclosure_is_not_trusted_over_the_parameters() -> None:
-    """issue 13: min_domain = 1 run, min_domain = 10 stated, was approved by policy."""
+    """issue 13: min_cell = 1 run, min_cell = 10 stated, was approved by policy."""
     manifest = make_manifest(
-        parameters={"key": "person_id", "by": ["region"], "min_domain": 1},
-        disclosure={"min_domain": 10},
+        parameters={"key": "person_id", "by": ["region"], "min_cell": 1},
+        disclosure={"min_cell": 10},
     )
     _, decision = decide(_job(manifest), make_config(min_cell=10))
     rejected(
         decision,
-        "the manifest's disclosure states min_domain = 10, but its parameters run the job "
-        "with min_domain = 1",
+        "the manifest's disclosure states min_cell = 10, but its parameters run the job "
+        "with min_cell = 1",
         "= 1) is smaller than this node's min_cell of 10",
     )
 
@@ -265,14 +265,14 @@ def test_the_hubs_disclosure_is_not_trusted_over_the_parameters() -> None:
 @pytest.mark.parametrize(
     ("disclosure", "fragment"),
     [
-        ({}, "the manifest's disclosure leaves out min_domain, which its parameters set to 10"),
+        ({}, "the manifest's disclosure leaves out min_cell, which its parameters set to 10"),
         (
-            {"min_domain": 10, "epsilon": 1.0},
+            {"min_cell": 10, "epsilon": 1.0},
             "the manifest's disclosure states epsilon = 1.0, which its parameters do not set",
         ),
-        ({"min_domain": "10"}, 'states min_domain = "10", but its parameters run the job with'),
-        ({"min_domain": True}, "states min_domain = true, but its parameters run the job with"),
-        ({"min_domain": 25}, "states min_domain = 25, but its parameters run the job with"),
+        ({"min_cell": "10"}, 'states min_cell = "10", but its parameters run the job with'),
+        ({"min_cell": True}, "states min_cell = true, but its parameters run the job with"),
+        ({"min_cell": 25}, "states min_cell = 25, but its parameters run the job with"),
     ],
 )
 def test_a_stated_disclosure_other_than_the_parameters_imply_is_rejected(
@@ -319,14 +319,14 @@ def test_ask_mode_still_rejects_a_job_outside_policy() -> None:
 
 def test_every_failed_check_is_reported() -> None:
     manifest = make_manifest(
-        parameters={"key": "person_id", "by": ["region"], "min_domain": 2},
+        parameters={"key": "person_id", "by": ["region"], "min_cell": 2},
         recipients=("journalist",),
-        disclosure={"min_domain": 10},
+        disclosure={"min_cell": 10},
     )
     rule = AllowRule(kind="coverage", datasets=("population",), columns=("person_id",))
     decision = evaluate(manifest, make_config(allow=(rule,)))
     assert decision.action == "reject"
-    assert len(decision.reasons) == 4  # disclosure stated, column, min_domain, recipient
+    assert len(decision.reasons) == 4  # disclosure stated, column, min_cell, recipient
     assert decision.reason == "; ".join(decision.reasons)
 
 
@@ -428,7 +428,7 @@ def test_a_job_for_another_version_is_rejected_for_that_reason_only() -> None:
 @pytest.mark.parametrize(
     ("kind_name", "parameters"),
     [
-        ("coverage", {"key": "person_id", "by": ["region"], "min_domain": 12}),
+        ("coverage", {"key": "person_id", "by": ["region"], "min_cell": 12}),
         ("aggregate", {"by": ["region"], "stats": ["count", "mean:income"], "min_cell": 7}),
         ("join_aggregate", {"key": "id", "by": ["region"], "right_values": ["income"]}),
         ("fl_train", {"label": "y", "features": ["f1"], "dp_epsilon": 3, "min_records": 20}),
