@@ -50,9 +50,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from privstats.data.fixed_point import FixedPoint
 from privstats.data.tables import Table
 from privstats.errors import DatasetError, ParameterError
-from privstats.protocols.sharing import FixedPoint
 
 __all__ = [
     "GRID_HIGH",
