@@ -21,11 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from privstats.data.fixed_point import FixedPoint
 from privstats.data.tables import Table
 from privstats.errors import ComputationError, DatasetError, ParameterError, ProtocolError
 from privstats.jobs import aggregate
 from privstats.jobs.aggregate import AggregateSpec, columns_used, party_role
-from privstats.protocols.sharing import FixedPoint, PartialChunk, Ring
+from privstats.protocols.sharing import PartialChunk, Ring
 from privstats.transport.codec import decode
 from privstats.transport.memory import MemoryNetwork, run_parties
 
