@@ -5,94 +5,47 @@ the same release: per group of the ``by`` columns the record count and the reque
 statistics of the pooled records, exactly as if the files had been concatenated, and
 optionally one OLS model over all records. No party sees another's records or subtotals.
 
-Protocol (every party, in lockstep; ``secure_sum`` is additive sharing, see
-``privstats.protocols.sharing``)::
-
-    hello     each party sends a digest of the spec and the party list; all must agree
-    labels    with ``levels`` given: the groups are every combination of the levels, and
-              nothing is exchanged; otherwise each party sends its sorted distinct label
-              tuples to every other party and all use the sorted union
-    phase 1   secure sum, opened to all, of every group's record count (and of the OLS
-              model's complete records); the minimum-cell rule
-              (``privstats.disclosure.cells.withheld_cells``: primary and secondary
-              suppression) runs on these pooled counts
-    phase 1b  secure sum, opened to all, of the released groups' counts of records with
-              each statistic's column(s) present
-    phase 2   secure sum, opened to all, of the exact fixed-point sums (Σx, Σx², Σxy, with
-              a weight Σw, Σwx, …) of the released groups only, and only of the statistics
-              with at least ``min_cell`` complete records, plus the OLS sums over all
-              records if their count reaches ``min_cell``
-    phase 3   quantiles and medians by secure bisection over the fixed-point grid
-              (x·2^f in [−2^62, 2^62)): 63 rounds, each one secure sum of the counts (or
-              Σw) of values ≤ the midpoint, for every released (group, quantile) at once
-
-Threat model: all parties semi-honest; any coalition of up to n − 1 parties learns nothing
-about the others' records beyond what is opened. A party that lies about its data or
-deviates can bias the release; that is out of scope. What is opened, to every party:
-
-- the label tuples that occur at each party (unless ``levels`` is given);
-- the pooled record count of every group, withheld ones included (needed to apply the
-  rule), and per released group the pooled count of records with each statistic's
-  column(s) present (a statistic with fewer than ``min_cell`` of them is not released);
-- the pooled sums of released groups (the release is computed from them); the sums of
-  withheld groups and of statistics below the minimum are never opened to anyone;
-- per quantile and released group, the pooled empirical CDF (count, or Σw, of values
-  ≤ t) at the 63 points t on the bisection path — at most 63 counts per quantile per
-  group, all around the quantile; the quantile itself is an observed value.
-
-Overflow: sums live in Z/2^192 (``Ring(limbs=3)``). Before anything is sent, each party
-checks that each of its local sums stays below 2^191/n, so the pooled total cannot wrap;
-otherwise it stops with a ParameterError naming the column (lower ``frac_bits``).
+This module is the job: the spec the parties agree on, the columns each party reads, its
+data loading, the role function :func:`party_role` (roles party1 … partyN) and the local
+runner. The protocol — hello, label agreement, the two-phase opening of counts then sums,
+the secure bisection for quantiles — and its threat model are in
+``privstats.protocols.aggregate``; the figures are made by ``privstats.stats.aggregate``.
+The release holds, per group, ``by``, the figures (None where not opened) and
+``suppressed``; withheld groups carry no figures.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import Field, field_validator, model_validator
 
 from privstats.data.readers import check_data_file
 from privstats.data.tables import Table, read_table
-from privstats.disclosure.cells import withheld_cells
 from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs.kind import CliField, JobKind, from_tuple
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
 from privstats.jobs.render import Column, Rendering, TableView, figure, groups_view
 from privstats.jobs.roles import ROLE_PREFIX, numbered_parties
 from privstats.jobs.spec import Spec
-from privstats.progress import Progress, no_progress
-from privstats.protocols.sharing import Ring, secure_sum
+from privstats.progress import Progress
+from privstats.protocols import aggregate as protocol
+from privstats.protocols.aggregate import MAX_PARTIES, AggregateTerms, PooledAggregate
 from privstats.stats.aggregate import (
-    GRID_HIGH,
-    GRID_LOW,
-    LocalSums,
     Plan,
-    QuantileIndex,
     group_figures,
-    group_labels,
-    level_labels,
-    local_sums,
     make_plan,
     ols_figures,
     parse_formula,
     parse_stat,
-    prepare_records,
-    quantile_index,
-    quantile_reached,
     record_warnings,
 )
 from privstats.transport.channel import Channel
-from privstats.transport.codec import Message, message
 
 __all__ = [
     "KIND",
@@ -102,17 +55,11 @@ __all__ = [
     "aggregate_role",
     "columns_used",
     "load_role_data",
+    "party_role",
     "role_names",
     "run_local_aggregate",
     "run_role",
 ]
-
-MAX_PARTIES = 10
-COUNT_RING = Ring(1)
-SUM_RING = Ring(3)
-ROUNDS = (GRID_HIGH - GRID_LOW).bit_length() - 1
-"""Bisection rounds per quantile: the grid spans exactly 2^63 steps."""
-LABELS_PER_MESSAGE = 10_000
 
 
 class AggregateSpec(Spec):
@@ -192,17 +139,6 @@ class AggregateSpec(Spec):
         return make_plan(self.stats, weight=self.weight, formula=self.ols, frac_bits=self.frac_bits)
 
 
-@message("aggregate.hello", 1)
-class Hello(Message):
-    digest: bytes
-
-
-@message("aggregate.labels", 1)
-class Labels(Message):
-    labels: list[list[str]]
-    last: bool
-
-
 def columns_used(spec: AggregateSpec) -> tuple[str, ...]:
     """Every column a party reads (the same at every party): group columns, then values."""
     return tuple(dict.fromkeys((*spec.by, *spec.plan().value_columns)))
@@ -218,114 +154,21 @@ def role_names(parties: int) -> tuple[str, ...]:
     return tuple(f"{ROLE_PREFIX}{i}" for i in range(1, parties + 1))
 
 
-# --------------------------------------------------------------------------- the protocol
+# --------------------------------------------------------------------------- the role
 
 
-def _check_parties(channel: Channel, parties: Sequence[str]) -> list[str]:
-    order = list(parties)
-    if not 2 <= len(order) <= MAX_PARTIES or len(set(order)) != len(order):
-        raise ParameterError(
-            f"an aggregate needs 2 to {MAX_PARTIES} distinct parties, got {order}",
-            parameter="parties",
-        )
-    if channel.party not in order:
-        raise ParameterError(
-            f"this party {channel.party!r} is not among the parties {order}", parameter="parties"
-        )
-    return order
-
-
-def _agree(channel: Channel, parties: Sequence[str], spec: AggregateSpec) -> None:
-    """Check that every party runs the same spec with the same ordered party list."""
-    canonical = json.dumps(
-        {"spec": spec.model_dump(mode="json"), "parties": list(parties)}, sort_keys=True
+def _terms(spec: AggregateSpec) -> AggregateTerms:
+    """What the protocol needs of the spec; the whole spec is what the parties agree on."""
+    return AggregateTerms(
+        plan=spec.plan(),
+        by=spec.by,
+        min_cell=spec.min_cell,
+        levels=spec.levels,
+        agreed=spec.model_dump(mode="json"),
     )
-    digest = hashlib.sha256(canonical.encode()).digest()
-    others = [p for p in parties if p != channel.party]
-    for peer in others:
-        channel.send(peer, Hello(digest))
-    for peer in others:
-        if not hmac.compare_digest(channel.recv(peer, Hello).digest, digest):
-            raise ProtocolError(
-                f"{peer!r} runs the aggregate with other options or another party list",
-                peer=peer,
-                step="hello",
-            )
 
 
-def _exchange_labels(
-    channel: Channel, parties: Sequence[str], own: Sequence[tuple[str, ...]], width: int
-) -> list[tuple[str, ...]]:
-    """Send own label tuples to every peer; return the sorted union of all parties'."""
-    others = [p for p in parties if p != channel.party]
-    chunks = [own[i : i + LABELS_PER_MESSAGE] for i in range(0, len(own), LABELS_PER_MESSAGE)]
-    for peer in others:
-        for i, chunk in enumerate(chunks or [[]]):
-            channel.send(peer, Labels([list(t) for t in chunk], i == max(len(chunks) - 1, 0)))
-    union = set(own)
-    for peer in others:
-        while True:
-            msg = channel.recv(peer, Labels)
-            if any(len(label) != width for label in msg.labels):
-                raise ProtocolError(
-                    f"{peer!r} sent group labels that do not have {width} values",
-                    peer=peer,
-                    step="labels",
-                )
-            union.update(tuple(label) for label in msg.labels)
-            if msg.last:
-                break
-    return sorted(union)
-
-
-def _check_levels(data: Table, spec: AggregateSpec) -> None:
-    assert spec.levels is not None
-    for column in spec.by:
-        allowed = set(spec.levels[column])
-        values = data.categories[column]
-        outside = np.flatnonzero(~np.isin(values, list(allowed)) & (values != ""))
-        if outside.size:
-            rows = tuple(int(r) + 1 for r in outside[:5])
-            raise DatasetError(
-                f"{data.path}: column '{column}' has value {str(values[outside[0]])!r} "
-                f"(row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows))}) that is not "
-                f"among the levels given ({', '.join(map(repr, spec.levels[column]))})",
-                path=data.path,
-                column=column,
-                rows=rows,
-            )
-
-
-def _check_bounds(
-    plan: Plan, path: str, parties: int, sums: LocalSums, blocks: Sequence[Any]
-) -> None:
-    """Refuse, before anything is sent, a local sum that could make the total wrap."""
-    limit = SUM_RING.bound(parties)
-    for b, block in enumerate(blocks):
-        for m, monomial in enumerate(block.monomials):
-            largest = max((abs(int(v)) for v in sums.sums[b][m]), default=0)
-            if largest > limit:
-                columns = sorted({*monomial, *([plan.weight] if plan.weight else [])})
-                raise ParameterError(
-                    f"{path}: column(s) {', '.join(map(repr, columns))} too large for exact "
-                    f"secure sums: {plan.describe(monomial)} exceeds 2^{SUM_RING.bits - 1}/"
-                    f"{parties}, the most {parties} parties can add exactly, at frac_bits="
-                    f"{plan.fixed.frac_bits}; use a smaller frac_bits or rescale the column",
-                    parameter="frac_bits",
-                )
-
-
-def _open_counts(
-    channel: Channel, parties: Sequence[str], counts: npt.NDArray[np.int64]
-) -> list[int]:
-    """The pooled totals of everyone's ``counts``, opened to all parties."""
-    ring = COUNT_RING
-    opened = secure_sum(channel, parties, ring.from_int64(counts, parties=len(parties)), ring)
-    assert opened is not None
-    return [int(v) for v in ring.to_int64(opened)]
-
-
-def aggregate_role(
+def party_role(
     channel: Channel,
     parties: Sequence[str],
     data: Table,
@@ -337,107 +180,44 @@ def aggregate_role(
     ``parties`` lists every party (channel names), this one included, in the same order
     everywhere.
     """
-    order = _check_parties(channel, parties)
-    n = len(order)
-    report = progress or no_progress
-    plan = spec.plan()
+    terms = _terms(spec)
+    pooled = protocol.party(channel, parties, data, terms, progress)
+    return _release(spec, terms.plan, len(parties), pooled)
 
-    # everything local and checkable happens before the first message
-    report("local statistics", 0, 1)
-    records = prepare_records(data, plan)
-    if spec.levels is not None:
-        _check_levels(data, spec)
-    local_codes, local_labels = group_labels(data, spec.by)
-    _agree(channel, order, spec)
-    if spec.levels is not None:
-        labels = level_labels(spec.levels, spec.by)
-    elif spec.by:
-        used = np.unique(local_codes[records.keep])  # records left out have no say
-        own = [local_labels[i] for i in used.tolist()]
-        labels = _exchange_labels(channel, order, own, len(spec.by))
-    else:
-        labels = [()]
-    position = {label: g for g, label in enumerate(labels)}
-    # a label only of records left out maps anywhere: those records are masked out
-    mapping = np.array([position.get(label, 0) for label in local_labels], dtype=np.intp)
-    codes: npt.NDArray[np.intp] = mapping[local_codes] if local_codes.size else local_codes
-    groups, n_blocks = len(labels), len(plan.blocks)
-    local = local_sums(records, codes, groups, plan.blocks)
-    _check_bounds(plan, data.path, n, local, plan.blocks)
-    ols_local = None
-    if plan.ols is not None:
-        ols_local = local_sums(records, np.zeros(data.rows, dtype=np.intp), 1, [plan.ols])
-        _check_bounds(plan, data.path, n, ols_local, [plan.ols])
-    indexes = {column: quantile_index(records, codes, groups, column) for column in records.grid}
-    report("local statistics", 1, 1)
 
-    # phase 1: pooled record counts of every group (and the model's), opened to all
-    report("secure sums", 0, 3)
-    records_count = local.counts[:, 0]
-    if ols_local is not None:
-        records_count = np.concatenate([records_count, ols_local.counts[0]])
-    opened = _open_counts(channel, order, records_count)
-    counts = [[int(c)] + [0] * (n_blocks - 1) for c in opened[:groups]]
-    ols_count = int(opened[-1]) if ols_local is not None else 0
-    sizes = {labels[g]: counts[g][0] for g in range(groups) if counts[g][0] > 0}
-    withheld = withheld_cells(sizes, spec.min_cell)
-    released = [g for g in range(groups) if labels[g] not in withheld and counts[g][0] > 0]
-    report("secure sums", 1, 3)
+aggregate_role = party_role
+"""The role function's former name; use :func:`party_role`."""
 
-    # phase 1b: of released groups only, the records with each statistic's columns present
-    if n_blocks > 1 and released:
-        opened = _open_counts(channel, order, local.counts[released, 1:].reshape(-1))
-        for i, g in enumerate(released):
-            counts[g][1:] = opened[i * (n_blocks - 1) : (i + 1) * (n_blocks - 1)]
-    report("secure sums", 2, 3)
 
-    # phase 2: sums of released groups and statistics only
-    entries = [(g, b) for g in released for b in range(n_blocks) if counts[g][b] >= spec.min_cell]
-    vector = [
-        int(local.sums[b][m][g]) for g, b in entries for m in range(len(plan.blocks[b].monomials))
-    ]
-    ols_open = ols_local is not None and ols_count >= spec.min_cell
-    if ols_local is not None and ols_open:
-        vector.extend(int(column[0]) for column in ols_local.sums[0])
-    total = secure_sum(channel, order, SUM_RING.from_ints(vector, parties=n), SUM_RING)
-    assert total is not None
-    pooled = SUM_RING.to_ints(total)
-    sums: dict[tuple[int, int], list[int]] = {}
-    at = 0
-    for g, b in entries:
-        width = len(plan.blocks[b].monomials)
-        sums[(g, b)] = pooled[at : at + width]
-        at += width
-    ols_sums = pooled[at:]
-    report("secure sums", 3, 3)
-
-    # phase 3: quantiles by secure bisection
-    found = _search_quantiles(channel, order, plan, released, counts, sums, indexes, spec, report)
-
-    result_groups = []
+def _release(
+    spec: AggregateSpec, plan: Plan, parties: int, pooled: PooledAggregate
+) -> dict[str, Any]:
+    """The release made from what the protocol opened: figures of released groups only."""
     keys = ["count", *(["weighted_count"] if plan.weighted else [])]
     keys += [stat.name for stat in plan.stats if stat.kind != "count"]
-    for g, label in enumerate(labels):
+    groups = []
+    for g, label in enumerate(pooled.labels):
         by = dict(zip(spec.by, label, strict=True))
-        if labels[g] in withheld:
-            result_groups.append({"by": by, **dict.fromkeys(keys), "suppressed": True})
+        if label in pooled.withheld:
+            groups.append({"by": by, **dict.fromkeys(keys), "suppressed": True})
             continue
         figures = group_figures(
             plan,
-            counts[g],
-            [sums.get((g, b)) for b in range(n_blocks)],
-            {(column, q): value for (gg, column, q), value in found.items() if gg == g},
+            pooled.counts[g],
+            pooled.group_sums(g, len(plan.blocks)),
+            pooled.group_quantiles(g),
         )
-        result_groups.append({"by": by, **figures, "suppressed": False})
+        groups.append({"by": by, **figures, "suppressed": False})
     result: dict[str, Any] = {
         "computation": "aggregate",
-        "parties": n,
+        "parties": parties,
         "min_cell": spec.min_cell,
-        "groups": result_groups,
+        "groups": groups,
     }
     if plan.formula is not None:
-        if ols_open:
-            result["ols"] = {**ols_figures(plan, ols_count, ols_sums), "suppressed": False}
+        if pooled.ols_sums is not None:
+            figures = ols_figures(plan, pooled.ols_count, pooled.ols_sums)
+            result["ols"] = {**figures, "suppressed": False}
         else:
             result["ols"] = {
                 "formula": plan.formula.text,
@@ -445,55 +225,6 @@ def aggregate_role(
                 "suppressed": True,
             }
     return result
-
-
-def _search_quantiles(
-    channel: Channel,
-    parties: Sequence[str],
-    plan: Plan,
-    released: Sequence[int],
-    counts: Sequence[Sequence[int]],
-    sums: Mapping[tuple[int, int], Sequence[int]],
-    indexes: Mapping[str, QuantileIndex],
-    spec: AggregateSpec,
-    report: Progress,
-) -> dict[tuple[int, str, Fraction], int]:
-    """Every released (group, quantile) found by 63 rounds of secure bisection in lockstep.
-
-    Invariant per search: fewer than ``q·N`` values (or ``q·Σw``) are ≤ ``low`` and at
-    least that many are ≤ ``high``; the answer, the smallest such grid point, is ``high``
-    once ``high − low = 1`` — an observed value, as ``np.quantile(method="inverted_cdf")``.
-    """
-    searches: list[tuple[int, str, Fraction, int]] = []
-    for g in released:
-        for column, q in plan.quantiles:
-            b = plan.block_index(f"column:{column}")
-            if counts[g][b] < spec.min_cell:
-                continue
-            total = int(sums[(g, b)][0]) if plan.weighted else counts[g][b]
-            if total > 0:
-                searches.append((g, column, q, total))
-    if not searches:
-        return {}
-    ring = SUM_RING if plan.weighted else COUNT_RING
-    low = [GRID_LOW] * len(searches)
-    high = [GRID_HIGH] * len(searches)
-    for step in range(ROUNDS):
-        middle = [(lo + hi) // 2 for lo, hi in zip(low, high, strict=True)]
-        local = [
-            indexes[column].below(g, t)
-            for (g, column, _, _), t in zip(searches, middle, strict=True)
-        ]
-        opened = secure_sum(channel, parties, ring.from_ints(local, parties=len(parties)), ring)
-        assert opened is not None
-        for i, below in enumerate(ring.to_ints(opened)):
-            _, _, q, total = searches[i]
-            if quantile_reached(below, total, q):
-                high[i] = middle[i]
-            else:
-                low[i] = middle[i]
-        report("quantile search", step + 1, ROUNDS)
-    return {(g, column, q): high[i] for i, (g, column, q, _) in enumerate(searches)}
 
 
 # --------------------------------------------------------------------------- runners
@@ -514,7 +245,7 @@ def run_role(
             f"unknown aggregate role {role!r}; roles are {sorted(parties)}", parameter="role"
         )
     data = load_role_data(path, spec)
-    result = aggregate_role(channel, ordered, data, spec, progress)
+    result = party_role(channel, ordered, data, spec, progress)
     return result, record_warnings(data, spec.plan())
 
 
@@ -522,9 +253,7 @@ def _party_process(
     channel: Channel, progress: Progress, *, parties: list[str], path: str, spec: AggregateSpec
 ) -> tuple[dict[str, Any], list[str]]:
     data = load_role_data(path, spec)
-    return aggregate_role(channel, parties, data, spec, progress), record_warnings(
-        data, spec.plan()
-    )
+    return party_role(channel, parties, data, spec, progress), record_warnings(data, spec.plan())
 
 
 def _refuse_shared_files(parties: Mapping[str, str | Path]) -> None:

@@ -21,11 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from privstats.data.fixed_point import FixedPoint
 from privstats.data.tables import Table
 from privstats.errors import ComputationError, DatasetError, ParameterError, ProtocolError
 from privstats.jobs import aggregate
-from privstats.jobs.aggregate import AggregateSpec, aggregate_role, columns_used
-from privstats.protocols.sharing import FixedPoint, PartialChunk, Ring
+from privstats.jobs.aggregate import AggregateSpec, columns_used, party_role
+from privstats.protocols.sharing import PartialChunk, Ring
 from privstats.transport.codec import decode
 from privstats.transport.memory import MemoryNetwork, run_parties
 
@@ -56,7 +57,7 @@ def _run(
 
     def role(party: str):  # type: ignore[no-untyped-def]
         own = (specs or {}).get(party, spec)
-        return lambda channel: aggregate_role(channel, parties, tables[party], own)
+        return lambda channel: party_role(channel, parties, tables[party], own)
 
     results = run_parties(network, {p: role(p) for p in parties})
     first = results[parties[0]]
@@ -556,6 +557,7 @@ def test_run_role_orders_parties_by_role_number(tmp_path: Path) -> None:
             None,
         )
     assert aggregate.role_names(3) == ("party1", "party2", "party3")
+    assert aggregate.aggregate_role is aggregate.party_role  # the former name, kept for now
 
 
 def test_run_local_aggregate_in_separate_processes(tmp_path: Path) -> None:

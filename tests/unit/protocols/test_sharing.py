@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from privstats.data.fixed_point import FixedPoint
 from privstats.errors import ComputationError, ParameterError
-from privstats.protocols.sharing import FixedPoint, Ring, secure_sum
+from privstats.protocols import sharing
+from privstats.protocols.sharing import Ring, secure_sum
 from privstats.transport.channel import Channel
 from privstats.transport.memory import MemoryNetwork, run_parties
 
@@ -145,6 +147,10 @@ def test_fixed_point_error_is_at_most_half_a_step(frac_bits: int, values: list[f
     assert abs(exact_sum / scale - real_sum) <= len(values) * fixed.max_error + 1e-9 * abs(real_sum)
     if values and frac_bits <= 32:
         assert list(fixed.encode(values)) == list(encoded)
+
+
+def test_fixed_point_is_still_importable_from_sharing() -> None:
+    assert sharing.FixedPoint is FixedPoint
 
 
 def test_fixed_point_limits() -> None:
