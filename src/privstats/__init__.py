@@ -23,6 +23,7 @@ from privstats.errors import (
     ServiceError,
     TransportError,
 )
+from privstats.version import __version__
 
 if _TYPE_CHECKING:
     from privstats.client import Federation
@@ -42,7 +43,6 @@ if _TYPE_CHECKING:
         proportion_interval,
     )
 
-__version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
     "AggregateRun": "privstats.jobs.aggregate",

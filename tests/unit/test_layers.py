@@ -16,7 +16,7 @@ from pathlib import Path
 import privstats
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "files", "progress"),
+    ("errors", "files", "progress", "version"),
     ("crypto",),
     ("data", "transport"),
     ("disclosure",),
@@ -27,7 +27,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("hub", "node"),
     ("client",),
     ("local_federation",),
-    ("cli", "__init__", "__main__"),
+    ("cli", "__init__"),
+    ("__main__",),
 )
 """privstats' layers, lowest first; the same list, with what each layer holds and why, is
 the "Layers" section of docs/architecture.md (change both together). A module may import

@@ -15,7 +15,7 @@ from collections.abc import Collection
 
 import typer
 
-from privstats import __version__
+from privstats.version import __version__
 
 __all__ = ["COMMANDS", "app", "build_app", "main"]
 

@@ -24,7 +24,6 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from privstats import __version__
 from privstats.crypto.keys import verify
 from privstats.errors import AuthenticationError, ParameterError, PrivstatsError, ServiceError
 from privstats.hub import audit_log, auth, jobs
@@ -53,6 +52,7 @@ from privstats.service.signing import (
     HEADER_TIMESTAMP,
     statement_bytes,
 )
+from privstats.version import __version__
 
 __all__ = ["HubSettings", "create_app"]
 

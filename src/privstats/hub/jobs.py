@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from privstats import __version__
 from privstats.errors import ParameterError, ServiceError
 from privstats.hub import audit_log
 from privstats.hub.auth import Principal
@@ -31,6 +30,7 @@ from privstats.hub.store import (
 )
 from privstats.jobs.kinds import get_kind
 from privstats.service.manifest import DatasetUse, Manifest
+from privstats.version import __version__
 
 __all__ = [
     "ACTIVE",

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from privstats import __version__
 from privstats.crypto.keys import NodeKeys, PublicKeys, verify
 from privstats.errors import CryptoError, ParameterError, PrivstatsError, ServiceError
 from privstats.files import write_text_atomically
@@ -31,6 +30,7 @@ from privstats.node.policy import Decision, evaluate
 from privstats.service.http import allow_plain_http
 from privstats.service.manifest import Manifest, approval_bytes
 from privstats.transport.relay import RelayChannel
+from privstats.version import __version__
 
 __all__ = ["NodeAgent", "check_approved_manifest", "decide"]
 
