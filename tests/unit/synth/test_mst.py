@@ -19,6 +19,7 @@ import pytest
 from scipy import stats
 
 from privstats.crypto.random import SeededStream
+from privstats.disclosure import dp as disclosure_dp
 from privstats.errors import MissingExtraError, ParameterError
 from privstats.synth import mst as mst_module
 from privstats.synth.mst import (
@@ -406,7 +407,7 @@ def test_missing_bounds_name_the_columns_in_the_python_words() -> None:
 
 
 def test_without_opendp_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mst_module, "_OPENDP_READY", False)
+    monkeypatch.setattr(disclosure_dp, "_OPENDP_READY", False)
     monkeypatch.setitem(sys.modules, "opendp", None)
     monkeypatch.setitem(sys.modules, "opendp.prelude", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'privstats\[synth\]'"):
