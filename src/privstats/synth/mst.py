@@ -153,10 +153,19 @@ _CHUNK_CELLS = 1 << 22  # rows × cells per choice_rows call while sampling (32 
 _rho_for = rho_for_epsilon
 _epsilon_for = zcdp_epsilon
 _project_simplex = project_simplex
+_reconcile = reconcile
 _Groups = Groups
 _Coding = Coding
 _Edge = Edge
+_coding = column_coding  # benchmarks/synth_vs_sdv_smartnoise.py codes columns as MST does
+_as_number = as_number
+_bound_text = bound_text
 _PURPOSE = "the mst synthesizer (OpenDP's noise)"
+
+
+def _opendp() -> Any:
+    """``opendp.prelude``, or ``MissingExtraError`` naming this synthesizer and the extra."""
+    return require_opendp(_PURPOSE)
 
 
 class MissingBoundsError(ParameterError):
