@@ -90,9 +90,13 @@ def rho_for_epsilon(epsilon: float, delta: float) -> float:
             f"epsilon must be positive and finite, got {epsilon}", parameter="epsilon"
         )
     delta = _check_delta(delta)
-    low, high = 0.0, float(epsilon)  # ε ≥ ρ for every δ < 1
+    # ε ≥ ρ unless δ is large (above about √(ρ/π)); there the search stops at ρ = ε,
+    # which still meets the target, only with less ρ than the target would allow
+    low, high = 0.0, float(epsilon)
     for _ in range(_BISECTION_STEPS):
         middle = (low + high) / 2
+        if not low < middle < high:
+            break  # adjacent floats: the remaining steps would change nothing
         if zcdp_epsilon(middle, delta) <= epsilon:
             low = middle
         else:
