@@ -14,7 +14,9 @@ Rényi DP (DP-SGD; needs Google's ``dp-accounting``, the ``ml`` extra)
     :class:`SubsampledGaussianAccountant` composes Poisson-subsampled Gaussian steps in an
     RDP accountant (Mironov 2017; Mironov, Talwar & Zhang 2019) under add-or-remove-one
     neighbouring, with the RDP-to-(ε, δ) conversion of Canonne, Kamath & Steinke 2020,
-    Prop. 12; :func:`subsampled_gaussian_epsilon` is one such run. Upper bounds on ε.
+    Prop. 12; :func:`subsampled_gaussian_epsilon` is one such run, and
+    :func:`noise_multiplier_for_epsilon` the noise that makes a run spend at most an ε.
+    Upper bounds on ε.
 
 Both libraries are imported on first use, so that this module loads without them and the
 error names the extra to install.
@@ -32,6 +34,7 @@ from privstats.errors import MissingExtraError, ParameterError
 
 __all__ = [
     "SubsampledGaussianAccountant",
+    "noise_multiplier_for_epsilon",
     "require_accountant",
     "rho_for_epsilon",
     "subsampled_gaussian_epsilon",
@@ -188,3 +191,41 @@ def subsampled_gaussian_epsilon(
     accountant = SubsampledGaussianAccountant()
     accountant.compose(noise_multiplier, sample_rate, steps)
     return accountant.epsilon(delta)
+
+
+def noise_multiplier_for_epsilon(
+    epsilon: float,
+    sample_rate: float,
+    steps: int,
+    delta: float,
+    *,
+    low: float = 0.3,
+    high: float = 100.0,
+    ratio: float = 1.01,
+) -> float:
+    """The smallest noise multiplier (to a factor ``ratio``) whose ``steps`` steps spend ≤ ε.
+
+    Geometric bisection in ``[low, high]`` with :func:`subsampled_gaussian_epsilon`: the
+    result meets the target, and the multiplier ``ratio`` times smaller may not. The search
+    DP-SGD in federated training uses to calibrate its noise to a budget (same defaults).
+    ``ParameterError`` if even ``high`` spends more than ``epsilon``.
+    """
+    if not (math.isfinite(epsilon) and epsilon > 0):
+        raise ParameterError(
+            f"epsilon must be positive and finite, got {epsilon}", parameter="epsilon"
+        )
+    if not (0 < low < high and ratio > 1):
+        raise ParameterError(f"need 0 < low < high and ratio > 1, got {low}, {high}, {ratio}")
+    if subsampled_gaussian_epsilon(high, sample_rate, steps, delta) > epsilon:
+        raise ParameterError(
+            f"ε = {epsilon} cannot be reached in {steps} steps at sample rate {sample_rate:.4g} "
+            f"with a noise multiplier up to {high}",
+            parameter="epsilon",
+        )
+    while high / low > ratio:
+        middle = (low * high) ** 0.5
+        if subsampled_gaussian_epsilon(middle, sample_rate, steps, delta) <= epsilon:
+            high = middle
+        else:
+            low = middle
+    return high

@@ -20,6 +20,7 @@ from scipy import stats
 
 from privstats.disclosure.accounting import (
     SubsampledGaussianAccountant,
+    noise_multiplier_for_epsilon,
     require_accountant,
     rho_for_epsilon,
     subsampled_gaussian_epsilon,
@@ -296,3 +297,15 @@ def test_rdp_edge_cases_and_the_missing_extra(monkeypatch: pytest.MonkeyPatch) -
         require_accountant("noisy tables")
     with pytest.raises(MissingExtraError, match=r"pip install 'privstats\[ml\]'"):
         SubsampledGaussianAccountant()
+
+
+def test_the_noise_search_meets_the_target_with_the_least_noise_to_one_percent() -> None:
+    q, steps, delta = 0.05, 400, 1e-5
+
+    sigma = noise_multiplier_for_epsilon(2.0, q, steps, delta)
+
+    assert subsampled_gaussian_epsilon(sigma, q, steps, delta) <= 2.0
+    assert subsampled_gaussian_epsilon(sigma / 1.01, q, steps, delta) > 2.0
+    with pytest.raises(ParameterError, match="cannot be reached") as info:
+        noise_multiplier_for_epsilon(1e-4, 1.0, 10_000, delta)
+    assert info.value.parameter == "epsilon"
