@@ -37,10 +37,13 @@ What it computes
 :class:`DPConfig`, :class:`PrivacyLedger`
     The four privacy parameters in one checked record, and an accountant that adds up the
     steps of successive federated rounds and reports the ε spent after each.
+:func:`dp_sgd_report`
+    The :class:`~privstats.disclosure.report.PrivacyReport` of a DP-SGD release.
 
 Noise
 -----
-:func:`gaussian_noise` draws from the operating system's CSPRNG (:mod:`secrets`), never
+:func:`gaussian_noise` (from :mod:`privstats.disclosure.dp`, where every privacy noise of
+privstats is drawn) draws from the operating system's CSPRNG (:mod:`secrets`), never
 from numpy's generators, which are predictable from their state: noise that protects data
 must not be reproducible by whoever sees the code or a seed. It uses the Box–Muller
 transform on 53-bit uniforms in (0, 1]. This is the usual floating-point Gaussian of DP-SGD
@@ -62,67 +65,43 @@ model is not noised here, so build it from pooled or public statistics, or accou
 
 from __future__ import annotations
 
-import logging
 import math
-import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from privstats.errors import MissingExtraError, ParameterError
+from privstats.disclosure.accounting import (
+    SubsampledGaussianAccountant,
+    require_accountant,
+    subsampled_gaussian_epsilon,
+)
+from privstats.disclosure.budget import Budget
+from privstats.disclosure.dp import gaussian_noise
+from privstats.disclosure.dp import poisson_sample as _poisson_sample
+from privstats.disclosure.dp import uniforms as _uniforms  # noqa: F401 - old name, kept
+from privstats.disclosure.report import PrivacyReport
+from privstats.errors import ParameterError
 from privstats.ml.models import FloatArray, Model, _count, _rate
 
 __all__ = [
+    "DP_SGD_MECHANISM",
     "DPConfig",
     "PrivacyLedger",
     "clip_rows",
+    "dp_sgd_report",
     "epsilon",
     "gaussian_noise",
     "require_accountant",
     "train_local_dp",
 ]
 
+# gaussian_noise, require_accountant, _poisson_sample and _uniforms live in
+# privstats.disclosure (dp.py, accounting.py) since issue 14; they stay importable here.
+
 _M = TypeVar("_M", bound=Model)
-_UNIFORM_BITS = 53  # a float64 holds every multiple of 2⁻⁵³ in (0, 1] exactly
-
-
-def _uniforms(size: int) -> FloatArray:
-    """``size`` independent uniforms on (0, 1], multiples of 2⁻⁵³, from :mod:`secrets`."""
-    raw = np.frombuffer(secrets.token_bytes(8 * size), dtype=np.uint64)
-    k = raw >> np.uint64(64 - _UNIFORM_BITS)  # the top 53 bits: 0 ≤ k < 2⁵³
-    out: FloatArray = (k.astype(np.float64) + 1.0) * 2.0**-_UNIFORM_BITS
-    return out
-
-
-def gaussian_noise(shape: int | tuple[int, ...], sigma: float) -> FloatArray:
-    """Independent ``N(0, sigma²)`` values of the given shape, from the OS CSPRNG.
-
-    Box–Muller: with ``u₁, u₂`` uniform on (0, 1] (53 random bits each, from
-    :func:`secrets.token_bytes`), ``√(−2 ln u₁)·cos(2π u₂)`` and ``√(−2 ln u₁)·sin(2π u₂)``
-    are two independent standard normals; both are used. ``u₁ > 0``, so the logarithm is
-    always finite. ``sigma = 0`` gives zeros. Not seedable, by design.
-    """
-    dims = (shape,) if isinstance(shape, int) else tuple(shape)
-    dims = tuple(_count(d, "shape", minimum=0) for d in dims)
-    sigma = _rate(sigma, "sigma")
-    size = math.prod(dims)
-    if sigma == 0 or size == 0:
-        return np.zeros(dims)
-    pairs = (size + 1) // 2
-    u = _uniforms(2 * pairs)
-    radius = np.sqrt(-2.0 * np.log(u[:pairs]))
-    angle = 2.0 * math.pi * u[pairs:]
-    normals = np.concatenate([radius * np.cos(angle), radius * np.sin(angle)])[:size]
-    out: FloatArray = sigma * normals.reshape(dims)
-    return out
-
-
-def _poisson_sample(n: int, q: float) -> npt.NDArray[np.bool_]:
-    """Each of ``n`` units independently with probability ``⌊q·2⁵³⌋/2⁵³`` (``q = 1``: all)."""
-    mask: npt.NDArray[np.bool_] = _uniforms(n) <= q
-    return mask
 
 
 def clip_rows(grads: npt.ArrayLike, clip_norm: float) -> FloatArray:
@@ -157,49 +136,6 @@ def _delta(value: float) -> float:
     return number
 
 
-class _DropNonConvergence(logging.Filter):
-    """Drops dp-accounting's "failed to converge … Excluding this order" warnings.
-
-    When the series for one fractional Rényi order does not converge, the accountant leaves
-    that order out and takes ε from the others, which is still an upper bound: nothing for
-    a user to act on. Every other record of the ``absl`` logger passes.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "failed to converge" not in str(record.msg)
-
-
-_NON_CONVERGENCE = _DropNonConvergence()
-
-
-def require_accountant(purpose: str = "privacy accounting (dp-accounting)") -> Any:
-    """The ``dp_accounting`` package (the optional ``ml`` extra); ``MissingExtraError``
-    naming ``purpose`` and the extra if it is not installed."""
-    try:
-        import dp_accounting
-        import dp_accounting.rdp
-    except ImportError as exc:
-        raise MissingExtraError("ml", purpose) from exc
-    absl = logging.getLogger("absl")
-    if _NON_CONVERGENCE not in absl.filters:
-        absl.addFilter(_NON_CONVERGENCE)
-    return dp_accounting
-
-
-def _accountant() -> Any:
-    """A fresh Rényi-DP accountant (add-or-remove-one neighbouring, default orders)."""
-    return require_accountant().rdp.RdpAccountant()
-
-
-def _compose(accountant: Any, noise_multiplier: float, sample_rate: float, steps: int) -> None:
-    """Add ``steps`` Poisson-subsampled Gaussian steps to ``accountant``."""
-    library = require_accountant()
-    event = library.GaussianDpEvent(noise_multiplier)
-    if sample_rate < 1:
-        event = library.PoissonSampledDpEvent(sample_rate, event)
-    accountant.compose(event, steps)
-
-
 def epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> float:
     """ε after ``steps`` DP-SGD steps at ``delta``, by Rényi-DP accounting.
 
@@ -213,11 +149,7 @@ def epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: floa
     delta = _delta(delta)
     if steps == 0:
         return 0.0
-    if sigma == 0:
-        return math.inf
-    accountant = _accountant()
-    _compose(accountant, sigma, q, steps)
-    return float(accountant.get_epsilon(delta))
+    return subsampled_gaussian_epsilon(sigma, q, steps, delta)
 
 
 @dataclass(frozen=True)
@@ -262,14 +194,13 @@ class PrivacyLedger:
         self.config = config
         self.steps = 0
         self.history: list[tuple[int, float]] = []
-        self._accountant = _accountant()
+        self._accountant = SubsampledGaussianAccountant()
 
     def record(self, steps: int) -> float:
         """Add a round of ``steps`` steps; return the total ε so far."""
         steps = _count(steps, "steps", minimum=0)
         if steps and self.config.noise_multiplier > 0:
-            config = self.config
-            _compose(self._accountant, config.noise_multiplier, config.sample_rate, steps)
+            self._accountant.compose(self.config.noise_multiplier, self.config.sample_rate, steps)
         self.steps += steps
         spent = self.epsilon
         self.history.append((self.steps, spent))
@@ -282,10 +213,67 @@ class PrivacyLedger:
             return 0.0
         if self.config.noise_multiplier == 0:
             return math.inf
-        return float(self._accountant.get_epsilon(self.config.delta))
+        return self._accountant.epsilon(self.config.delta)
 
     def __repr__(self) -> str:
         return f"PrivacyLedger({self.config!r}, steps={self.steps}, epsilon={self.epsilon:.4g})"
+
+
+DP_SGD_MECHANISM = (
+    "DP-SGD: per-unit gradient clipping, Poisson sampling and Gaussian noise from the OS "
+    "CSPRNG (secrets)"
+)
+"""The mechanism's name in a :class:`~privstats.disclosure.report.PrivacyReport`."""
+
+
+def dp_sgd_report(
+    epsilon: float,
+    delta: float,
+    *,
+    unit: str = "one record",
+    outside_epsilon: Sequence[str] = (),
+    config: DPConfig | None = None,
+    steps: int | None = None,
+) -> PrivacyReport:
+    """The privacy report of DP-SGD that spent ``epsilon`` at ``delta``.
+
+    ``unit`` is the unit of privacy ("one record", or "one respondent" with subjects);
+    ``outside_epsilon`` what the release shows besides the parameters (the caller knows:
+    counts, a standardizer, evaluation figures). With ``config`` and ``steps`` (one
+    office's run) the report lists the accountant's figures. ``to_dict()`` carries
+    ``epsilon``, ``delta`` and ``outside_epsilon`` under the keys federated training's
+    result has always used. ``epsilon = 0`` (no step taken) reports nothing spent.
+    """
+    spent = _rate(epsilon, "epsilon")
+    figures: dict[str, float | int] = {}
+    accounting = "RDP (dp-accounting), Poisson-subsampled Gaussian steps composed"
+    if config is not None and steps is not None:
+        figures = {
+            "noise_multiplier": config.noise_multiplier,
+            "clip_norm": config.clip_norm,
+            "sample_rate": config.sample_rate,
+            "steps": _count(steps, "steps", minimum=0),
+        }
+        accounting = (
+            f"RDP (dp-accounting), {steps} steps at sample rate q = {config.sample_rate:.4g}, "
+            f"noise multiplier {config.noise_multiplier:.4g}"
+        )
+    accounting += "; ε from the RDP-to-(ε, δ) conversion of Canonne, Kamath & Steinke 2020"
+    return PrivacyReport(
+        mechanism=DP_SGD_MECHANISM,
+        spent=Budget(epsilon=spent, delta=delta) if spent > 0 else None,
+        accounting=accounting,
+        unit=unit,
+        neighbouring=f"add or remove {unit}",
+        covers=f"the model parameters an office shares, and everything computed from them "
+        f"(the federated average included), with respect to {unit} of its data",
+        outside_epsilon=tuple(outside_epsilon),
+        caveats=(
+            "ε is an upper bound from RDP accounting",
+            "the noise is floating-point Gaussian; the claim is that of the ideal mechanism",
+        ),
+        figures=figures,
+    )
 
 
 def train_local_dp(

@@ -48,6 +48,9 @@ samples **exactly** from the operating system's randomness and cannot be seeded:
   ρ = ε_sel²/8-zCDP (bounded-range exponential mechanism, Cesar & Rogers 2021).
 
 OpenDP computes the ρ of every measurement itself (its privacy map); the report lists them.
+The samplers are :mod:`privstats.disclosure.dp`'s, the conversions below
+:mod:`privstats.disclosure.accounting`'s, and the report a
+:class:`~privstats.disclosure.report.PrivacyReport` (:attr:`MST.privacy_report`).
 
 Accounting
 ----------
@@ -115,11 +118,8 @@ them); within-bin shape of numeric columns is lost (uniform within the bin).
 
 from __future__ import annotations
 
-import datetime as _dt
-import functools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -127,388 +127,45 @@ import numpy.typing as npt
 import pandas as pd
 
 from privstats.crypto.random import SeededStream
-from privstats.errors import DatasetError, MissingExtraError, ParameterError
+from privstats.disclosure.accounting import rho_for_epsilon, zcdp_epsilon
+from privstats.disclosure.budget import Budget
+from privstats.disclosure.dp import discrete_gaussian as _discrete_gaussian
+from privstats.disclosure.dp import noisy_argmax as _noisy_argmax
+from privstats.disclosure.dp import require_opendp
+from privstats.disclosure.report import PrivacyReport
+from privstats.errors import ParameterError
 from privstats.synth.base import Synthesizer
-from privstats.synth.schema import ColumnSpec, Schema, from_numeric, to_numeric
+from privstats.synth.mst_coding import Bound, Coding, as_number, bound_text, column_coding
+from privstats.synth.mst_model import Edge, Groups, build_tree, project_simplex, reconcile
+from privstats.synth.schema import Schema
 
 __all__ = ["MST", "MissingBoundsError"]
-
-Bound = float | str | _dt.date
-"""A public bound: a number, or for a date column also a date (or ISO text)."""
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
-_EPOCH = pd.Timestamp("1970-01-01")
 _CHUNK_CELLS = 1 << 22  # rows × cells per choice_rows call while sampling (32 MiB of floats)
-_OPENDP_READY = False
-_RAKE_ITERATIONS = 200
-_COMPRESS_SIGMAS = 3.0  # MST's domain compression: cells below 3σ in the 1-way counts merge
-_RAKE_TOLERANCE = 1e-9  # of the total: largest row-margin error at which raking stops
 
-
-# ---------------------------------------------------------------------------------------
-# Noise (OpenDP) and accounting
+# The names this module had before issue 14 moved the noise and accounting to
+# privstats.disclosure and the model and discretisation to mst_model and mst_coding.
+# _discrete_gaussian and _noisy_argmax above are called through these names, so that a
+# test can watch every measurement by replacing them here.
+_rho_for = rho_for_epsilon
+_epsilon_for = zcdp_epsilon
+_project_simplex = project_simplex
+_reconcile = reconcile
+_Groups = Groups
+_Coding = Coding
+_Edge = Edge
+_coding = column_coding  # benchmarks/synth_vs_sdv_smartnoise.py codes columns as MST does
+_as_number = as_number
+_bound_text = bound_text
+_PURPOSE = "the mst synthesizer (OpenDP's noise)"
 
 
 def _opendp() -> Any:
-    """``opendp.prelude`` with the ``contrib`` features enabled (once)."""
-    global _OPENDP_READY
-    try:
-        import opendp.prelude as dp
-    except ImportError as exc:
-        raise MissingExtraError("synth", "the mst synthesizer (OpenDP's noise)") from exc
-    if not _OPENDP_READY:
-        dp.enable_features("contrib")
-        _OPENDP_READY = True
-    return dp
-
-
-def _discrete_gaussian(counts: npt.ArrayLike, sigma: float) -> tuple[IntArray, float]:
-    """``counts`` plus discrete Gaussian noise of scale ``sigma`` (OpenDP), and its ρ.
-
-    The noise is exact, from the OS's randomness. ρ is OpenDP's privacy map at L2
-    sensitivity 1 (one record adds one to one count): ``1/(2σ²)``.
-    """
-    if not (math.isfinite(sigma) and sigma > 0):
-        raise ParameterError(f"sigma must be positive and finite, got {sigma!r}")
-    dp = _opendp()
-    values = np.asarray(counts, dtype=np.int64).ravel()
-    measurement = dp.m.make_gaussian(
-        dp.vector_domain(dp.atom_domain(T="i64")), dp.l2_distance(T="i64"), float(sigma)
-    )
-    noisy = np.asarray(measurement(values.tolist()), dtype=np.int64)
-    return noisy, float(measurement.map(1))
-
-
-def _noisy_argmax(scores: FloatArray, rho: float) -> tuple[int, float]:
-    """Index of a score chosen by the exponential mechanism (Gumbel noisy max, OpenDP).
-
-    Sensitivity 1, non-monotonic; the scale is chosen so that the mechanism is ``rho``-zCDP
-    (``ε_sel = √(8ρ)``). Returns the index and OpenDP's ρ for it.
-    """
-    dp = _opendp()
-    scale = 1.0 / math.sqrt(2.0 * rho)
-    measurement = dp.m.make_noisy_max(
-        dp.vector_domain(dp.atom_domain(T=float, nan=False)),
-        dp.linf_distance(T=float),
-        dp.zero_concentrated_divergence(),
-        scale=scale,
-    )
-    index = int(measurement([float(s) for s in scores]))
-    return index, float(measurement.map(1.0))
-
-
-@functools.lru_cache(maxsize=64)
-def _rho_for(epsilon: float, delta: float) -> float:
-    """The largest zCDP ρ that :func:`_epsilon_for` turns into at most (ε, δ) (bisection).
-
-    A pure function of its arguments (about a hundred OpenDP conversions): cached.
-    """
-    low, high = 0.0, epsilon  # ε ≥ ρ for every δ < 1
-    for _ in range(100):
-        middle = (low + high) / 2
-        if _epsilon_for(middle, delta) <= epsilon:
-            low = middle
-        else:
-            high = middle
-    return low
-
-
-def _epsilon_for(rho: float, delta: float) -> float:
-    """The ε at δ of ρ-zCDP by OpenDP's conversion (Canonne, Kamath & Steinke 2020).
-
-    OpenDP converts measurements, not numbers, so this asks it for the (ε, δ) curve of a
-    Gaussian mechanism whose privacy map at sensitivity 1 is (at least) ``rho``.
-    """
-    if rho <= 0:
-        return 0.0
-    dp = _opendp()
-    scale = math.nextafter(1.0 / math.sqrt(2.0 * rho), 0.0)  # rounding may only raise ρ
-    gaussian = dp.m.make_gaussian(
-        dp.atom_domain(T=float, nan=False), dp.absolute_distance(T=float), scale=scale
-    )
-    return float(dp.c.make_zCDP_to_approxDP(gaussian).map(1.0).epsilon(delta))
-
-
-def _project_simplex(values: npt.ArrayLike, total: float) -> FloatArray:
-    """The Euclidean projection of ``values`` onto ``{x ≥ 0, Σx = total}``."""
-    v = np.asarray(values, dtype=np.float64).ravel()
-    if total <= 0 or not v.size:
-        return np.zeros_like(v)
-    u = np.sort(v)[::-1]
-    excess = np.cumsum(u) - total
-    k = np.arange(1, v.size + 1)
-    positive = np.nonzero(u - excess / k > 0)[0]
-    last = int(positive[-1])
-    theta = excess[last] / (last + 1)
-    out: FloatArray = np.maximum(v - theta, 0.0)
-    return out
-
-
-def _reconcile(
-    one: list[FloatArray],
-    variance_one: list[FloatArray],
-    two: Mapping[tuple[int, int], FloatArray],
-    sigma_two: float,
-    total: float,
-) -> list[FloatArray]:
-    """Each column's distribution from every noisy count that measures it.
-
-    A column's cells are measured by its noisy 1-way counts (noise variance
-    ``variance_one`` per cell: σ₁² times the number of cells merged into it) and by the
-    row or column sums of the noisy 2-way table of each tree edge it is on (the sum of k
-    cells: variance k·σ₂²). The estimates are averaged with inverse-variance weights (the
-    best linear unbiased combination of independent measurements), then projected onto
-    the simplex scaled to ``total`` and divided by it.
-    """
-    weighted = [noisy / variance for noisy, variance in zip(one, variance_one, strict=True)]
-    precision = [1.0 / variance for variance in variance_one]
-    for (a, b), table in two.items():
-        for column, margin, summed in (
-            (a, table.sum(axis=1), table.shape[1]),
-            (b, table.sum(axis=0), table.shape[0]),
-        ):
-            weight = 1.0 / (summed * sigma_two**2)
-            weighted[column] = weighted[column] + weight * margin
-            precision[column] += weight
-    return [
-        _project_simplex(values / weight, total) / total
-        for values, weight in zip(weighted, precision, strict=True)
-    ]
-
-
-def _rake(table: FloatArray, rows: FloatArray, columns: FloatArray) -> FloatArray:
-    """``table`` scaled by iterative proportional fitting to the margins ``rows``, ``columns``.
-
-    The margins have equal totals; a row or column whose margin is 0 becomes 0. Converges
-    when the table is positive wherever both margins are (the callers smooth it so).
-    """
-    out = np.array(table, dtype=np.float64)
-    tolerance = _RAKE_TOLERANCE * max(float(rows.sum()), 1.0)
-    for _ in range(_RAKE_ITERATIONS):
-        sums = out.sum(axis=1)
-        out *= np.divide(rows, sums, out=np.zeros_like(rows), where=sums > 0)[:, None]
-        sums = out.sum(axis=0)
-        out *= np.divide(columns, sums, out=np.zeros_like(columns), where=sums > 0)[None, :]
-        if np.abs(out.sum(axis=1) - rows).max() <= tolerance:
-            break
-    return out
-
-
-@dataclass(frozen=True)
-class _Groups:
-    """MST's domain compression of one column: cells seen too rarely are merged into one.
-
-    A cell whose noisy 1-way count is below ``3σ`` is indistinguishable from an empty one;
-    all such cells of a column become a single cell (unless fewer than two cells would be
-    left), which spreads the noise of many near-empty cells over one measurement. A merged
-    cell is sampled as one of its members, in proportion to the members' noisy counts
-    shrunk towards their mean (empirical Bayes: by the share of their spread that is not
-    noise, ``1 − σ²/variance``; all equal, i.e. uniform, when the spread is no more than
-    the noise). Decided from the noisy counts only: post-processing.
-    """
-
-    index: IntArray  # per original cell: its compressed cell
-    sizes: FloatArray  # per compressed cell: how many original cells it holds
-    weights: FloatArray  # per original cell: its probability within its compressed cell
-
-    @classmethod
-    def of(cls, noisy: IntArray, sigma: float) -> _Groups:
-        kept = noisy >= _COMPRESS_SIGMAS * sigma
-        weights = np.ones(noisy.size, dtype=np.float64)
-        if kept.sum() < 2 or (~kept).sum() < 2:  # nothing to merge
-            index = np.arange(noisy.size, dtype=np.int64)
-        else:
-            index = np.where(kept, np.cumsum(kept) - 1, int(kept.sum())).astype(np.int64)
-            weights[~kept] = _shrunk(noisy[~kept].astype(np.float64), sigma)
-        sizes = np.bincount(index).astype(np.float64)
-        totals = np.bincount(index, weights=weights)
-        return cls(index, sizes, weights / totals[index])
-
-    @property
-    def cells(self) -> int:
-        return int(self.sizes.size)
-
-    @property
-    def kept(self) -> int:
-        """Cells left after compression."""
-        return self.cells
-
-    def compress(self, codes: IntArray) -> IntArray:
-        out: IntArray = self.index[codes]
-        return out
-
-    def merge(self, noisy: IntArray) -> FloatArray:
-        """Noisy counts of the compressed cells (a merged cell: the sum of its members)."""
-        merged: FloatArray = np.bincount(
-            self.index, weights=noisy.astype(np.float64), minlength=self.cells
-        ).astype(np.float64)
-        return merged
-
-    def expand(self, codes: IntArray, stream: SeededStream) -> IntArray:
-        """Original cells of compressed ``codes``: a merged cell as one of its members."""
-        if self.cells == self.index.size:
-            return codes
-        out = np.argsort(self.index, kind="stable")[codes]  # kept cells: their one member
-        merged = self.cells - 1
-        rows = np.flatnonzero(codes == merged)
-        if rows.size:
-            members = np.flatnonzero(self.index == merged)
-            out[rows] = members[stream.choice(self.weights[members], rows.size)]
-        result: IntArray = out.astype(np.int64)
-        return result
-
-
-def _shrunk(noisy: FloatArray, sigma: float) -> FloatArray:
-    """Noisy counts shrunk towards their mean by ``1 − σ²/variance`` (James–Stein), ≥ 0.
-
-    Falls back to equal weights when nothing positive is left.
-    """
-    mean = float(noisy.mean())
-    variance = float(noisy.var(ddof=1)) if noisy.size > 2 else 0.0
-    keep = max(0.0, 1.0 - sigma**2 / variance) if variance > 0 else 0.0
-    shrunk = np.maximum(mean + keep * (noisy - mean), 0.0)
-    if shrunk.sum() <= 0:
-        return np.ones_like(noisy)
-    out: FloatArray = shrunk
-    return out
-
-
-# ---------------------------------------------------------------------------------------
-# Public discretisation
-
-
-@dataclass(frozen=True)
-class _Coding:
-    """How one column maps to cells: ``values`` value cells, then maybe a missing cell.
-
-    Numeric value cells: continuous columns with ``high > low`` have the cell of ``low``,
-    ``values − 2`` equal-width bins of ``(low, high)`` and the cell of ``high``; integer
-    and date columns have a cell per whole number ``starts[k]`` up to the next start
-    (``starts`` begins with ``low`` alone and ends with ``high`` alone when bins are used).
-    """
-
-    spec: ColumnSpec
-    values: int
-    missing: bool
-    low: float = 0.0
-    high: float = 0.0
-    starts: tuple[float, ...] = ()  # integer/date: first whole number of each bin
-
-    @property
-    def cells(self) -> int:
-        return self.values + int(self.missing)
-
-    def encode(self, column: pd.Series) -> IntArray:
-        spec = self.spec
-        numbers = to_numeric(column, spec, "the table to fit")
-        absent = numbers < 0 if spec.kind == "categorical" else np.isnan(numbers)
-        if absent.any() and not self.missing:
-            raise DatasetError(
-                f"column {spec.name!r} has missing values but its schema says it has none",
-                column=spec.name,
-            )
-        if spec.kind == "categorical":
-            codes = numbers.astype(np.int64)
-        elif spec.kind == "continuous":
-            clean = np.clip(np.where(absent, self.low, numbers), self.low, self.high)
-            codes = np.zeros(len(clean), dtype=np.int64)
-            if self.values > 1:
-                inner = self.values - 2
-                raw = np.floor((clean - self.low) / ((self.high - self.low) / inner))
-                codes = 1 + np.clip(raw, 0, inner - 1).astype(np.int64)
-                codes[clean <= self.low] = 0
-                codes[clean >= self.high] = self.values - 1
-        else:
-            clean = np.where(absent, self.low, numbers)
-            codes = np.searchsorted(np.asarray(self.starts), clean, side="right") - 1
-            codes = np.clip(codes, 0, self.values - 1).astype(np.int64)
-        out: IntArray = np.where(absent, self.values, codes).astype(np.int64)
-        return out
-
-    def decode(self, codes: IntArray, stream: SeededStream) -> pd.Series:
-        spec = self.spec
-        absent = codes >= self.values
-        if spec.kind == "categorical":
-            return from_numeric(np.where(absent, -1, codes), spec)
-        bins = np.minimum(codes, self.values - 1)
-        u = stream.uniform(len(codes))
-        if spec.kind == "continuous":
-            inner = max(self.values - 2, 1)
-            width = (self.high - self.low) / inner
-            numbers = np.clip(self.low + (bins - 1 + u) * width, self.low, self.high)
-            numbers[bins == 0] = self.low
-            numbers[bins == self.values - 1] = self.high
-        else:
-            starts = np.asarray(self.starts)
-            ends = np.append(starts[1:], self.high + 1.0)  # one past each bin's last number
-            first, count = starts[bins], ends[bins] - starts[bins]
-            numbers = np.minimum(first + np.floor(u * count), ends[bins] - 1.0)
-        return from_numeric(np.where(absent, np.nan, numbers), spec)
-
-
-def _as_number(value: Bound, spec: ColumnSpec) -> float:
-    if isinstance(value, bool):
-        raise ParameterError(f"bounds of {spec.name!r} must be numbers", parameter="bounds")
-    if isinstance(value, int | float | np.integer | np.floating):
-        number = float(value)
-    elif spec.kind == "date":
-        try:
-            stamp = pd.Timestamp(value)
-        except (ValueError, TypeError) as exc:
-            raise ParameterError(
-                f"bound {value!r} of date column {spec.name!r} is not a date", parameter="bounds"
-            ) from exc
-        number = float((stamp.normalize() - _EPOCH).days)
-    else:
-        raise ParameterError(
-            f"bounds of {spec.name!r} must be numbers, got {value!r}", parameter="bounds"
-        )
-    if not math.isfinite(number):
-        raise ParameterError(f"bounds of {spec.name!r} must be finite", parameter="bounds")
-    return number
-
-
-def _bound_text(value: float, spec: ColumnSpec) -> float | str:
-    """A bound as the report shows it: a number, or for a date column an ISO date."""
-    if spec.kind == "date":
-        return str((_EPOCH + pd.Timedelta(days=value)).date())
-    return value
-
-
-def _coding(spec: ColumnSpec, bounds: tuple[float, float] | None, bins: int) -> _Coding:
-    missing = spec.missing > 0
-    if spec.kind == "categorical":
-        return _Coding(spec, len(spec.categories), missing)
-    low, high = bounds if bounds is not None else (0.0, 0.0)
-    if spec.kind == "continuous":
-        return _Coding(spec, bins + 2 if high > low else 1, missing, low, high)
-    first, last = math.ceil(low), math.floor(high)
-    if last < first:
-        raise ParameterError(
-            f"the bounds ({low}, {high}) of {spec.name!r} contain no whole number",
-            parameter="bounds",
-        )
-    span = last - first + 1
-    if span <= bins + 2:
-        starts = tuple(float(first + k) for k in range(span))
-    else:  # the low bound alone, bins equal-width bins between, the high bound alone
-        inner = span - 2
-        between = (math.ceil(first + 1 + b * inner / bins) for b in range(bins))
-        starts = (float(first), *map(float, between), float(last))
-    return _Coding(spec, len(starts), missing, float(first), float(last), starts)
-
-
-# ---------------------------------------------------------------------------------------
-# The synthesizer
-
-
-@dataclass(frozen=True)
-class _Edge:
-    parent: int
-    child: int
-    conditional: FloatArray  # (parent cells, child cells), rows sum to one
+    """``opendp.prelude``, or ``MissingExtraError`` naming this synthesizer and the extra."""
+    return require_opendp(_PURPOSE)
 
 
 class MissingBoundsError(ParameterError):
@@ -595,11 +252,11 @@ class MST(Synthesizer):
                 )
         self.max_categories = max_categories
         self.bounds_from_data = bool(bounds_from_data)
-        self._codings: list[_Coding] = []
-        self._groups: list[_Groups] = []
+        self._codings: list[Coding] = []
+        self._groups: list[Groups] = []
         self._root: FloatArray = np.zeros(0)
-        self._edges: list[_Edge] = []
-        self._report: dict[str, Any] | None = None
+        self._edges: list[Edge] = []
+        self._report: PrivacyReport | None = None
         self._rows = 0
 
     # -- privacy report ------------------------------------------------------------------
@@ -613,15 +270,12 @@ class MST(Synthesizer):
         """
         if self._report is None:
             return None
-        return {
-            **self._report,
-            "measurements": [dict(m) for m in self._report["measurements"]],
-            "caveats": list(self._report["caveats"]),
-            "tree": [list(e) for e in self._report["tree"]],
-            "bounds": {name: list(pair) for name, pair in self._report["bounds"].items()},
-            "noisy_total": dict(self._report["noisy_total"]),
-            "outside_epsilon": list(self._report["outside_epsilon"]),
-        }
+        return self._report.to_dict()
+
+    @property
+    def privacy_report(self) -> PrivacyReport | None:
+        """:attr:`privacy` as a checked :class:`~privstats.disclosure.report.PrivacyReport`."""
+        return self._report
 
     @property
     def default_rows(self) -> int:
@@ -631,7 +285,7 @@ class MST(Synthesizer):
 
     # -- fitting -------------------------------------------------------------------------
 
-    def _resolve_codings(self, schema: Schema) -> tuple[list[_Coding], list[str]]:
+    def _resolve_codings(self, schema: Schema) -> tuple[list[Coding], list[str]]:
         unknown = [name for name in self.bounds if name not in schema]
         if unknown:
             raise ParameterError(
@@ -658,10 +312,10 @@ class MST(Synthesizer):
                         f"categorical column {spec.name!r} has no categories",
                         parameter="schema",
                     )
-                codings.append(_coding(spec, None, self.bins))
+                codings.append(column_coding(spec, None, self.bins))
                 continue
             if spec.name in self.bounds:
-                low, high = (_as_number(v, spec) for v in self.bounds[spec.name])
+                low, high = (as_number(v, spec) for v in self.bounds[spec.name])
                 if not low <= high:
                     raise ParameterError(
                         f"bounds of {spec.name!r} must have low <= high, got ({low}, {high})",
@@ -674,7 +328,7 @@ class MST(Synthesizer):
             else:
                 unbounded.append(spec)
                 continue
-            codings.append(_coding(spec, (low, high), self.bins))
+            codings.append(column_coding(spec, (low, high), self.bins))
         if unbounded:
             raise MissingBoundsError(
                 tuple(spec.name for spec in unbounded), tuple(spec.kind for spec in unbounded)
@@ -685,7 +339,8 @@ class MST(Synthesizer):
         codings, from_data = self._resolve_codings(schema)
         codes = [coding.encode(table[coding.spec.name]) for coding in codings]
         d = len(codings)
-        rho = _rho_for(self.epsilon, self.delta)
+        require_opendp(_PURPOSE)  # the error names this synthesizer and the extra
+        rho = rho_for_epsilon(self.epsilon, self.delta)
         if d == 1:
             rho_one, rho_select, rho_two = rho, 0.0, 0.0
         elif d == 2:
@@ -717,14 +372,14 @@ class MST(Synthesizer):
         total_sigma = sigma_one / math.sqrt(float(weights.sum()))
         total = max(1.0, estimate)
         self._rows = max(1, round(estimate))
-        groups = [_Groups.of(noisy, sigma_one) for noisy in noisy_one]
+        groups = [Groups.of(noisy, sigma_one) for noisy in noisy_one]
         for group, measurement in zip(groups, measurements, strict=True):
             measurement["kept_cells"] = group.kept
         codes = [group.compress(column) for group, column in zip(groups, codes, strict=True)]
         cells = [group.cells for group in groups]
         one = [group.merge(noisy) for group, noisy in zip(groups, noisy_one, strict=True)]
         variance_one = [group.sizes * sigma_one**2 for group in groups]
-        marginals = [_project_simplex(noisy, total) / total for noisy in one]
+        marginals = [project_simplex(noisy, total) / total for noisy in one]
 
         # tree selection
         if d <= 2:
@@ -741,7 +396,7 @@ class MST(Synthesizer):
             counts = np.bincount(codes[a] * kb + codes[b], minlength=ka * kb)
             noisy, spent = _discrete_gaussian(counts, sigma_two)
             raw_two[a, b] = noisy.reshape(ka, kb).astype(np.float64)
-            noisy_two[a, b] = _project_simplex(noisy, total).reshape(ka, kb)
+            noisy_two[a, b] = project_simplex(noisy, total).reshape(ka, kb)
             measurements.append(
                 {
                     "what": f"2-way {codings[a].spec.name} × {codings[b].spec.name}",
@@ -752,11 +407,22 @@ class MST(Synthesizer):
                 }
             )
         self._codings = codings
-        reconciled = _reconcile(one, variance_one, raw_two, sigma_two, total)
+        reconciled = reconcile(one, variance_one, raw_two, sigma_two, total)
         self._groups = groups
         self._root = reconciled[0]
-        self._edges = self._build_tree(cells, reconciled, noisy_two, sigma_two, total)
+        self._edges = build_tree(cells, reconciled, noisy_two, sigma_two, total)
 
+        self._report = self._privacy_report(codings, from_data, tree, measurements, total_sigma)
+
+    def _privacy_report(
+        self,
+        codings: list[Coding],
+        from_data: list[str],
+        tree: list[tuple[int, int]],
+        measurements: list[dict[str, Any]],
+        total_sigma: float,
+    ) -> PrivacyReport:
+        """What ``fit`` measured, its cost recomputed from the listed ρ's, and its limits."""
         spent_rho = math.fsum(m["rho"] for m in measurements)
         caveats = [
             "the category lists of categorical columns and which columns have missing values "
@@ -788,36 +454,40 @@ class MST(Synthesizer):
             outside.append(
                 f"the bounds of {', '.join(public)}: given by the user and assumed public"
             )
-        self._report = {
-            "method": self.method,
-            "mechanism": "discrete Gaussian (OpenDP) on counts; exponential mechanism as "
+        return PrivacyReport(
+            method=self.method,
+            mechanism="discrete Gaussian (OpenDP) on counts; exponential mechanism as "
             "Gumbel report-noisy-max (OpenDP) for the tree",
-            "epsilon": _epsilon_for(spent_rho, self.delta),
-            "delta": self.delta,
-            "rho": spent_rho,
-            "accounting": "zCDP, ρ added; ε from OpenDP's make_zCDP_to_approxDP",
-            "neighbouring": "add or remove one record",
-            "bins": self.bins,
-            "bounds_from_data": from_data,
-            "bounds": {
-                coding.spec.name: [
-                    _bound_text(coding.low, coding.spec),
-                    _bound_text(coding.high, coding.spec),
-                ]
-                for coding in codings
-                if coding.spec.kind != "categorical"
+            spent=Budget(epsilon=zcdp_epsilon(spent_rho, self.delta), delta=self.delta),
+            figures={"rho": spent_rho},
+            accounting="zCDP, ρ added; ε from OpenDP's make_zCDP_to_approxDP",
+            covers="the fitted model, the noisy record count, this report and every table "
+            "sampled from the model",
+            details={
+                "bins": self.bins,
+                "bounds_from_data": from_data,
+                "bounds": {
+                    coding.spec.name: [
+                        bound_text(coding.low, coding.spec),
+                        bound_text(coding.high, coding.spec),
+                    ]
+                    for coding in codings
+                    if coding.spec.kind != "categorical"
+                },
+                "noisy_total": {
+                    "records": self._rows,
+                    "sigma": total_sigma,
+                    "from": "the noisy 1-way marginals' totals, inverse-variance weighted "
+                    "(post-processing: no budget of its own)",
+                },
             },
-            "noisy_total": {
-                "records": self._rows,
-                "sigma": total_sigma,
-                "from": "the noisy 1-way marginals' totals, inverse-variance weighted "
-                "(post-processing: no budget of its own)",
+            outside_epsilon=tuple(outside),
+            trailing={
+                "tree": [[codings[a].spec.name, codings[b].spec.name] for a, b in tree],
+                "measurements": measurements,
             },
-            "outside_epsilon": outside,
-            "tree": [(codings[a].spec.name, codings[b].spec.name) for a, b in tree],
-            "measurements": measurements,
-            "caveats": caveats,
-        }
+            caveats=tuple(caveats),
+        )
 
     def _select(
         self,
@@ -862,46 +532,6 @@ class MST(Synthesizer):
                 }
             )
         return tree
-
-    @staticmethod
-    def _build_tree(
-        cells: list[int],
-        marginals: list[FloatArray],
-        noisy_two: dict[tuple[int, int], FloatArray],
-        sigma: float,
-        total: float,
-    ) -> list[_Edge]:
-        """Orient the tree from column 0 (breadth first) and estimate P(child | parent).
-
-        Each edge's table, smoothed towards independence, is raked to the reconciled
-        distributions of its two columns (``marginals``), so the model's 1-way
-        distributions are exactly those.
-        """
-        neighbours: dict[int, list[int]] = {i: [] for i in range(len(cells))}
-        for a, b in noisy_two:
-            neighbours[a].append(b)
-            neighbours[b].append(a)
-        edges: list[_Edge] = []
-        seen, queue = {0}, [0]
-        while queue:
-            node = queue.pop(0)
-            for other in sorted(neighbours[node]):
-                if other in seen:
-                    continue
-                seen.add(other)
-                queue.append(other)
-                if (node, other) in noisy_two:
-                    table = noisy_two[node, other]
-                else:
-                    table = noisy_two[other, node].T
-                prior = marginals[other]
-                weight = sigma * math.sqrt(cells[other])
-                raked = _rake(table + weight * prior, total * marginals[node], total * prior)
-                sums = raked.sum(axis=1, keepdims=True)
-                conditional = np.where(sums > 0, raked / np.where(sums > 0, sums, 1.0), prior)
-                conditional /= conditional.sum(axis=1, keepdims=True)
-                edges.append(_Edge(node, other, conditional))
-        return edges
 
     # -- sampling ------------------------------------------------------------------------
 

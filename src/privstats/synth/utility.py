@@ -67,10 +67,8 @@ Random choices (permutations, the trees' and boosting's internal seeds) come fro
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Literal, NamedTuple
 
@@ -85,7 +83,9 @@ from sklearn.tree import DecisionTreeClassifier
 
 from privstats.crypto.random import SeededStream
 from privstats.errors import DatasetError, ParameterError
-from privstats.synth.schema import ColumnSpec, Schema, to_numeric
+from privstats.synth.ci_overlap import ci_overlap, ci_overlap_detail, parse_formula
+from privstats.synth.encoded import encoded_tables, estimator_seed
+from privstats.synth.schema import ColumnSpec, Schema
 
 __all__ = [
     "UTILITY_KEYS",
@@ -145,34 +145,6 @@ class TSTRScore(NamedTuple):
     """AUC, one-vs-rest macro over the test classes (None for regression or one class)."""
 
 
-# -- shared preparation ------------------------------------------------------------------
-
-
-def _conformed(
-    schema: Schema, *tables: tuple[pd.DataFrame, str]
-) -> list[dict[str, npt.NDArray[Any]]]:
-    """Each table conformed to the schema, as numeric columns (codes −1 / NaN missing)."""
-    out = []
-    for table, what in tables:
-        if not isinstance(table, pd.DataFrame):
-            raise ParameterError(
-                f"the {what} must be a pandas DataFrame, got {type(table).__name__}",
-                parameter=what.replace(" ", "_"),
-            )
-        if not len(table):
-            raise DatasetError(f"the {what} has no records")
-        conformed = schema.conform(table, f"the {what}")
-        out.append(
-            {column.name: to_numeric(conformed[column.name], column, what) for column in schema}
-        )
-    return out
-
-
-def _stream_int(stream: SeededStream) -> int:
-    """A 31-bit seed for a scikit-learn estimator, drawn from the stream."""
-    return int.from_bytes(stream.bytes(4), "little") & 0x7FFFFFFF
-
-
 # -- propensity scores -------------------------------------------------------------------
 
 
@@ -227,7 +199,7 @@ def pmse(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> Propens
     Near 1 is good, below about 2 commonly acceptable; far below 1 suggests copying.
     """
     _check_sizes(real, synthetic)
-    encoded_real, encoded_syn = _conformed(
+    encoded_real, encoded_syn = encoded_tables(
         schema, (real, "real table"), (synthetic, "synthetic table")
     )
     labels = _indicator(len(real), len(synthetic))
@@ -280,7 +252,7 @@ def pmse_cart(
             parameter="permutations",
         )
     _check_sizes(real, synthetic)
-    encoded_real, encoded_syn = _conformed(
+    encoded_real, encoded_syn = encoded_tables(
         schema, (real, "real table"), (synthetic, "synthetic table")
     )
     labels = _indicator(len(real), len(synthetic))
@@ -291,9 +263,9 @@ def pmse_cart(
         return PropensityScore(0.0, 0.0, math.nan)
     min_leaf = max(5, total // 200)
     stream = SeededStream(seed, "synth.utility.pmse_cart")
-    score = _cart_pmse(design, labels, c, min_leaf, _stream_int(stream))
+    score = _cart_pmse(design, labels, c, min_leaf, estimator_seed(stream))
     nulls = [
-        _cart_pmse(design, labels[stream.permutation(total)], c, min_leaf, _stream_int(stream))
+        _cart_pmse(design, labels[stream.permutation(total)], c, min_leaf, estimator_seed(stream))
         for _ in range(permutations)
     ]
     null = float(np.mean(nulls))
@@ -337,7 +309,7 @@ def _tvd(real_codes: IntArray, synthetic_codes: IntArray, size: int) -> float:
 def _binned(
     real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema
 ) -> dict[str, tuple[IntArray, IntArray, int]]:
-    encoded_real, encoded_syn = _conformed(
+    encoded_real, encoded_syn = encoded_tables(
         schema, (real, "real table"), (synthetic, "synthetic table")
     )
     return {
@@ -371,178 +343,7 @@ def tvd_2way(
     return out
 
 
-# -- confidence-interval overlap ---------------------------------------------------------
-
-_NAME = r"\s*([^~+]+?)\s*"
-
-
-def _parse_formula(formula: str, schema: Schema) -> tuple[str, list[str]]:
-    match = re.fullmatch(rf"{_NAME}~(.+)", formula) if isinstance(formula, str) else None
-    if match is None:
-        raise ParameterError(
-            f'a regression is written "y ~ x1 + x2", got {formula!r}', parameter="regression"
-        )
-    response = match.group(1).strip()
-    predictors = [name.strip() for name in match.group(2).split("+")]
-    if not all(predictors):
-        raise ParameterError(
-            f'a regression is written "y ~ x1 + x2", got {formula!r}', parameter="regression"
-        )
-    for name in (response, *predictors):
-        if name not in schema:
-            raise ParameterError(
-                f"the regression {formula!r} names {name!r}, which is not a column; columns "
-                f"are {', '.join(schema.names)}",
-                parameter="regression",
-            )
-    if schema[response].kind == "categorical":
-        raise ParameterError(
-            f"the regression's response {response!r} is categorical; name a numeric column",
-            parameter="regression",
-        )
-    if response in predictors or len(set(predictors)) != len(predictors):
-        raise ParameterError(f"the regression {formula!r} repeats a column", parameter="regression")
-    return response, predictors
-
-
-@dataclass(frozen=True)
-class _Fit:
-    estimate: FloatArray
-    low: FloatArray
-    high: FloatArray
-
-
-def _ols(design: FloatArray, response: FloatArray, level: float) -> _Fit:
-    n, p = design.shape
-    estimate: FloatArray = np.linalg.lstsq(design, response, rcond=None)[0].astype(np.float64)
-    residual = response - design @ estimate
-    sigma2 = float(residual @ residual) / (n - p)
-    covariance = sigma2 * np.linalg.inv(design.T @ design)
-    se = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
-    t = float(stats.t.ppf(0.5 + level / 2, n - p))
-    return _Fit(estimate, estimate - t * se, estimate + t * se)
-
-
-def ci_overlap_detail(
-    real: pd.DataFrame,
-    synthetic: pd.DataFrame,
-    schema: Schema,
-    formula: str,
-    *,
-    level: float = 0.95,
-) -> pd.DataFrame:
-    """Per coefficient of ``formula`` ("y ~ x1 + x2"), both fits and the interval overlap.
-
-    Ordinary least squares with an intercept on the complete cases of each table
-    (records missing the response or a predictor are dropped); categorical predictors
-    become dummies for their categories observed in either table, the first (in schema
-    order) being the reference; dates count days. Classical standard errors and
-    t-quantiles give the ``level`` confidence intervals; ``overlap`` is Karr et al.'s
-    interval overlap (module doc): 1 identical, below 0 disjoint (NaN for an interval of
-    zero width, i.e. an exact fit). Rows: ``(Intercept)`` then the predictors' terms;
-    columns ``term``, ``real_estimate``, ``real_low``, ``real_high``,
-    ``synthetic_estimate``, ``synthetic_low``, ``synthetic_high``, ``overlap``.
-    """
-    if not 0 < level < 1:
-        raise ParameterError(f"level must be between 0 and 1, got {level!r}", parameter="level")
-    response, predictors = _parse_formula(formula, schema)
-    encoded = _conformed(schema, (real, "real table"), (synthetic, "synthetic table"))
-    used = [response, *predictors]
-    complete = [
-        np.logical_and.reduce(
-            [
-                (table[name] >= 0) if schema[name].kind == "categorical" else ~np.isnan(table[name])
-                for name in used
-            ]
-        )
-        for table in encoded
-    ]
-    terms = ["(Intercept)"]
-    dummies: dict[str, str] = {}  # dummy term -> its column
-    columns: list[list[FloatArray]] = [[np.ones(int(keep.sum()))] for keep in complete]
-    for name in predictors:
-        spec = schema[name]
-        if spec.kind != "categorical":
-            terms.append(name)
-            for block, table, keep in zip(columns, encoded, complete, strict=True):
-                block.append(table[name][keep].astype(np.float64))
-            continue
-        observed = np.unique(
-            np.concatenate(
-                [table[name][keep] for table, keep in zip(encoded, complete, strict=True)]
-            )
-        )
-        for level_code in observed[1:]:
-            term = f"{name}[{spec.categories[int(level_code)]}]"
-            terms.append(term)
-            dummies[term] = name
-            for block, table, keep in zip(columns, encoded, complete, strict=True):
-                block.append((table[name][keep] == level_code).astype(np.float64))
-    fits = []
-    for design_columns, table, keep, what in zip(
-        columns, encoded, complete, ("real", "synthetic"), strict=True
-    ):
-        design = np.column_stack(design_columns)
-        n, p = design.shape
-        if n <= p:
-            raise DatasetError(
-                f"the {what} table has {n} complete records for the {p} coefficients of "
-                f"{formula!r}; the regression needs more"
-            )
-        empty = [
-            term
-            for term, values in zip(terms, design.T, strict=True)
-            if term in dummies and not values.any()
-        ]
-        if empty:
-            raise DatasetError(
-                f"the {what} table has no complete records with {', '.join(empty)}, so "
-                f"{formula!r} cannot be estimated on it",
-                column=dummies[empty[0]],
-            )
-        if np.linalg.matrix_rank(design) < p:
-            raise DatasetError(
-                f"the predictors of {formula!r} are collinear in the {what} table "
-                "(a predictor is constant or determined by the others)"
-            )
-        fits.append(_ols(design, table[response][keep].astype(np.float64), level))
-    ours, theirs = fits
-    inner = np.minimum(ours.high, theirs.high) - np.maximum(ours.low, theirs.low)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        overlap = 0.5 * (inner / (ours.high - ours.low) + inner / (theirs.high - theirs.low))
-    overlap = np.where(np.isfinite(overlap), overlap, np.nan)
-    return pd.DataFrame(
-        {
-            "term": terms,
-            "real_estimate": ours.estimate,
-            "real_low": ours.low,
-            "real_high": ours.high,
-            "synthetic_estimate": theirs.estimate,
-            "synthetic_low": theirs.low,
-            "synthetic_high": theirs.high,
-            "overlap": overlap,
-        }
-    )
-
-
-def ci_overlap(
-    real: pd.DataFrame,
-    synthetic: pd.DataFrame,
-    schema: Schema,
-    formula: str,
-    *,
-    level: float = 0.95,
-) -> float:
-    """Mean confidence-interval overlap of ``formula``'s coefficients, intercept excluded.
-
-    1 is best (identical intervals), 0 intervals that touch, negative disjoint; see
-    :func:`ci_overlap_detail` for the fits and :mod:`privstats.synth.utility` for the
-    formula. NaN if no coefficient has an interval of positive width.
-    """
-    detail = ci_overlap_detail(real, synthetic, schema, formula, level=level)
-    values = detail["overlap"].to_numpy(dtype=np.float64)[1:]
-    values = values[~np.isnan(values)]
-    return float(values.mean()) if values.size else math.nan
+# -- confidence-interval overlap: privstats.synth.ci_overlap ------------------------------
 
 
 # -- train on synthetic, test on real ----------------------------------------------------
@@ -595,7 +396,7 @@ def tstr(
     """
     spec = schema[target]
     test_name = "real table" if test is None else "test table"
-    encoded_syn, encoded_test = _conformed(
+    encoded_syn, encoded_test = encoded_tables(
         schema, (synthetic, "synthetic table"), (real if test is None else test, test_name)
     )
     features = [name for name in schema.names if name != target]
@@ -619,7 +420,7 @@ def tstr(
     ]
     options: dict[str, Any] = {
         "categorical_features": np.asarray(mask, dtype=bool) if any(mask) else None,
-        "random_state": _stream_int(stream),
+        "random_state": estimator_seed(stream),
     }
     if not categorical:
         model = HistGradientBoostingRegressor(**options)
@@ -680,7 +481,7 @@ def utility_report(
     if target is not None:
         schema[target]  # an unknown target fails before the long computations
     if regression is not None:
-        _parse_formula(regression, schema)
+        parse_formula(regression, schema)
     logistic = pmse(real, synthetic, schema)
     cart = pmse_cart(real, synthetic, schema, permutations=cart_permutations, seed=seed)
     one_way = list(tvd_1way(real, synthetic, schema).values())

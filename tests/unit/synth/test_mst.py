@@ -19,6 +19,7 @@ import pytest
 from scipy import stats
 
 from privstats.crypto.random import SeededStream
+from privstats.disclosure import dp as disclosure_dp
 from privstats.errors import MissingExtraError, ParameterError
 from privstats.synth import mst as mst_module
 from privstats.synth.mst import (
@@ -27,7 +28,6 @@ from privstats.synth.mst import (
     MissingBoundsError,
     _discrete_gaussian,
     _Groups,
-    _noisy_argmax,
     _project_simplex,
 )
 from privstats.synth.release import synthesize
@@ -93,42 +93,7 @@ def test_the_budget_uses_opendps_conversion_not_the_looser_bound() -> None:
 # 1. the noise -------------------------------------------------------------------------
 
 
-def test_discrete_gaussian_noise_has_the_discrete_gaussian_distribution() -> None:
-    sigma, draws = 3.0, 20_000
-    noisy, rho = _discrete_gaussian(np.zeros(draws, dtype=np.int64), sigma)
-    assert noisy.dtype == np.int64 and noisy.shape == (draws,)
-    assert rho == pytest.approx(1.0 / (2.0 * sigma**2), rel=1e-12)
-
-    # chi-square against the discrete Gaussian pmf ∝ exp(−x²/2σ²) on −9..9, tails pooled
-    support = np.arange(-60, 61)
-    pmf = np.exp(-(support**2) / (2.0 * sigma**2))
-    pmf /= pmf.sum()
-    inner = np.arange(-9, 10)
-    expected = [pmf[support < -9].sum()] + [pmf[support == k][0] for k in inner]
-    expected += [pmf[support > 9].sum()]
-    observed = [np.sum(noisy < -9)] + [np.sum(noisy == k) for k in inner]
-    observed += [np.sum(noisy > 9)]
-    _, p_value = stats.chisquare(observed, np.array(expected) * draws)
-    assert p_value > 1e-6
-
-    # variance σ² within 5% (its standard error is √(2/n) ≈ 1%), mean 0 within 5 SE
-    variance = float(np.mean(noisy.astype(float) ** 2))
-    assert variance == pytest.approx(sigma**2, rel=0.05)
-    assert abs(float(noisy.mean())) < 5 * sigma / math.sqrt(draws)
-
-
-def test_noise_is_added_to_the_counts_and_is_not_reproducible() -> None:
-    counts = np.full(5_000, 100, dtype=np.int64)
-    first, _ = _discrete_gaussian(counts, 2.0)
-    second, _ = _discrete_gaussian(counts, 2.0)
-    assert abs(float(first.mean()) - 100.0) < 5 * 2.0 / math.sqrt(5_000)
-    assert not np.array_equal(first, second)
-
-
-def test_noisy_argmax_picks_a_clear_winner_and_accounts_rho() -> None:
-    index, rho = _noisy_argmax(np.array([0.0, 5.0, 1e6, 3.0]), 0.5)
-    assert index == 2
-    assert rho == pytest.approx(0.5, rel=1e-9)
+# the samplers' distributions are tested with them, in tests/unit/disclosure/test_dp.py
 
 
 def test_simplex_projection_is_non_negative_with_the_requested_total() -> None:
@@ -181,7 +146,7 @@ def test_reported_epsilon_is_the_composition_of_the_measurements(
 
 def test_privacy_is_none_before_fit_and_a_copy_after() -> None:
     synth = MST(bounds=BOUNDS)
-    assert synth.privacy is None
+    assert synth.privacy is None and synth.privacy_report is None
     synth.fit(_table(500))
     report = synth.privacy
     assert report is not None
@@ -192,6 +157,15 @@ def test_privacy_is_none_before_fit_and_a_copy_after() -> None:
     assert synth.privacy["outside_epsilon"] and synth.privacy["noisy_total"]
     assert "OpenDP" in synth.privacy["mechanism"]
     assert any("public" in caveat for caveat in synth.privacy["caveats"])
+    checked = synth.privacy_report
+    assert checked is not None and checked.to_dict() == synth.privacy
+    assert checked.spent is not None and checked.spent.delta == synth.delta
+    # the keys MST's report has always had, in their order, then the PrivacyReport's new ones
+    assert list(synth.privacy) == [
+        "method", "mechanism", "epsilon", "delta", "rho", "accounting", "neighbouring", "bins",
+        "bounds_from_data", "bounds", "noisy_total", "outside_epsilon", "tree", "measurements",
+        "caveats", "unit", "covers",
+    ]  # fmt: skip
 
 
 def test_the_bounds_are_cells_of_their_own_so_point_masses_there_are_kept() -> None:
@@ -406,7 +380,7 @@ def test_missing_bounds_name_the_columns_in_the_python_words() -> None:
 
 
 def test_without_opendp_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mst_module, "_OPENDP_READY", False)
+    monkeypatch.setattr(disclosure_dp, "_OPENDP_READY", False)
     monkeypatch.setitem(sys.modules, "opendp", None)
     monkeypatch.setitem(sys.modules, "opendp.prelude", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'privstats\[synth\]'"):

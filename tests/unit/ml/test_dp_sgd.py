@@ -19,7 +19,6 @@ import sys
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from privstats.errors import MissingExtraError, ParameterError
 from privstats.ml import LogisticRegression, Standardizer
@@ -29,6 +28,7 @@ from privstats.ml.dp import (
     _poisson_sample,
     _uniforms,
     clip_rows,
+    dp_sgd_report,
     epsilon,
     gaussian_noise,
     train_local_dp,
@@ -141,42 +141,14 @@ def test_ledger_composes_rounds_like_one_run() -> None:
 # --- randomness -----------------------------------------------------------------------
 
 
-def test_uniforms_are_53_bit_values_in_the_half_open_unit_interval() -> None:
-    u = _uniforms(10_000)
+def test_the_noise_and_sampling_are_disclosure_dps() -> None:
+    # moved to privstats.disclosure.dp (tested in tests/unit/disclosure/test_dp.py); the
+    # old names stay importable from here and are the same functions
+    from privstats.disclosure import dp as samplers
 
-    assert u.min() > 0 and u.max() <= 1
-    assert np.all(u * 2.0**53 == np.round(u * 2.0**53))
-    assert len(np.unique(u)) == u.size  # 53 random bits: collisions are astronomically rare
-
-
-@pytest.mark.slow
-def test_gaussian_noise_passes_a_ks_test() -> None:
-    sigma = 2.5
-    samples = gaussian_noise((100, 200), sigma)
-
-    assert samples.shape == (100, 200)
-    result = stats.kstest(samples.ravel(), "norm", args=(0.0, sigma))
-    assert result.pvalue > 1e-4
-    # mean and variance within 5 standard errors
-    n = samples.size
-    assert abs(samples.mean()) < 5 * sigma / math.sqrt(n)
-    assert abs(samples.var() / sigma**2 - 1) < 5 * math.sqrt(2 / n)
-
-
-def test_gaussian_noise_shapes_and_zero_sigma() -> None:
-    assert gaussian_noise(7, 1.0).shape == (7,)  # odd size: one Box–Muller value unused
-    assert gaussian_noise(0, 1.0).shape == (0,)
-    np.testing.assert_array_equal(gaussian_noise((2, 3), 0.0), np.zeros((2, 3)))
-    with pytest.raises(ParameterError):
-        gaussian_noise(3, -1.0)
-
-
-def test_poisson_sampling_takes_each_unit_with_probability_q() -> None:
-    n, q = 200_000, 0.05
-    taken = int(_poisson_sample(n, q).sum())
-
-    assert abs(taken - n * q) < 5 * math.sqrt(n * q * (1 - q))
-    assert _poisson_sample(1000, 1.0).all()
+    assert gaussian_noise is samplers.gaussian_noise
+    assert _uniforms is samplers.uniforms
+    assert _poisson_sample is samplers.poisson_sample
 
 
 # --- clipping -------------------------------------------------------------------------
@@ -332,3 +304,32 @@ def test_without_the_ml_extra_the_accountant_names_the_extra(
     monkeypatch.setitem(sys.modules, "dp_accounting", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'privstats\[ml\]'"):
         epsilon(1.0, 0.1, 10, 1e-5)
+
+
+# --- report ---------------------------------------------------------------------------
+
+
+def test_the_dp_sgd_report_carries_federated_trainings_keys() -> None:
+    config = DPConfig(noise_multiplier=1.1, clip_norm=1.0, sample_rate=0.01, delta=1e-5)
+    spent = config.epsilon(500)
+
+    report = dp_sgd_report(
+        spent,
+        1e-5,
+        unit="one respondent",
+        outside_epsilon=["records: the exact number of training records"],
+        config=config,
+        steps=500,
+    )
+    out = report.to_dict()
+
+    assert out["epsilon"] == spent and out["delta"] == 1e-5  # fl_train's keys and values
+    assert out["outside_epsilon"] == ["records: the exact number of training records"]
+    assert out["steps"] == 500 and out["sample_rate"] == 0.01
+    assert out["noise_multiplier"] == 1.1 and out["clip_norm"] == 1.0
+    assert "500 steps" in out["accounting"] and "RDP" in out["accounting"]
+    assert out["unit"] == "one respondent"
+    assert out["neighbouring"] == "add or remove one respondent"
+    assert "respondent" in str(report)
+    bare = dp_sgd_report(0.0, 1e-5).to_dict()  # no step taken: nothing spent
+    assert bare["epsilon"] == 0.0 and "steps" not in bare
