@@ -182,15 +182,13 @@ KINDS: dict[str, JobKind] = {
         name="fl_train",
         roles=(fl_train.COORDINATOR,),
         result_role=fl_train.COORDINATOR,
-        spec_type=fl_train.FLSpec,
+        spec_type=fl_train.FlTrainSpec,
         columns=fl_train.columns_used,
         disclosure=fl_train.disclosure,
         run_role=_from_tuple(fl_train.run_role),
         parties=(2, 10),
         budget=lambda spec: (
-            None
-            if spec.dp_epsilon is None
-            else Budget(epsilon=spec.dp_epsilon, delta=spec.dp_delta)
+            None if spec.epsilon is None else Budget(epsilon=spec.epsilon, delta=spec.delta)
         ),
         dataless_roles=(fl_train.COORDINATOR,),
     ),
