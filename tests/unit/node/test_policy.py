@@ -429,7 +429,7 @@ def test_a_job_for_another_version_is_rejected_for_that_reason_only() -> None:
         ("coverage", {"key": "person_id", "by": ["region"], "min_domain": 12}),
         ("aggregate", {"by": ["region"], "stats": ["count", "mean:income"], "min_cell": 7}),
         ("join_aggregate", {"key": "id", "by": ["region"], "right_values": ["income"]}),
-        ("fl_train", {"label": "y", "features": ["f1"], "dp_epsilon": 3, "min_records": 20}),
+        ("fl_train", {"label": "y", "features": ["f1"], "epsilon": 3, "min_cell": 20}),
         ("he_inference", {"features": ["f1", "f2"], "label": "y", "min_cell": 11}),
         ("synthesize", {"columns": ["age", "region"], "method": "mst", "epsilon": 2}),
         ("synthesize", {"columns": ["age", "region"], "method": "cart", "min_leaf": 3}),
