@@ -20,7 +20,7 @@ import pytest
 from privstats.client import Federation
 from privstats.data.activity_demo import make_activity_demo
 from privstats.errors import JobFailedError, ServiceError
-from privstats.jobs.fl_train import FLSpec, run_local_fl_train
+from privstats.jobs.fl_train import FlTrainSpec, run_local_fl_train
 from privstats.jobs.he_inference import read_records
 from privstats.local_federation import LocalFederation
 from privstats.ml.models import Model
@@ -54,7 +54,7 @@ def test_demo_activity_trains_through_the_hub_and_scores_encrypted(tmp_path: Pat
 
     # the hub's job computes exactly what a local run of the same spec computes
     demo = make_activity_demo(tmp_path / "again", seed=2026)
-    spec = FLSpec.build(label="activity", subject="subject", seed=2026)  # the demo's defaults
+    spec = FlTrainSpec.build(label="activity", subject="subject", seed=2026)  # the demo's defaults
     local = run_local_fl_train(demo.offices, spec).result
     assert trained["accuracy"] == local["accuracy"]
     assert trained["per_class_f1"] == local["per_class_f1"]

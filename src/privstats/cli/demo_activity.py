@@ -168,7 +168,7 @@ def activity(
             subject="subject",
             model=model,
             activation="square" if kind == "mlp" else "relu",
-            dp_epsilon=dp_epsilon,
+            epsilon=dp_epsilon,
             seed=seed,
             **({} if rounds is None else {"rounds": rounds}),
         )
@@ -206,7 +206,7 @@ def _print(result: dict[str, Any], spec: FLSpec) -> None:
         f"{trained['best_round']}, {trained['offices']} offices, "
         f"{trained['seconds']:.1f} s); the same model trained on the pooled records: "
         f"{result['centralized_accuracy']:.3f}"
-        + (f"; per-respondent DP ε = {epsilon:.2f} (δ = {spec.dp_delta:g})" if epsilon else "")
+        + (f"; per-respondent DP ε = {epsilon:.2f} (δ = {spec.delta:g})" if epsilon else "")
     )
     out.print(
         f"Encrypted inference: {scored['records']:,} records scored under CKKS in "

@@ -82,8 +82,8 @@ def register(app: typer.Typer) -> None:
                 model=model,
                 hidden=(hidden,),
                 activation=activation,
-                dp_epsilon=dp_epsilon,
-                dp_delta=dp_delta,
+                epsilon=dp_epsilon,
+                delta=dp_delta,
                 dp_clip=dp_clip,
                 **{name: value for name, value in tuning.items() if value is not None},
             )
@@ -113,7 +113,7 @@ def register(app: typer.Typer) -> None:
                 + f" · {result['rounds']} rounds ({spec.strategy}), model of round "
                 + f"{result['best_round']} · {result['seconds']:.1f} s"
                 + (
-                    f" · (ε = {result['epsilon']:.2f}, δ = {spec.dp_delta:g})"
+                    f" · (ε = {result['epsilon']:.2f}, δ = {spec.delta:g})"
                     if result["epsilon"] is not None
                     else ""
                 )

@@ -1,51 +1,25 @@
-"""Federated training across offices, with model updates combined by secure aggregation.
+"""Federated training across offices as a job: the spec, the columns read, the release.
 
 Several offices each hold a feature table (sensor features of their survey respondents,
 a label column, optionally a subject column); a *coordinator* holds no data. They train
 one model — multinomial logistic regression or a small MLP (``privstats.ml.models``) —
-without pooling the data::
+without pooling the data. The protocol (setup, pooled standardizer, rounds of local
+training combined by secure aggregation, early stopping, the pooled evaluation) and its
+threat model are in :mod:`privstats.protocols.fl`; this module holds what a job adds: the
+spec (:class:`FlTrainSpec`), the columns each office reads, the disclosure its policy
+checks, the roles as the service runs them (:func:`party_role` for party1 … partyN,
+:func:`coordinator_role`), the evaluation helpers and the local runner.
 
-    setup      each office sends the coordinator its class labels and feature names; the
-               coordinator sends back the union of the classes (or the spec's list)
-    standardize  secure aggregation of [n, Σx, Σx²] per feature; the coordinator builds
-               the standardizer from the pooled sums and sends the initial model
-    round r    the coordinator sends the global parameters; each office adds up its
-               validation records' cross-entropy, count and correct predictions under
-               them, runs local SGD (FedProx adds μ/2·‖w − w_global‖²) on its training
-               records and contributes n_i·(w_i − w_global), n_i and those validation sums
-               to a secure aggregation; the coordinator uses the pooled mean update as the
-               pseudo-gradient of a server optimiser (FedAdam by default, FedYogi) or
-               applies it (FedAvg, FedProx)
-    stop       after a warm-up of ``min_rounds``, when the pooled validation loss has not
-               improved for ``patience`` rounds, or at the round cap ``rounds``; the model
-               kept is the one with the lowest pooled validation loss
-    evaluate   each office computes the final model's confusion matrix on its held-out
-               subjects; secure aggregation gives the coordinator only their sum
-
-Each office's subjects (records without a subject column) are split once, from the public
-seed, into held-out (``holdout``, for the evaluation), validation (``validation`` of the
-rest, for early stopping) and training. The defaults (FedAdam, early stopping, a cap of
-200 rounds or 30 with DP) are this module's :class:`FLSpec`: the command line, the hub's
-job and ``Federation.submit_fl_train`` all take them from here.
-
-Threat model: offices and coordinator semi-honest; secure aggregation
-(``privstats.protocols.secagg``) hides each office's update, statistics and confusion
-matrix from the coordinator and the other offices, tolerating offices that drop out of a
-round: an office that drops out is left out of the later rounds and of the evaluation, and
-the result names it under ``dropped`` with the step it was lost at. What is revealed: to
-the coordinator, each office's class labels and feature names, the pooled statistics, the
-pooled update and pooled validation sums of every round and the pooled confusion matrix;
-to the offices, the global model of every round. Updates are encoded in fixed point with
-``frac_bits`` fractional bits (error ≤ 2^−(f+1) per weighted coordinate). Without
-differential privacy the sequence of global models can still reveal something about the
-training records (membership inference); that is what the DP option is for. With it, the
-result's ``outside_epsilon`` lists what is released that ε does not cover.
+The defaults (FedAdam, early stopping, a cap of 200 rounds or 30 with DP) are this
+module's :class:`FlTrainSpec`: the command line, the hub's job and
+``Federation.submit_fl_train`` all take them from here. The spec's privacy words are the
+project's: ``epsilon`` and ``delta`` (the DP budget; None: no DP), ``min_cell`` (the
+fewest training records an office trains on); the old names ``dp_epsilon``, ``dp_delta``
+and ``min_records`` are still accepted on input.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,27 +27,23 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import numpy.typing as npt
 from pydantic import Field, model_validator
 
 from privstats.data.readers import check_data_file
 from privstats.data.sensors import FeatureTable, read_feature_table
 from privstats.disclosure.budget import Budget
-from privstats.errors import DatasetError, ParameterError, ProtocolError
+from privstats.errors import DatasetError, ParameterError
 from privstats.jobs.kind import CliField, JobKind, from_tuple
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
 from privstats.jobs.render import Column, Rendering, TableView
 from privstats.jobs.roles import numbered_parties
 from privstats.jobs.spec import Spec
-from privstats.ml.dp import DPConfig, PrivacyLedger, require_accountant, train_local_dp
-from privstats.ml.dp import epsilon as dp_epsilon
-from privstats.ml.metrics import accuracy, confusion_matrix, f1_scores, macro_f1
-from privstats.ml.models import MLP, LogisticRegression, Model, Standardizer, train_local
+from privstats.ml.dp import require_accountant
+from privstats.ml.metrics import accuracy, confusion_matrix
+from privstats.ml.models import Model, Standardizer, train_local
 from privstats.progress import Progress
-from privstats.protocols import secagg
-from privstats.protocols.sharing import FixedPoint
+from privstats.protocols import fl
 from privstats.transport.channel import Channel
-from privstats.transport.codec import Message, message
 
 __all__ = [
     "COORDINATOR",
@@ -82,6 +52,10 @@ __all__ = [
     "ROUND_CAP",
     "FLRun",
     "FLSpec",
+    "FlTrainSpec",
+    "coordinator_role",
+    "office_role",
+    "party_role",
     "run_local_fl_train",
 ]
 
@@ -90,10 +64,8 @@ ROUND_CAP = 200
 """Default round cap without DP (early stopping usually ends training well before)."""
 DP_ROUND_CAP = 30
 """Default round cap with DP: the noise is calibrated so that all of them spend ε."""
-_MIN_PROBABILITY = 1e-12
-"""Probabilities are floored here in the validation loss (at most 27.6 per record)."""
-_MIN_IMPROVEMENT = 1e-4
-"""A pooled validation loss counts as better when it is lower by more than this."""
+_OLD_NAMES = {"dp_epsilon": "epsilon", "dp_delta": "delta", "min_records": "min_cell"}
+"""Spec fields renamed to the project's vocabulary; the old names are still accepted."""
 
 
 def _require_accountant() -> None:
@@ -101,7 +73,7 @@ def _require_accountant() -> None:
     require_accountant("differential privacy (--dp-epsilon)")
 
 
-class FLSpec(Spec):
+class FlTrainSpec(Spec):
     """Everything the offices and the coordinator agree on before training."""
 
     _option: ClassVar[str] = "fl-train option"
@@ -133,23 +105,36 @@ class FLSpec(Spec):
     seed: int = 2026
     classes: tuple[str, ...] | None = None
     round_timeout: float = Field(300.0, gt=0)
-    dp_epsilon: float | None = Field(None, gt=0)
-    dp_delta: float = Field(1e-5, gt=0, lt=1)
+    epsilon: float | None = Field(None, gt=0)
+    """The DP budget of each office's training records (None: no differential privacy)."""
+    delta: float = Field(1e-5, gt=0, lt=1)
     dp_clip: float = Field(1.0, gt=0)
-    min_records: int = Field(10, ge=1)
+    min_cell: int = Field(10, ge=1)
+    """The fewest training records an office trains on (its update would nearly show them)."""
 
     @model_validator(mode="before")
     @classmethod
-    def _default_rounds(cls, values: Any) -> Any:
-        """With DP the noise is calibrated for every round of the cap: a lower default cap."""
-        if isinstance(values, dict) and values.get("rounds") is None:
-            values = {k: v for k, v in values.items() if k != "rounds"}
-            if values.get("dp_epsilon") is not None:
+    def _old_names_and_round_cap(cls, values: Any) -> Any:
+        """Old field names map to the new ones; with DP a lower default round cap.
+
+        With DP the noise is calibrated for every round of the cap, hence the lower default.
+        """
+        if not isinstance(values, dict):
+            return values
+        values = dict(values)
+        for old, new in _OLD_NAMES.items():
+            if old in values:
+                if new in values:
+                    raise ValueError(f"give {new} or its old name {old}, not both")
+                values[new] = values.pop(old)
+        if values.get("rounds") is None:
+            values.pop("rounds", None)
+            if values.get("epsilon") is not None:
                 values["rounds"] = DP_ROUND_CAP
         return values
 
     @model_validator(mode="after")
-    def _early_stopping_needs_validation(self) -> FLSpec:
+    def _early_stopping_needs_validation(self) -> FlTrainSpec:
         if self.patience and not self.validation:
             raise ValueError(
                 "early stopping (patience > 0) needs a validation share above 0; "
@@ -168,453 +153,48 @@ class FLSpec(Spec):
         )
 
 
-@message("fl.hello", 1)
-class Hello(Message):
-    classes: list[str]
-    features: list[str]
+FLSpec = FlTrainSpec
+"""The spec's former name, kept for existing callers."""
+
+# the protocol's pieces under their former names in this module (tests, benchmarks)
+_Partition = fl.Partition
+_partition = fl.partition
+_EarlyStopping = fl.EarlyStopping
+_new_model = fl.new_model
+_validation_sums = fl.validation_sums
+_metrics = fl.pooled_metrics
 
 
-@message("fl.setup", 1)
-class Setup(Message):
-    classes: list[str]
-    features: list[str]
-
-
-@message("fl.model", 1)
-class InitialModel(Message):
-    model: str
-
-
-@message("fl.privacy", 1)
-class PrivacyReport(Message):
-    epsilon: float | None
-
-
-@message("fl.params", 1)
-class GlobalParams(Message):
-    round: int
-    params: bytes
-    done: bool
-
-
-# --------------------------------------------------------------------------- offices
-
-
-@dataclass(frozen=True)
-class _Partition:
-    """An office's rows: held out for the evaluation, for early stopping, or for training."""
-
-    held: npt.NDArray[np.bool_]
-    validation: npt.NDArray[np.bool_]
-
-    @property
-    def train(self) -> npt.NDArray[np.bool_]:
-        mask: npt.NDArray[np.bool_] = ~(self.held | self.validation)
-        return mask
-
-
-def _partition(data: FeatureTable, spec: FLSpec) -> _Partition:
-    """Whole subjects when a subject column is given, else rows, from one public permutation.
-
-    The first ``holdout`` share is held out for the evaluation; of the rest, a
-    ``validation`` share (at least one unit when the share is above 0 and two units are
-    left) for early stopping. The split protects nothing: it comes from the public seed.
-    """
-    rng = np.random.default_rng(spec.seed)  # a public split, not a protection of data
-    units = np.unique(data.subjects) if data.subjects is not None else np.arange(data.rows)
-    order = rng.permutation(units)
-    held_count = round(spec.holdout * len(units))
-    left = len(units) - held_count
-    validation_count = round(spec.validation * left) if spec.early_stopping else 0
-    if spec.early_stopping and validation_count == 0 and left >= 2:
-        validation_count = 1
-    held_units = order[:held_count]
-    validation_units = order[held_count : held_count + validation_count]
-    if data.subjects is not None:
-        return _Partition(
-            np.isin(data.subjects, held_units), np.isin(data.subjects, validation_units)
-        )
-    held = np.zeros(data.rows, dtype=bool)
-    held[held_units] = True
-    validation = np.zeros(data.rows, dtype=bool)
-    validation[validation_units] = True
-    return _Partition(held, validation)
-
-
-def _encode(fixed: FixedPoint, values: npt.ArrayLike) -> npt.NDArray[np.uint64]:
-    return fixed.encode(values).view(np.uint64)
-
-
-def _decode(fixed: FixedPoint, total: npt.NDArray[np.uint64]) -> npt.NDArray[np.float64]:
-    return fixed.decode(total.view(np.int64))
-
-
-def office_role(
+def party_role(
     channel: Channel,
     data: FeatureTable,
-    spec: FLSpec,
+    spec: FlTrainSpec,
     progress: Progress | None = None,
     *,
     coordinator: str = COORDINATOR,
 ) -> tuple[dict[str, Any], Model]:
-    """An office's side: contribute statistics, updates and an evaluation, securely.
+    """An office's side (party1 … partyN): :func:`privstats.protocols.fl.party`.
 
     Returns the office's report and the final global model it received.
     """
-    fixed = FixedPoint(spec.frac_bits)
-    channel.send(coordinator, Hello([str(c) for c in data.classes], list(data.feature_names)))
-    setup = channel.recv(coordinator, Setup)
-    if setup.features != list(data.feature_names):
-        raise DatasetError(
-            f"{data.path}: its features differ from the other offices' (expected "
-            f"{', '.join(setup.features[:5])}, …)",
-            path=data.path,
-        )
-    index = {label: i for i, label in enumerate(setup.classes)}
-    y = np.array([index[str(label)] for label in data.y], dtype=np.int64)
-    part = _partition(data, spec)
-    train, held = part.train, part.held
-    n_train = int(train.sum())
-    if n_train < spec.min_records:
-        raise DatasetError(
-            f"{data.path}: {n_train} training records after holding out {spec.holdout:.0%} "
-            f"for the evaluation and {spec.validation if spec.early_stopping else 0:.0%} of "
-            f"the rest for early stopping (the job's minimum is {spec.min_records}); an "
-            "update from so few records would nearly show them",
-            path=data.path,
-        )
-    x_train, y_train = data.X[train], y[train]
-    x_valid, y_valid = data.X[part.validation], y[part.validation]
-    stats = np.concatenate([[n_train], x_train.sum(axis=0), (x_train**2).sum(axis=0)])
-    secagg.client(channel, coordinator, _encode(fixed, stats))
-
-    model = Model.from_dict(json.loads(channel.recv(coordinator, InitialModel).model))
-    rng = np.random.default_rng(spec.seed + 1)  # minibatch order only
-    units = data.subjects[train] if data.subjects is not None else None
-    private = _PrivateTraining(
-        spec, n_units=len(np.unique(units)) if units is not None else n_train
-    )
-    rounds = 0
-    while True:
-        msg = channel.recv(coordinator, GlobalParams)
-        start = np.frombuffer(msg.params, dtype="<f8").astype(np.float64)
-        model.set_params(start)
-        if msg.done:
-            break
-        validation = _validation_sums(model, x_valid, y_valid)
-        if n_train and private.active:
-            private.train(model, x_train, y_train, units)
-        elif n_train:
-            train_local(
-                model,
-                x_train,
-                y_train,
-                epochs=spec.local_epochs,
-                batch_size=spec.batch_size,
-                lr=spec.lr,
-                l2=spec.l2,
-                rng=rng,
-                prox_mu=spec.mu if spec.strategy == "fedprox" else 0.0,
-            )
-        update = np.concatenate([n_train * (model.get_params() - start), [n_train], validation])
-        secagg.client(channel, coordinator, _encode(fixed, update))
-        rounds += 1
-        if progress is not None:
-            progress("rounds", msg.round + 1, spec.rounds)
-    channel.send(coordinator, PrivacyReport(private.ledger.epsilon if private.ledger else None))
-    matrix = confusion_matrix(y[held], model.predict(data.X[held]), len(setup.classes))
-    secagg.client(channel, coordinator, matrix.reshape(-1).astype(np.int64).view(np.uint64))
-    report = {
-        "computation": "fl_train",
-        "role": "office",
-        "rounds": rounds,
-        "epsilon_history": private.ledger.history if private.ledger else [],
-    }
-    return report, model
+    return fl.party(channel, data, spec, progress, coordinator=coordinator)
 
 
-def _validation_sums(
-    model: Model, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64]
-) -> npt.NDArray[np.float64]:
-    """[Σ cross-entropy, records, correct] of ``model`` on an office's validation records."""
-    if not len(y):
-        return np.zeros(3)
-    proba = model.predict_proba(x)[np.arange(len(y)), y]
-    loss = -float(np.log(np.maximum(proba, _MIN_PROBABILITY)).sum())
-    correct = int((model.predict(x) == y).sum())
-    return np.array([loss, len(y), correct], dtype=np.float64)
-
-
-class _PrivateTraining:
-    """DP-SGD for one office, calibrated so that all its rounds together spend ε.
-
-    The unit of privacy is the respondent when a subject column is given (user-level
-    DP-SGD), else the record. The sampling rate is batch_size / units; each round runs
-    ⌈local_epochs / q⌉ steps; the noise multiplier is the smallest (to 1 %) for which the
-    RDP accountant gives ε ≤ dp_epsilon at dp_delta after all rounds.
-    """
-
-    def __init__(self, spec: FLSpec, n_units: int) -> None:
-        self.spec = spec
-        self.active = spec.dp_epsilon is not None and n_units > 0
-        self.sample_rate = min(1.0, spec.batch_size / max(n_units, 1))
-        self.steps = math.ceil(spec.local_epochs / self.sample_rate)
-        self.sigma = self._calibrate() if self.active else 0.0
-        # the accountant (dp-accounting, which loads pandas) only when DP is asked for
-        self.ledger = (
-            PrivacyLedger(DPConfig(self.sigma, spec.dp_clip, self.sample_rate, spec.dp_delta))
-            if self.active
-            else None
-        )
-
-    def _calibrate(self) -> float:
-        target, total = float(self.spec.dp_epsilon or 0), self.steps * self.spec.rounds
-        low, high = 0.3, 100.0
-        if dp_epsilon(high, self.sample_rate, total, self.spec.dp_delta) > target:
-            raise ParameterError(
-                f"ε = {target} cannot be reached with {self.spec.rounds} rounds at this "
-                "office's size; allow a larger ε or train fewer rounds",
-                parameter="dp_epsilon",
-            )
-        while high / low > 1.01:
-            middle = (low * high) ** 0.5
-            if dp_epsilon(middle, self.sample_rate, total, self.spec.dp_delta) <= target:
-                high = middle
-            else:
-                low = middle
-        return high
-
-    def train(
-        self,
-        model: Model,
-        x: npt.NDArray[np.float64],
-        y: npt.NDArray[np.int64],
-        units: npt.NDArray[np.str_] | None,
-    ) -> None:
-        _, steps = train_local_dp(
-            model,
-            x,
-            y,
-            lr=self.spec.lr,
-            clip_norm=self.spec.dp_clip,
-            noise_multiplier=self.sigma,
-            sample_rate=self.sample_rate,
-            steps=self.steps,
-            subjects=units,
-        )
-        if self.ledger is not None:
-            self.ledger.record(steps)
-
-
-# --------------------------------------------------------------------------- coordinator
-
-
-class _ServerOptimizer:
-    """FedAvg/FedProx apply the mean update; FedAdam and FedYogi (Reddi et al. 2021) use it
-    as a pseudo-gradient with adaptive server learning rates."""
-
-    def __init__(self, spec: FLSpec, size: int) -> None:
-        self.spec = spec
-        self.m = np.zeros(size)
-        self.v = np.zeros(size)
-
-    def step(self, params: npt.NDArray[np.float64], mean_update: npt.NDArray[np.float64]) -> Any:
-        if self.spec.strategy in ("fedavg", "fedprox"):
-            return params + mean_update
-        beta1, beta2, tau = 0.9, 0.99, 1e-3
-        self.m = beta1 * self.m + (1 - beta1) * mean_update
-        square = mean_update**2
-        if self.spec.strategy == "fedadam":
-            self.v = beta2 * self.v + (1 - beta2) * square
-        else:
-            self.v = self.v - (1 - beta2) * square * np.sign(self.v - square)
-        return params + self.spec.server_lr * self.m / (np.sqrt(self.v) + tau)
+office_role = party_role
+"""The office's role runner under its former name."""
 
 
 def coordinator_role(
-    channel: Channel, offices: Sequence[str], spec: FLSpec, progress: Progress | None = None
+    channel: Channel,
+    offices: Sequence[str],
+    spec: FlTrainSpec,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """The coordinator's side: returns the trained model and the pooled evaluation."""
-    fixed = FixedPoint(spec.frac_bits)
-    hellos = {office: channel.recv(office, Hello) for office in offices}
-    features = hellos[offices[0]].features
-    for office, hello in hellos.items():
-        if hello.features != features:
-            raise ProtocolError(f"office {office!r} has other feature columns", peer=office)
-    classes = list(spec.classes or sorted({c for h in hellos.values() for c in h.classes}))
-    missing = {c for h in hellos.values() for c in h.classes} - set(classes)
-    if missing:
-        raise ParameterError(f"labels {sorted(missing)} are not among the classes {classes}")
-    for office in offices:
-        channel.send(office, Setup(classes, features))
-
-    n_features = len(features)
-    active = list(offices)
-    dropped: dict[str, str] = {}
-
-    def aggregate(length: int, step: str) -> npt.NDArray[np.uint64]:
-        """Secure aggregation over the active offices; those that drop out stay out."""
-        nonlocal active
-        total, survivors = secagg.aggregator(channel, active, length, timeout=spec.round_timeout)
-        dropped.update((office, step) for office in active if office not in survivors)
-        active = [office for office in active if office in survivors]
-        return total
-
-    stats = _decode(fixed, aggregate(1 + 2 * n_features, "standardize"))
-    count = round(stats[0])
-    standardizer = Standardizer.from_sums(
-        count, stats[1 : 1 + n_features], np.maximum(stats[1 + n_features :], 0.0)
-    )
-    model = _new_model(spec, n_features, classes, features, standardizer)
-    text = json.dumps(model.to_dict())
-    for office in active:
-        channel.send(office, InitialModel(text))
-
-    params = model.get_params()
-    optimizer = _ServerOptimizer(spec, params.size)
-    stopper = _EarlyStopping(spec, params)
-    survivors_per_round = []
-    for round_ in range(spec.rounds):
-        for office in active:
-            channel.send(office, GlobalParams(round_, params.astype("<f8").tobytes(), False))
-        pooled = _decode(fixed, aggregate(params.size + 4, f"round {round_ + 1}"))
-        survivors_per_round.append(len(active))
-        if progress is not None:
-            progress("rounds", round_ + 1, spec.rounds)
-        if stopper.observe(round_, params, pooled[params.size + 1 :]):
-            break
-        weight = pooled[params.size]
-        if weight > 0:
-            params = optimizer.step(params, pooled[: params.size] / weight)
-    params = stopper.final(params)
-    model.set_params(params)
-    for office in active:
-        channel.send(office, GlobalParams(stopper.rounds, params.astype("<f8").tobytes(), True))
-    spent = [channel.recv(office, PrivacyReport, timeout=spec.round_timeout) for office in active]
-    total = aggregate(len(classes) ** 2, "evaluate")
-    matrix = total.view(np.int64).reshape(len(classes), len(classes))
-    dp = spec.dp_epsilon is not None
-    return {
-        "computation": "fl_train",
-        "rounds": stopper.rounds,
-        "round_cap": spec.rounds,
-        "best_round": stopper.best_round,
-        "stopped": stopper.reason,
-        "validation_loss": stopper.losses,
-        "strategy": spec.strategy,
-        "offices": len(offices),
-        "records": count,
-        "survivors_per_round": survivors_per_round,
-        "dropped": dropped,
-        "epsilon": max(r.epsilon or 0.0 for r in spent) if dp else None,
-        "delta": spec.dp_delta if dp else None,
-        "outside_epsilon": _outside_epsilon(spec) if dp else None,
-        **_metrics(matrix, classes),
-        "evaluated_on": "held-out subjects of every remaining office, by secure aggregation",
-        "model_state": model.to_dict(),
-    }
+    return fl.coordinator(channel, offices, spec, progress)
 
 
-class _EarlyStopping:
-    """Keeps the global model with the lowest pooled validation loss; says when to stop.
-
-    Round r's pooled sums are the validation loss of the model the offices received in
-    round r (before that round's update). The first ``min_rounds`` rounds are a warm-up
-    that is neither compared nor kept (an adaptive server optimiser overshoots in its first
-    steps, and a transient early minimum would end training far too soon). After it,
-    training stops once ``patience`` rounds in a row have not lowered the best loss by more
-    than ``_MIN_IMPROVEMENT``, or at the round cap; the kept model is the best one seen.
-    Without early stopping (patience 0, or no validation records anywhere) every round
-    runs and the last model is kept.
-    """
-
-    def __init__(self, spec: FLSpec, params: npt.NDArray[np.float64]) -> None:
-        self.spec = spec
-        self.rounds = 0
-        self.losses: list[float] = []
-        self.best_loss = math.inf
-        self.best_round = 0
-        self.best_params = params.copy()
-        self.reason = (
-            f"the round cap ({spec.rounds})"
-            if spec.early_stopping
-            else f"a fixed number of rounds ({spec.rounds}; patience 0)"
-        )
-
-    def observe(
-        self, round_: int, params: npt.NDArray[np.float64], sums: npt.NDArray[np.float64]
-    ) -> bool:
-        """Record round ``round_``'s pooled [Σ loss, records, correct]; True to stop now."""
-        self.rounds = round_ + 1
-        records = round(sums[1])
-        if not self.spec.early_stopping or records <= 0:
-            return False
-        if round_ < min(self.spec.min_rounds, self.spec.rounds - 1):
-            return False  # the warm-up: the server optimiser's first steps overshoot
-        loss = float(sums[0] / records)
-        self.losses.append(loss)
-        if loss < self.best_loss - _MIN_IMPROVEMENT:
-            self.best_loss, self.best_round, self.best_params = loss, round_, params.copy()
-        elif round_ - self.best_round >= self.spec.patience:
-            self.reason = (
-                f"the validation loss did not improve for {self.spec.patience} rounds "
-                f"(best after round {self.best_round})"
-            )
-            return True
-        return False
-
-    def final(self, params: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """The model to keep: the best validated one, or the last without validation."""
-        if not self.losses:
-            self.best_round = self.rounds
-            if self.spec.early_stopping:
-                self.reason = f"the round cap ({self.spec.rounds}); no validation records"
-            return params
-        return self.best_params
-
-
-def _outside_epsilon(spec: FLSpec) -> list[str]:
-    """What a DP run releases that its ε does not cover (exact, pooled by secure aggregation)."""
-    items = [
-        "records: the exact number of training records, pooled over the offices",
-        "the standardizer: exact pooled count, sum and sum of squares of every feature "
-        "(in the model)",
-        "the evaluation: the pooled confusion matrix of the final model on the offices' "
-        "held-out respondents (accuracy, macro_f1, per_class_f1), who are not trained on",
-        "the class labels and feature names of every office",
-    ]
-    if spec.early_stopping:
-        items.append(
-            "early stopping: the pooled validation loss of every round (validation_loss) and "
-            "the round training stopped at, from validation respondents who are not trained on"
-        )
-    return items
-
-
-def _new_model(
-    spec: FLSpec,
-    n_features: int,
-    classes: list[str],
-    features: list[str],
-    standardizer: Standardizer,
-) -> Model:
-    """The initial model; its random start comes from the public seed."""
-    if spec.model == "logreg":
-        return LogisticRegression(
-            n_features, classes, feature_names=features, standardizer=standardizer
-        )
-    return MLP(
-        n_features,
-        classes,
-        rng=np.random.default_rng(spec.seed),
-        hidden=spec.hidden,
-        activation=spec.activation,
-        feature_names=features,
-        standardizer=standardizer,
-    )
-
-
-def holdout_accuracy(model: Model, parties: Mapping[str, str | Path], spec: FLSpec) -> float:
+def holdout_accuracy(model: Model, parties: Mapping[str, str | Path], spec: FlTrainSpec) -> float:
     """Accuracy of ``model`` on the offices' held-out records (local runs and demos only)."""
     index = {str(c): i for i, c in enumerate(model.classes)}
     matrix = np.zeros((len(index), len(index)), dtype=np.int64)
@@ -626,18 +206,10 @@ def holdout_accuracy(model: Model, parties: Mapping[str, str | Path], spec: FLSp
     return float(accuracy(matrix))
 
 
-def _metrics(matrix: npt.NDArray[np.int64], classes: Sequence[str]) -> dict[str, Any]:
-    return {
-        "accuracy": float(accuracy(matrix)),
-        "macro_f1": float(macro_f1(matrix)),
-        "per_class_f1": {c: float(f) for c, f in zip(classes, f1_scores(matrix), strict=True)},
-    }
-
-
 # --------------------------------------------------------------------------- the service
 
 
-def columns_used(spec: FLSpec, role: str) -> tuple[str, ...]:
+def columns_used(spec: FlTrainSpec, role: str) -> tuple[str, ...]:
     """What an office reads (label, subject, features); the coordinator reads nothing."""
     if role == COORDINATOR:
         return ()
@@ -650,9 +222,9 @@ def columns_used(spec: FLSpec, role: str) -> tuple[str, ...]:
     return (spec.label, *((spec.subject,) if spec.subject else ()), *spec.features)
 
 
-def disclosure(spec: FLSpec) -> dict[str, Any]:
+def disclosure(spec: FlTrainSpec) -> dict[str, Any]:
     """What the job releases, as the offices' policies check it."""
-    return {"min_records": spec.min_records, "dp_epsilon": spec.dp_epsilon}
+    return {"min_cell": spec.min_cell, "epsilon": spec.epsilon, "delta": spec.delta}
 
 
 def run_role(
@@ -660,7 +232,7 @@ def run_role(
     channel: Channel,
     parties: Mapping[str, str],
     path: str,
-    spec: FLSpec,
+    spec: FlTrainSpec,
     progress: Progress | None,
 ) -> tuple[dict[str, Any], list[str], dict[str, str]]:
     """Run ``role`` (coordinator, or party1 … partyN as offices) of a service job.
@@ -674,9 +246,9 @@ def run_role(
         return coordinator_role(channel, offices, spec, progress), [], {}
     if role not in parties:
         raise ParameterError(f"unknown fl_train role {role!r}", parameter="role")
-    if spec.dp_epsilon is not None:
+    if spec.epsilon is not None:
         _require_accountant()  # before the protocol starts, not in the middle of it
-    report, model = office_role(
+    report, model = party_role(
         channel, spec.read(path), spec, progress, coordinator=parties[COORDINATOR]
     )
     return report, [], {"model.json": model.to_json()}
@@ -685,14 +257,14 @@ def run_role(
 # --------------------------------------------------------------------------- local runs
 
 
-def _office_process(
-    channel: Channel, progress: Progress, *, path: str, spec: FLSpec
+def _party_process(
+    channel: Channel, progress: Progress, *, path: str, spec: FlTrainSpec
 ) -> dict[str, Any]:
-    return office_role(channel, spec.read(path), spec, progress)[0]
+    return party_role(channel, spec.read(path), spec, progress)[0]
 
 
 def _coordinator_process(
-    channel: Channel, progress: Progress, *, offices: list[str], spec: FLSpec
+    channel: Channel, progress: Progress, *, offices: list[str], spec: FlTrainSpec
 ) -> dict[str, Any]:
     return coordinator_role(channel, offices, spec, progress)
 
@@ -706,7 +278,7 @@ class FLRun:
     outcomes: dict[str, PartyOutcome]
 
 
-def evaluate(model: Model, path: str | Path, spec: FLSpec) -> dict[str, Any]:
+def evaluate(model: Model, path: str | Path, spec: FlTrainSpec) -> dict[str, Any]:
     """Metrics of ``model`` on a labelled feature file (a public test set)."""
     features = model.feature_names if model.feature_names is not None else spec.features
     data = read_feature_table(path, label=spec.label, subject=spec.subject, features=features)
@@ -722,7 +294,7 @@ def evaluate(model: Model, path: str | Path, spec: FLSpec) -> dict[str, Any]:
 
 
 def train_centralized(
-    parties: Mapping[str, str | Path], spec: FLSpec, classes: Sequence[str]
+    parties: Mapping[str, str | Path], spec: FlTrainSpec, classes: Sequence[str]
 ) -> Model:
     """The same model trained on the pooled training records (a yardstick, local runs only).
 
@@ -756,7 +328,7 @@ def train_centralized(
 
 def run_local_fl_train(
     parties: Mapping[str, str | Path],
-    spec: FLSpec,
+    spec: FlTrainSpec,
     *,
     test: str | Path | None = None,
     model_out: str | Path | None = None,
@@ -777,11 +349,11 @@ def run_local_fl_train(
         )
     for name, path in parties.items():
         check_data_file(path, f"file of office {name!r}")
-    if spec.dp_epsilon is not None:
+    if spec.epsilon is not None:
         _require_accountant()
     started = time.perf_counter()
     roles: dict[str, Any] = {
-        name: (_office_process, {"path": str(path), "spec": spec}) for name, path in parties.items()
+        name: (_party_process, {"path": str(path), "spec": spec}) for name, path in parties.items()
     }
     roles[COORDINATOR] = (_coordinator_process, {"offices": sorted(parties), "spec": spec})
     outcomes = run_local(roles, progress=progress)
@@ -837,14 +409,14 @@ KIND = JobKind(
         "party": "An office and its feature file",
     },
     result_role=COORDINATOR,
-    spec_type=FLSpec,
+    spec_type=FlTrainSpec,
     columns=columns_used,
     disclosure=disclosure,
     run_role=from_tuple(run_role),
     parties=(2, 10),
     dataless_roles=(COORDINATOR,),
     budget=lambda spec: (
-        None if spec.dp_epsilon is None else Budget(epsilon=spec.dp_epsilon, delta=spec.dp_delta)
+        None if spec.epsilon is None else Budget(epsilon=spec.epsilon, delta=spec.delta)
     ),
     render=render_result,
     cli={"hidden": CliField(split=True)},

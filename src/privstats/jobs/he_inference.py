@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,14 +42,50 @@ from privstats.jobs.kind import JobKind, from_tuple
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
 from privstats.jobs.render import Rendering, figures_view
 from privstats.jobs.spec import Spec
-from privstats.ml.models import Model
+from privstats.ml.models import MLP, LogisticRegression, Model
 from privstats.progress import Progress
 from privstats.protocols import he_inference
 from privstats.transport.channel import Channel
 
-__all__ = ["KIND", "HeInferenceRun", "HeInferenceSpec", "read_records", "run_local_he_inference"]
+__all__ = [
+    "KIND",
+    "HeInferenceRun",
+    "HeInferenceSpec",
+    "plain_model",
+    "read_records",
+    "run_local_he_inference",
+]
 
 QUERIER, MODEL_HOLDER = "querier", "model_holder"
+
+
+def plain_model(model: Model) -> he_inference.PlainModel:
+    """``model``'s layers, hidden activation and standardizer as the protocol's plain arrays.
+
+    The flat parameters are, layer by layer, the weight matrix (inputs × outputs, row-major)
+    and the bias vector (:mod:`privstats.ml.models`). A ReLU network converts with no
+    activation polynomial, which the protocol refuses.
+    """
+    if not isinstance(model, LogisticRegression | MLP):
+        raise TypeError(f"model must be a LogisticRegression or MLP, not {type(model).__name__}")
+    flat = model.get_params()
+    weights, biases = [], []
+    start = 0
+    for fan_in, fan_out in itertools.pairwise((model.n_features, *model.hidden, model.n_classes)):
+        weights.append(flat[start : start + fan_in * fan_out].reshape(fan_in, fan_out))
+        start += fan_in * fan_out
+        biases.append(flat[start : start + fan_out])
+        start += fan_out
+    standardizer = model.standardizer
+    return he_inference.PlainModel(
+        weights=tuple(weights),
+        biases=tuple(biases),
+        classes=model.classes,
+        activation=model.poly_coefficients,
+        mean=None if standardizer is None else standardizer.mean.copy(),
+        scale=None if standardizer is None else standardizer.scale.copy(),
+        feature_names=model.feature_names,
+    )
 
 
 def read_records(
@@ -132,7 +169,7 @@ def run_role(
                 f"{path}: the model's features differ from the job's ({', '.join(spec.features)})",
                 parameter="features",
             )
-        he_inference.model_holder(channel, parties[QUERIER], model, progress=progress)
+        he_inference.model_holder(channel, parties[QUERIER], plain_model(model), progress=progress)
         return None, [], {}
     if role != QUERIER:
         raise ParameterError(f"unknown he_inference role {role!r}", parameter="role")
@@ -185,7 +222,7 @@ def _querier_process(
 
 
 def _model_holder_process(channel: Channel, progress: Progress, *, path: str) -> None:
-    model = Model.load(path)
+    model = plain_model(Model.load(path))
     he_inference.model_holder(channel, QUERIER, model, progress=progress)
 
 
@@ -216,7 +253,7 @@ def run_local_he_inference(
     for what, path in (("model", model_path), ("data", data_path)):
         check_data_file(path, f"{what} file")
     model = Model.load(model_path)  # fail early, in the caller, on a bad model file
-    depth = he_inference.circuit_depth(model)
+    depth = he_inference.circuit_depth(plain_model(model))
     started = time.perf_counter()
     outcomes = run_local(
         {

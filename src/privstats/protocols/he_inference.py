@@ -4,7 +4,9 @@ Two parties. The *querier* (an office holding records it may not disclose) wants
 predictions of a classifier that the *model holder* (another office, or a consortium that
 trained it federatedly) will not hand over. The querier encrypts its records with its own
 CKKS key; the model holder evaluates its model on the ciphertexts; the querier decrypts the
-class scores and takes the most probable class.
+class scores and takes the most probable class. The model holder's input is a
+:class:`PlainModel`: weights, biases, activation polynomial and standardizer as numpy
+arrays (``privstats.jobs.he_inference.plain_model`` converts a trained classifier).
 
 Protocol (CKKS via :mod:`privstats.crypto.ckks`; one batch = up to ``N/2`` records)::
 
@@ -48,7 +50,6 @@ send chosen inputs, which only gives it what chosen queries give. Both are out o
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -61,7 +62,6 @@ from numpy.polynomial import polynomial as P  # noqa: N812 - numpy's own convent
 from privstats.crypto import ckks
 from privstats.crypto.ckks import CkksParameters
 from privstats.errors import CryptoError, ParameterError, ProtocolError
-from privstats.ml.models import MLP, LogisticRegression, Model
 from privstats.protocols._steps import Progress, no_progress, progress_counter
 from privstats.transport.channel import Channel
 from privstats.transport.codec import Message, message
@@ -69,6 +69,7 @@ from privstats.transport.codec import Message, message
 __all__ = [
     "HePredictions",
     "ModelInfo",
+    "PlainModel",
     "circuit_depth",
     "model_holder",
     "plaintext_scores",
@@ -140,34 +141,92 @@ class HePredictions:
 # ------------------------------------------------------------------ the model as a circuit
 
 
-def _circuit(model: Model) -> tuple[list[Layer], tuple[float, ...] | None]:
+@dataclass(frozen=True)
+class PlainModel:
+    """The model holder's input: a dense classifier as plain numpy arrays.
+
+    Layer ``l`` computes ``a @ weights[l] + biases[l]`` (weights of shape inputs × outputs);
+    the hidden layers' outputs pass through the polynomial ``activation`` (coefficients,
+    lowest degree first; None for an activation CKKS cannot evaluate, such as ReLU). With
+    ``mean`` and ``scale`` the model expects standardised inputs ``(x − mean) / scale``;
+    the circuit folds them into the first layer, so the querier sends raw features. The
+    last layer's outputs are the class scores (logits), in ``classes`` order.
+    """
+
+    weights: tuple[FloatArray, ...]
+    biases: tuple[FloatArray, ...]
+    classes: tuple[str | int, ...]
+    activation: tuple[float, ...] | None = None
+    mean: FloatArray | None = None
+    scale: FloatArray | None = None
+    feature_names: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.weights or len(self.weights) != len(self.biases):
+            raise ParameterError(
+                f"a model needs one bias vector per weight matrix and at least one layer, got "
+                f"{len(self.weights)} weight matrices and {len(self.biases)} bias vectors",
+                parameter="model",
+            )
+        inputs = self.n_features
+        for layer, (weights, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            if weights.ndim != 2 or weights.shape[0] != inputs or bias.shape != weights.shape[1:]:
+                raise ParameterError(
+                    f"layer {layer}: weights {weights.shape} and bias {bias.shape} do not "
+                    f"follow {inputs} inputs",
+                    parameter="model",
+                )
+            inputs = weights.shape[1]
+        if inputs != len(self.classes) or len(self.classes) < 2:
+            raise ParameterError(
+                f"the last layer has {inputs} outputs for {len(self.classes)} classes",
+                parameter="model",
+            )
+        if (self.mean is None) != (self.scale is None):
+            raise ParameterError(
+                "give both mean and scale (the standardizer) or neither", parameter="scale"
+            )
+        standardizer = [v for v in (self.mean, self.scale) if v is not None]
+        if any(v.shape != (self.n_features,) for v in standardizer):
+            raise ParameterError(
+                f"mean and scale must have shape ({self.n_features},)", parameter="scale"
+            )
+        arrays = [*self.weights, *self.biases, *standardizer]
+        if not all(np.all(np.isfinite(a)) for a in arrays):
+            raise ParameterError("the model has non-finite values", parameter="model")
+        if self.scale is not None and np.any(self.scale <= 0):
+            raise ParameterError("scale must be positive", parameter="scale")
+        if self.feature_names is not None and len(self.feature_names) != self.n_features:
+            raise ParameterError(
+                f"{len(self.feature_names)} feature names for {self.n_features} features",
+                parameter="feature_names",
+            )
+
+    @property
+    def n_features(self) -> int:
+        return int(self.weights[0].shape[0])
+
+
+def _circuit(model: PlainModel) -> tuple[list[Layer], tuple[float, ...] | None]:
     """The model's dense layers, standardizer folded into the first, and its activation."""
-    if not isinstance(model, LogisticRegression | MLP):
-        raise TypeError(f"model must be a LogisticRegression or MLP, not {type(model).__name__}")
-    hidden = model.hidden
-    if hidden and model.poly_coefficients is None:
+    if not isinstance(model, PlainModel):
+        raise TypeError(f"model must be a PlainModel, not {type(model).__name__}")
+    hidden = len(model.weights) > 1
+    if hidden and model.activation is None:
         raise ParameterError(
-            "a ReLU network cannot be evaluated under CKKS; train the MLP with "
-            'activation="square" or "poly"',
+            "a network whose hidden activation is not a polynomial (such as ReLU) cannot be "
+            'evaluated under CKKS; train the MLP with activation="square" or "poly"',
             parameter="model",
         )
-    sizes = (model.n_features, *hidden, model.n_classes)
-    flat = model.get_params()
-    layers: list[Layer] = []
-    start = 0
-    for fan_in, fan_out in itertools.pairwise(sizes):
-        weights = flat[start : start + fan_in * fan_out].reshape(fan_in, fan_out)
-        start += fan_in * fan_out
-        layers.append((weights, flat[start : start + fan_out]))
-        start += fan_out
-    if model.standardizer is not None:
+    layers: list[Layer] = list(zip(model.weights, model.biases, strict=True))
+    if model.mean is not None and model.scale is not None:
         weights, bias = layers[0]
-        folded = weights / model.standardizer.scale[:, None]
-        layers[0] = (folded, bias - model.standardizer.mean @ folded)
-    return layers, model.poly_coefficients if hidden else None
+        folded = weights / model.scale[:, None]
+        layers[0] = (folded, bias - model.mean @ folded)
+    return layers, model.activation if hidden else None
 
 
-def circuit_depth(model: Model) -> int:
+def circuit_depth(model: PlainModel) -> int:
     """Multiplicative depth of ``model`` under CKKS (see the module docstring)."""
     layers, poly = _circuit(model)
     degree = 1 if poly is None else len(poly) - 1
@@ -207,7 +266,7 @@ def _dense(inputs: Sequence[Any], weights: FloatArray, bias: FloatArray, fresh: 
 
 
 def model_holder(
-    channel: Channel, peer: str, model: Model, *, progress: Progress | None = None
+    channel: Channel, peer: str, model: PlainModel, *, progress: Progress | None = None
 ) -> None:
     """Run the model holder's side: evaluate ``model`` on the querier's ciphertexts."""
     layers, poly = _circuit(model)
@@ -364,17 +423,7 @@ def querier(
     """
     if info is None:
         info = receive_model_info(channel, peer)
-    records = np.asarray(x)
-    if records.dtype.kind not in "iuf":
-        raise TypeError(f"x must hold numbers, not {records.dtype}")
-    records = records.astype(np.float64, copy=False)
-    if records.ndim != 2 or records.shape[1] != info.n_features or not len(records):
-        raise ParameterError(
-            f"x must have shape (rows >= 1, {info.n_features}) for this model, got {records.shape}",
-            parameter="x",
-        )
-    if not np.all(np.isfinite(records)):
-        raise ParameterError("x has NaN or infinite values", parameter="x")
+    records = _records(x, info.n_features)
     params = params or CkksParameters.for_depth(info.depth)
     if params.depth < info.depth:
         raise ParameterError(
@@ -383,22 +432,8 @@ def querier(
         )
     report = progress or no_progress
     context = ckks.create_context(params)
-    public = ckks.public_context_bytes(context)
-    parts = [public[i : i + CONTEXT_PART_BYTES] for i in range(0, len(public), CONTEXT_PART_BYTES)]
+    _send_query(channel, peer, len(records), params, ckks.public_context_bytes(context))
     n = len(records)
-    channel.send(
-        peer,
-        Query(
-            n,
-            params.poly_modulus_degree,
-            list(params.coeff_mod_bit_sizes),
-            params.scale_bits,
-            len(parts),
-        ),
-    )
-    for index, part in enumerate(parts):
-        channel.send(peer, ContextPart(index, part))
-
     n_classes = len(info.classes)
     scores = np.empty((n, n_classes))
     n_batches = -(-n // params.slots)
@@ -437,7 +472,42 @@ def querier(
     return HePredictions(tuple(info.classes), scores, index)
 
 
-def plaintext_scores(model: Model, x: npt.ArrayLike) -> FloatArray:
+def _records(x: npt.ArrayLike, n_features: int) -> FloatArray:
+    """The querier's records as a finite float64 matrix with the model's feature count."""
+    records = np.asarray(x)
+    if records.dtype.kind not in "iuf":
+        raise TypeError(f"x must hold numbers, not {records.dtype}")
+    records = records.astype(np.float64, copy=False)
+    if records.ndim != 2 or records.shape[1] != n_features or not len(records):
+        raise ParameterError(
+            f"x must have shape (rows >= 1, {n_features}) for this model, got {records.shape}",
+            parameter="x",
+        )
+    if not np.all(np.isfinite(records)):
+        raise ParameterError("x has NaN or infinite values", parameter="x")
+    return records
+
+
+def _send_query(
+    channel: Channel, peer: str, records: int, params: CkksParameters, public: bytes
+) -> None:
+    """The query and the public context (no secret key), in parts of bounded size."""
+    parts = [public[i : i + CONTEXT_PART_BYTES] for i in range(0, len(public), CONTEXT_PART_BYTES)]
+    channel.send(
+        peer,
+        Query(
+            records,
+            params.poly_modulus_degree,
+            list(params.coeff_mod_bit_sizes),
+            params.scale_bits,
+            len(parts),
+        ),
+    )
+    for index, part in enumerate(parts):
+        channel.send(peer, ContextPart(index, part))
+
+
+def plaintext_scores(model: PlainModel, x: npt.ArrayLike) -> FloatArray:
     """The logits the circuit computes, in plaintext float64 (for checks and tests)."""
     layers, poly = _circuit(model)
     values = np.asarray(x, dtype=np.float64)

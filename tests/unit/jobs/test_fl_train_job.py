@@ -17,13 +17,13 @@ from privstats.jobs.fl_train import (
     COORDINATOR,
     DP_ROUND_CAP,
     ROUND_CAP,
-    FLSpec,
+    FlTrainSpec,
     _EarlyStopping,
     _partition,
     coordinator_role,
     evaluate,
     holdout_accuracy,
-    office_role,
+    party_role,
     run_local_fl_train,
     train_centralized,
 )
@@ -40,7 +40,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> ActivityDemo:
     return make_activity_demo(tmp_path_factory.mktemp("activity"), seed=2026)
 
 
-def _alone(demo: ActivityDemo, office: str, spec: FLSpec, classes: list[str]) -> Model:
+def _alone(demo: ActivityDemo, office: str, spec: FlTrainSpec, classes: list[str]) -> Model:
     data = read_feature_table(demo.offices[office], label=demo.label, subject=demo.subject)
     train = _partition(data, spec).train
     x = data.X[train]
@@ -63,7 +63,7 @@ def _alone(demo: ActivityDemo, office: str, spec: FLSpec, classes: list[str]) ->
 def test_defaults_reach_the_centralised_model_and_beat_every_office_alone(
     demo: ActivityDemo, tmp_path: Path
 ) -> None:
-    spec = FLSpec.build(label=demo.label, subject=demo.subject)  # every default
+    spec = FlTrainSpec.build(label=demo.label, subject=demo.subject)  # every default
     run = run_local_fl_train(
         demo.offices, spec, test=demo.test, model_out=tmp_path / "m.json", compare_centralized=True
     )
@@ -89,7 +89,7 @@ def test_defaults_reach_the_centralised_model_and_beat_every_office_alone(
 
 @pytest.mark.parametrize("strategy", ["fedprox", "fedadam", "fedyogi"])
 def test_every_strategy_learns(demo: ActivityDemo, strategy: str) -> None:
-    spec = FLSpec.build(label=demo.label, subject=demo.subject, rounds=8, strategy=strategy)
+    spec = FlTrainSpec.build(label=demo.label, subject=demo.subject, rounds=8, strategy=strategy)
     result = run_local_fl_train(demo.offices, spec).result
     assert result["evaluated_on"].startswith("held-out")
     assert result["accuracy"] > 0.6  # six classes: chance is about 0.17
@@ -98,26 +98,28 @@ def test_every_strategy_learns(demo: ActivityDemo, strategy: str) -> None:
 def test_the_secure_evaluation_equals_the_pooled_held_out_confusion_matrix(
     demo: ActivityDemo,
 ) -> None:
-    spec = FLSpec.build(label=demo.label, subject=demo.subject, rounds=3, model="mlp", hidden=(8,))
+    spec = FlTrainSpec.build(
+        label=demo.label, subject=demo.subject, rounds=3, model="mlp", hidden=(8,)
+    )
     run = run_local_fl_train(demo.offices, spec, compare_centralized=True)
     assert run.result["accuracy"] == pytest.approx(holdout_accuracy(run.model, demo.offices, spec))
 
 
 def test_options_are_checked() -> None:
     with pytest.raises(ParameterError, match="rounds"):
-        FLSpec.build(rounds=0)
+        FlTrainSpec.build(rounds=0)
     with pytest.raises(ParameterError, match="option 'validation': early stopping"):
-        FLSpec.build(validation=0)
-    assert FLSpec.build(validation=0, patience=0).early_stopping is False
+        FlTrainSpec.build(validation=0)
+    assert FlTrainSpec.build(validation=0, patience=0).early_stopping is False
     with pytest.raises(ParameterError, match="two offices"):
-        run_local_fl_train({"a": "x.csv"}, FLSpec())
+        run_local_fl_train({"a": "x.csv"}, FlTrainSpec())
 
 
 def test_differential_privacy_spends_no_more_than_the_budget_per_office(
     demo: ActivityDemo,
 ) -> None:
-    spec = FLSpec.build(
-        label=demo.label, subject=demo.subject, rounds=5, dp_epsilon=4.0, dp_clip=1.0
+    spec = FlTrainSpec.build(
+        label=demo.label, subject=demo.subject, rounds=5, epsilon=4.0, dp_clip=1.0
     )
     run = run_local_fl_train(demo.offices, spec, test=demo.test)
     spent = [run.outcomes[o].output["epsilon_history"] for o in demo.offices]
@@ -133,9 +135,9 @@ def test_differential_privacy_spends_no_more_than_the_budget_per_office(
 
 
 def test_dp_defaults_to_a_lower_round_cap() -> None:
-    assert FLSpec.build(dp_epsilon=1.0).rounds == DP_ROUND_CAP
-    assert FLSpec.build(dp_epsilon=1.0, rounds=12).rounds == 12
-    assert FLSpec.build().rounds == ROUND_CAP
+    assert FlTrainSpec.build(epsilon=1.0).rounds == DP_ROUND_CAP
+    assert FlTrainSpec.build(epsilon=1.0, rounds=12).rounds == 12
+    assert FlTrainSpec.build().rounds == ROUND_CAP
 
 
 def test_without_the_ml_extra_dp_fails_before_any_party_starts(
@@ -147,7 +149,7 @@ def test_without_the_ml_extra_dp_fails_before_any_party_starts(
         raise AssertionError("a party was started")
 
     monkeypatch.setattr(fl_train, "run_local", no_party)
-    spec = FLSpec.build(label=demo.label, subject=demo.subject, dp_epsilon=1.0)
+    spec = FlTrainSpec.build(label=demo.label, subject=demo.subject, epsilon=1.0)
     with pytest.raises(MissingExtraError, match=r"pip install 'privstats\[ml\]'") as caught:
         run_local_fl_train(demo.offices, spec)
     assert caught.value.extra == "ml" and "\n" not in str(caught.value)
@@ -189,7 +191,7 @@ class _CrashingChannel(Channel):
 
 
 def test_an_office_that_drops_out_does_not_stop_the_training(demo: ActivityDemo) -> None:
-    spec = FLSpec.build(
+    spec = FlTrainSpec.build(
         label=demo.label, subject=demo.subject, rounds=6, patience=0, round_timeout=2.0
     )
     offices = sorted(demo.offices)
@@ -199,9 +201,9 @@ def test_an_office_that_drops_out_does_not_stop_the_training(demo: ActivityDemo)
         def role(channel: Channel) -> Any:
             data = spec.read(demo.offices[name])
             if name != "office_c":
-                return office_role(channel, data, spec)
+                return party_role(channel, data, spec)
             try:  # masked inputs: 1 for the statistics, then one per round; dies in round 3
-                return office_role(_CrashingChannel(channel, nth=4), data, spec)
+                return party_role(_CrashingChannel(channel, nth=4), data, spec)
             except _CrashError:
                 return None
 
@@ -228,7 +230,7 @@ def test_an_office_that_drops_out_does_not_stop_the_training(demo: ActivityDemo)
 
 def _stopping(losses: list[float], **options: Any) -> tuple[bool, _EarlyStopping]:
     """Feed pooled [Σ loss, records, correct] sums of 100 validation records, round by round."""
-    stopper = _EarlyStopping(FLSpec.build(**options), np.zeros(1))
+    stopper = _EarlyStopping(FlTrainSpec.build(**options), np.zeros(1))
     for round_, loss in enumerate(losses):
         if stopper.observe(round_, np.array([float(round_)]), np.array([100 * loss, 100, 50])):
             return True, stopper
@@ -261,7 +263,7 @@ def test_without_early_stopping_every_round_runs_and_the_last_model_is_kept() ->
 def test_validation_respondents_are_apart_from_training_and_evaluation(
     demo: ActivityDemo,
 ) -> None:
-    spec = FLSpec.build(label=demo.label, subject=demo.subject)
+    spec = FlTrainSpec.build(label=demo.label, subject=demo.subject)
     data = spec.read(demo.offices["office_a"])
     part = _partition(data, spec)
     assert data.subjects is not None
@@ -271,14 +273,14 @@ def test_validation_respondents_are_apart_from_training_and_evaluation(
     assert len(held) == 2 and len(valid) == 1 and len(train) == 5  # 8 respondents
     assert not (held & valid) and not (held & train) and not (valid & train)
     # the evaluation split is the one used before early stopping existed
-    old = _partition(data, FLSpec.build(label=demo.label, subject=demo.subject, patience=0))
+    old = _partition(data, FlTrainSpec.build(label=demo.label, subject=demo.subject, patience=0))
     assert np.array_equal(old.held, part.held) and not old.validation.any()
 
 
 def _old_yardstick(demo: ActivityDemo, classes: list[str]) -> float:
     """Test accuracy of the centralised model as it was before early stopping: 30 epochs on
     every respondent not held out for the evaluation."""
-    old = FLSpec.build(label=demo.label, subject=demo.subject, rounds=30, patience=0)
+    old = FlTrainSpec.build(label=demo.label, subject=demo.subject, rounds=30, patience=0)
     return float(
         evaluate(train_centralized(demo.offices, old, classes), demo.test, old)["accuracy"]
     )
@@ -293,7 +295,7 @@ def benchmark(tmp_path_factory: pytest.TempPathFactory) -> ActivityDemo:
 def test_on_the_strongly_non_iid_benchmark_the_old_defaults_fall_short(
     benchmark: ActivityDemo,
 ) -> None:
-    old = FLSpec.build(
+    old = FlTrainSpec.build(
         label=benchmark.label, subject=benchmark.subject, strategy="fedavg", rounds=30, patience=0
     )
     result = run_local_fl_train(
@@ -306,10 +308,38 @@ def test_on_the_strongly_non_iid_benchmark_the_old_defaults_fall_short(
 def test_on_the_strongly_non_iid_benchmark_the_defaults_reach_the_centralised_model(
     benchmark: ActivityDemo,
 ) -> None:
-    spec = FLSpec.build(label=benchmark.label, subject=benchmark.subject)
+    spec = FlTrainSpec.build(label=benchmark.label, subject=benchmark.subject)
     run = run_local_fl_train(benchmark.offices, spec, test=benchmark.test, compare_centralized=True)
     result = run.result
     assert result["offices"] == 4 and result["rounds"] > spec.min_rounds
     assert result["accuracy"] >= result["centralized_accuracy"] - 0.02
     classes = [str(c) for c in run.model.classes]
     assert result["accuracy"] >= _old_yardstick(benchmark, classes) - 0.02
+
+
+def test_old_spec_names_are_accepted_and_dumped_under_the_new_ones() -> None:
+    old = FlTrainSpec.build(dp_epsilon=2.0, dp_delta=1e-6, min_records=25)
+    new = FlTrainSpec.build(epsilon=2.0, delta=1e-6, min_cell=25)
+    assert old == new
+    dumped = old.model_dump()
+    assert (dumped["epsilon"], dumped["delta"], dumped["min_cell"]) == (2.0, 1e-6, 25)
+    assert not {"dp_epsilon", "dp_delta", "min_records"} & set(dumped)
+    assert FlTrainSpec.model_validate(dumped) == old
+    assert fl_train.FLSpec is FlTrainSpec and fl_train.office_role is fl_train.party_role
+
+
+@pytest.mark.parametrize(("old", "new"), [("dp_epsilon", "epsilon"), ("min_records", "min_cell")])
+def test_an_old_and_a_new_name_together_are_refused(old: str, new: str) -> None:
+    with pytest.raises(ParameterError, match=f"give {new} or its old name {old}, not both"):
+        FlTrainSpec.build(**{old: 3, new: 3})
+    with pytest.raises(ParameterError, match="unknown_option"):
+        FlTrainSpec.build(unknown_option=1)  # extra keys are still forbidden
+
+
+def test_disclosure_states_min_cell_epsilon_and_delta() -> None:
+    assert fl_train.disclosure(FlTrainSpec.build(epsilon=2.0, min_cell=12)) == {
+        "min_cell": 12,
+        "epsilon": 2.0,
+        "delta": 1e-5,
+    }
+    assert fl_train.disclosure(FlTrainSpec.build())["epsilon"] is None

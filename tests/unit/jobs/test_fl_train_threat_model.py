@@ -17,7 +17,7 @@ import pytest
 from scipy.stats import chisquare
 
 from privstats.data.activity_demo import ActivityDemo, make_activity_demo
-from privstats.jobs.fl_train import COORDINATOR, FLSpec, coordinator_role, office_role
+from privstats.jobs.fl_train import COORDINATOR, FlTrainSpec, coordinator_role, party_role
 from privstats.protocols import secagg
 from privstats.transport.codec import decode
 from privstats.transport.memory import MemoryNetwork, run_parties
@@ -28,12 +28,12 @@ ROUNDS = 3
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[MemoryNetwork, ActivityDemo]:
     demo = make_activity_demo(tmp_path_factory.mktemp("activity"), subjects_per_office=4, seed=5)
-    spec = FLSpec.build(label=demo.label, subject=demo.subject, rounds=ROUNDS)
+    spec = FlTrainSpec.build(label=demo.label, subject=demo.subject, rounds=ROUNDS)
     offices = sorted(demo.offices)
     network = MemoryNetwork([*offices, COORDINATOR], record=True)
 
     def office(name: str) -> Any:
-        return lambda channel: office_role(channel, spec.read(demo.offices[name]), spec)
+        return lambda channel: party_role(channel, spec.read(demo.offices[name]), spec)
 
     roles: dict[str, Any] = {name: office(name) for name in offices}
     roles[COORDINATOR] = lambda channel: coordinator_role(channel, offices, spec)

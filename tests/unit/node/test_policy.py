@@ -283,13 +283,11 @@ def test_a_stated_disclosure_other_than_the_parameters_imply_is_rejected(
 
 
 def test_a_stated_budget_other_than_the_parameters_is_rejected() -> None:
-    manifest = _fl_manifest(parameters={"label": "activity", "features": ["f1"], "dp_epsilon": 8})
-    stated = {**manifest.disclosure, "dp_epsilon": 1.0}
+    manifest = _fl_manifest(parameters={"label": "activity", "features": ["f1"], "epsilon": 8})
+    stated = {**manifest.disclosure, "epsilon": 1.0}
     config = make_config(allow=(AllowRule(kind="fl_train"),))
     decision = evaluate(_fl_manifest(disclosure=stated, parameters=manifest.parameters), config)
-    rejected(
-        decision, "states dp_epsilon = 1.0, but its parameters run the job with dp_epsilon = 8"
-    )
+    rejected(decision, "states epsilon = 1.0, but its parameters run the job with epsilon = 8")
 
 
 def test_a_recipient_not_on_the_list_is_rejected() -> None:
@@ -368,11 +366,11 @@ def test_a_coordinator_role_refuses_a_manifest_that_names_its_data() -> None:
     assert "names a dataset for role 'coordinator', which reads no data" in decision.reason
 
 
-def test_min_records_is_a_minimum_size_the_policy_checks() -> None:
+def test_fl_train_min_cell_is_a_minimum_size_the_policy_checks() -> None:
     config = make_config(min_cell=20, allow=(AllowRule(kind="fl_train"),))
     decision = evaluate(_fl_manifest(), config)
     assert decision.action == "reject"
-    assert "min_records = 10" in decision.reason
+    assert "min_cell = 10" in decision.reason
 
 
 def _synthesize_manifest(columns: tuple[str, ...]) -> Manifest:
@@ -431,7 +429,7 @@ def test_a_job_for_another_version_is_rejected_for_that_reason_only() -> None:
         ("coverage", {"key": "person_id", "by": ["region"], "min_cell": 12}),
         ("aggregate", {"by": ["region"], "stats": ["count", "mean:income"], "min_cell": 7}),
         ("join_aggregate", {"key": "id", "by": ["region"], "right_values": ["income"]}),
-        ("fl_train", {"label": "y", "features": ["f1"], "dp_epsilon": 3, "min_records": 20}),
+        ("fl_train", {"label": "y", "features": ["f1"], "epsilon": 3, "min_cell": 20}),
         ("he_inference", {"features": ["f1", "f2"], "label": "y", "min_cell": 11}),
         ("synthesize", {"columns": ["age", "region"], "method": "mst", "epsilon": 2}),
         ("synthesize", {"columns": ["age", "region"], "method": "cart", "min_leaf": 3}),

@@ -9,6 +9,8 @@ and ciphertexts, the querier no weight in the clear.
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,7 @@ import pytest
 from privstats.crypto import ckks
 from privstats.crypto.ckks import CkksParameters
 from privstats.errors import ComputationError, CryptoError, ParameterError
+from privstats.jobs.he_inference import plain_model
 from privstats.ml.models import MLP, LogisticRegression, Model, Standardizer, train_local
 from privstats.protocols import he_inference as he
 from privstats.transport.codec import decode
@@ -44,7 +47,7 @@ def _run(model: Model, x: np.ndarray, *, record: bool = False) -> tuple[Any, Mem
         net,
         {
             "querier": lambda ch: he.querier(ch, "model", x),
-            "model": lambda ch: he.model_holder(ch, "querier", model),
+            "model": lambda ch: he.model_holder(ch, "querier", plain_model(model)),
         },
     )
     return results["querier"], net
@@ -95,7 +98,9 @@ def test_mlp_agrees_with_plaintext(data, activation: str) -> None:
     predictions, _ = _run(model, x)
     # Assert
     assert np.mean(predictions.index == model.predict(x)) >= 0.999
-    np.testing.assert_allclose(predictions.scores, he.plaintext_scores(model, x), atol=1e-2)
+    np.testing.assert_allclose(
+        predictions.scores, he.plaintext_scores(plain_model(model), x), atol=1e-2
+    )
 
 
 def test_circuit_folds_standardizer_and_polynomial() -> None:
@@ -110,13 +115,13 @@ def test_circuit_folds_standardizer_and_polynomial() -> None:
         standardizer=Standardizer.fit(x),
     )
     logits = np.log(model.predict_proba(x))
-    scores = he.plaintext_scores(model, x)
+    scores = he.plaintext_scores(plain_model(model), x)
     np.testing.assert_allclose(
         scores - scores.mean(axis=1, keepdims=True),
         logits - logits.mean(axis=1, keepdims=True),
         atol=1e-9,
     )
-    assert he.circuit_depth(model) == 3 + 2 * 2  # three layers, two cubic activations
+    assert he.circuit_depth(plain_model(model)) == 3 + 2 * 2  # three layers, two cubic activations
 
 
 def test_deeper_cubic_network_under_ckks() -> None:
@@ -131,15 +136,17 @@ def test_deeper_cubic_network_under_ckks() -> None:
         poly_coefficients=(0.1, 0.5, 0.2, 0.05),
         standardizer=Standardizer.fit(x),
     )
-    assert he.circuit_depth(model) == 4
+    assert he.circuit_depth(plain_model(model)) == 4
     predictions, _ = _run(model, x)
-    np.testing.assert_allclose(predictions.scores, he.plaintext_scores(model, x), atol=1e-2)
+    np.testing.assert_allclose(
+        predictions.scores, he.plaintext_scores(plain_model(model), x), atol=1e-2
+    )
 
 
 def test_relu_network_is_refused() -> None:
     model = MLP(N_FEATURES, CLASSES, rng=np.random.default_rng(0), hidden=(4,))
     with pytest.raises(ParameterError, match="ReLU"):
-        he.circuit_depth(model)
+        he.circuit_depth(plain_model(model))
 
 
 def test_wrong_feature_count_fails_in_querier() -> None:
@@ -219,3 +226,46 @@ def test_parameters_for_depth_are_128_bit() -> None:
         assert params.total_bits <= ckks.MAX_COEFF_MODULUS_BITS[params.poly_modulus_degree]
     with pytest.raises(ParameterError):
         CkksParameters.for_depth(8)
+
+
+def test_plain_model_from_arrays_scores_like_numpy() -> None:
+    """The protocol's input is plain arrays: a hand-made one-layer model scores as x·W + b."""
+    rng = np.random.default_rng(5)
+    weights, bias = rng.normal(size=(3, 2)), rng.normal(size=2)
+    mean, scale = rng.normal(size=3), np.array([1.0, 2.0, 4.0])
+    model = he.PlainModel((weights,), (bias,), ("a", "b"), mean=mean, scale=scale)
+    x = rng.normal(size=(5, 3))
+    np.testing.assert_allclose(he.plaintext_scores(model, x), ((x - mean) / scale) @ weights + bias)
+    assert he.circuit_depth(model) == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"biases": ()}, "one bias vector per weight matrix"),
+        ({"biases": (np.zeros(3),)}, "layer 0"),
+        ({"classes": ("a", "b", "c")}, "2 outputs for 3 classes"),
+        ({"mean": np.zeros(3)}, "both mean and scale"),
+        ({"mean": np.zeros(2), "scale": np.ones(2)}, r"shape \(3,\)"),
+        ({"mean": np.zeros(3), "scale": np.zeros(3)}, "scale must be positive"),
+        ({"weights": (np.full((3, 2), np.nan),)}, "non-finite"),
+        ({"feature_names": ("f1",)}, "1 feature names for 3 features"),
+    ],
+)
+def test_plain_model_refuses_inconsistent_arrays(changes: dict[str, Any], match: str) -> None:
+    fields: dict[str, Any] = {"weights": (np.ones((3, 2)),), "biases": (np.zeros(2),)}
+    fields["classes"] = ("a", "b")
+    with pytest.raises(ParameterError, match=match):
+        he.PlainModel(**{**fields, **changes})
+
+
+def test_protocol_module_does_not_import_ml() -> None:
+    """Protocols are pure steps on plain inputs: the model arrives as arrays, not as ml's Model."""
+    source = Path(he.__file__).read_text(encoding="utf-8")
+    imported = [
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    ]
+    assert not [name for name in imported if name and name.startswith("privstats.ml")]
