@@ -273,8 +273,8 @@ def read_microdata(
 
     The file's format is told from its name as everywhere in privstats
     (:func:`privstats.data.inspect.data_format`: ``.csv``, ``.csv.gz``, ``.txt``, ``.tsv``,
-    ``.tsv.gz``, ``.parquet``, ``.pq``); a missing file, a folder or another ending is a
-    DatasetError naming it.
+    ``.tsv.gz``, ``.parquet``, ``.pq``; pandas also opens ``.csv.xz`` and ``.csv.bz2``); a
+    missing file, a folder or another ending is a DatasetError naming it.
 
     Text columns whose every value is an ISO date (``2026-03-01``) are read as dates.
     ``what`` says which table the file is (``"the synthetic table"``); errors name it with
@@ -282,7 +282,12 @@ def read_microdata(
     """
     file = Path(path)
     label = f"{what} {path}" if what else str(path)
-    fmt = inspect.data_format(path, label=label)
+    packed = file.name.endswith((".csv.xz", ".csv.bz2", ".tsv.xz", ".tsv.bz2"))
+    if packed:  # pandas decompresses these; the pyarrow readers do not
+        inspect.check_data_file(path, label=label)
+        fmt = inspect.format_of(file.with_suffix("")) or "csv"
+    else:
+        fmt = inspect.data_format(path, label=label)
     try:
         if fmt == "parquet":
             table = pd.read_parquet(file)

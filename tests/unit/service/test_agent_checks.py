@@ -34,7 +34,7 @@ def make_manifest(**changes: Any) -> Manifest:
             "source": DatasetUse(party="telco", dataset="customers", columns=("customer_id",)),
         },
         "recipients": ("analyst",),
-        "disclosure": {"min_domain": 10},
+        "disclosure": {"min_cell": 10},
         "code_version": __version__,
     }
     fields.update(changes)
@@ -107,7 +107,7 @@ def test_the_approved_manifest_is_returned_unaltered() -> None:
     [
         {"parameters": {"key": "person_id", "source_key": "customer_id", "by": ["age"]}},
         {"recipients": ("analyst", "press")},
-        {"disclosure": {"min_domain": 1}},
+        {"disclosure": {"min_cell": 1}},
         {"parties": {"register": "nso", "source": "bank"}},
     ],
     ids=["parameters", "recipients", "disclosure", "parties"],

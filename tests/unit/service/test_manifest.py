@@ -23,7 +23,7 @@ def make_manifest(**changes: Any) -> Manifest:
             "source": DatasetUse(party="telco", dataset="customers", columns=("customer_id",)),
         },
         "recipients": ("analyst",),
-        "disclosure": {"min_domain": 10},
+        "disclosure": {"min_cell": 10},
         "code_version": "0.1.0",
     }
     fields.update(changes)
@@ -47,7 +47,7 @@ CHANGES: dict[str, dict[str, Any]] = {
         }
     },
     "recipients": {"recipients": ("analyst", "press")},
-    "disclosure": {"disclosure": {"min_domain": 1}},
+    "disclosure": {"disclosure": {"min_cell": 1}},
     "code_version": {"code_version": "0.2.0"},
 }
 
