@@ -184,6 +184,36 @@ def _recv_or_drop(channel: Channel, party: str, kind: type[M], timeout: float) -
         return None
 
 
+def _forward_shares(
+    channel: Channel, alive: Sequence[str], shared: dict[str, dict[str, bytes]]
+) -> None:
+    """Send each surviving client the sealed shares the others made for it."""
+    for party in alive:
+        peers, boxes = [], []
+        for sender in alive:
+            if sender == party:
+                continue
+            box = shared[sender].get(party)
+            if box is None:
+                raise ProtocolError(f"{sender!r} sent no share for {party!r}", peer=sender)
+            peers.append(sender)
+            boxes.append(box)
+        channel.send(party, SealedShares(peers, boxes))
+
+
+def _sum_inputs(
+    inputs: dict[str, bytes], alive: Sequence[str], length: int
+) -> npt.NDArray[np.uint64]:
+    """The sum of the survivors' masked inputs (masks still in)."""
+    total = np.zeros(length, dtype=np.uint64)
+    for party in alive:
+        vector = np.frombuffer(inputs[party], dtype="<u8").astype(np.uint64)
+        if len(vector) != length:
+            raise ProtocolError(f"{party!r} sent {len(vector)} values, not {length}", peer=party)
+        total = total + vector
+    return total
+
+
 def aggregator(
     channel: Channel,
     clients: Sequence[str],
@@ -218,17 +248,7 @@ def aggregator(
     shared = {p: dict(zip(m.peers, m.boxes, strict=True)) for p, m in sealed.items() if m}
     u2 = sorted(shared)
     need(u2, "shares")
-    for party in u2:
-        peers, boxes = [], []
-        for sender in u2:
-            if sender == party:
-                continue
-            box = shared[sender].get(party)
-            if box is None:
-                raise ProtocolError(f"{sender!r} sent no share for {party!r}", peer=sender)
-            peers.append(sender)
-            boxes.append(box)
-        channel.send(party, SealedShares(peers, boxes))
+    _forward_shares(channel, u2, shared)
 
     received = {p: _recv_or_drop(channel, p, MaskedInput, timeout) for p in u2}
     inputs = {p: m.data for p, m in received.items() if m is not None}
@@ -242,12 +262,7 @@ def aggregator(
     need(u4, "unmasking")
 
     index = {party: i + 1 for i, party in enumerate(u1)}
-    total = np.zeros(length, dtype=np.uint64)
-    for party in u3:
-        vector = np.frombuffer(inputs[party], dtype="<u8").astype(np.uint64)
-        if len(vector) != length:
-            raise ProtocolError(f"{party!r} sent {len(vector)} values, not {length}", peer=party)
-        total = total + vector
+    total = _sum_inputs(inputs, u3, length)
     collected: dict[str, dict[int, bytes]] = {p: {} for p in u2}
     for helper in u4:
         reply = replies[helper]
