@@ -222,7 +222,7 @@ def run_command(kind: JobKind) -> Callable[..., None]:
         help_text = (
             kind.role_help.get("party", "A party's file") + f"; NAME=FILE, {least} to {most}."
         )
-        params.append(_param("parties", list[str], typer.Option(..., "--party", help=help_text)))
+        params.append(_param("party", list[str], typer.Option(..., "--party", help=help_text)))
     params += [option.parameter() for option in options]
     for extra in kind.local_options:
         params.append(
@@ -245,7 +245,7 @@ def run_command(kind: JobKind) -> Callable[..., None]:
             spec = _spec(kind, options, given)
             files: dict[str, Path] = {role: given[f"role__{role}"] for role in kind.file_roles()}
             if kind.parties is not None:
-                files.update(party_files(given["parties"]))
+                files.update(party_files(given["party"]))
             local = {extra.name: given[f"local__{extra.name}"] for extra in kind.local_options}
             with party_progress() as progress:
                 run = run_kind_locally(kind, files, spec, progress=progress)
@@ -291,7 +291,7 @@ def submit_command(kind: JobKind, finish: Callable[..., None]) -> Callable[..., 
             kind.role_help.get("party", "A party's dataset")
             + f"; PARTY:DATASET, {least} to {most}."
         )
-        params.append(_param("parties", list[str], typer.Option(..., "--party", help=help_text)))
+        params.append(_param("party", list[str], typer.Option(..., "--party", help=help_text)))
     params += [option.parameter() for option in options]
     params += [
         _param(
@@ -352,7 +352,7 @@ def submit_command(kind: JobKind, finish: Callable[..., None]) -> Callable[..., 
                 else:
                     parties[role], datasets[role] = _party_dataset(text, option)
             if kind.parties is not None:
-                for number, text in enumerate(given["parties"], start=1):
+                for number, text in enumerate(given["party"], start=1):
                     party, dataset = _party_dataset(text, "--party")
                     if party in parties.values():
                         raise ParameterError(f"--party names {party!r} twice", parameter="--party")

@@ -1,17 +1,17 @@
 """``privstats run KIND``: run a computation locally, each party in its own process.
 
 A command per kind, generated from its declaration (:mod:`privstats.cli._kind_cli`).
-Four kinds keep a command written by hand, for what only a local run offers: a
-yardstick computed from both sides' files (join-aggregate's ``--value`` looked up in
-both headers, fl-train's centralised comparison and test file, he-inference's agreement
-with the plaintext model) and the statistics tables' ordering.
+Three kinds keep a command written by hand, for what only a local run offers:
+join-aggregate's ``--value`` looked up in both files' headers and NAME=FILE roles,
+fl-train's centralised comparison, test file and model file, he-inference's features
+read from the model file and its agreement with the plaintext model.
 """
 
 from __future__ import annotations
 
 import typer
 
-from privstats.cli import run_aggregate, run_fl, run_he, run_join
+from privstats.cli import run_fl, run_he, run_join
 from privstats.cli._kind_cli import run_command
 from privstats.jobs.kinds import KINDS
 
@@ -23,7 +23,6 @@ app = typer.Typer(
 )
 
 HANDWRITTEN = {
-    "aggregate": run_aggregate.register,
     "join_aggregate": run_join.register,
     "fl_train": run_fl.register,
     "he_inference": run_he.register,

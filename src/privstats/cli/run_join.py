@@ -10,10 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich import box
 from rich.table import Table
 
-from privstats.cli._console import column_list, fail_on_error, out, party_progress, warn
+from privstats.cli._console import (
+    column_list,
+    fail_on_error,
+    out,
+    party_progress,
+    rich_table,
+    warn,
+)
 from privstats.cli._options import option_words
 from privstats.data.readers import column_names
 from privstats.errors import ParameterError
@@ -22,6 +28,7 @@ from privstats.jobs.join_aggregate import (
     LEFT,
     RIGHT,
     JoinAggregateSpec,
+    join_view,
     run_local_join_aggregate,
 )
 from privstats.jobs.local import ProgressSink
@@ -165,64 +172,8 @@ def _named_progress(names: dict[str, str]) -> Iterator[ProgressSink]:
         yield sink
 
 
-def _number(value: Any, places: int) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:,.{places}f}"
-
-
 def join_table(
     result: dict[str, Any], names: dict[str, str], decimals: int, *, max_suppressed: int = 10
 ) -> Table:
-    """The join-aggregate result as a table: one row per group, sum and mean per column.
-
-    Only the first ``max_suppressed`` suppressed groups get a row; the others are counted
-    in one closing row (``--json`` lists every group).
-    """
-    groups = result["groups"]
-    by = list(groups[0]["by"]) if groups else []
-    columns = [k[len("sum:") :] for k in groups[0] if k.startswith("sum:")] if groups else []
-    table = Table(
-        title=f"Per-group totals over the persons in both files (min cell {result['min_cell']})",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-    )
-    for name in by:
-        table.add_column(name, no_wrap=True)
-    table.add_column("count", justify="right", no_wrap=True)
-    for name in columns:
-        table.add_column(f"sum {name}", justify="right", no_wrap=True)
-        table.add_column(f"mean {name}", justify="right", no_wrap=True)
-    suppressed = sum(1 for entry in groups if entry["suppressed"])
-    shown_suppressed = 0
-    for entry in groups:
-        labels = [str(v) for v in entry["by"].values()]
-        if entry["suppressed"]:
-            shown_suppressed += 1
-            if shown_suppressed <= max_suppressed:
-                table.add_row(*labels, "suppressed", *[""] * (2 * len(columns)))
-            continue
-        cells = [_number(entry["count"], 0)]
-        for name in columns:
-            cells.append(_number(entry[f"sum:{name}"], decimals))
-            cells.append(_number(entry[f"mean:{name}"], max(2, decimals)))
-        table.add_row(*labels, *cells)
-    hidden = suppressed - min(suppressed, max_suppressed)
-    if hidden:  # one row marks the gap; the caption says how many are not shown
-        table.add_row("…", *[""] * (len(by) + 2 * len(columns)))
-    matched = result["matched"]
-    table.caption = (
-        f"{names[LEFT]} {result['left_size']:,} · {names[RIGHT]} {result['right_size']:,} · "
-        f"matched {'suppressed' if matched is None else f'{matched:,}'} · "
-        f"groups: {len(groups) - suppressed:,} released, {suppressed:,} suppressed · "
-        + (
-            f"{hidden:,} suppressed groups not shown (--json lists every group) · "
-            if hidden
-            else ""
-        )
-        + f"{result.get('seconds', 0.0):.1f} s"
-    )
-    table.caption_justify = "left"
-    return table
+    """The join-aggregate result as a table (:func:`privstats.jobs.join_aggregate.join_view`)."""
+    return rich_table(join_view(result, names, decimals, max_suppressed=max_suppressed))

@@ -16,20 +16,17 @@ The release holds, per group, ``by``, the figures (None where not opened) and
 
 from __future__ import annotations
 
-import hashlib
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from privstats.data.readers import check_data_file
 from privstats.data.tables import Table, read_table
-from privstats.errors import DatasetError, ParameterError, ProtocolError
+from privstats.errors import ParameterError, ProtocolError
 from privstats.jobs.kind import CliField, JobKind, from_tuple
-from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.jobs.local import ProgressSink
+from privstats.jobs.local_run import LocalRun, run_kind_locally
 from privstats.jobs.render import Column, Rendering, TableView, figure, groups_view
 from privstats.jobs.roles import ROLE_PREFIX, numbered_parties
 from privstats.jobs.spec import Spec
@@ -249,77 +246,26 @@ def run_role(
     return result, record_warnings(data, spec.plan())
 
 
-def _party_process(
-    channel: Channel, progress: Progress, *, parties: list[str], path: str, spec: AggregateSpec
-) -> tuple[dict[str, Any], list[str]]:
-    data = load_role_data(path, spec)
-    return party_role(channel, parties, data, spec, progress), record_warnings(data, spec.plan())
-
-
-def _refuse_shared_files(parties: Mapping[str, str | Path]) -> None:
-    """Refuse two parties given the same file, or files with the same contents: their
-    records would be pooled twice. Contents are compared by SHA-256, only between files
-    of equal size."""
-    by_size: dict[int, list[str]] = {}
-    for name, path in parties.items():
-        by_size.setdefault(Path(path).stat().st_size, []).append(name)
-    for names in by_size.values():
-        seen: dict[bytes, str] = {}
-        for name in names if len(names) > 1 else ():
-            with open(parties[name], "rb") as handle:
-                digest = hashlib.file_digest(handle, "sha256").digest()
-            if digest in seen:
-                first = seen[digest]
-                same = Path(parties[first]).resolve() == Path(parties[name]).resolve()
-                what = "the same file" if same else "files with identical contents"
-                raise DatasetError(
-                    f"parties {first!r} and {name!r} are given {what} ({parties[first]}, "
-                    f"{parties[name]}); its records would be counted twice. Give each party "
-                    "the file of its own records",
-                    path=str(parties[name]),
-                )
-            seen[digest] = name
-
-
-@dataclass(frozen=True)
-class AggregateRun:
-    """The release of a local aggregate run, the data warnings, and each party's cost."""
-
-    result: dict[str, Any]
-    warnings: list[str]
-    outcomes: dict[str, PartyOutcome]
+AggregateRun = LocalRun
+"""A local aggregate run's release (with ``seconds``), data warnings and costs."""
 
 
 def run_local_aggregate(
     parties: Mapping[str, str | Path],
     spec: AggregateSpec,
     progress: ProgressSink | None = None,
-) -> AggregateRun:
-    """Run every party in its own process on loopback; ``result`` includes ``seconds``."""
-    names = list(parties)
-    if not 2 <= len(names) <= MAX_PARTIES:
-        raise ParameterError(
-            f"an aggregate needs 2 to {MAX_PARTIES} parties, got {len(names)}", parameter="parties"
-        )
-    for name, path in parties.items():
-        if not name:
-            raise ParameterError("a party name is empty", parameter="parties")
-        check_data_file(path, f"file of party {name!r}")
-    _refuse_shared_files(parties)
-    started = time.perf_counter()
-    outcomes = run_local(
-        {
-            name: (_party_process, {"parties": names, "path": str(path), "spec": spec})
-            for name, path in parties.items()
-        },
-        progress=progress,
-    )
-    seconds = time.perf_counter() - started
-    results = [outcomes[name].output[0] for name in names]
-    if any(result != results[0] for result in results[1:]):
+) -> LocalRun:
+    """Run every party in its own process on loopback; ``result`` includes ``seconds``.
+
+    Every party ends with the same release; a local run checks that they do.
+    """
+    if any(not name for name in parties):
+        raise ParameterError("a party name is empty", parameter="parties")
+    run = run_kind_locally(KIND, parties, spec, progress=progress)
+    releases = [outcome.output.result for outcome in run.outcomes.values()]
+    if any(release != releases[0] for release in releases[1:]):
         raise ProtocolError("the parties ended with different releases", step="release")
-    warnings = [w for name in names for w in outcomes[name].output[1]]
-    return AggregateRun({**results[0], "seconds": round(seconds, 3)}, warnings, outcomes)
+    return run
 
 
 # --------------------------------------------------------------------------- the kind

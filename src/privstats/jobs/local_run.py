@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from privstats.data.readers import check_data_file
-from privstats.errors import ParameterError
+from privstats.errors import ComputationError, DatasetError, ParameterError
 from privstats.jobs.kind import JobKind, RoleOutput
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
 from privstats.progress import Progress
@@ -55,11 +56,38 @@ def local_parties(kind: JobKind, files: Mapping[str, str | Path]) -> dict[str, s
     least, most = kind.parties
     if not least <= len(numbered) <= most:
         raise ParameterError(
-            f"a {kind.name} run needs {least} to {most} parties, got {len(numbered)}",
+            f"{_article(kind.name)} {kind.name} run needs {least} to {most} parties, got "
+            f"{len(numbered)}",
             parameter="party",
         )
     parties.update({f"party{i}": name for i, name in enumerate(numbered, start=1)})
     return parties
+
+
+def refuse_shared_files(parties: Mapping[str, str | Path]) -> None:
+    """Refuse two like parties given the same file, or files with the same contents: their
+    records would be pooled twice. Contents are compared by SHA-256, only between files
+    of equal size."""
+    by_size: dict[int, list[str]] = {}
+    for name, path in parties.items():
+        check_data_file(path, f"file of party {name!r}")
+        by_size.setdefault(Path(path).stat().st_size, []).append(name)
+    for names in by_size.values():
+        seen: dict[bytes, str] = {}
+        for name in names if len(names) > 1 else ():
+            with open(parties[name], "rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256").digest()
+            if digest in seen:
+                first = seen[digest]
+                same = Path(parties[first]).resolve() == Path(parties[name]).resolve()
+                what = "the same file" if same else "files with identical contents"
+                raise DatasetError(
+                    f"parties {first!r} and {name!r} are given {what} ({parties[first]}, "
+                    f"{parties[name]}); its records would be counted twice. Give each party "
+                    "the file of its own records",
+                    path=str(parties[name]),
+                )
+            seen[digest] = name
 
 
 def _role_process(
@@ -90,6 +118,10 @@ def run_kind_locally(
     ``files``: a fixed role → its file, and for kinds of like parties, party name → file.
     """
     parties = local_parties(kind, files)
+    if kind.parties is not None:
+        refuse_shared_files(
+            {party: files[party] for role, party in parties.items() if role not in kind.roles}
+        )
     paths = {
         role: str(files.get(role if role in kind.roles else party, ""))
         for role, party in parties.items()
@@ -121,10 +153,14 @@ def run_kind_locally(
     }
     released = outputs[kind.result_role].result
     if released is None:
-        raise ParameterError(f"the {kind.result_role} role of {kind.name} released nothing")
+        raise ComputationError(f"the {kind.result_role} role of {kind.name} released nothing")
     return LocalRun(
         {**released, "seconds": round(seconds, 3)},
         [warning for output in outputs.values() for warning in output.warnings],
         outcomes,
         {role: dict(output.local_files) for role, output in outputs.items() if output.local_files},
     )
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
