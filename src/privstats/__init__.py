@@ -42,7 +42,6 @@ if _TYPE_CHECKING:
     )
     from privstats.jobs.kinds import get_kind
     from privstats.jobs.local_run import LocalRun, run_kind_locally
-    from privstats.jobs.secure_count import SecureCountSpec
     from privstats.jobs.synthesize import SynthesizeSpec
     from privstats.stats.coverage import (
         PopulationEstimate,
@@ -70,7 +69,6 @@ _LAZY: dict[str, str] = {
     "PopulationEstimate": "privstats.stats.coverage",
     "PrivacyReport": "privstats.disclosure.report",
     "Proportion": "privstats.stats.coverage",
-    "SecureCountSpec": "privstats.jobs.secure_count",
     "SynthesizeSpec": "privstats.jobs.synthesize",
     "dual_system_estimate": "privstats.stats.coverage",
     "get_kind": "privstats.jobs.kinds",
@@ -127,7 +125,6 @@ __all__ = [
     "PrivstatsError",
     "Proportion",
     "ProtocolError",
-    "SecureCountSpec",
     "ServiceError",
     "SynthesizeSpec",
     "TransportError",
