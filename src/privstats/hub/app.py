@@ -60,7 +60,7 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
         max_bytes=state.settings.body_limit,
         route_limits=((rf"{API_PREFIX}/jobs/[^/]+/complete", state.settings.max_result_bytes),),
     )
-    app.add_exception_handler(PrivstatsError, _privstats_error)  # type: ignore[arg-type]
+    app.exception_handler(PrivstatsError)(_privstats_error)
     for router in (registry.router, jobs.router, relay.router, audit.router):
         app.include_router(router, prefix=API_PREFIX)
     return app
