@@ -36,7 +36,7 @@ from privstats.hub.views import job_view
 from privstats.jobs.kinds import JobKind, get_kind
 from privstats.service.canonical import result_commitment
 from privstats.service.manifest import DatasetUse, Manifest, approval_payload
-from privstats.service.models import ACTIVE_STATES, TERMINAL_STATES
+from privstats.service.models import ACTIVE_STATES, TERMINAL_STATES, JobState
 
 __all__ = [
     "ACTIVE",
@@ -66,7 +66,7 @@ def load_manifest(job: Job) -> Manifest:
     return Manifest.model_validate_json(job.manifest)
 
 
-def move(session: Session, job: Job, state: str, *, actor: str, **payload: Any) -> None:
+def move(session: Session, job: Job, state: JobState, *, actor: str, **payload: Any) -> None:
     """Put ``job`` in ``state``, stamp the time and audit the transition."""
     now = utc_now()
     times = json.loads(job.state_times)
@@ -86,7 +86,7 @@ def move(session: Session, job: Job, state: str, *, actor: str, **payload: Any) 
 def end_job(
     session: Session,
     job: Job,
-    state: str,
+    state: JobState,
     *,
     actor: str,
     party: str | None = None,
