@@ -26,6 +26,14 @@ from privstats.service.audit import (
 )
 from privstats.service.canonical import canonical_json, result_commitment, sha256_hex
 from privstats.service.http import HubHttp, bearer
+from privstats.service.models import (
+    AuditPage,
+    JobView,
+    PartyInvitation,
+    PartyView,
+    TokenCreated,
+    parse,
+)
 from privstats.service.signing import statement_bytes
 
 __all__ = ["Federation", "Job"]
@@ -38,11 +46,20 @@ _MISMATCH = (
 
 
 class Job:
-    """A job at the hub; :meth:`refresh` fetches its current state."""
+    """A job at the hub; :meth:`refresh` fetches its current state.
+
+    ``info`` is the job as the hub sent it (a JSON object); ``view`` is the same parsed
+    into a :class:`~privstats.service.models.JobView`.
+    """
 
     def __init__(self, federation: Federation, info: dict[str, Any]) -> None:
         self._federation = federation
         self.info = info
+
+    @property
+    def view(self) -> JobView:
+        """The job, typed; a ServiceError if the hub sent it in another shape."""
+        return parse(JobView, self.info, f"job {self.info.get('id')!r}")
 
     @property
     def id(self) -> str:
@@ -80,19 +97,20 @@ class Job:
                 )
             time.sleep(poll)
         if self.state != "succeeded":
-            failure = self.info.get("failure") or {}
+            failure = self.view.failure
             raise JobFailedError(
-                f"job {self.id} {self.state}: {failure.get('reason') or 'no reason recorded'}",
+                f"job {self.id} {self.state}: "
+                f"{failure.reason if failure else 'no reason recorded'}",
                 job_id=self.id,
                 state=self.state,
-                party=failure.get("party"),
-                step=failure.get("step"),
+                party=failure.party if failure else None,
+                step=failure.step if failure else None,
             )
         return self
 
     def waiting_for(self) -> str:
         """`` (not yet approved by a, b)`` while parties have not decided, else ``""``."""
-        pending = self.info.get("pending_approvals") or []
+        pending = self.view.pending_approvals
         return f" (not yet approved by {', '.join(pending)})" if pending else ""
 
     @property
@@ -366,11 +384,12 @@ class Federation:
     def add_party(self, name: str, description: str = "") -> str:
         """Invite a party (admin); returns its one-time enrolment token."""
         answer = self.http.post("/parties", {"name": name, "description": description})
-        return str(answer["enrolment_token"])
+        return parse(PartyInvitation, answer, "invitation").enrolment_token
 
     def add_token(self, name: str, role: str = "analyst") -> str:
         """Create a person's bearer token (admin); shown only here."""
-        return str(self.http.post("/tokens", {"name": name, "role": role})["token"])
+        answer = self.http.post("/tokens", {"name": name, "role": role})
+        return parse(TokenCreated, answer, "new token").token
 
     def audit(self, job: str | None = None) -> list[AuditEntry]:
         """The audit entries this token may see (of one ``job`` if given), oldest first.
@@ -390,10 +409,14 @@ class Federation:
                 params={"after": entries[-1].seq if entries else 0, "limit": 1000, "job": job},
             )
             partial = partial or response.headers.get(HEADER_AUDIT_VIEW) != "full"
-            page = response.json()
-            entries.extend(AuditEntry.from_dict(item) for item in page)
+            page = parse(AuditPage, response.json(), "page of the audit log").root
+            entries.extend(AuditEntry.from_dict(item.model_dump()) for item in page)
             if len(page) < 1000:
                 return entries, partial
+
+    def _party_views(self) -> list[PartyView]:
+        """The hub's parties, parsed."""
+        return [parse(PartyView, party, "party listing") for party in self.parties()]
 
     def verify_audit(self) -> AuditVerification:
         """Recompute the audit chain here and check every signature against enrolled keys.
@@ -403,9 +426,7 @@ class Federation:
         and the manifests are checked, and the report says the view was partial. Proving
         that no entry is missing needs an admin's or auditor's token.
         """
-        enrolled = {
-            p["name"]: bytes.fromhex(p["sign_key"]) for p in self.parties() if p["sign_key"]
-        }
+        enrolled = {p.name: bytes.fromhex(p.sign_key) for p in self._party_views() if p.sign_key}
         entries, partial = self._audit()
         return verify_chain(entries, enrolled, partial=partial)
 
@@ -435,7 +456,7 @@ class Federation:
         if payload.get("result_commitment") != commitment:
             raise ServiceError(_MISMATCH.format(job=job_id))
         producer = payload.get("produced_by")
-        keys = {p["name"]: p["sign_key"] for p in self.parties() if p["sign_key"]}
+        keys = {p.name: p.sign_key for p in self._party_views() if p.sign_key}
         for entry in entries:
             if (
                 entry.action == "node.completed"

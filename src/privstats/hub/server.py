@@ -14,7 +14,8 @@ from sqlalchemy import select
 from privstats.errors import ParameterError
 from privstats.files import write_text_atomically
 from privstats.hub import audit_log, auth
-from privstats.hub.app import HubSettings, create_app
+from privstats.hub.app import create_app
+from privstats.hub.settings import HubSettings
 from privstats.hub.store import Store, Token, utc_now
 
 __all__ = ["ADMIN_TOKEN_FILE", "URL_FILE", "bootstrap_admin", "serve"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +29,7 @@ from privstats.node.hub_client import NodeHub
 from privstats.node.policy import Decision, evaluate
 from privstats.service.http import allow_plain_http
 from privstats.service.manifest import Manifest, approval_bytes
+from privstats.service.models import JobView, parse
 from privstats.transport.relay import RelayChannel
 from privstats.version import __version__
 
@@ -38,13 +39,19 @@ Say = Callable[[str], None]
 _KNOWN_PARTIES = "known_parties.json"
 
 
-def decide(job: dict[str, Any], config: NodeConfig) -> tuple[Manifest | None, Decision]:
+def decide(
+    job: JobView | Mapping[str, Any], config: NodeConfig
+) -> tuple[Manifest | None, Decision]:
     """The policy's decision on ``job``, with the manifest rebuilt from what the hub sent."""
+    if isinstance(job, JobView):
+        sent, digest = job.manifest, job.manifest_hash
+    else:
+        sent, digest = job["manifest"], job["manifest_hash"]
     try:
-        manifest = Manifest.model_validate(job["manifest"])
+        manifest = Manifest.model_validate(sent)
     except ValueError as exc:
         return None, Decision("reject", (f"the job's manifest is malformed: {exc}",))
-    if manifest.digest() != job["manifest_hash"]:
+    if manifest.digest() != digest:
         return manifest, Decision(
             "reject", ("the hub's manifest hash does not match the manifest",)
         )
@@ -58,19 +65,21 @@ def decide(job: dict[str, Any], config: NodeConfig) -> tuple[Manifest | None, De
     return manifest, decision
 
 
-def check_approved_manifest(job: dict[str, Any], party: str, keys: NodeKeys) -> Manifest | None:
+def check_approved_manifest(
+    job: JobView | Mapping[str, Any], party: str, keys: NodeKeys
+) -> Manifest | None:
     """The manifest, if this node's approval signature still matches it; else None."""
     try:
-        manifest = Manifest.model_validate(job["manifest"])
-        mine = [a for a in job["approvals"] if a["party"] == party and a["decision"] == "approve"]
-    except (ValueError, KeyError, TypeError):
+        view = job if isinstance(job, JobView) else JobView.model_validate(job)
+        manifest = Manifest.model_validate(view.manifest)
+    except ValueError:
         return None
-    if not mine:
+    approval = view.approval_of(party)
+    if approval is None or approval.decision != "approve":
         return None
-    approval = mine[0]
-    signed = approval_bytes(job["id"], manifest.digest(), "approve", approval["reason"])
+    signed = approval_bytes(view.id, manifest.digest(), "approve", approval.reason)
     try:
-        signature = bytes.fromhex(approval["signature"])
+        signature = bytes.fromhex(approval.signature)
     except ValueError:
         return None
     return manifest if verify(keys.public.sign, signed, signature) else None
@@ -122,6 +131,13 @@ class NodeAgent:
             stop.wait(self.config.poll_seconds)
 
     def poll_once(self) -> None:
+        """Act once on each job the hub lists: decide, run, release a held result, or
+        report a part that cannot resume.
+
+        The listing is routed on the few fields it needs (id, state, this node's approval
+        and progress); a job is parsed into a :class:`JobView` before the node acts on it,
+        and one the hub sent malformed is skipped with a word, not a crash.
+        """
         for job in self.hub.active_jobs():
             if not isinstance(job, dict):
                 self._refuse_listing(f"{type(job).__name__} where a job was expected")
@@ -135,15 +151,18 @@ class NodeAgent:
                 continue
             mine = [a for a in job["approvals"] if a["party"] == self.config.name]
             if job["state"] == "awaiting_approval" and not mine:
-                self._on_proposed(job)
+                if (view := self._view(job)) is not None:
+                    self._on_proposed(view)
             elif job["state"] in ("approved", "running"):
                 member = next(p for p in job["parties"] if p["party"] == self.config.name)
                 if member["started_at"] is None:
-                    self._done.add(job["id"])
-                    self._run_job(job)
+                    if (view := self._view(job)) is not None:
+                        self._done.add(view.id)
+                        self._run_job(view)
                 elif member["completed_at"] is None:
                     if release_review.is_held(self.results_folder(job["id"])):
-                        self._on_held(job, member["role"])
+                        if (view := self._view(job)) is not None:
+                            self._on_held(view, member["role"])
                         continue
                     # started by an earlier run of this node, which is gone: cannot resume
                     self._done.add(job["id"])
@@ -154,32 +173,40 @@ class NodeAgent:
                     self.say(f"job {job['id']}: {reason}")
                     self.hub.fail(job["id"], member["step"], reason)
 
+    def _view(self, job: dict[str, Any]) -> JobView | None:
+        """``job`` parsed; None (said once) if the hub sent it in another shape."""
+        try:
+            return parse(JobView, job, f"job {job['id']}")
+        except ServiceError as exc:
+            self._refuse_listing(str(exc))
+            return None
+
     def _refuse_listing(self, reason: str) -> None:
         """Say once that the hub listed a job this node will not touch, and why."""
         if reason not in self._refused and len(self._refused) < 1000:
             self._refused.add(reason)
             self.say(f"ignoring a job the hub listed: {reason}")
 
-    def _on_proposed(self, job: dict[str, Any]) -> None:
+    def _on_proposed(self, job: JobView) -> None:
         manifest, decision = decide(job, self.config)
-        digest = manifest.digest() if manifest else job["manifest_hash"]
+        digest = manifest.digest() if manifest else job.manifest_hash
         if decision.action == "approve":
-            self.hub.decide(job["id"], digest, "approve", "approved by policy")
-            self.say(f"job {job['id']} ({job['kind']}): approved by policy")
+            self.hub.decide(job.id, digest, "approve", "approved by policy")
+            self.say(f"job {job.id} ({job.kind}): approved by policy")
         elif decision.action == "reject":
             reason = " ".join(decision.reasons)
-            self.hub.decide(job["id"], digest, "reject", reason)
-            self.say(f"job {job['id']} ({job['kind']}): rejected — {reason}")
-        elif job["id"] not in self._asked:
-            self._asked.add(job["id"])
+            self.hub.decide(job.id, digest, "reject", reason)
+            self.say(f"job {job.id} ({job.kind}): rejected — {reason}")
+        elif job.id not in self._asked:
+            self._asked.add(job.id)
             self.say(
-                f"job {job['id']} ({job['kind']}, submitted by {job['submitted_by']}) awaits "
-                f"your decision: privstats node approve {job['id']} --config {self.config.path}"
-                f"   (or: privstats node reject {job['id']} --reason …)"
+                f"job {job.id} ({job.kind}, submitted by {job.submitted_by}) awaits "
+                f"your decision: privstats node approve {job.id} --config {self.config.path}"
+                f"   (or: privstats node reject {job.id} --reason …)"
             )
 
-    def _run_job(self, job: dict[str, Any]) -> None:
-        job_id = job["id"]
+    def _run_job(self, job: JobView) -> None:
+        job_id = job.id
         manifest = check_approved_manifest(job, self.config.name, self.keys)
         if manifest is None:
             reason = (
@@ -232,9 +259,9 @@ class NodeAgent:
             f"(or: privstats node withhold {job_id} --reason … --config {self.config.path})"
         )
 
-    def _on_held(self, job: dict[str, Any], role: str) -> None:
+    def _on_held(self, job: JobView, role: str) -> None:
         """Send a held result once its owner released it, or fail the job if withheld."""
-        job_id = job["id"]
+        job_id = job.id
         folder = self.results_folder(job_id)
         decision = release_review.decision_of(folder)
         if decision is None:

@@ -1,4 +1,8 @@
-"""A node's signed link to the hub: registry calls, job life cycle, and its mailboxes."""
+"""A node's signed link to the hub: registry calls, job life cycle, and its mailboxes.
+
+Answers are read through the models of :mod:`privstats.service.models`; one the hub sends
+in another shape is a :class:`ServiceError`, not a ``KeyError`` deep in the node.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,14 @@ from privstats.errors import ServiceError, TransportError
 from privstats.service.canonical import new_salt, result_commitment
 from privstats.service.http import HubHttp, node_signature
 from privstats.service.manifest import approval_bytes
+from privstats.service.models import (
+    DatasetDeclared,
+    EnrolmentView,
+    HeartbeatView,
+    JobView,
+    PartyView,
+    parse,
+)
 from privstats.service.signing import statement_bytes
 
 __all__ = ["MAX_ENVELOPE_BYTES", "HubMailbox", "NodeHub", "enrol"]
@@ -44,15 +56,24 @@ class NodeHub:
         signature = self.keys.sign(statement_bytes("dataset", payload)).hex()
         body = {k: v for k, v in payload.items() if k != "party"}
         answer = self.http.post("/datasets", {**body, "signature": signature})
-        return bool(answer["changed"])
+        return parse(DatasetDeclared, answer, "dataset declaration").changed
 
-    def active_jobs(self) -> list[dict[str, Any]]:
-        jobs: list[dict[str, Any]] = self.http.get("/jobs", active="true")
+    def active_jobs(self) -> list[Any]:
+        """The hub's listing of this node's active jobs, as sent: the agent checks each job
+        on its own (:meth:`NodeAgent.poll_once`), so one malformed job hides no other."""
+        jobs = self.http.get("/jobs", active="true")
+        if not isinstance(jobs, list):
+            raise ServiceError(f"the hub sent a {type(jobs).__name__} where a job list belongs")
         return jobs
 
     def job(self, job_id: str) -> dict[str, Any]:
+        """A job as the hub sends it (JSON object); :meth:`job_view` parses it."""
         job: dict[str, Any] = self.http.get(f"/jobs/{job_id}")
         return job
+
+    def job_view(self, job_id: str) -> JobView:
+        """A job as the hub shows it, parsed."""
+        return parse(JobView, self.http.get(f"/jobs/{job_id}"), f"job {job_id}")
 
     def decide(self, job_id: str, manifest_digest: str, decision: str, reason: str) -> None:
         """Sign and send an approval (``approve``) or rejection (``reject``)."""
@@ -76,7 +97,7 @@ class NodeHub:
 
     def heartbeat(self, job_id: str, step: str | None) -> str:
         answer = self.http.post(f"/jobs/{job_id}/heartbeat", {"step": step})
-        return str(answer["state"])
+        return parse(HeartbeatView, answer, "heartbeat answer").state
 
     def complete(
         self, job_id: str, role: str, result: dict[str, Any] | None, release: bool
@@ -115,9 +136,10 @@ class NodeHub:
     def public_keys(self) -> dict[str, PublicKeys]:
         """Enrolled parties' public keys, by name."""
         keys = {}
-        for party in self.http.get("/parties"):
-            if party["sign_key"] and party["box_key"]:
-                keys[party["name"]] = PublicKeys.from_hex(party["sign_key"], party["box_key"])
+        for listed in self.http.get("/parties"):
+            party = parse(PartyView, listed, "party listing")
+            if party.sign_key and party.box_key:
+                keys[party.name] = PublicKeys.from_hex(party.sign_key, party.box_key)
         return keys
 
     def mailbox(self, job_id: str) -> HubMailbox:
@@ -207,4 +229,4 @@ def enrol(url: str, name: str, enrolment_token: str, keys: NodeKeys) -> str:
         )
     finally:
         http.close()
-    return str(answer["enrolled_at"])
+    return parse(EnrolmentView, answer, "enrolment answer").enrolled_at

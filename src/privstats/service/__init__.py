@@ -1,1 +1,2 @@
-"""What hub, nodes and clients agree on: manifests, signed forms, audit chain."""
+"""What hub, nodes and clients agree on: manifests, signed forms, audit chain, the hub's
+answers as typed models (``models``)."""

@@ -20,6 +20,7 @@ from privstats.node.config import AllowRule, DatasetConfig, NodeConfig, PolicyCo
 from privstats.service.manifest import DatasetUse, Manifest, approval_bytes
 
 KEYS = NodeKeys.generate()
+AT = "2026-01-01T00:00:00.000000Z"
 
 
 def make_manifest(**changes: Any) -> Manifest:
@@ -42,14 +43,27 @@ def make_manifest(**changes: Any) -> Manifest:
 
 
 def job_of(manifest: Manifest, *, job_id: str = "job1", approvals: Any = ()) -> dict[str, Any]:
-    """A job as the hub's API shows it."""
+    """A job as the hub's API shows it (every field of a ``JobView``)."""
     return {
         "id": job_id,
         "kind": manifest.kind,
         "state": "approved",
         "manifest": manifest.model_dump(mode="json"),
         "manifest_hash": manifest.digest(),
+        "submitted_by": "analyst",
+        "created_at": AT,
+        "updated_at": AT,
+        "state_times": {"proposed": AT, "awaiting_approval": AT, "approved": AT},
+        "seconds": None,
+        "pending_approvals": [],
+        "node_timeout": 60.0,
+        "failure": None,
+        "parties": [
+            {"party": party, "role": role, "step": None, "started_at": None, "completed_at": None}
+            for role, party in manifest.parties.items()
+        ],
         "approvals": list(approvals),
+        "result_ready": False,
     }
 
 
@@ -69,6 +83,7 @@ def approval(
         "reason": reason,
         "manifest_hash": manifest.digest(),
         "signature": signature.hex(),
+        "at": AT,
     }
 
 
@@ -157,6 +172,13 @@ def test_without_an_approval_of_this_node_nothing_runs(approvals: list[dict[str,
 def test_a_malformed_manifest_after_approval_is_refused() -> None:
     manifest = make_manifest()
     job = {**job_of(manifest, approvals=[approval(manifest)]), "manifest": {"kind": "coverage"}}
+    assert check_approved_manifest(job, "nso", KEYS) is None
+
+
+def test_a_job_not_shaped_as_the_hubs_view_is_refused() -> None:
+    manifest = make_manifest()
+    job = job_of(manifest, approvals=[approval(manifest)])
+    del job["parties"]
     assert check_approved_manifest(job, "nso", KEYS) is None
 
 
