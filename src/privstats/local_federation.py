@@ -109,6 +109,7 @@ class LocalFederation:
         approval: str = "auto",
         allow: Sequence[str] = ("coverage",),
         min_cell: int = 10,
+        max_epsilon: float | None = None,
         start: bool = True,
     ) -> Path:
         """Invite ``name``, enrol a fresh node for it, write its node.toml and start it."""
@@ -127,6 +128,7 @@ class LocalFederation:
         policy = PolicyConfig(
             approval=approval,
             min_cell=min_cell,
+            max_epsilon=max_epsilon,
             allow=tuple(AllowRule(kind=kind, datasets=tuple(configs)) for kind in allow),
         )
         config = folder / "node.toml"

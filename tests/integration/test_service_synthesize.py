@@ -176,3 +176,23 @@ def test_a_job_asking_for_key_columns_is_rejected_by_the_owner_node(
         with pytest.raises(JobFailedError, match=r"key columns \(identifiers\)"):
             job.wait(timeout=60)
         assert job.state == "rejected"
+
+
+def test_an_owner_node_with_an_epsilon_cap_refuses_a_costlier_mst_synthesis(
+    federation: LocalFederation, census: Path
+) -> None:
+    federation.add_node(
+        "nso", {"census": (census, ["person_id"])}, allow=("synthesize",), max_epsilon=1.0
+    )
+    federation.wait_for_datasets(1)
+    analyst, _env = _analyst(federation)
+    columns = ["region", "sex", "age"]
+    bounds = {"age": (0, 120)}
+    with analyst:
+        job = analyst.submit_synthesize(
+            owner="nso", dataset="census", columns=columns, method="mst", epsilon=2.0,
+            bounds=bounds,
+        )  # fmt: skip
+        with pytest.raises(JobFailedError, match=r"ε = 2 .*max_epsilon = 1"):
+            job.wait(timeout=60)
+        assert job.state == "rejected"
