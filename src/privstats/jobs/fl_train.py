@@ -34,7 +34,8 @@ from privstats.data.sensors import FeatureTable, read_feature_table
 from privstats.disclosure.budget import Budget
 from privstats.errors import DatasetError, ParameterError
 from privstats.jobs.kind import CliField, JobKind, from_tuple
-from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.jobs.local import PartyOutcome, ProgressSink
+from privstats.jobs.local_run import run_kind_locally
 from privstats.jobs.render import Column, Rendering, TableView
 from privstats.jobs.roles import numbered_parties
 from privstats.jobs.spec import Spec
@@ -257,18 +258,6 @@ def run_role(
 # --------------------------------------------------------------------------- local runs
 
 
-def _party_process(
-    channel: Channel, progress: Progress, *, path: str, spec: FlTrainSpec
-) -> dict[str, Any]:
-    return party_role(channel, spec.read(path), spec, progress)[0]
-
-
-def _coordinator_process(
-    channel: Channel, progress: Progress, *, offices: list[str], spec: FlTrainSpec
-) -> dict[str, Any]:
-    return coordinator_role(channel, offices, spec, progress)
-
-
 @dataclass(frozen=True)
 class FLRun:
     """The result of a local federated training run and what it cost each party."""
@@ -276,6 +265,7 @@ class FLRun:
     result: dict[str, Any]
     model: Model
     outcomes: dict[str, PartyOutcome]
+    """Party name → its outcome; ``output`` is the role's RoleOutput."""
 
 
 def evaluate(model: Model, path: str | Path, spec: FlTrainSpec) -> dict[str, Any]:
@@ -352,12 +342,10 @@ def run_local_fl_train(
     if spec.epsilon is not None:
         _require_accountant()
     started = time.perf_counter()
-    roles: dict[str, Any] = {
-        name: (_party_process, {"path": str(path), "spec": spec}) for name, path in parties.items()
-    }
-    roles[COORDINATOR] = (_coordinator_process, {"offices": sorted(parties), "spec": spec})
-    outcomes = run_local(roles, progress=progress)
-    result = dict(outcomes[COORDINATOR].output)
+    offices = dict(sorted(parties.items()))  # roles party1 … partyN in name order
+    run = run_kind_locally(KIND, offices, spec, progress=progress)
+    outcomes = run.outcomes
+    result = dict(run.result)
     model = Model.from_dict(result.pop("model_state"))
     if test is not None:
         result.update(evaluate(model, test, spec), evaluated_on=f"test file {test}")

@@ -122,7 +122,7 @@ def test_differential_privacy_spends_no_more_than_the_budget_per_office(
         label=demo.label, subject=demo.subject, rounds=5, epsilon=4.0, dp_clip=1.0
     )
     run = run_local_fl_train(demo.offices, spec, test=demo.test)
-    spent = [run.outcomes[o].output["epsilon_history"] for o in demo.offices]
+    spent = [run.outcomes[o].output.result["epsilon_history"] for o in demo.offices]
     assert all(len(history) == 5 for history in spent)
     finals = [history[-1][1] for history in spent]
     assert run.result["epsilon"] == max(finals)
@@ -148,7 +148,7 @@ def test_without_the_ml_extra_dp_fails_before_any_party_starts(
     def no_party(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a party was started")
 
-    monkeypatch.setattr(fl_train, "run_local", no_party)
+    monkeypatch.setattr(fl_train, "run_kind_locally", no_party)
     spec = FlTrainSpec.build(label=demo.label, subject=demo.subject, epsilon=1.0)
     with pytest.raises(MissingExtraError, match=r"pip install 'privstats\[ml\]'") as caught:
         run_local_fl_train(demo.offices, spec)
