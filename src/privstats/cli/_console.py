@@ -33,7 +33,6 @@ __all__ = [
     "fail_on_error",
     "groups_table",
     "out",
-    "parse_bounds",
     "party_files",
     "party_progress",
     "print_rendering",
@@ -185,21 +184,6 @@ def check_output(option: str, path: Path | None) -> None:
         raise ParameterError(
             f"{option} {path}: cannot write in the folder {folder}", parameter=option
         )
-
-
-def parse_bounds(items: list[str]) -> dict[str, tuple[float, float]]:
-    """``--bounds COL=LOW:HIGH`` options as a mapping."""
-    bounds = {}
-    for item in items:
-        name, _, span = item.partition("=")
-        low, _, high = span.partition(":")
-        try:
-            bounds[name.strip()] = (float(low), float(high))
-        except ValueError:
-            raise ParameterError(
-                f"--bounds {item!r}: write COLUMN=LOW:HIGH, e.g. age=0:120", parameter="bounds"
-            ) from None
-    return bounds
 
 
 def synth_report_table(report: dict[str, Any]) -> Table:

@@ -16,7 +16,6 @@ from privstats.cli._console import (
     error,
     fail_on_error,
     out,
-    parse_bounds,
     print_rendering,
     synth_report_table,
 )
@@ -27,7 +26,7 @@ from privstats.errors import ParameterError
 from privstats.jobs.kind import JobKind
 from privstats.jobs.kinds import KINDS
 from privstats.jobs.render import Rendering, json_rendering
-from privstats.jobs.synthesize import save_release
+from privstats.jobs.synthesize import parse_bounds, save_release
 
 __all__ = ["audit_app", "job_app", "submit_app"]
 

@@ -14,11 +14,10 @@ from privstats.cli._console import (
     err,
     fail_on_error,
     out,
-    parse_bounds,
     synth_report_table,
 )
 from privstats.errors import ParameterError
-from privstats.jobs.synthesize import require_synth
+from privstats.jobs.synthesize import parse_bounds, require_synth
 
 __all__ = ["app"]
 
