@@ -6,11 +6,9 @@ import json
 from pathlib import Path
 
 import typer
-from rich import box
-from rich.table import Table
 
-from privstats.cli._console import fail_on_error, out, party_progress
-from privstats.jobs.he_inference import run_local_he_inference
+from privstats.cli._console import fail_on_error, party_progress, print_rendering
+from privstats.jobs.he_inference import KIND, run_local_he_inference
 
 __all__ = ["he_inference", "register"]
 
@@ -26,6 +24,9 @@ def he_inference(
     label: str | None = typer.Option(
         None, "--label", help="A label column of the data: not a feature; adds accuracy."
     ),
+    min_cell: int = typer.Option(
+        10, "--min-cell", help="Predicted classes with fewer records are suppressed."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
 ) -> None:
     """Predictions for the querier's records from the model holder's model, under CKKS.
@@ -33,31 +34,16 @@ def he_inference(
     The querier encrypts its records with its own key; the model holder evaluates the
     model on the ciphertexts and learns only how many records and features there are.
     The querier learns the class scores of its records (scores reveal more about the
-    model than labels do). Runs both parties locally, each in its own process.
+    model than labels do) and releases the counts per predicted class. Runs both parties
+    locally, each in its own process, and checks the predictions against the plaintext
+    model.
     """
     with fail_on_error():
         with party_progress() as progress:
-            run = run_local_he_inference(model, data, label=label, progress=progress)
-        result = run.result
+            run = run_local_he_inference(
+                model, data, label=label, min_cell=min_cell, progress=progress
+            )
         if as_json:
-            typer.echo(json.dumps(result))
-            return
-        table = Table(title="Encrypted inference (CKKS)", box=box.SIMPLE)
-        table.add_column("figure")
-        table.add_column("value", justify="right")
-        ckks = result["ckks"]
-        rows = [
-            ("records", f"{result['records']:,}"),
-            ("agreement with plaintext model", f"{100 * result['agreement_with_plaintext']:.2f}%"),
-            *([("accuracy", f"{100 * result['accuracy']:.2f}%")] if "accuracy" in result else []),
-            ("records per second", f"{result['records_per_second']:,.0f}"),
-            ("protocol seconds", f"{result['protocol_seconds']:.3f}"),
-            (
-                "CKKS parameters",
-                f"N={ckks['poly_modulus_degree']}, q={ckks['coeff_mod_bit_sizes']}, "
-                f"scale=2^{ckks['scale_bits']}, {ckks['security_bits']}-bit",
-            ),
-        ]
-        for name, value in rows:
-            table.add_row(name, value)
-        out.print(table)
+            typer.echo(json.dumps(run.result))
+        else:
+            print_rendering(KIND.render(run.result))

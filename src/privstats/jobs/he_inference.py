@@ -39,7 +39,8 @@ from privstats.data.tables import read_table
 from privstats.disclosure.cells import withheld_cells
 from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs.kind import JobKind, from_tuple
-from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
+from privstats.jobs.local import PartyOutcome, ProgressSink
+from privstats.jobs.local_run import run_kind_locally
 from privstats.jobs.render import Rendering, figures_view
 from privstats.jobs.spec import Spec
 from privstats.ml.models import MLP, LogisticRegression, Model
@@ -164,7 +165,10 @@ def run_role(
     """Run ``role`` of a service job; the querier keeps its predictions as a local file."""
     if role == MODEL_HOLDER:
         model = Model.load(path)
-        if model.feature_names is None or tuple(model.feature_names) != spec.features:
+        named = model.feature_names is not None
+        if (tuple(model.feature_names or ()) if named else len(spec.features)) != (
+            spec.features if named else model.n_features
+        ):
             raise ParameterError(
                 f"{path}: the model's features differ from the job's ({', '.join(spec.features)})",
                 parameter="features",
@@ -175,7 +179,10 @@ def run_role(
         raise ParameterError(f"unknown he_inference role {role!r}", parameter="role")
     holder = parties[MODEL_HOLDER]
     info = he_inference.receive_model_info(channel, holder)
-    if info.feature_names is None or tuple(info.feature_names) != spec.features:
+    named = info.feature_names is not None
+    if (tuple(info.feature_names or ()) if named else len(spec.features)) != (
+        spec.features if named else info.n_features
+    ):
         raise ProtocolError(
             "the model holder's model has other features than the job names", peer=holder
         )
@@ -203,29 +210,6 @@ def run_role(
     return result, [], {"predictions.csv": table.getvalue()}
 
 
-def _querier_process(
-    channel: Channel, progress: Progress, *, path: str, label: str | None
-) -> dict[str, Any]:
-    info = he_inference.receive_model_info(channel, MODEL_HOLDER)
-    x, y = read_records(path, info.feature_names, info.n_features, label=label)
-    started = time.perf_counter()
-    predictions = he_inference.querier(channel, MODEL_HOLDER, x, info=info, progress=progress)
-    seconds = time.perf_counter() - started
-    output: dict[str, Any] = {
-        "index": predictions.index.tolist(),
-        "protocol_seconds": seconds,
-    }
-    if y is not None:
-        predicted = np.asarray([str(label) for label in predictions.labels])
-        output["accuracy"] = float(np.mean(predicted == y.astype(str)))
-    return output
-
-
-def _model_holder_process(channel: Channel, progress: Progress, *, path: str) -> None:
-    model = plain_model(Model.load(path))
-    he_inference.model_holder(channel, QUERIER, model, progress=progress)
-
-
 @dataclass(frozen=True)
 class HeInferenceRun:
     """The report of a local encrypted-inference run, with what it cost each party."""
@@ -239,43 +223,39 @@ def run_local_he_inference(
     data_path: str | Path,
     *,
     label: str | None = None,
+    min_cell: int = 10,
     progress: ProgressSink | None = None,
 ) -> HeInferenceRun:
-    """Run both roles in their own processes; report agreement and throughput.
+    """Run both roles in their own processes, as a service job runs them; add the checks
+    only a local run can make.
 
-    ``result``: ``computation``, ``records``, ``agreement_with_plaintext`` (see the module
-    docstring), ``records_per_second`` (records over the querier's protocol time, from
-    its first message to the last decryption), ``protocol_seconds``, ``seconds`` (wall
-    time including process start-up), ``ckks`` (the parameters used) and, with ``label``,
-    ``accuracy``.
+    ``result``: the querier's release (``records``, ``predicted_classes`` below
+    ``min_cell`` withheld, ``records_per_second`` over the querier's protocol time,
+    ``protocol_seconds``, with ``label`` the ``accuracy``), plus ``seconds`` (wall time
+    including process start-up), ``agreement_with_plaintext`` (see the module docstring)
+    and ``ckks`` (the parameters used).
     """
     require_tenseal()
     for what, path in (("model", model_path), ("data", data_path)):
         check_data_file(path, f"{what} file")
     model = Model.load(model_path)  # fail early, in the caller, on a bad model file
-    depth = he_inference.circuit_depth(plain_model(model))
-    started = time.perf_counter()
-    outcomes = run_local(
-        {
-            QUERIER: (_querier_process, {"path": str(data_path), "label": label}),
-            MODEL_HOLDER: (_model_holder_process, {"path": str(model_path)}),
-        },
-        progress=progress,
+    features = model.feature_names or tuple(
+        name for name in column_names(data_path) if name != label
     )
-    seconds = time.perf_counter() - started
-    output = outcomes[QUERIER].output
-    encrypted = np.asarray(output["index"], dtype=np.int64)
+    spec = HeInferenceSpec.build(features=features, label=label, min_cell=min_cell)
+    depth = he_inference.circuit_depth(plain_model(model))
+    run = run_kind_locally(
+        KIND, {QUERIER: data_path, MODEL_HOLDER: model_path}, spec, progress=progress
+    )
     # the check only a local run can make: both files are at hand in this process
+    kept = csv.reader(io.StringIO(run.local_files[QUERIER]["predictions.csv"]))
+    encrypted = [row[1] for row in list(kept)[1:]]
     x, _ = read_records(data_path, model.feature_names, model.n_features, label=label)
-    agreement = float(np.mean(encrypted == model.predict(x)))
+    plain = [str(model.classes[i]) for i in model.predict(x)]
     params = CkksParameters.for_depth(depth)
     result: dict[str, Any] = {
-        "computation": "he_inference",
-        "records": int(encrypted.size),
-        "agreement_with_plaintext": agreement,
-        "records_per_second": round(encrypted.size / output["protocol_seconds"], 1),
-        "protocol_seconds": round(output["protocol_seconds"], 3),
-        "seconds": round(seconds, 3),
+        **run.result,
+        "agreement_with_plaintext": float(np.mean(np.asarray(encrypted) == np.asarray(plain))),
         "ckks": {
             "poly_modulus_degree": params.poly_modulus_degree,
             "coeff_mod_bit_sizes": list(params.coeff_mod_bit_sizes),
@@ -284,9 +264,7 @@ def run_local_he_inference(
             "security_bits": 128,
         },
     }
-    if "accuracy" in output:
-        result["accuracy"] = output["accuracy"]
-    return HeInferenceRun(result, outcomes)
+    return HeInferenceRun(result, run.outcomes)
 
 
 # --------------------------------------------------------------------------- the kind

@@ -63,7 +63,7 @@ def test_logistic_regression_job_agrees_with_plaintext(demo) -> None:
     assert 0.0 <= result["accuracy"] <= 1.0
     assert result["records_per_second"] > 0 and result["seconds"] > 0
     assert result["ckks"]["poly_modulus_degree"] == 8192
-    assert run.outcomes["model_holder"].output is None
+    assert run.outcomes["model_holder"].output.result is None
 
 
 def test_mlp_job_via_cli_json(demo) -> None:
