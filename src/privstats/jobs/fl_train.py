@@ -81,13 +81,20 @@ class FlTrainSpec(Spec):
     _default_field: ClassVar[str] = "validation"  # the one check that spans fields
 
     label: str = Field("activity", min_length=1)
+    """The label column."""
     subject: str | None = None
+    """The respondent column: a respondent's records are held out or trained on together."""
     features: tuple[str, ...] | None = None
+    """Feature columns (default: every other column)."""
     model: Literal["logreg", "mlp"] = "logreg"
+    """The model: logistic regression or a small neural network."""
     hidden: tuple[int, ...] = (32,)
+    """Hidden units of the MLP, per layer."""
     activation: Literal["relu", "square", "poly"] = "relu"
+    """MLP activation (square and poly can be evaluated under CKKS)."""
     rounds: int = Field(ROUND_CAP, ge=1, le=1000)
-    """The round cap; training stops earlier when the validation loss stops improving."""
+    """The round cap (30 by default with epsilon); training stops earlier when the
+    validation loss stops improving."""
     patience: int = Field(20, ge=0, le=1000)
     """Rounds without a better pooled validation loss before training stops (0: never)."""
     min_rounds: int = Field(30, ge=0, le=1000)
@@ -95,21 +102,35 @@ class FlTrainSpec(Spec):
     validation: float = Field(0.2, ge=0, lt=1)
     """Share of each office's training respondents held out for early stopping."""
     strategy: Literal["fedavg", "fedprox", "fedadam", "fedyogi"] = "fedadam"
+    """How the coordinator combines the offices' updates."""
     local_epochs: int = Field(1, ge=1, le=100)
+    """Passes over an office's records per round."""
     batch_size: int = Field(32, ge=1)
+    """Records per local gradient step."""
     lr: float = Field(0.1, gt=0)
+    """Local learning rate."""
     l2: float = Field(1e-4, ge=0)
+    """L2 penalty on the weights."""
     mu: float = Field(0.01, ge=0)
+    """FedProx proximal term."""
     server_lr: float = Field(0.1, gt=0)
+    """The coordinator's learning rate (FedAdam, FedYogi)."""
     holdout: float = Field(0.2, ge=0, lt=1)
+    """Share of each office's respondents held out for the pooled evaluation."""
     frac_bits: int = Field(24, ge=8, le=40)
+    """Fixed-point fractional bits of the securely summed updates."""
     seed: int = 2026
+    """Seed of the data split and the initial model (not of any privacy noise)."""
     classes: tuple[str, ...] | None = None
+    """The label's classes (default: agreed from the offices' labels)."""
     round_timeout: float = Field(300.0, gt=0)
+    """Seconds the coordinator waits for an office in a round."""
     epsilon: float | None = Field(None, gt=0)
     """The DP budget of each office's training records (None: no differential privacy)."""
     delta: float = Field(1e-5, gt=0, lt=1)
+    """The δ of the DP guarantee."""
     dp_clip: float = Field(1.0, gt=0)
+    """Per-respondent gradient clipping norm (with DP)."""
     min_cell: int = Field(10, ge=1)
     """The fewest training records an office trains on (its update would nearly show them)."""
 

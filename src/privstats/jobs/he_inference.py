@@ -143,8 +143,11 @@ class HeInferenceSpec(Spec):
     _option: ClassVar[str] = "he-inference option"
 
     features: tuple[str, ...] = Field(min_length=1)
+    """The model's feature columns, in its order."""
     label: str | None = None
+    """A label column of the querier's records: not a feature; adds the accuracy."""
     min_cell: int = Field(10, ge=1)
+    """Predicted classes with fewer records are suppressed."""
 
 
 def columns_used(spec: HeInferenceSpec, role: str) -> tuple[str, ...]:

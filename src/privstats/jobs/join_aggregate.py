@@ -71,12 +71,19 @@ class JoinAggregateSpec(Spec):
     peer_key: str | None = None
     """Identifier column of the other party's file, if named differently (else ``key``)."""
     by: tuple[str, ...] = ()
+    """Group columns of the left file, e.g. region,age_group."""
     left_values: tuple[str, ...] = ()
+    """Value columns of the left file to sum and average."""
     right_values: tuple[str, ...] = ()
+    """Value columns of the right file to sum and average."""
     min_cell: int = Field(10, ge=1)
+    """Groups with fewer matched persons are suppressed."""
     decimals: int = Field(2, ge=0, le=protocol.MAX_DECIMALS)
+    """Decimal places kept of non-integer values; sums are exact at this scale."""
     normalization: NormalizationSpec = NormalizationSpec()
+    """How identifiers are normalised before matching."""
     chunk_size: int = Field(DEFAULT_CHUNK_SIZE, ge=1, le=262_144)
+    """Records per protocol message."""
 
     @model_validator(mode="before")
     @classmethod

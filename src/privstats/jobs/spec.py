@@ -23,9 +23,12 @@ def spec_error(exc: ValidationError, what: str, *, default_field: str = "spec") 
 
 
 class Spec(BaseModel):
-    """What every party of a computation agrees on before it runs; frozen, no extra keys."""
+    """What every party of a computation agrees on before it runs; frozen, no extra keys.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    A field's docstring (or ``description``) is its help on the command line.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     _option: ClassVar[str] = "option"
     """How errors name a field: "coverage option 'key'"."""

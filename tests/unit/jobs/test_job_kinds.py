@@ -78,3 +78,11 @@ def test_an_unknown_kind_lists_the_known_ones() -> None:
         ParameterError, match="aggregate, coverage, fl_train, he_inference, join_aggr"
     ):
         get_kind("regression")
+
+
+def test_every_option_of_every_kind_has_its_help_from_the_spec() -> None:
+    from privstats.cli._kind_cli import spec_options
+
+    for kind in KINDS.values():
+        for option in spec_options(kind):
+            assert option.hint.help or option.info.description, (kind.name, option.path)
