@@ -68,7 +68,7 @@ class SpecOption:
             negative = "--no-" + self.option[2:]
             decls = [f"{self.option}/{negative}", *self.hint.aliases]
             return _param(self.param, bool, typer.Option(default, *decls, help=help_text))
-        shown = self.info.default
+        shown = self.info.get_default(call_default_factory=True)
         if not required and shown not in (None, (), [], {}):
             if isinstance(shown, BaseModel):
                 shown = None

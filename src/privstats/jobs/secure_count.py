@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from privstats.data.tables import read_table
+from privstats.errors import ProtocolError
 from privstats.jobs.kind import JobKind, RoleOutput
 from privstats.jobs.render import figures_view
 from privstats.jobs.roles import numbered_parties
@@ -53,7 +54,8 @@ def _run_role(
     rows = read_table(path).rows
     ring = Ring()
     total = secure_sum(channel, order, ring.from_ints([rows], parties=len(order)), ring)
-    assert total is not None  # every party is a recipient
+    if total is None:  # cannot happen: every party is a recipient of the sum
+        raise ProtocolError("the secure sum gave this party no total", step="count")
     count = ring.to_ints(total)[0]
     suppressed = count < spec.min_cell
     result: dict[str, Any] = {
