@@ -86,3 +86,5 @@ def test_every_option_of_every_kind_has_its_help_from_the_spec() -> None:
     for kind in KINDS.values():
         for option in spec_options(kind):
             assert option.hint.help or option.info.description, (kind.name, option.path)
+            shown = option.parameter().default.help
+            assert "Undefined" not in shown, (kind.name, option.path, shown)
