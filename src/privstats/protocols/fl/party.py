@@ -19,9 +19,9 @@ import numpy as np
 import numpy.typing as npt
 
 from privstats.data.sensors import FeatureTable
+from privstats.disclosure.accounting import noise_multiplier_for_epsilon
 from privstats.errors import DatasetError, ParameterError
 from privstats.ml.dp import DPConfig, PrivacyLedger, train_local_dp
-from privstats.ml.dp import epsilon as dp_epsilon
 from privstats.ml.metrics import confusion_matrix
 from privstats.ml.models import Model, train_local
 from privstats.progress import Progress
@@ -204,20 +204,14 @@ class _PrivateTraining:
 
     def _calibrate(self) -> float:
         target, total = float(self.terms.epsilon or 0), self.steps * self.terms.rounds
-        low, high = 0.3, 100.0
-        if dp_epsilon(high, self.sample_rate, total, self.terms.delta) > target:
+        try:
+            return noise_multiplier_for_epsilon(target, self.sample_rate, total, self.terms.delta)
+        except ParameterError:
             raise ParameterError(
                 f"ε = {target} cannot be reached with {self.terms.rounds} rounds at this "
                 "office's size; allow a larger ε or train fewer rounds",
                 parameter="epsilon",
-            )
-        while high / low > 1.01:
-            middle = (low * high) ** 0.5
-            if dp_epsilon(middle, self.sample_rate, total, self.terms.delta) <= target:
-                high = middle
-            else:
-                low = middle
-        return high
+            ) from None
 
     def train(
         self,
