@@ -9,6 +9,7 @@ in the interval is consistent with everything published, and none outside is.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +39,14 @@ class Interval:
 
 
 def attacker_intervals(
-    table: Table, suppressed: BoolArray, upper_bounds: FloatArray | None = None
+    table: Table,
+    suppressed: BoolArray,
+    upper_bounds: FloatArray | None = None,
+    *,
+    only: Collection[int] | None = None,
 ) -> dict[int, Interval]:
-    """Each suppressed cell's interval (by cell index) given the published rest of ``table``."""
+    """Each suppressed cell's interval (by cell index) given the published rest of ``table``;
+    ``only`` restricts the answer to these suppressed cells."""
     hidden = np.flatnonzero(suppressed)
     if hidden.size == 0:
         return {}
@@ -55,6 +61,8 @@ def attacker_intervals(
     bounds = [(0.0, high) for high in highs]
     intervals: dict[int, Interval] = {}
     for position, cell in enumerate(hidden):
+        if only is not None and int(cell) not in only:
+            continue
         objective = np.zeros(hidden.size)
         ends = []
         for sign in (1.0, -1.0):

@@ -168,14 +168,15 @@ def secondary_suppression(
     weights = _weights(values, cost)
     usable = np.array([cell.count > 0 for cell in table.cells], dtype=bool)
     for _ in range(rounds):
-        intervals = attacker_intervals(table, suppressed)
-        short = [i for i in primaries if not _meets(intervals[i], values[i], *protected.levels(i))]
-        if not short:
+        short = False
+        for index in primaries:
+            levels = protected.levels(index)
+            now = attacker_intervals(table, suppressed, only={index})[index]
+            if not _meets(now, values[index], *levels):  # earlier patterns may suffice
+                suppressed |= _pattern(table, suppressed, usable, weights, index, levels)
+                short = True
+        if not short:  # this round was an exact audit of every primary cell
             break
-        for index in short:
-            suppressed |= _pattern(
-                table, suppressed, usable, weights, index, protected.levels(index)
-            )
     status = tuple(
         "secondary" if hidden and s != "primary" else s
         for hidden, s in zip(suppressed, protected.status, strict=True)
