@@ -189,7 +189,11 @@ def test_margins_reveal_a_lone_primary_cell_and_secondary_suppression_hides_it()
     # at least a rectangle: another cell in Islands' row, in M's column, and the fourth corner
     assert any(k[0] == "Islands" and k != ("Islands", "M") for k in hidden)
     assert any(k[1] == "M" and k != ("Islands", "M") for k in hidden)
-    assert len(hidden) >= 4
+    # cheapest by value: the classic rectangle of four inner cells (three of 110 beat any
+    # pattern through the margins, which hold 380 or more)
+    rows, cols = {k[0] for k in hidden}, {k[1] for k in hidden}
+    assert hidden == {(r, c) for r in rows for c in cols} and len(hidden) == 4
+    assert TOTAL not in rows | cols
     audit = protected.audit()
     assert audit["protected"] is True and audit["cells_checked"] == len(hidden)
     entry = interval_of(audit, "Islands", "M")
@@ -251,6 +255,7 @@ def test_nothing_published_leaves_every_cell_unbounded() -> None:
     audit = protected.audit()
     assert audit["cells_checked"] == 3 and audit["protected"] is True
     assert all(entry["high"] is None for entry in audit["intervals"].values())
+    assert audit["narrowest_interval"]["width"] is None
 
 
 def test_two_cells_and_a_total_need_the_partner_suppressed() -> None:

@@ -89,6 +89,7 @@ class ProtectedTable:
         intervals = attacker_intervals(self.table, self.suppressed)
         report: dict[str, Any] = {}
         narrowest: dict[str, Any] | None = None
+        narrowest_width = float("inf")
         all_protected = True
         for index, interval in intervals.items():
             cell = self.table.cells[index]
@@ -105,8 +106,8 @@ class ProtectedTable:
                 entry["protected"] = _meets(interval, cell.value, upper, lower)
                 all_protected = all_protected and entry["protected"]
             report[" | ".join(cell.key)] = entry
-            if narrowest is None or interval.width < narrowest["width"]:
-                narrowest = {**entry, "width": interval.width}
+            if narrowest is None or interval.width < narrowest_width:
+                narrowest, narrowest_width = entry, interval.width
         return {
             "cells_checked": len(intervals),
             "narrowest_interval": narrowest,
