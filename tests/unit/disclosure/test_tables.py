@@ -307,6 +307,26 @@ def test_a_table_with_a_two_level_hierarchy_is_protected() -> None:
     assert protected.audit()["protected"] is True
 
 
+def test_a_three_dimensional_hierarchical_table_of_180_cells() -> None:
+    nace = {"10": "C", "11": "C", "12": "C", "45": "G", "46": "G", "47": "G", "62": "J"}
+    nace["63"] = "J"
+    rng = random.Random(11)
+    records = [
+        {"nace": d, "region": r, "size": s, "turnover": float(rng.choice([1, 5, 20, 100, 1000]))}
+        for d in nace
+        for r in ("R1", "R2", "R3", "R4")
+        for s in ("S", "L")
+        for _ in range(rng.choice([1, 3, 4, 6, 8, 10]))
+    ]
+    table = tabulate(
+        records, ["nace", "region", "size"], value="turnover", hierarchies={"nace": nace}
+    )
+    assert len(table.cells) == 12 * 5 * 3
+    protected = protect(table, ["freq:3", "p:10"])
+    assert protected.status.count("primary") > 20
+    assert protected.audit()["protected"] is True
+
+
 # ---------------------------------------------------------------------------- property
 
 

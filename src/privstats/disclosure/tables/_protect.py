@@ -19,8 +19,10 @@ pass repeated for any cell still short (numerical tolerance), up to ``rounds`` t
 
 Guarantee: the verdict of :meth:`ProtectedTable.audit` is exact for the attacker model
 stated there (published values, the additivity equations, non-negativity). Optimality is
-per primary cell and in processing order (largest first), not jointly over all cells; the
-attacker model has no knowledge of single contributions beyond the rule's own levels.
+per primary cell (within a 1 % MILP gap) and in processing order (largest first), not
+jointly over all cells. The attacker model is the external one: it does not model a
+contributor who also knows its own contributions to the secondary cells (the "singleton"
+or coalition attacks), nor attacker upper bounds on cells.
 """
 
 from __future__ import annotations
@@ -212,7 +214,7 @@ def _pattern(
     values = table.values
     n = values.size
     scale = max(levels[0], levels[1], 1e-9)
-    for big in (4 * scale, 64 * scale, float(values.max()) * 4 + scale):
+    for big in (scale, 8 * scale, float(values.max()) * 4 + scale):
         chosen = _solve_pattern(table, suppressed, usable, weights, target, levels, big)
         if chosen is not None:
             return chosen
@@ -270,7 +272,7 @@ def _solve_pattern(
             LinearConstraint(balance, 0.0, 0.0),
             LinearConstraint(linking, -np.inf, 0.0),
         ],
-        options={"time_limit": 60.0},
+        options={"time_limit": 60.0, "mip_rel_gap": 1e-2},
     )
     if result.x is None:
         return None
