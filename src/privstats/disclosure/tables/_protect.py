@@ -158,6 +158,8 @@ def secondary_suppression(
 
     ``cost`` ``"value"`` minimises the total value withheld (ties broken towards fewer
     cells), ``"cells"`` the number of cells. Empty cells are never used: they are known.
+    Should ``rounds`` passes not suffice (numerical tolerance only), the cells stay as they
+    are and :meth:`ProtectedTable.audit` reports them unprotected: check it before release.
     """
     if cost not in ("value", "cells"):
         raise ParameterError(f"cost must be 'value' or 'cells', got {cost!r}", parameter="cost")
@@ -212,17 +214,15 @@ def _pattern(
     validity, so it starts small and is raised when the MILP finds none.
     """
     values = table.values
-    n = values.size
     scale = max(levels[0], levels[1], 1e-9)
     for big in (scale, 8 * scale, float(values.max()) * 4 + scale):
         chosen = _solve_pattern(table, suppressed, usable, weights, target, levels, big)
         if chosen is not None:
             return chosen
     raise ComputationError(
-        f"no set of cells protects {table.cells[target].key}: the table has too few cells",
+        f"no set of cells protects {table.cells[target].key}: too few non-empty cells",
         step="secondary_suppression",
     )
-    return np.zeros(n, dtype=bool)  # pragma: no cover
 
 
 def _solve_pattern(
@@ -260,8 +260,6 @@ def _solve_pattern(
     up, down = levels
     for block, amount in ((1, up), (2, 0.0), (3, 0.0), (4, down)):
         lower[block * n + target] = upper[block * n + target] = amount
-    if up > big:
-        return None
     cost = np.concatenate([np.where(suppressed, 0.0, weights), np.zeros(4 * n)])
     integrality = np.concatenate([np.ones(n), np.zeros(4 * n)])
     result = milp(
