@@ -200,6 +200,9 @@ def test_margins_reveal_a_lone_primary_cell_and_secondary_suppression_hides_it()
     assert entry["protected"] is True
     assert entry["high"] >= 50 + entry["needed"]["upper"] - 1e-6
     assert entry["low"] <= 50 - entry["needed"]["lower"] + 1e-6
+    # By hand, with x = Islands/M (r = the other withheld region, g = the other activity):
+    # Islands/g = 160 − x, r/M = 160 − x, r/g = 220 − (160 − x) = 60 + x; all ≥ 0 → [0, 160].
+    assert (entry["low"], entry["high"]) == pytest.approx((0.0, 160.0))
 
 
 def test_records_hide_withheld_values_unless_revealed() -> None:
@@ -353,7 +356,11 @@ def test_secondary_suppression_always_passes_the_audit(
     table = tabulate(records, ["row", "col"], value="v")
     assert_additive(table, records, "v")
     protected = protect(table, ["freq:3", "p:15"], cost=cost)
-    assert protected.audit()["protected"] is True
+    audit = protected.audit()
+    assert audit["protected"] is True
+    for entry in audit["intervals"].values():  # the truth is always a solution
+        true = table.cell(*entry["by"].values()).value
+        assert entry["low"] - 1e-6 <= true <= (entry["high"] or float("inf")) + 1e-6
     for published in protected.records():
         if published["value"] is not None:
             c = table.cell(*published["by"].values())
