@@ -35,6 +35,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "app",
         "Synthetic microdata: fit a synthesizer and sample, evaluate utility and risk.",
     ),
+    "sdc": (
+        "privstats.cli.sdc",
+        "app",
+        "Disclosure control of tables: primary rules, secondary suppression, audit.",
+    ),
     "hub": (
         "privstats.cli.hub",
         "hub",
