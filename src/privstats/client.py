@@ -410,7 +410,7 @@ class Federation:
             )
             partial = partial or response.headers.get(HEADER_AUDIT_VIEW) != "full"
             page = parse(AuditPage, response.json(), "page of the audit log").root
-            entries.extend(AuditEntry.from_dict(item.model_dump()) for item in page)
+            entries.extend(page)
             if len(page) < 1000:
                 return entries, partial
 

@@ -13,11 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from privstats.hub.store import Approval, Dataset, Job, JobParty, Party, Result
-from privstats.service.audit import AuditEntry
 from privstats.service.models import (
     TERMINAL_STATES,
     ApprovalView,
-    AuditEntryView,
     DatasetView,
     FailureView,
     JobPartyView,
@@ -25,7 +23,7 @@ from privstats.service.models import (
     PartyView,
 )
 
-__all__ = ["audit_entry_view", "dataset_view", "job_view", "party_view"]
+__all__ = ["dataset_view", "job_view", "party_view"]
 
 
 def job_view(session: Session, job: Job) -> JobView:
@@ -120,7 +118,3 @@ def dataset_view(dataset: Dataset) -> DatasetView:
             "registered_at": dataset.registered_at,
         }
     )
-
-
-def audit_entry_view(entry: AuditEntry) -> AuditEntryView:
-    return AuditEntryView.model_validate(entry.as_dict())

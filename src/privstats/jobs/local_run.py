@@ -67,10 +67,9 @@ def local_parties(kind: JobKind, files: Mapping[str, str | Path]) -> dict[str, s
 def refuse_shared_files(parties: Mapping[str, str | Path]) -> None:
     """Refuse two like parties given the same file, or files with the same contents: their
     records would be pooled twice. Contents are compared by SHA-256, only between files
-    of equal size."""
+    of equal size. The files must exist (:func:`check_data_file`)."""
     by_size: dict[int, list[str]] = {}
     for name, path in parties.items():
-        check_data_file(path, f"file of party {name!r}")
         by_size.setdefault(Path(path).stat().st_size, []).append(name)
     for names in by_size.values():
         seen: dict[bytes, str] = {}
@@ -118,17 +117,15 @@ def run_kind_locally(
     ``files``: a fixed role → its file, and for kinds of like parties, party name → file.
     """
     parties = local_parties(kind, files)
-    if kind.parties is not None:
-        refuse_shared_files(
-            {party: files[party] for role, party in parties.items() if role not in kind.roles}
-        )
-    paths = {
-        role: str(files.get(role if role in kind.roles else party, ""))
-        for role, party in parties.items()
-    }
-    for role, party in parties.items():
-        if role not in kind.dataless_roles:
-            check_data_file(paths[role], f"{party} file" if party != role else f"{role} file")
+    like = {party: files[party] for role, party in parties.items() if role not in kind.roles}
+    paths = {role: str(files[role]) for role in kind.file_roles()}
+    paths |= {role: "" for role in kind.dataless_roles}
+    paths |= {role: str(files[party]) for role, party in parties.items() if party in like}
+    for role in kind.file_roles():
+        check_data_file(paths[role], f"{role} file")
+    for party, path in like.items():
+        check_data_file(path, f"file of party {party!r}")
+    refuse_shared_files(like)
     started = time.perf_counter()
     outcomes = run_local(
         {

@@ -36,10 +36,6 @@ from privstats.service.manifest import DatasetUse, Manifest
 
 __all__ = ["Decision", "evaluate"]
 
-#: Disclosure entries that state a job's smallest released group (``min_cell``; coverage
-#: still calls it ``min_domain``, federated training ``min_records``).
-_MIN_SIZE_KEYS = ("min_cell", "min_domain", "min_records")
-
 
 @dataclass(frozen=True)
 class Decision:
@@ -244,29 +240,26 @@ def _check_rules(
 def _check_min_size(implied: Mapping[str, Any], policy: PolicyConfig) -> list[str]:
     """The job's smallest released group must be at least the node's ``min_cell``.
 
-    ``implied`` is the disclosure the job's parameters imply, not what the manifest states.
-    A kind states its smallest group as ``min_cell``, or under the older names
-    ``min_domain`` (coverage) or ``min_records`` (federated training); all are read.
+    ``implied`` is the disclosure the job's parameters imply, not what the manifest states;
+    every kind states its smallest group as ``min_cell``.
     """
-    stated = [(key, implied[key]) for key in _MIN_SIZE_KEYS if key in implied]
-    if not stated:
+    if "min_cell" not in implied:
         return [
-            "the job's parameters set no smallest group size (min_cell, min_domain or "
-            f"min_records); this node requires min_cell of at least {policy.min_cell}"
+            "the job's parameters set no smallest group size (min_cell); this node requires "
+            f"min_cell of at least {policy.min_cell}"
         ]
-    reasons: list[str] = []
-    for key, value in stated:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            reasons.append(
-                f"the job's {key} is {value!r}, not a number; "
-                f"this node requires min_cell of at least {policy.min_cell}"
-            )
-        elif not value >= policy.min_cell:
-            reasons.append(
-                f"the job's smallest group size ({key} = {value}) is smaller than this "
-                f"node's min_cell of {policy.min_cell}"
-            )
-    return reasons
+    value = implied["min_cell"]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return [
+            f"the job's min_cell is {value!r}, not a number; "
+            f"this node requires min_cell of at least {policy.min_cell}"
+        ]
+    if not value >= policy.min_cell:
+        return [
+            f"the job's smallest group size (min_cell = {value}) is smaller than this "
+            f"node's min_cell of {policy.min_cell}"
+        ]
+    return []
 
 
 def _check_budget(use: DatasetUse | None, spend: Budget | None, config: NodeConfig) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar, get_args
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 from privstats.errors import ServiceError
+from privstats.service.audit import AuditEntry
 
 __all__ = [
     "ACTIVE_STATES",
@@ -21,7 +22,6 @@ __all__ = [
     "JOB_STATES",
     "TERMINAL_STATES",
     "ApprovalView",
-    "AuditEntryView",
     "AuditPage",
     "DatasetDeclared",
     "DatasetView",
@@ -246,24 +246,11 @@ ENVELOPE_BATCH_SCHEMA: dict[str, Any] = {
 # --------------------------------------------------------------------------- audit
 
 
-class AuditEntryView(_View):
-    """One hash-chained audit entry (see :class:`privstats.service.audit.AuditEntry`)."""
+class AuditPage(RootModel[list[AuditEntry]]):
+    """``GET /audit``: entries (:class:`~privstats.service.audit.AuditEntry`) oldest first.
 
-    seq: int
-    at: str
-    actor: str
-    action: str
-    job_id: str | None
-    payload: dict[str, Any]
-    signer: str | None
-    signature: str | None
-    prev_hash: str
-    hash: str
-
-
-class AuditPage(RootModel[list[AuditEntryView]]):
-    """``GET /audit``: entries oldest first. Header ``X-Privstats-Audit-View`` says whether
-    the caller sees every entry (``full``) or only its own jobs' (``partial``)."""
+    Header ``X-Privstats-Audit-View`` says whether the caller sees every entry (``full``)
+    or only its own jobs' (``partial``)."""
 
 
 Model = TypeVar("Model", bound=BaseModel)
