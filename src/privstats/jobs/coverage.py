@@ -23,7 +23,7 @@ from privstats.data.identifiers import NormalizationSpec
 from privstats.data.readers import IdentifierSet, load_identifiers
 from privstats.disclosure.cells import withheld_cells
 from privstats.errors import DatasetError, ParameterError, ProtocolError
-from privstats.jobs.kind import CliField, JobKind, RoleOutput
+from privstats.jobs.kind import CliField, JobKind, RoleContext, RoleOutput
 from privstats.jobs.local import ProgressSink
 from privstats.jobs.local_run import LocalRun, run_kind_locally
 from privstats.jobs.render import coverage_view
@@ -285,9 +285,10 @@ def _run_role(
     path: str,
     spec: CoverageSpec,
     progress: Progress | None,
-    peer_rows: Mapping[str, int],
+    context: RoleContext,
 ) -> RoleOutput:
     data = load_role_data(role, path, spec)
+    peer_rows = context.peer_rows
     if role == REGISTER:
         bound = peer_rows.get(SOURCE)
         result = register_role(channel, parties[SOURCE], data, spec, progress, max_peer_size=bound)

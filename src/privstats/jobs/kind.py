@@ -19,13 +19,22 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from privstats.disclosure.budget import Budget
+from privstats.disclosure.owner import NO_OWNER_RULES, OwnerRules
 from privstats.errors import ParameterError
 from privstats.jobs.render import Rendering, json_rendering
 from privstats.jobs.spec import spec_error
 from privstats.progress import Progress
 from privstats.transport.channel import Channel
 
-__all__ = ["CliField", "JobKind", "LocalOption", "RoleOutput", "RoleRunner"]
+__all__ = [
+    "NO_CONTEXT",
+    "CliField",
+    "JobKind",
+    "LocalOption",
+    "RoleContext",
+    "RoleOutput",
+    "RoleRunner",
+]
 
 
 @dataclass(frozen=True)
@@ -42,14 +51,26 @@ class RoleOutput:
     local_files: Mapping[str, str] = field(default_factory=dict)
 
 
-RoleRunner = Callable[
-    [str, Channel, Mapping[str, str], str, Any, Progress | None, Mapping[str, int]], RoleOutput
-]
-"""``run(role, channel, parties (role → party), dataset path, spec, progress, peer_rows)``.
+@dataclass(frozen=True)
+class RoleContext:
+    """What a role learns from where it runs (the node or a local run), beyond the spec.
 
-``peer_rows``: role → the row count the other roles' datasets declare (as the hub lists
-them; a role missing when unknown), which bounds what a peer may announce.
-"""
+    ``peer_rows``: role → the row count the other roles' datasets declare (as the hub lists
+    them; a role missing when unknown), which bounds what a peer may announce. ``owner``:
+    the release rules the owner of this role's dataset imposes (its node's policy and
+    release history).
+    """
+
+    peer_rows: Mapping[str, int] = field(default_factory=dict)
+    owner: OwnerRules = NO_OWNER_RULES
+
+
+NO_CONTEXT = RoleContext()
+
+RoleRunner = Callable[
+    [str, Channel, Mapping[str, str], str, Any, Progress | None, RoleContext], RoleOutput
+]
+"""``run(role, channel, parties (role → party), dataset path, spec, progress, context)``."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +192,7 @@ def from_tuple(run: Callable[..., tuple[Any, ...]]) -> RoleRunner:
         path: str,
         spec: Any,
         progress: Progress | None,
-        _peer_rows: Mapping[str, int],
+        _context: RoleContext,
     ) -> RoleOutput:
         return RoleOutput(*run(role, channel, parties, path, spec, progress))
 

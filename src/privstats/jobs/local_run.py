@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from privstats.data.readers import check_data_file
+from privstats.disclosure.owner import NO_OWNER_RULES, OwnerRules
 from privstats.errors import ComputationError, DatasetError, ParameterError
-from privstats.jobs.kind import JobKind, RoleOutput
+from privstats.jobs.kind import JobKind, RoleContext, RoleOutput
 from privstats.jobs.local import PartyOutcome, ProgressSink, run_local
 from privstats.progress import Progress
 from privstats.transport.channel import Channel
@@ -98,10 +99,12 @@ def _role_process(
     parties: dict[str, str],
     path: str,
     spec: Any,
+    owner: OwnerRules,
 ) -> RoleOutput:
     from privstats.jobs.kinds import get_kind  # the registry: imported in the party's process
 
-    return get_kind(kind).run_role(role, channel, parties, path, spec, progress, {})
+    context = RoleContext(owner=owner)
+    return get_kind(kind).run_role(role, channel, parties, path, spec, progress, context)
 
 
 def run_kind_locally(
@@ -111,10 +114,12 @@ def run_kind_locally(
     *,
     progress: ProgressSink | None = None,
     timeout: float = 600.0,
+    owners: Mapping[str, OwnerRules] | None = None,
 ) -> LocalRun:
     """Run every role of ``kind`` on this machine, each in its own process.
 
     ``files``: a fixed role → its file, and for kinds of like parties, party name → file.
+    ``owners``: role → the release rules its data owner imposes (none by default).
     """
     parties = local_parties(kind, files)
     like = {party: files[party] for role, party in parties.items() if role not in kind.roles}
@@ -137,6 +142,7 @@ def run_kind_locally(
                     "parties": parties,
                     "path": paths[role],
                     "spec": spec,
+                    "owner": (owners or {}).get(role, NO_OWNER_RULES),
                 },
             )
             for role, party in parties.items()

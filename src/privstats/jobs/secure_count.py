@@ -20,7 +20,7 @@ from pydantic import Field
 
 from privstats.data.tables import read_table
 from privstats.errors import ProtocolError
-from privstats.jobs.kind import JobKind, RoleOutput
+from privstats.jobs.kind import JobKind, RoleContext, RoleOutput
 from privstats.jobs.render import figures_view
 from privstats.jobs.roles import numbered_parties
 from privstats.jobs.spec import Spec
@@ -46,7 +46,7 @@ def _run_role(
     path: str,
     spec: SecureCountSpec,
     progress: Progress | None,
-    _peer_rows: Mapping[str, int],
+    _context: RoleContext,
 ) -> RoleOutput:
     order = numbered_parties(parties, "secure_count")
     if progress:

@@ -22,11 +22,12 @@ from typing import Any
 from privstats.crypto.keys import NodeKeys, PublicKeys, verify
 from privstats.errors import CryptoError, ParameterError, PrivstatsError, ServiceError
 from privstats.files import write_text_atomically
+from privstats.jobs.kind import RoleContext
 from privstats.jobs.kinds import get_kind
-from privstats.node import release_review
+from privstats.node import policy, release_review
 from privstats.node.config import NodeConfig, check_job_id
 from privstats.node.hub_client import NodeHub
-from privstats.node.policy import Decision, evaluate
+from privstats.node.policy import Decision
 from privstats.service.http import allow_plain_http
 from privstats.service.manifest import Manifest, approval_bytes
 from privstats.service.models import JobView, parse
@@ -55,7 +56,7 @@ def decide(
         return manifest, Decision(
             "reject", ("the hub's manifest hash does not match the manifest",)
         )
-    decision = evaluate(manifest, config)
+    decision = policy.evaluate(manifest, config)
     if manifest.code_version.split(".")[:2] != __version__.split(".")[:2]:
         reason = (
             f"the job was made for privstats {manifest.code_version}; this node runs {__version__}"
@@ -308,10 +309,13 @@ class NodeAgent:
         def progress(step: str, _done: int, _total: int) -> None:
             running.step = step
 
-        peer_rows = self._declared_rows(manifest, role)
+        context = RoleContext(
+            peer_rows=self._declared_rows(manifest, role),
+            owner=policy.owner_rules(manifest, self.config, role),
+        )
         running.step = "load"
         with channel:
-            output = kind.run_role(role, channel, manifest.parties, path, spec, progress, peer_rows)
+            output = kind.run_role(role, channel, manifest.parties, path, spec, progress, context)
         for warning in output.warnings:
             self.say(f"job {job_id}: warning: {warning}")
         if output.local_files:

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from privstats.disclosure import Budget
+from privstats.disclosure.owner import OwnerRules
 from privstats.errors import DatasetError, PrivstatsError
 from privstats.jobs.kinds import JobKind, get_kind
 from privstats.node.config import DatasetConfig, NodeConfig, PolicyConfig
@@ -309,3 +310,9 @@ def _check_recipients(manifest: Manifest, policy: PolicyConfig) -> list[str]:
 
 def _quoted(names: Iterable[str]) -> str:
     return ", ".join(f"'{name}'" for name in names)
+
+
+def owner_rules(manifest: Manifest, config: NodeConfig, role: str) -> OwnerRules:
+    """The release rules this node imposes on ``role``'s use of its dataset."""
+    del manifest, role  # every dataset of the node has the same rules for now
+    return OwnerRules(min_cell=config.policy.min_cell)

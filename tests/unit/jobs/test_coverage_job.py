@@ -128,6 +128,7 @@ def test_spec_errors_name_the_option(values: dict, field: str) -> None:
 
 def _run_kind(tmp_path: Path, peer_rows: dict[str, dict[str, int]], src_ids: list[str]):
     """Both roles as a node runs them (jobs.kinds), each told its peer's declared rows."""
+    from privstats.jobs.kind import RoleContext
     from privstats.jobs.kinds import KINDS
 
     kind = KINDS["coverage"]
@@ -140,7 +141,9 @@ def _run_kind(tmp_path: Path, peer_rows: dict[str, dict[str, int]], src_ids: lis
         MemoryNetwork(["register", "source"], timeout=10),
         {
             role: lambda ch, role=role: (
-                kind.run_role(role, ch, parties, paths[role], spec, None, peer_rows[role]).result
+                kind.run_role(
+                    role, ch, parties, paths[role], spec, None, RoleContext(peer_rows[role])
+                ).result
             )
             for role in parties
         },
