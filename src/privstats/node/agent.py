@@ -20,13 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from privstats.crypto.keys import NodeKeys, PublicKeys, verify
+from privstats.disclosure.history import HistoryGuard
+from privstats.disclosure.owner import ReleaseGuard
 from privstats.errors import CryptoError, ParameterError, PrivstatsError, ServiceError
 from privstats.files import write_text_atomically
 from privstats.jobs.kind import RoleContext
 from privstats.jobs.kinds import get_kind
 from privstats.node import policy, release_review
+from privstats.node.approval import approve_and_spend
 from privstats.node.config import NodeConfig, check_job_id
 from privstats.node.hub_client import NodeHub
+from privstats.node.ledger import node_ledger
 from privstats.node.policy import Decision
 from privstats.service.http import allow_plain_http
 from privstats.service.manifest import Manifest, approval_bytes
@@ -101,6 +105,7 @@ class NodeAgent:
         with allow_plain_http() if config.insecure else nullcontext():
             self.hub = NodeHub(config.hub, config.name, self.keys)
         self.say = say
+        self.ledger = node_ledger(config.path)
         self._asked: set[str] = set()
         self._done: set[str] = set()
         self._refused: set[str] = set()
@@ -191,9 +196,12 @@ class NodeAgent:
     def _on_proposed(self, job: JobView) -> None:
         manifest, decision = decide(job, self.config)
         digest = manifest.digest() if manifest else job.manifest_hash
+        if decision.action == "approve" and manifest is not None:
+            decision = approve_and_spend(
+                self.hub, self.config, self.ledger, job.id, manifest, "approved by policy"
+            )
         if decision.action == "approve":
-            self.hub.decide(job.id, digest, "approve", "approved by policy")
-            self.say(f"job {job.id} ({job.kind}): approved by policy")
+            self.say(f"job {job.id} ({job.kind}): {decision.reason}")
         elif decision.action == "reject":
             reason = " ".join(decision.reasons)
             self.hub.decide(job.id, digest, "reject", reason)
@@ -224,6 +232,7 @@ class NodeAgent:
             target=self._heartbeat, args=(job_id, running), name="heartbeat", daemon=True
         )
         try:
+            self.ledger.mark_started(job_id)  # from here on, its spend is never refunded
             self.hub.start(job_id)
             beat.start()
             self.say(f"job {job_id}: running as {role}")
@@ -309,13 +318,18 @@ class NodeAgent:
         def progress(step: str, _done: int, _total: int) -> None:
             running.step = step
 
-        context = RoleContext(
-            peer_rows=self._declared_rows(manifest, role),
-            owner=policy.owner_rules(manifest, self.config, role),
+        owner = policy.owner_rules(
+            manifest, self.config, role, job_id=job_id, history=self.ledger.history
         )
+        context = RoleContext(peer_rows=self._declared_rows(manifest, role), owner=owner)
         running.step = "load"
-        with channel:
-            output = kind.run_role(role, channel, manifest.parties, path, spec, progress, context)
+        try:
+            with channel:
+                output = kind.run_role(
+                    role, channel, manifest.parties, path, spec, progress, context
+                )
+        finally:  # a release the kind reported is kept, even if the job fails afterwards
+            self._record_releases(manifest, role, owner.guard)
         for warning in output.warnings:
             self.say(f"job {job_id}: warning: {warning}")
         if output.local_files:
@@ -325,6 +339,15 @@ class NodeAgent:
                 write_text_atomically(folder / name, text, private=True)
             self.say(f"job {job_id}: kept {', '.join(output.local_files)} in {folder}")
         return output.result, role == kind.result_role
+
+    def _record_releases(self, manifest: Manifest, role: str, guard: ReleaseGuard | None) -> None:
+        """Keep in the ledger what the role's guard was told the job released."""
+        if not isinstance(guard, HistoryGuard) or not guard.pending:
+            return
+        dataset = manifest.datasets[role].dataset
+        for release in guard.pending:
+            self.ledger.record_release(dataset, release)
+        guard.pending.clear()
 
     def _declared_rows(self, manifest: Manifest, own_role: str) -> dict[str, int]:
         """Role → the row count the hub lists for that role's dataset (other roles only).

@@ -21,21 +21,23 @@ rule and run another.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from privstats.disclosure import Budget
+from privstats.disclosure.history import HistoryGuard, Release
 from privstats.disclosure.owner import OwnerRules
 from privstats.errors import DatasetError, PrivstatsError
 from privstats.jobs.kinds import JobKind, get_kind
 from privstats.node.config import DatasetConfig, NodeConfig, PolicyConfig
+from privstats.node.ledger import Caps
 from privstats.service.canonical import canonical_json
 from privstats.service.manifest import DatasetUse, Manifest
 
-__all__ = ["Decision", "evaluate"]
+__all__ = ["Decision", "budget_use", "evaluate", "owner_rules"]
 
 
 @dataclass(frozen=True)
@@ -312,7 +314,71 @@ def _quoted(names: Iterable[str]) -> str:
     return ", ".join(f"'{name}'" for name in names)
 
 
-def owner_rules(manifest: Manifest, config: NodeConfig, role: str) -> OwnerRules:
-    """The release rules this node imposes on ``role``'s use of its dataset."""
-    del manifest, role  # every dataset of the node has the same rules for now
-    return OwnerRules(min_cell=config.policy.min_cell)
+def owner_rules(
+    manifest: Manifest,
+    config: NodeConfig,
+    role: str,
+    *,
+    job_id: str = "",
+    history: Callable[[str], Sequence[Release]] | None = None,
+) -> OwnerRules:
+    """The release rules this node imposes on ``role``'s use of its dataset.
+
+    The dataset's own ``rules``, ``min_peer_rows`` and ``min_matched`` where it sets them,
+    else the ``[policy]`` ones. With ``history`` (dataset → its releases so far, the
+    node's ledger), a :class:`~privstats.disclosure.history.HistoryGuard` for job
+    ``job_id``, bound to the dataset: its ``pending`` releases are the node's to record.
+    """
+    policy = config.policy
+    use = manifest.datasets.get(role)
+    dataset = config.datasets.get(use.dataset) if use is not None else None
+    if use is None or dataset is None:
+        return OwnerRules(min_cell=policy.min_cell)
+    name = use.dataset
+    guard = (
+        None
+        if history is None
+        else HistoryGuard(lambda: history(name), job_id=job_id, min_cell=policy.min_cell)
+    )
+    return OwnerRules(
+        min_cell=policy.min_cell,
+        rules=policy.rules if dataset.rules is None else dataset.rules,
+        min_peer_rows=_own(dataset.min_peer_rows, policy.min_peer_rows),
+        min_matched=_own(dataset.min_matched, policy.min_matched),
+        guard=guard,
+    )
+
+
+def _own(own: int | None, default: int) -> int:
+    return default if own is None else own
+
+
+def budget_use(manifest: Manifest, config: NodeConfig) -> tuple[str, Budget, Caps] | None:
+    """The dataset of this node the job spends budget on, the spend and its total caps.
+
+    None when the job spends none here (no DP, a role without data, a dataset the node
+    does not offer). The spend comes from the job's parameters (the kind's ``budget``).
+    """
+    role = manifest.role_of(config.name)
+    use = manifest.datasets.get(role) if role is not None else None
+    if use is None or use.dataset not in config.datasets:
+        return None
+    kind = get_kind(manifest.kind)
+    if role in kind.dataless_roles:
+        return None
+    spend = kind.budget(kind.parse(manifest.parameters))
+    if spend is None:
+        return None
+    dataset = config.datasets[use.dataset]
+    here = f"[datasets.{use.dataset}]"
+    caps = Caps(
+        epsilon=_cap(dataset.max_epsilon_total, config.policy.max_epsilon_total),
+        delta=_cap(dataset.max_delta_total, config.policy.max_delta_total),
+        epsilon_from="[policy]" if dataset.max_epsilon_total is None else here,
+        delta_from="[policy]" if dataset.max_delta_total is None else here,
+    )
+    return use.dataset, spend, caps
+
+
+def _cap(own: float | None, default: float | None) -> float | None:
+    return default if own is None else own

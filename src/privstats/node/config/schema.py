@@ -43,6 +43,7 @@ from privstats.node.config.messages import (
     show,
     unknown_key,
 )
+from privstats.node.config.owner_keys import DatasetOwnerKeys, PolicyOwnerKeys
 from privstats.service.http import is_loopback
 
 __all__ = [
@@ -101,7 +102,7 @@ class DatasetSchema(BaseModel):
         return tuple(name for name, _ in self.columns)
 
 
-class DatasetConfig(BaseModel):
+class DatasetConfig(DatasetOwnerKeys):
     """One dataset the node offers: its file, format, identifier columns and usable columns.
 
     ``columns`` is what jobs may read from the file (None: every column); the key columns
@@ -262,7 +263,7 @@ class AllowRule(BaseModel):
         return None if value is None else _names(value, "column", optional=True)
 
 
-class PolicyConfig(BaseModel):
+class PolicyConfig(PolicyOwnerKeys):
     """The data owner's standing answer to jobs; without allow rules every job is rejected.
 
     - ``min_cell``: the smallest group a release may show; a job whose own minimum (its
@@ -272,8 +273,11 @@ class PolicyConfig(BaseModel):
     - ``max_epsilon``, ``max_delta``: the most privacy budget (ε, δ) one job may spend on a
       dataset of this node (None: no cap). A ``[datasets.<name>]`` table may set its own
       ``max_epsilon``/``max_delta``, which then replace these for jobs on that dataset. The
-      cap is per job; the node keeps no running total across jobs. A role that reads no
+      cap is per job (totals: ``max_epsilon_total`` below). A role that reads no
       data (a training coordinator) spends none of this node's budget.
+    - ``max_epsilon_total``, ``max_delta_total``, ``rules``, ``min_peer_rows``,
+      ``min_matched``: the owner's total caps and release rules (:mod:`.owner_keys`); the
+      node's ledger keeps the running totals.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -299,6 +303,11 @@ class PolicyConfig(BaseModel):
             max_delta: Any = None,
             recipients: Any = None,
             allow: Any = (),
+            max_epsilon_total: Any = None,
+            max_delta_total: Any = None,
+            rules: Any = (),
+            min_peer_rows: Any = 0,
+            min_matched: Any = 0,
         ) -> None: ...
 
     @model_validator(mode="before")
