@@ -110,9 +110,20 @@ class LocalFederation:
         allow: Sequence[str] = ("coverage",),
         min_cell: int = 10,
         max_epsilon: float | None = None,
+        max_epsilon_total: float | None = None,
+        max_delta_total: float | None = None,
+        rules: Sequence[str] = (),
+        min_peer_rows: int = 0,
+        min_matched: int = 0,
         start: bool = True,
     ) -> Path:
-        """Invite ``name``, enrol a fresh node for it, write its node.toml and start it."""
+        """Invite ``name``, enrol a fresh node for it, write its node.toml and start it.
+
+        The policy keys apply to every dataset of the node: ``min_cell``, the per-job
+        ``max_epsilon``, the totals ``max_epsilon_total``/``max_delta_total`` its ledger
+        keeps, and the owner's release rules (``rules``, ``min_peer_rows``,
+        ``min_matched``).
+        """
         folder = self.folder / f"node-{name}"
         with self.admin() as admin:
             token = admin.add_party(name)
@@ -129,6 +140,11 @@ class LocalFederation:
             approval=approval,
             min_cell=min_cell,
             max_epsilon=max_epsilon,
+            max_epsilon_total=max_epsilon_total,
+            max_delta_total=max_delta_total,
+            rules=tuple(rules),
+            min_peer_rows=min_peer_rows,
+            min_matched=min_matched,
             allow=tuple(AllowRule(kind=kind, datasets=tuple(configs)) for kind in allow),
         )
         config = folder / "node.toml"

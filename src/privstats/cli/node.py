@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from contextlib import nullcontext
@@ -10,12 +11,15 @@ from types import FrameType
 from typing import Literal
 
 import typer
+from rich import box
+from rich.table import Table
 
 from privstats.cli._console import err, fail_on_error, out
 from privstats.crypto.keys import NodeKeys
 from privstats.errors import ParameterError
 from privstats.node import release_review
 from privstats.node.agent import NodeAgent, decide
+from privstats.node.approval import approve_and_spend
 from privstats.node.config import (
     KEYED_KINDS,
     AllowRule,
@@ -27,6 +31,8 @@ from privstats.node.config import (
     write_config,
 )
 from privstats.node.hub_client import NodeHub, enrol
+from privstats.node.ledger import node_ledger
+from privstats.node.ledger_report import budget_report, releases_report
 from privstats.service.http import allow_plain_http, check_hub_url
 from privstats.service.manifest import Manifest
 
@@ -151,7 +157,13 @@ def approve(
                     f"job {job_id} breaks this node's policy, so it cannot be approved: "
                     + " ".join(decision.reasons)
                 )
-            hub.decide(job_id, manifest.digest(), "approve", note)
+            ledger = node_ledger(settings.path)
+            decision = approve_and_spend(hub, settings, ledger, job_id, manifest, note)
+            if decision.action == "reject":
+                raise ParameterError(
+                    f"job {job_id} cannot be approved: {decision.reason}; reject it with "
+                    f"privstats node reject {job_id} --reason …"
+                )
         finally:
             hub.close()
         out.print(f"job {job_id} approved by {settings.name!r}")
@@ -213,3 +225,73 @@ def withhold(
     with fail_on_error():
         _decide_release(job_id, config, "withhold", reason)
         out.print(f"job {job_id}: withheld; the node ends the job on its next poll")
+
+
+@app.command("budget")
+def budget(
+    config: Path = CONFIG,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """The privacy budget of each dataset: total cap, spent, remaining, and every spend."""
+    with fail_on_error():
+        settings = load_config(config)
+        report = budget_report(settings, node_ledger(settings.path))
+        if as_json:
+            typer.echo(json.dumps(report))
+            return
+        for entry in report["datasets"]:
+            cap, spent, left = entry["cap"], entry["spent"], entry["remaining"]
+            out.print(
+                f"dataset {entry['dataset']!r}: spent ε = {spent['epsilon']:g}"
+                + (f", δ = {spent['delta']:g}" if spent["delta"] else "")
+                + (
+                    f" of ε = {cap['epsilon']:g} (remaining ε = {left['epsilon']:g})"
+                    if cap["epsilon"] is not None
+                    else " (no total cap: set max_epsilon_total)"
+                )
+            )
+            table = Table(box=box.SIMPLE_HEAD)
+            for column in ("job", "kind", "ε", "δ", "at", "state"):
+                table.add_column(column, justify="right" if column in "εδ" else "left")
+            for spend in entry["spends"]:
+                state = spend["state"] + ("" if spend["started"] else " (not started)")
+                table.add_row(
+                    spend["job"],
+                    spend["kind"],
+                    f"{spend['epsilon']:g}",
+                    f"{spend['delta']:g}",
+                    spend["at"],
+                    state,
+                )
+            if entry["spends"]:
+                out.print(table)
+
+
+@app.command("releases")
+def releases(
+    config: Path = CONFIG,
+    dataset: str | None = typer.Option(None, help="Only this dataset's releases."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """The release history the differencing guard checks: job, kind, grouping, cells."""
+    with fail_on_error():
+        settings = load_config(config)
+        report = releases_report(node_ledger(settings.path), dataset)
+        if as_json:
+            typer.echo(json.dumps(report))
+            return
+        if not report["releases"]:
+            out.print("no releases recorded" + (f" for dataset {dataset!r}" if dataset else ""))
+        for entry in report["releases"]:
+            dims = ", ".join(entry["dims"]) or "(no grouping)"
+            population = f", population {entry['population']}" if entry["population"] else ""
+            out.print(
+                f"{entry['at']}  dataset {entry['dataset']!r}  job {entry['job']}  "
+                f"{entry['kind']} by {dims}{population}: {entry['released']} cells released, "
+                f"{entry['withheld']} withheld"
+            )
+            withheld = [
+                " / ".join(cell["by"]) or "total" for cell in entry["cells"] if cell["withheld"]
+            ]
+            if withheld:
+                out.print("    withheld: " + "; ".join(withheld))

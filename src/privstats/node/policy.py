@@ -37,7 +37,7 @@ from privstats.node.ledger import Caps
 from privstats.service.canonical import canonical_json
 from privstats.service.manifest import DatasetUse, Manifest
 
-__all__ = ["Decision", "budget_use", "evaluate", "owner_rules"]
+__all__ = ["Decision", "budget_use", "evaluate", "owner_rules", "total_caps"]
 
 
 @dataclass(frozen=True)
@@ -369,15 +369,21 @@ def budget_use(manifest: Manifest, config: NodeConfig) -> tuple[str, Budget, Cap
     spend = kind.budget(kind.parse(manifest.parameters))
     if spend is None:
         return None
-    dataset = config.datasets[use.dataset]
-    here = f"[datasets.{use.dataset}]"
-    caps = Caps(
-        epsilon=_cap(dataset.max_epsilon_total, config.policy.max_epsilon_total),
-        delta=_cap(dataset.max_delta_total, config.policy.max_delta_total),
-        epsilon_from="[policy]" if dataset.max_epsilon_total is None else here,
-        delta_from="[policy]" if dataset.max_delta_total is None else here,
+    return use.dataset, spend, total_caps(config, use.dataset)
+
+
+def total_caps(config: NodeConfig, dataset: str) -> Caps:
+    """The total (ε, δ) caps of ``dataset``: its own where it sets them, else the policy's."""
+    own = config.datasets.get(dataset)
+    here = f"[datasets.{dataset}]"
+    own_epsilon = None if own is None else own.max_epsilon_total
+    own_delta = None if own is None else own.max_delta_total
+    return Caps(
+        epsilon=_cap(own_epsilon, config.policy.max_epsilon_total),
+        delta=_cap(own_delta, config.policy.max_delta_total),
+        epsilon_from="[policy]" if own_epsilon is None else here,
+        delta_from="[policy]" if own_delta is None else here,
     )
-    return use.dataset, spend, caps
 
 
 def _cap(own: float | None, default: float | None) -> float | None:

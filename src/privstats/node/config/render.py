@@ -143,6 +143,29 @@ def _dataset_lines(name: str, dataset: DatasetConfig) -> list[str]:
                 "most δ one job may spend on it (replaces [policy]'s)",
             )
         )
+    return lines + _owner_lines(dataset, "(replaces [policy]'s)")
+
+
+def _owner_lines(keys: DatasetConfig | PolicyConfig, scope: str) -> list[str]:
+    """The owner's total caps and release rules, where set (``scope`` ends each comment)."""
+    lines: list[str] = []
+    for key, what in (
+        ("max_epsilon_total", "most ε all jobs together may spend"),
+        ("max_delta_total", "most δ all jobs together may spend"),
+    ):
+        value = getattr(keys, key)
+        if value is not None:
+            lines.append(_line(f"{key} = {_toml_float(value)}", f"{what} {scope}".rstrip()))
+    if keys.rules is not None and (keys.rules or isinstance(keys, DatasetConfig)):
+        comment = f"table rules on every release {scope}".rstrip()
+        lines.append(_line(f"rules = {_toml_list(keys.rules)}", comment))
+    for key, what in (
+        ("min_peer_rows", "smallest input a peer may bring"),
+        ("min_matched", "fewest of our records a released cell may hold (else 0)"),
+    ):
+        value = getattr(keys, key)
+        if value is not None and (value or isinstance(keys, DatasetConfig)):
+            lines.append(_line(f"{key} = {value}", f"{what} {scope}".rstrip()))
     return lines
 
 
@@ -165,6 +188,11 @@ def _policy_lines(policy: PolicyConfig) -> list[str]:
         lines.append(
             _line(f"max_delta = {_toml_float(policy.max_delta)}", "most δ one job may spend")
         )
+    if policy.max_epsilon_total is None:
+        lines.append("# max_epsilon_total = 3.0          # most ε all jobs may spend; now: no cap")
+    lines += _owner_lines(policy, "")
+    if not policy.rules:
+        lines.append('# rules = ["nk:1,80", "p:10"]     # table rules added to every release')
     if policy.recipients is None:
         lines.append('# recipients = ["analyst"]        # who may receive results; now: anyone')
     else:
