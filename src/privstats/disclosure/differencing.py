@@ -32,7 +32,7 @@ import numpy as np
 from scipy.linalg import null_space, orth
 from scipy.optimize import linprog
 
-from privstats.disclosure.history import TOTAL, Release, describe_cell
+from privstats.disclosure.history import TOTAL, Release, describe_cell, parse_filter
 from privstats.disclosure.owner import Label
 from privstats.errors import ComputationError
 
@@ -61,6 +61,15 @@ class _Sensitive:
     text: str
 
 
+Filter = dict[str, frozenset[str]]
+_OTHER = "\x00other"
+"""A label of a filter's dimension that no release of the population names."""
+
+
+def _filter(release: Release) -> Filter:
+    return parse_filter(release.population) or {}
+
+
 class _Atoms:
     """The atoms of every population, as columns of one equation matrix."""
 
@@ -72,53 +81,80 @@ class _Atoms:
             dims, atoms = _join(members)
             self.columns[key] = (dims, atoms, offset)
             offset += len(atoms)
-            if offset > MAX_ATOMS:
-                raise ComputationError(
-                    f"the release history is too large to check for differencing (more than "
-                    f"{MAX_ATOMS} cross-classified groups); release coarser tables, or start "
-                    "a new history for the dataset",
-                    step="release guard",
-                )
+            _check_size(offset)
         self.size = offset
 
-    def vector(self, key: str, dims: Sequence[str], label: Label) -> FloatArray:
-        """The 0/1 vector of cell ``label`` of grouping ``dims`` in population ``key``."""
+    def vector(
+        self, key: str, dims: Sequence[str], label: Label, where: Filter | None = None
+    ) -> FloatArray:
+        """The 0/1 vector of cell ``label`` of grouping ``dims`` in population ``key``
+        (among the records ``where`` selects)."""
         all_dims, atoms, offset = self.columns[key]
-        where = [
+        fixed = [
             (all_dims.index(d), value)
             for d, value in zip(dims, label, strict=True)
             if value != TOTAL
         ]
+        among = [(all_dims.index(d), values) for d, values in (where or {}).items()]
         out = np.zeros(self.size)
         for i, atom in enumerate(atoms):
-            if all(atom[j] == value for j, value in where):
+            if all(atom[j] == value for j, value in fixed) and all(
+                atom[j] in values for j, values in among
+            ):
                 out[offset + i] = 1.0
         return out
 
 
+def _check_size(atoms: int) -> None:
+    if atoms > MAX_ATOMS:
+        raise ComputationError(
+            f"the release history is too large to check for differencing (more than "
+            f"{MAX_ATOMS} cross-classified groups); release coarser tables, or start a new "
+            "history for the dataset",
+            step="release guard",
+        )
+
+
 def _join(releases: Sequence[Release]) -> tuple[tuple[str, ...], list[Label]]:
-    """The atoms of one population: combinations of labels every release has a record in."""
-    dims = tuple(dict.fromkeys(d for r in releases for d in r.dims))
+    """The atoms of one population: label combinations every release that covers them
+    has a record in (a filtered release covers only the records its filter selects)."""
+    filters = [_filter(r) for r in releases]
+    named = [*(d for r in releases for d in r.dims), *(d for f in filters for d in f)]
+    dims = tuple(dict.fromkeys(named))
+    seen: dict[str, set[str]] = {d: set() for d in dims}
+    for release, where in zip(releases, filters, strict=True):
+        for label in release.interior():
+            for d, value in zip(release.dims, label, strict=True):
+                seen[d].add(value)
+        for d, values in where.items():
+            seen[d] |= values
     partial: list[dict[str, str]] = [{}]
-    for release in sorted(releases, key=lambda r: -len(r.dims)):
+    order = sorted(range(len(releases)), key=lambda i: (bool(filters[i]), -len(releases[i].dims)))
+    for i in order:
+        release, where = releases[i], filters[i]
+        for d in where:  # a filter's dimension no release assigned yet: every label
+            labels = [*sorted(seen[d]), _OTHER]
+            partial = [
+                {**have, d: value}
+                for have in partial
+                for value in ([have[d]] if d in have else labels)
+            ]
         cells = [
-            dict(zip(release.dims, lab, strict=True))
-            for lab, n in release.interior().items()
-            if n > 0
+            dict(zip(release.dims, label, strict=True))
+            for label, count in release.interior().items()
+            if count > 0
         ]
-        grown = {
-            tuple(sorted({**have, **cell}.items())): {**have, **cell}
-            for have in partial
-            for cell in cells
-            if all(have.get(d, v) == v for d, v in cell.items())
-        }
+        grown: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+        for have in partial:
+            if not all(have[d] in values for d, values in where.items()):
+                grown[tuple(sorted(have.items()))] = have  # outside this release's records
+                continue
+            for cell in cells:
+                if all(have.get(d, v) == v for d, v in cell.items()):
+                    merged = {**have, **cell}
+                    grown[tuple(sorted(merged.items()))] = merged
         partial = list(grown.values())
-        if len(partial) > MAX_ATOMS:
-            raise ComputationError(
-                f"the release history is too large to check for differencing (more than "
-                f"{MAX_ATOMS} cross-classified groups); release coarser tables",
-                step="release guard",
-            )
+        _check_size(len(partial))
     return dims, sorted(tuple(p.get(d, "") for d in dims) for p in partial)
 
 
@@ -135,33 +171,48 @@ def _projections(release: Release) -> dict[tuple[tuple[str, ...], Label], int]:
     return out
 
 
+def _margins(release: Release, common: Sequence[str], where: Filter) -> dict[Label, int]:
+    """``release``'s counts over ``common``, among the records ``where`` selects."""
+    index = [release.dims.index(d) for d in common]
+    out: dict[Label, int] = {}
+    for label, count in release.interior().items():
+        cell = dict(zip(release.dims, label, strict=True))
+        if count and all(cell[d] in values for d, values in where.items()):
+            key = tuple(label[i] for i in index)
+            out[key] = out.get(key, 0) + count
+    return out
+
+
 def _consistent(a: Release, b: Release) -> bool:
-    """Whether two releases agree on every margin over the dims they share."""
+    """Whether two releases agree on every margin over the dims they share (a filtered
+    release against the records of the other its filter selects, where it can tell)."""
+    fa, fb = _filter(a), _filter(b)
+    if fa and fb and fa != fb:
+        return True  # two different subsets: nothing to compare
+    if fa and not fb:
+        a, b, fa, fb = b, a, fb, fa
+    if fb and not fa:  # b filtered: compare with a's records in b's filter
+        if not set(fb) <= set(a.dims):
+            return True
+        common = [d for d in b.dims if d in a.dims]
+        return _margins(a, common, fb) == _margins(b, common, {})
     common = [d for d in a.dims if d in b.dims]
-
-    def margins(r: Release) -> dict[Label, int]:
-        idx = [r.dims.index(d) for d in common]
-        out: dict[Label, int] = {}
-        for label, count in r.interior().items():
-            if count:
-                key = tuple(label[i] for i in idx)
-                out[key] = out.get(key, 0) + count
-        return out
-
-    return margins(a) == margins(b)
+    return _margins(a, common, {}) == _margins(b, common, {})
 
 
 def _population_keys(releases: Sequence[Release]) -> list[str]:
-    """A population per release: its stated one, split where counts show updated data."""
+    """A population per release: its stated one (a filter: the dataset's), split where
+    counts show updated data."""
     keys: list[str] = []
     for index, release in enumerate(releases):
+        base = "" if _filter(release) else release.population
         chosen = None
-        for key in dict.fromkeys(k for k in keys if k.split("\x00")[0] == release.population):
+        for key in dict.fromkeys(k for k in keys if k.split("\x00")[0] == base):
             members = [r for r, k in zip(releases, keys, strict=False) if k == key]
             if all(_consistent(release, m) for m in members):
                 chosen = key
                 break
-        keys.append(chosen if chosen is not None else f"{release.population}\x00{index}")
+        keys.append(chosen if chosen is not None else f"{base}\x00{index}")
     return keys
 
 
@@ -172,11 +223,12 @@ def _rows(
     earlier: list[_Row] = []
     candidate: list[_Row] = []
     sensitive: list[_Sensitive] = []
-    margins: dict[str, dict[tuple[tuple[str, ...], Label], int]] = {}
+    margins: dict[tuple[str, str], dict[tuple[tuple[str, ...], Label], int]] = {}
     last = len(releases) - 1
     for index, (release, key) in enumerate(zip(releases, keys, strict=True)):
+        where = _filter(release)
         for label, count in sorted(release.counts.items()):
-            vector = atoms.vector(key, release.dims, label)
+            vector = atoms.vector(key, release.dims, label, where)
             text = f"{describe_cell(release.dims, label)} of {release.source}"
             if label in release.withheld:
                 sensitive.append(_Sensitive(vector, f"{text} (withheld)"))
@@ -184,26 +236,33 @@ def _rows(
                 candidate.append(_Row(vector, float(count), text, label))
             else:
                 earlier.append(_Row(vector, float(count), text))
+        own = margins.setdefault((key, release.population), {})
         for (sub, label), count in _projections(release).items():
-            margins.setdefault(key, {}).setdefault((sub, label), count)
+            own.setdefault((sub, label), count)
             if 0 < count < min_cell:
                 sensitive.append(
                     _Sensitive(
-                        atoms.vector(key, sub, label),
+                        atoms.vector(key, sub, label, where),
                         f"{describe_cell(sub, label)} of {release.source} (fewer than "
                         f"min_cell = {min_cell} records)",
                     )
                 )
-    for a, b in combinations(list(margins), 2):
-        for cell in sorted(set(margins[a]) & set(margins[b])):
-            if margins[a][cell] == margins[b][cell] > 0:
-                earlier.append(
-                    _Row(
-                        atoms.vector(a, *cell) - atoms.vector(b, *cell),
-                        0.0,
-                        f"[{describe_cell(*cell)} taken as the same records in two populations]",
-                    )
+    for (a, pa), (b, pb) in combinations(list(margins), 2):
+        shared = set(margins[(a, pa)]) & set(margins[(b, pb)])
+        for cell in sorted(shared):
+            if margins[(a, pa)][cell] == margins[(b, pb)][cell] > 0:
+                link = atoms.vector(a, *cell, parse_filter(pa)) - atoms.vector(
+                    b, *cell, parse_filter(pb)
                 )
+                if np.any(link):
+                    earlier.append(
+                        _Row(
+                            link,
+                            0.0,
+                            f"[{describe_cell(*cell)} taken as the same records in two "
+                            "populations]",
+                        )
+                    )
     return earlier, candidate, _unique(sensitive)
 
 
@@ -250,12 +309,11 @@ def _width(vector: FloatArray, rows: Sequence[_Row], size: int) -> float:
     return ends[1] - ends[0]
 
 
-def _expression(vector: FloatArray, rows: Sequence[_Row]) -> str:
-    """``vector`` as a combination of ``rows``: ``A of job 1 − B of this job``."""
-    coefficients = np.linalg.lstsq(_matrix(rows, vector.size).T, vector, rcond=None)[0]
+def _expression(coefficients: FloatArray, rows: Sequence[_Row]) -> str:
+    """A combination of ``rows`` in words: ``A of job 1 − B of this job``."""
     terms = sorted(
         ((float(c), r.text) for c, r in zip(coefficients, rows, strict=True) if abs(c) > 1e-6),
-        key=lambda t: (t[0] < 0, -abs(t[0])),
+        key=lambda t: (t[0] < 0, -round(abs(t[0]), 6), t[1]),
     )
     parts = []
     for i, (c, text) in enumerate(terms[:6]):
@@ -264,6 +322,23 @@ def _expression(vector: FloatArray, rows: Sequence[_Row]) -> str:
         factor = "" if abs(size - 1) < 1e-6 else f"{size:.3g} × "
         parts.append(f"{sign}{factor}{text}")
     return " ".join(parts) + (" …" if len(terms) > 6 else "")
+
+
+def _sparse_combination(vector: FloatArray, matrix: FloatArray) -> FloatArray:
+    """Coefficients ``c`` with ``c @ matrix = vector`` and the fewest, smallest terms (least
+    L1 norm, by LP: usually whole cells added or taken away); least squares if that fails."""
+    m = matrix.shape[0]
+    result = linprog(
+        np.ones(2 * m),
+        A_eq=np.hstack([matrix.T, -matrix.T]),
+        b_eq=vector,
+        bounds=(0, None),
+        method="highs",
+    )
+    if result.status == 0:
+        out: FloatArray = result.x[:m] - result.x[m:]
+        return out
+    return np.asarray(np.linalg.lstsq(matrix.T, vector, rcond=None)[0], dtype=np.float64)
 
 
 def linear_check(earlier: Sequence[Release], candidate: Release, min_cell: int) -> dict[Label, str]:
@@ -275,6 +350,8 @@ def linear_check(earlier: Sequence[Release], candidate: Release, min_cell: int) 
         return {}
     before, mine, sensitive = _rows(releases, keys, atoms, min_cell)
     old_basis = _row_basis(before, atoms.size)
+    # a cell earlier releases already give away is no use to withhold: leave it out
+    mine = [row for row in mine if not _in_span(row.vector, old_basis)]
     fresh = [s for s in sensitive if not _in_span(s.vector, old_basis)]
     old_width = {id(s): _width(s.vector, before, atoms.size) for s in fresh}
     fresh = [s for s in fresh if old_width[id(s)] >= 0.5]
@@ -285,9 +362,10 @@ def linear_check(earlier: Sequence[Release], candidate: Release, min_cell: int) 
         spanned = [s for s in fresh if _in_span(s.vector, basis)]
         if spanned:
             target = spanned[0]
-            row = _needed(target.vector, rows, len(before))
+            coefficients = _sparse_combination(target.vector, _matrix(rows, atoms.size))
+            row = _needed(coefficients, rows, len(before))
             reasons[row.label] = (  # type: ignore[index]
-                f"{target.text} would be computable as {_expression(target.vector, rows)}"
+                f"{target.text} would be computable as {_expression(coefficients, rows)}"
             )
             continue
         pinned = next((s for s in fresh if _width(s.vector, rows, atoms.size) < 0.5), None)
@@ -303,25 +381,17 @@ def linear_check(earlier: Sequence[Release], candidate: Release, min_cell: int) 
     )
 
 
-def _needed(vector: FloatArray, rows: Sequence[_Row], first: int) -> _Row:
-    """A candidate row (index ≥ ``first``) whose withholding takes ``vector`` out of the span.
+def _needed(coefficients: FloatArray, rows: Sequence[_Row], first: int) -> _Row:
+    """A candidate row (index ≥ ``first``) of the combination ``coefficients`` to withhold.
 
-    A row every combination uses (independent of the other rows, with a non-zero
-    coefficient) is chosen first, the smallest count first; otherwise the candidate row
-    with the largest coefficient in the least-norm combination (and the loop goes on).
+    A row every combination uses (independent of the other rows) takes the target out of
+    the span at once and is chosen first, the smallest count first; otherwise the
+    smallest row the combination uses (another combination may remain: the loop goes on).
     """
-    matrix = _matrix(rows, vector.size)
-    coefficients = np.linalg.lstsq(matrix.T, vector, rcond=None)[0]
-    left_null = null_space(matrix.T)
-    needed = [
-        i
-        for i in range(first, len(rows))
-        if abs(coefficients[i]) > 1e-6
-        and (left_null.size == 0 or np.linalg.norm(left_null[i]) < 1e-7)
-    ]
-    if needed:
-        return rows[min(needed, key=lambda i: (rows[i].count, i))]
-    return rows[max(range(first, len(rows)), key=lambda i: (abs(coefficients[i]), -i))]
+    used = [i for i in range(first, len(rows)) if abs(coefficients[i]) > 1e-6]
+    left_null = null_space(_matrix(rows, rows[0].vector.size).T)
+    needed = [i for i in used if left_null.size == 0 or np.linalg.norm(left_null[i]) < 1e-7]
+    return rows[min(needed or used, key=lambda i: (rows[i].count, i))]
 
 
 def _unpinning(vector: FloatArray, rows: Sequence[_Row], first: int, size: int) -> _Row:

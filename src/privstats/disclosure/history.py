@@ -32,6 +32,7 @@ small group that is neither a cell nor a margin of some release.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations
@@ -47,6 +48,8 @@ __all__ = [
     "describe_cell",
     "differencing_check",
     "known_cells",
+    "parse_filter",
+    "population_filter",
     "small_differences",
 ]
 
@@ -147,6 +150,44 @@ class Release:
             population=str(data.get("population", "")),
             at=str(data.get("at", "")),
         )
+
+
+FILTER = "filter:"
+
+
+def population_filter(filters: Mapping[str, Collection[str]]) -> str:
+    """The ``population`` of a release restricted to records whose ``dim`` has one of the
+    given labels (every dim given): ``filter:{"region": ["Islands", "North"]}``.
+
+    A kind that states its filter this way lets the guard model the release exactly (as a
+    subset of the dataset's atoms); any other text is a population of its own, linked to
+    others only where counts agree.
+    """
+    if not filters or any(not values for values in filters.values()):
+        raise ParameterError(
+            "a population filter needs at least one dimension, each with at least one label",
+            parameter="population",
+        )
+    body = {dim: sorted(set(values)) for dim, values in sorted(filters.items())}
+    return FILTER + json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_filter(population: str) -> dict[str, frozenset[str]] | None:
+    """The filter :func:`population_filter` wrote, or None for any other population."""
+    if not population.startswith(FILTER):
+        return None
+    try:
+        body = json.loads(population[len(FILTER) :])
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or not body:
+        return None
+    out: dict[str, frozenset[str]] = {}
+    for dim, values in body.items():
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            return None
+        out[str(dim)] = frozenset(values)
+    return out
 
 
 def describe_cell(dims: Sequence[str], labels: Sequence[str]) -> str:
