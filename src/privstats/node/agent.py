@@ -7,6 +7,11 @@ approved job it rebuilds the manifest's hash and checks its own approval signatu
 against it, so a job changed after approval is refused. While a role runs, a heartbeat
 tells the hub the node is alive and at which step. A job that releases records holds its
 result here until the data owner releases it (:mod:`privstats.node.release_review`).
+
+The node's ledger (:mod:`privstats.node.ledger`) is spent when a job is approved (its
+privacy budget, checked against the dataset's total cap) and told what each job
+released from a dataset (the tables its release guard was shown, recorded as soon as the
+role reports them, even if the job fails afterwards).
 """
 
 from __future__ import annotations

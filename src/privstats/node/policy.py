@@ -16,6 +16,11 @@ the job spends (the kind's ``budget`` of the parsed spec). The manifest's ``disc
 the hub's description of the same settings; a manifest whose description differs from what
 its parameters imply is refused, naming both values, since the data owner would approve one
 rule and run another.
+
+Two more answers come from here: :func:`budget_use` (the dataset a job spends budget on,
+the spend and the dataset's total caps, which the node's ledger checks when it approves:
+:mod:`privstats.node.approval`) and :func:`owner_rules` (the owner's release rules and
+the release guard bound to the dataset's history, handed to the role that runs).
 """
 
 from __future__ import annotations
