@@ -23,13 +23,13 @@ not already recoverable from the earlier releases alone, and says for each why.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
 import numpy as np
-from scipy.linalg import null_space, orth
+from scipy import sparse
 from scipy.optimize import linprog
 
 from privstats.disclosure.history import TOTAL, Release, describe_cell, parse_filter
@@ -39,6 +39,7 @@ from privstats.errors import ComputationError
 __all__ = ["MAX_ATOMS", "linear_check"]
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
 
 MAX_ATOMS = 4000
 """The most atoms the check solves for; beyond, it refuses (fails closed) and says why."""
@@ -59,6 +60,8 @@ class _Row:
 class _Sensitive:
     vector: FloatArray
     text: str
+    label: Label | None = None
+    """The candidate's cell, for a cell the candidate withholds."""
 
 
 Filter = dict[str, frozenset[str]]
@@ -83,6 +86,17 @@ class _Atoms:
             offset += len(atoms)
             _check_size(offset)
         self.size = offset
+
+    def describe(self, column: int) -> str:
+        """The group atom ``column`` holds: ``region=Islands,sex=M,age=other``."""
+        for key, (dims, atoms, offset) in self.columns.items():
+            if offset <= column < offset + len(atoms):
+                labels = [v if v != _OTHER else "other" for v in atoms[column - offset]]
+                shown = [(d, v) for d, v in zip(dims, labels, strict=True) if v]
+                where = key.split("\x00")[0]
+                group = describe_cell([d for d, _ in shown], [v for _, v in shown])
+                return group + (f" (population {where})" if where else "")
+        raise IndexError(column)
 
     def vector(
         self, key: str, dims: Sequence[str], label: Label, where: Filter | None = None
@@ -231,7 +245,8 @@ def _rows(
             vector = atoms.vector(key, release.dims, label, where)
             text = f"{describe_cell(release.dims, label)} of {release.source}"
             if label in release.withheld:
-                sensitive.append(_Sensitive(vector, f"{text} (withheld)"))
+                mine = label if index == last else None
+                sensitive.append(_Sensitive(vector, f"{text} (withheld)", mine))
             elif index == last:
                 candidate.append(_Row(vector, float(count), text, label))
             else:
@@ -283,30 +298,89 @@ def _in_span(vector: FloatArray, basis: FloatArray) -> bool:
     return bool(np.linalg.norm(residual) <= _TOL * max(1.0, float(np.linalg.norm(vector))))
 
 
-def _row_basis(rows: Sequence[_Row], size: int) -> FloatArray:
-    matrix = _matrix(rows, size)
-    return orth(matrix.T) if matrix.size else np.zeros((size, 0))
+def _free_atoms(matrix: FloatArray, counts: FloatArray) -> BoolArray:
+    """The atoms that can hold records given the published counts (the others are 0 in
+    every solution), by one LP: maximise ``Σ y`` with ``A x = b t``, ``0 ≤ y ≤ min(x, 1)``,
+    ``t ≥ 1``; an atom that can be positive at all reaches ``y = 1`` (scale ``t``).
+
+    Equations that contradict each other (links between populations that are not in fact
+    the same records) tell nothing: every atom counts as free.
+    """
+    m, n = matrix.shape
+    if m == 0:
+        return np.ones(n, dtype=bool)
+    identity = sparse.identity(n, format="csr")
+    equality = sparse.hstack(
+        [sparse.csr_matrix(matrix), sparse.csr_matrix((m, n)), sparse.csr_matrix(-counts[:, None])]
+    )
+    below = sparse.hstack([-identity, identity, sparse.csr_matrix((n, 1))])
+    result = linprog(
+        np.concatenate([np.zeros(n), -np.ones(n), [0.0]]),
+        A_ub=below,
+        b_ub=np.zeros(n),
+        A_eq=equality,
+        b_eq=np.zeros(m),
+        bounds=[(0, None)] * n + [(0, 1)] * n + [(1, None)],
+        method="highs",
+    )
+    if result.status != 0:
+        return np.ones(n, dtype=bool)
+    free: BoolArray = result.x[n : 2 * n] > 0.5
+    return free
 
 
-def _width(vector: FloatArray, rows: Sequence[_Row], size: int) -> float:
-    """The range of counts ``vector`` can take given the published counts (inf: unbounded)."""
-    matrix = _matrix(rows, size)
-    counts = np.array([r.count for r in rows])
-    ends = []
-    for sign in (1.0, -1.0):
-        result = linprog(
-            sign * vector,
-            A_eq=matrix if rows else None,
-            b_eq=counts if rows else None,
-            bounds=(0, None),
-            method="highs",
-        )
-        if result.status == 3:
-            return float("inf")
-        if result.status != 0:  # the equations contradict each other: nothing is pinned
-            return float("inf")
-        ends.append(sign * float(result.fun))
-    return ends[1] - ends[0]
+class _System:
+    """Published rows on the atoms that can hold records: which sensitive cells they
+    disclose, by which combination, and which rows every combination needs (one SVD)."""
+
+    def __init__(self, rows: Sequence[_Row], size: int) -> None:
+        self.rows = list(rows)
+        self.full = _matrix(rows, size)
+        self.free = _free_atoms(self.full, np.array([r.count for r in rows], dtype=float))
+        self.matrix = self.full[:, self.free]
+        counts = np.array([r.count for r in rows], dtype=float)
+        if self.matrix.size:
+            u, singular, vt = np.linalg.svd(self.matrix, full_matrices=True)
+            rank = int((singular > 1e-9 * max(1.0, float(singular[0]))).sum())
+            self.basis: FloatArray = vt[:rank].T
+            self.left_null: FloatArray = u[:, rank:]
+            # the least-norm solution of the published counts (exact where they fix it)
+            self.solution: FloatArray = self.basis @ ((u[:, :rank].T @ counts) / singular[:rank])
+        else:
+            self.basis = np.zeros((int(self.free.sum()), 0))
+            self.left_null = np.eye(len(self.rows))
+            self.solution = np.zeros(int(self.free.sum()))
+
+    def small_atoms(self, min_cell: int) -> dict[int, float]:
+        """Atoms whose count the rows fix at 1 … ``min_cell − 1`` → that count."""
+        if not self.basis.size:
+            return {}
+        fixed = np.flatnonzero(np.linalg.norm(self.basis, axis=1) > 1 - 1e-7)
+        if not fixed.size:
+            return {}
+        columns = np.flatnonzero(self.free)
+        solution = self.solution
+        return {
+            int(columns[j]): float(solution[j]) for j in fixed if 0.5 < solution[j] < min_cell - 0.5
+        }
+
+    def discloses(self, vector: FloatArray) -> bool:
+        """Whether the published rows fix ``vector``'s figures (its count: also through
+        groups they show to be empty)."""
+        return _in_span(vector[self.free], self.basis)
+
+    def combination(self, vector: FloatArray) -> FloatArray:
+        return _sparse_combination(vector[self.free], self.matrix)
+
+    def needed(self, index: int) -> bool:
+        """Whether row ``index`` is independent of the others (every combination that
+        uses it needs it)."""
+        return not self.left_null.size or float(np.linalg.norm(self.left_null[index])) < 1e-7
+
+    def exactly(self, vector: FloatArray, coefficients: FloatArray) -> bool:
+        """Whether the combination ``coefficients`` gives ``vector`` on every atom, not only
+        on the atoms that can hold records."""
+        return bool(np.abs(coefficients @ self.full - vector).max(initial=0.0) <= 1e-7)
 
 
 def _expression(coefficients: FloatArray, rows: Sequence[_Row]) -> str:
@@ -341,65 +415,86 @@ def _sparse_combination(vector: FloatArray, matrix: FloatArray) -> FloatArray:
     return np.asarray(np.linalg.lstsq(matrix.T, vector, rcond=None)[0], dtype=np.float64)
 
 
-def linear_check(earlier: Sequence[Release], candidate: Release, min_cell: int) -> dict[Label, str]:
-    """The candidate's cells to withhold against linear recovery → why (see module doc)."""
+def linear_check(
+    earlier: Sequence[Release],
+    candidate: Release,
+    min_cell: int,
+    *,
+    optional: Collection[Label] = (),
+) -> tuple[dict[Label, str], set[Label]]:
+    """The candidate's cells to withhold against linear recovery → why (see module doc);
+    and those of its withheld cells in ``optional`` that earlier releases already disclose
+    (withholding them protects nothing)."""
     releases = [*earlier, candidate]
     keys = _population_keys(releases)
     atoms = _Atoms(releases, keys)
     if atoms.size == 0:
-        return {}
+        return {}, set()
     before, mine, sensitive = _rows(releases, keys, atoms, min_cell)
-    old_basis = _row_basis(before, atoms.size)
-    # a cell earlier releases already give away is no use to withhold: leave it out
-    mine = [row for row in mine if not _in_span(row.vector, old_basis)]
-    fresh = [s for s in sensitive if not _in_span(s.vector, old_basis)]
-    old_width = {id(s): _width(s.vector, before, atoms.size) for s in fresh}
-    fresh = [s for s in fresh if old_width[id(s)] >= 0.5]
+    old = _System(before, atoms.size)
+    public: set[Label] = {
+        s.label
+        for s in sensitive
+        if s.label is not None and s.label in optional and old.discloses(s.vector)
+    }
+    # a cell the earlier releases already give away is no use to withhold: leave it out
+    mine = [row for row in mine if not old.discloses(row.vector)]
+    fresh = [s for s in sensitive if not old.discloses(s.vector)]
+    known_small = set(old.small_atoms(min_cell))
     reasons: dict[Label, str] = {}
     for _ in range(len(mine) + 1):
-        rows = [*before, *(r for r in mine if r.label not in reasons)]
-        basis = _row_basis(rows, atoms.size)
-        spanned = [s for s in fresh if _in_span(s.vector, basis)]
-        if spanned:
-            target = spanned[0]
-            coefficients = _sparse_combination(target.vector, _matrix(rows, atoms.size))
-            row = _needed(coefficients, rows, len(before))
-            reasons[row.label] = (  # type: ignore[index]
-                f"{target.text} would be computable as {_expression(coefficients, rows)}"
+        system = _System([*before, *(r for r in mine if r.label not in reasons)], atoms.size)
+        hit = [s for s in fresh if s.label not in public and system.discloses(s.vector)]
+        hit += [
+            _Sensitive(
+                np.eye(1, atoms.size, column)[0],
+                f"the group {atoms.describe(column)} (fewer than min_cell = {min_cell} records)",
             )
-            continue
-        pinned = next((s for s in fresh if _width(s.vector, rows, atoms.size) < 0.5), None)
-        if pinned is None:
-            return reasons
-        row = _unpinning(pinned.vector, rows, len(before), atoms.size)
-        reasons[row.label] = (  # type: ignore[index]
-            f"{pinned.text} would have its count fixed by the published counts "
-            f"(with {row.text} among them)"
-        )
-    raise ComputationError(  # cannot happen: withholding every new cell restores the old span
+            for column in system.small_atoms(min_cell)
+            if column not in known_small
+        ]
+        if not hit:
+            return reasons, public
+        now: set[Label] = set()
+        for target in hit:
+            found = _withhold(system, target, len(before), old.free)
+            if found is None or found[0] in now:
+                continue  # checked again in the next round
+            if now and any(r.label in now for r in found[2]):
+                continue
+            reasons[found[0]] = found[1]
+            now.add(found[0])
+        if not now:
+            break
+    raise ComputationError(  # withholding every new cell restores what the history allowed
         "the differencing guard could not protect the release", step="release guard"
     )
 
 
-def _needed(coefficients: FloatArray, rows: Sequence[_Row], first: int) -> _Row:
-    """A candidate row (index ≥ ``first``) of the combination ``coefficients`` to withhold.
+def _withhold(
+    system: _System, target: _Sensitive, first: int, old_free: BoolArray
+) -> tuple[Label, str, list[_Row]] | None:
+    """The candidate row (index ≥ ``first``) to withhold against ``target``, the reason, and
+    the rows of the combination that disclosed it.
 
-    A row every combination uses (independent of the other rows) takes the target out of
-    the span at once and is chosen first, the smallest count first; otherwise the
-    smallest row the combination uses (another combination may remain: the loop goes on).
+    A row every combination needs comes first, the smallest count first; otherwise the
+    smallest row of the sparsest combination (another may remain: the caller goes on); if
+    the combination uses earlier rows only, a new row that shows some atom to be empty.
     """
+    rows = system.rows
+    coefficients = system.combination(target.vector)
     used = [i for i in range(first, len(rows)) if abs(coefficients[i]) > 1e-6]
-    left_null = null_space(_matrix(rows, rows[0].vector.size).T)
-    needed = [i for i in used if left_null.size == 0 or np.linalg.norm(left_null[i]) < 1e-7]
-    return rows[min(needed or used, key=lambda i: (rows[i].count, i))]
-
-
-def _unpinning(vector: FloatArray, rows: Sequence[_Row], first: int, size: int) -> _Row:
-    """A candidate row whose withholding frees ``vector``'s count (else the smallest one
-    that shares atoms with it, and the loop goes on)."""
-    order = sorted(range(first, len(rows)), key=lambda i: (rows[i].count, i))
-    for i in order:
-        if _width(vector, [*rows[:i], *rows[i + 1 :]], size) >= 0.5:
-            return rows[i]
-    touching = [i for i in order if float(rows[i].vector @ vector) > 0]
-    return rows[(touching or order)[0]]
+    combination = [r for c, r in zip(coefficients, rows, strict=True) if abs(c) > 1e-6]
+    needed = [i for i in used if system.needed(i)]
+    if not used:
+        emptied = old_free & ~system.free
+        used = [i for i in range(first, len(rows)) if float(rows[i].vector @ emptied) > 0]
+    if not used:
+        return None
+    index = min(needed or used, key=lambda i: (rows[i].count, i))
+    label = rows[index].label
+    assert label is not None  # rows from ``first`` on are the candidate's
+    reason = f"{target.text} would be computable as {_expression(coefficients, rows)}"
+    if not system.exactly(target.vector, coefficients):
+        reason += " (the published counts show the groups left out to be empty)"
+    return label, reason, combination

@@ -234,8 +234,11 @@ def small_differences(
     candidate's smallest cell in the sum is withheld, which makes the sum unknown.
     """
     reasons: dict[Label, str] = {}
-    earlier = list(earlier)
-    theirs = [(release, known_cells(release)) for release in earlier]
+    theirs = [
+        (release, known_cells(release))
+        for release in earlier
+        if _may_nest(release.population, candidate.population)
+    ]
     while True:
         current = replace(candidate, withheld=candidate.withheld | set(reasons))
         found = _first_difference(known_cells(current), theirs, min_cell)
@@ -249,6 +252,20 @@ def small_differences(
             f"min_cell = {min_cell} records (overlapping populations or updated data); "
             "the difference would describe those records"
         )
+
+
+def _may_nest(a: str, b: str) -> bool:
+    """Whether one population may hold the other (then a difference is a set of records):
+    the dataset (``""``) holds every filter, a filter holds a narrower one; populations
+    stated otherwise may nest for all the guard knows."""
+    first, second = (parse_filter(a) if a else {}), (parse_filter(b) if b else {})
+    if first is None or second is None:
+        return True
+
+    def within(inner: dict[str, frozenset[str]], outer: dict[str, frozenset[str]]) -> bool:
+        return all(dim in inner and inner[dim] <= values for dim, values in outer.items())
+
+    return within(first, second) or within(second, first)
 
 
 def _first_difference(
@@ -279,7 +296,9 @@ def differencing_check(
     reasons = small_differences(earlier, release, min_cell)
     if reasons:
         release = Release.of(THIS_JOB, candidate, candidate.withheld | set(reasons))
-    for label, reason in linear_check(earlier, release, min_cell).items():
+    found, public = linear_check(earlier, release, min_cell, optional=set(reasons))
+    reasons = {label: why for label, why in reasons.items() if label not in public}
+    for label, reason in found.items():
         reasons.setdefault(label, reason)
     return {label: reason for label, reason in reasons.items() if label not in candidate.withheld}
 

@@ -52,11 +52,15 @@ def people(counts: dict[tuple[str, str, str], int], seed: int = 1) -> list[Perso
     return out
 
 
+# Every combination of region, sex and age holds someone: the attacker's LP below knows
+# each person's groups, while an analyst cannot tell an empty combination from the
+# releases; with a combination empty, that LP would know more than any analyst.
 TOWN = people(
     {
         ("Islands", "M", "young"): 20,
         ("Islands", "M", "old"): 5,
-        ("Islands", "F", "old"): 1,  # she is alone in her region-and-sex cell
+        ("Islands", "F", "old"): 1,  # she and one other woman are all of Islands/F
+        ("Islands", "F", "young"): 1,
         ("North", "M", "young"): 30,
         ("North", "F", "young"): 25,
         ("North", "F", "old"): 20,
