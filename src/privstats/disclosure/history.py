@@ -17,12 +17,12 @@ Two checks, both on exact counts (the guard never sees a released sum or value):
   Subtracting the two releases would describe those few records.
 * **Linear recovery** (:mod:`privstats.disclosure.differencing`): every release is a set
   of linear equations over *atoms* (the finest cross-classification of the groupings
-  involved); a withheld cell, or any margin of fewer than ``min_cell`` records, must not
-  be a linear combination of published cells (nested groupings ``region`` and
-  ``region × sex``; a total with one category split off) and its count must not be pinned
-  by the published counts (an LP over non-negative atoms). Cells are withheld greedily
-  until neither holds. A combination that only the earlier releases already allowed is
-  not charged to the new job.
+  involved); a withheld cell, a margin of fewer than ``min_cell`` records or an atom
+  fixed below it must not be a linear combination of published cells (nested groupings
+  ``region`` and ``region × sex``; a total with one category split off), also given the
+  groups the published counts show to be empty. Cells are withheld greedily until none
+  is. A combination that only the earlier releases already allowed is not charged to the
+  new job, and a cell they already disclose is never withheld.
 
 What is not covered: releases of other datasets (the guard is per dataset), DP releases
 (they spend budget instead), category recodings the labels do not show (``North`` in one
