@@ -45,8 +45,11 @@ class Cell:
     top: tuple[float, ...] = ()
     """The largest contributions, largest first (as many as the rules need)."""
     reveals: tuple[str, ...] = ()
-    """For an empty cell: the full cells whose group its published 0 would give away (each
-    as ``"holder ⊇ group"`` text, see :mod:`._group`); read by the full-cell rule."""
+    """For an empty cell: the full cells whose group its published 0 would give away (as
+    text, see :mod:`._group`); read by the full-cell rule."""
+    ckm_key: int = 0
+    """The sum of its contributors' record keys modulo 2⁶⁴ (cell-key method, see
+    :mod:`privstats.disclosure.cell_key`); 0 unless tabulated with record keys."""
 
 
 @dataclass(frozen=True)
@@ -141,14 +144,23 @@ def tabulate(
     value: str | None = None,
     hierarchies: Mapping[str, Mapping[str, str]] | None = None,
     top: int = 2,
+    record_keys: Sequence[int] | None = None,
 ) -> Table:
     """The table of ``records`` (one per contributor) with every margin and subtotal.
 
     ``value`` names the magnitude column (a frequency table when None: each contributor
     counts 1). ``hierarchies`` maps a dimension to its child → parent map; nodes without a
     parent hang under ``"Total"``. ``top`` is how many largest contributions each cell keeps.
+    ``record_keys`` (one 64-bit key per record) gives each cell its :attr:`Cell.ckm_key`.
     """
-    return tabulate_linked(records, [dimensions], value=value, hierarchies=hierarchies, top=top)
+    return tabulate_linked(
+        records,
+        [dimensions],
+        value=value,
+        hierarchies=hierarchies,
+        top=top,
+        record_keys=record_keys,
+    )
 
 
 def tabulate_linked(
@@ -158,6 +170,7 @@ def tabulate_linked(
     value: str | None = None,
     hierarchies: Mapping[str, Mapping[str, str]] | None = None,
     top: int = 2,
+    record_keys: Sequence[int] | None = None,
 ) -> Table:
     """Linked tables of the same ``records`` as one table (see the module doc).
 
@@ -178,6 +191,10 @@ def tabulate_linked(
     _check_records(records, names, value)
     if top < 0:
         raise ParameterError(f"top must be ≥ 0, got {top}", parameter="top")
+    if record_keys is not None and len(record_keys) != len(records):
+        raise ParameterError(
+            f"{len(record_keys)} record keys for {len(records)} records", parameter="record_keys"
+        )
     unknown = set(hierarchies or {}) - set(names)
     if unknown:
         raise ParameterError(
@@ -186,12 +203,15 @@ def tabulate_linked(
     dims = tuple(_dimension(d, {r[d] for r in records}, (hierarchies or {}).get(d)) for d in names)
     keys = list(dict.fromkeys(k for member in members for k in _member_keys(dims, member)))
     contributions: dict[tuple[str, ...], list[float]] = {}
-    for record in records:
+    key_sums: dict[tuple[str, ...], int] = {}
+    for row, record in enumerate(records):
         amount = 1.0 if value is None else float(record[value])
         chains = [dim.ancestors(record[dim.name]) for dim in dims]
         mine = {k for member in members for k in _member_keys(dims, member, chains)}
         for key in mine:
             contributions.setdefault(key, []).append(amount)
+            if record_keys is not None:
+                key_sums[key] = (key_sums.get(key, 0) + record_keys[row]) % 2**64
     index = {key: i for i, key in enumerate(keys)}
     counts = [len(contributions.get(key, ())) for key in keys]
     reveals = revealing_zeros(dims, members, index, counts)
@@ -199,7 +219,16 @@ def tabulate_linked(
     for key in keys:
         amounts = contributions.get(key, [])
         largest = tuple(heapq.nlargest(top, amounts))
-        cells.append(Cell(key, len(amounts), float(sum(amounts)), largest, reveals.get(key, ())))
+        cells.append(
+            Cell(
+                key,
+                len(amounts),
+                float(sum(amounts)),
+                largest,
+                reveals.get(key, ()),
+                key_sums.get(key, 0),
+            )
+        )
     equations = _equations(dims, members, index)
     return Table(dims, tuple(cells), equations, value is not None, top, index, members)
 
