@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from privstats.disclosure.tables import (
     TOTAL,
@@ -203,3 +205,35 @@ def test_full_cells_in_three_dimensions_are_protected() -> None:
     assert any(c.reveals for c in table.cells)
     protected = protect(table, ["full"], cost="cells")
     assert protected.audit()["protected"] is True
+
+
+@st.composite
+def sparse_tables(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[str]]:
+    """A few contributors over 2 or 3 small dimensions: full cells and zeros abound."""
+    names = ["r", "a", "s"][: draw(st.integers(2, 3))]
+    labels = {"r": "NSE", "a": "CGM", "s": "xy"}
+    records = draw(
+        st.lists(
+            st.fixed_dictionaries({n: st.sampled_from(labels[n]) for n in names}),
+            min_size=2,
+            max_size=14,
+        )
+    )
+    return records, names
+
+
+@settings(max_examples=10, deadline=None)
+@given(case=sparse_tables())
+def test_every_zero_the_full_cell_rule_marks_can_be_protected(
+    case: tuple[list[dict[str, Any]], list[str]],
+) -> None:
+    records, names = case
+    table = tabulate(records, names)
+    protected = protect(table, ["full"], cost="cells")
+    audit = protected.audit()
+    assert audit["protected"] is True
+    for index, cell in enumerate(table.cells):
+        if cell.reveals:
+            assert cell.count == 0 and protected.status[index] == "primary"
+            entry = audit["intervals"][" | ".join(cell.key)]
+            assert entry["high"] is None or entry["high"] >= 1.0 - 1e-9

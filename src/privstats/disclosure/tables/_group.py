@@ -9,11 +9,12 @@ without identifying anyone (Hundepool et al., *Statistical Disclosure Control*, 
 
 So the full-cell rule protects a zero, not the full cell: for each full cell it picks one
 empty sibling (the one in the largest category overall, preferring siblings whose cells
-one level up are not empty, so that secondary suppression can move it) and asks that the
-audit leave it free to be at least one unit above 0; an attacker then cannot rule out that
-one contributor of the group is elsewhere. A sibling that is a subtotal, or a cell with
-subtotals or ``"Total"`` in other dimensions, brings the cells below it down one branch to
-the leaves (all empty too), so that its equations can move.
+one level up are not empty) and asks that the audit leave it free to be at least one unit
+above 0; an attacker then cannot rule out that one contributor of the group is elsewhere.
+Secondary suppression never moves an empty cell no rule marked (it is known to be 0), so
+the zero brings along the empty cells its equations need: one branch below it down to the
+leaves (when it is a subtotal, or has subtotals or ``"Total"`` in other dimensions) and
+any empty cell above it (N × G × Total when N has no G at all), each with its own branch.
 
 Not flagged: a parent that is the grand total (the table's whole population sharing a
 category is what the table is about), a parent with a single child (the hierarchy says so),
@@ -60,7 +61,7 @@ def revealing_zeros(
                 continue
             best = min(siblings, key=functools.partial(shape.rank, key, axis))
             text = f"{' | '.join(key)} holds all {counts[position]} of {' | '.join(holder)}"
-            for cell in _branch(dims, members, _put(key, axis, best), shape.margin):
+            for cell in _closure(dims, members, _put(key, axis, best), shape):
                 marked.setdefault(cell, {})[text] = None
     return {key: tuple(texts) for key, texts in marked.items()}
 
@@ -96,6 +97,27 @@ class _Shape:
 def _put(key: Key, axis: int, label: str) -> Key:
     """``key`` with ``label`` in dimension ``axis``."""
     return (*key[:axis], label, *key[axis + 1 :])
+
+
+def _closure(
+    dims: tuple[Dimension, ...], members: tuple[tuple[str, ...], ...], zero: Key, shape: _Shape
+) -> set[Key]:
+    """``zero``, the branch below it, and every empty cell above these (one dimension at a
+    time, with its own branch): then a pattern adding 1 to a leaf below ``zero`` and to
+    all its margins only moves cells that are non-empty or marked, so secondary
+    suppression can always protect the zero."""
+    cells: set[Key] = set()
+    todo = [zero]
+    while todo:
+        for cell in _branch(dims, members, todo.pop(), shape.margin) - cells:
+            cells.add(cell)
+            for axis, dim in enumerate(dims):
+                if cell[axis] == TOTAL:
+                    continue
+                up = _put(cell, axis, dim.parent[cell[axis]])
+                if up in shape.index and shape.count(up) == 0 and up not in cells:
+                    todo.append(up)
+    return cells
 
 
 def _branch(
