@@ -172,3 +172,12 @@ def test_bad_parameters_are_named() -> None:
     magnitude = tabulate([{"a": "x", "v": 1.0}], ["a"], value="v")
     with pytest.raises(ParameterError, match="counts only"):
         perturb(magnitude, ptable())
+
+
+def test_record_keys_must_match_the_records() -> None:
+    with pytest.raises(ParameterError, match="1 record keys for 2 records") as caught:
+        tabulate([{"a": "x"}, {"a": "y"}], ["a"], record_keys=[5])
+    assert caught.value.parameter == "record_keys"
+    table = tabulate([{"a": "x"}, {"a": "y"}], ["a"], record_keys=[2**63, 2**63 + 7])
+    assert table.cell(TOTAL).ckm_key == 7  # the sum wraps modulo 2⁶⁴
+    assert cell_key([2**63, 2**63 + 7]) == 7 / 2**64
