@@ -65,7 +65,7 @@ class Table:
     """How many largest contributions each cell keeps."""
     index: Mapping[tuple[str, ...], int] = field(repr=False)
     members: tuple[tuple[str, ...], ...] = ()
-    """The dimensions of each linked member table (one member: the table itself)."""
+    """The dimensions of each linked member table (empty or one member: a single table)."""
 
     @property
     def values(self) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -229,7 +229,7 @@ def tabulate_linked(
                 key_sums.get(key, 0),
             )
         )
-    equations = _equations(dims, members, index)
+    equations = _equations(dims, index, members)
     return Table(dims, tuple(cells), equations, value is not None, top, index, members)
 
 
@@ -251,14 +251,14 @@ def _member_keys(
 
 def _equations(
     dims: tuple[Dimension, ...],
-    members: tuple[tuple[str, ...], ...],
     index: Mapping[tuple[str, ...], int],
+    members: tuple[tuple[str, ...], ...] | None = None,
 ) -> sparse.csr_matrix:
-    """Rows ``parent − Σ children = 0`` for every inner node of every member's dimensions,
-    crossed with every label (margins included) of its other dimensions; an equation two
-    members share is kept once."""
+    """Rows ``parent − Σ children = 0`` for every inner node of every member's dimensions
+    (one member of all ``dims`` when None), crossed with every label (margins included) of
+    its other dimensions; an equation two members share is kept once."""
     seen: dict[tuple[int, tuple[int, ...]], None] = {}
-    for member in members:
+    for member in members or (tuple(dim.name for dim in dims),):
         for axis, dim in enumerate(dims):
             if dim.name not in member:
                 continue
