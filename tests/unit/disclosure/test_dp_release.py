@@ -188,6 +188,9 @@ def test_each_party_noise_share_is_discrete_gaussian() -> None:
 def test_large_scale_sum_noise_is_gaussian_by_ks() -> None:
     plan = plan_release(DpTerms(epsilon=1, bounds={"w": (0, 1000)}), [sum_query("w", 1)])
     sigma = plan["sum:w"].party_sigma
+    quantum = plan["sum:w"].quantum
+    # above OpenDP's exact range: the continuous 95 % accuracy plus one step
+    assert plan["sum:w"].error_95 == (math.ceil(stats.norm.ppf(0.975) * sigma) + 1) * quantum
     noise = party_noise(5_000, sigma)
     # a discrete Gaussian of scale ≫ 1 is within 1e-300 of the normal in total variation
     assert stats.kstest(noise / sigma, "norm").pvalue > P_REJECT
