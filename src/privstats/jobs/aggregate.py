@@ -145,7 +145,7 @@ class AggregateSpec(Spec):
                     "column (--level COL=A|B|C); groups taken from the data would reveal "
                     "which exist"
                 )
-            dp_disclosure(self.plan(), self.dp, self.by, self.levels)
+            dp_disclosure(self.plan(), self.dp, self.by, self.levels, self.min_cell)
         return self
 
     def plan(self) -> Plan:
@@ -364,7 +364,7 @@ KIND = JobKind(
     spec_type=AggregateSpec,
     columns=lambda spec, _role: columns_used(spec),
     disclosure=lambda spec: (
-        dp_disclosure(spec.plan(), spec.dp, spec.by, spec.levels)
+        dp_disclosure(spec.plan(), spec.dp, spec.by, spec.levels, spec.min_cell)
         if spec.dp is not None
         else {"min_cell": spec.min_cell}
     ),

@@ -6,9 +6,12 @@ The release holds, per group (every combination of the agreed levels), the noisy
 — counts, sums, means (noisy sum / noisy count) and quantiles (from the noisy histogram)
 — and per figure its ``noise_sd`` and ``error_95`` (for a quantile: its ``bin_width`` and
 ``rank_error_95``), and one ``"privacy"`` block (ε, δ, ρ, mechanism, unit, bounds,
-parties, collusion bound, accounting, each measurement's noise). No group is suppressed:
-under DP the noise, not a minimum cell size, protects small groups. Counts may come out
-negative or a quantile outside the data: the noisy figures are left unbiased.
+parties, collusion bound, accounting, each measurement's noise). Under DP the noise, not
+a minimum cell size, protects small groups, so no suppression is needed; the job still
+withholds the figures of a group whose *noisy* count is below ``min_cell``
+(post-processing: it costs no budget and reveals nothing more), so that the release
+honours the ``min_cell`` a node's policy requires (``--min-cell 1`` turns it off). Counts
+may come out negative or a quantile outside the data: the noisy figures are unbiased.
 """
 
 from __future__ import annotations
@@ -43,13 +46,24 @@ def dp_preview(
 
 
 def dp_disclosure(
-    plan: Plan, dp: DpTerms, by: Sequence[str], levels: Mapping[str, Sequence[str]] | None
+    plan: Plan,
+    dp: DpTerms,
+    by: Sequence[str],
+    levels: Mapping[str, Sequence[str]] | None,
+    min_cell: int,
 ) -> dict[str, Any]:
-    """What a DP aggregate discloses, shown before it runs: the privacy block of a run
+    """What a DP aggregate discloses, shown before it runs: ``min_cell``, ε and δ, and the
+    privacy block of a run
     with two parties, or one more than the collusion bound (each party's noise and the
     accuracy scale with the parties; ε does not)."""
     parties = max(2, (dp.collusion or 0) + 1)
-    return {"privacy": dp_preview(plan, dp, by, levels, parties).privacy_block()}
+    preview = dp_preview(plan, dp, by, levels, parties)
+    return {
+        "min_cell": min_cell,
+        "epsilon": preview.epsilon,
+        "delta": preview.delta,
+        "privacy": preview.privacy_block(),
+    }
 
 
 def dp_party_role(
@@ -62,16 +76,33 @@ def dp_party_role(
 ) -> dict[str, Any]:
     """One party's side of a DP aggregate; returns the release, identical at every party."""
     noisy = aggregate_dp.party(channel, parties, data, DpAggregateTerms(terms, dp), progress)
-    return dp_release(terms.plan, terms.by, dp, len(parties), noisy)
+    return dp_release(terms.plan, terms.by, dp, len(parties), noisy, terms.min_cell)
 
 
 def dp_release(
-    plan: Plan, by: Sequence[str], dp: DpTerms, parties: int, noisy: NoisyAggregate
+    plan: Plan,
+    by: Sequence[str],
+    dp: DpTerms,
+    parties: int,
+    noisy: NoisyAggregate,
+    min_cell: int = 1,
 ) -> dict[str, Any]:
     """The release made from the noisy totals: post-processing only."""
     dpp = noisy.plan
-    groups = []
+    groups: list[dict[str, Any]] = []
     for g, label in enumerate(noisy.labels):
+        by_values = dict(zip(by, label, strict=True))
+        if noisy.vectors["count"][g] < min_cell:
+            names = ["count", *(s.name for s in plan.stats if s.kind != "count")]
+            groups.append(
+                {
+                    "by": by_values,
+                    **dict.fromkeys(names),
+                    "suppressed": True,
+                    "reason": f"noisy count below min_cell {min_cell}",
+                }
+            )
+            continue
         figures: dict[str, Any] = {}
         sd: dict[str, Any] = {}
         error: dict[str, Any] = {}
@@ -104,14 +135,14 @@ def dp_release(
                 figures[stat.name] = histogram_quantile(counts, bounds, stat.q)
                 sd[stat.name] = None
                 error[stat.name] = quantile_accuracy(histogram, bins, bounds)
-        by_values = dict(zip(by, label, strict=True))
         groups.append(
             {"by": by_values, **figures, "noise_sd": sd, "error_95": error, "suppressed": False}
         )
     return {
         "computation": "aggregate",
         "parties": parties,
-        "rules": ["differential privacy"],
+        "min_cell": min_cell,
+        "rules": ["differential privacy", "min_cell on noisy counts"],
         "groups": groups,
         "privacy": dpp.privacy_block(),
     }
@@ -126,9 +157,12 @@ def render_dp(result: Mapping[str, Any]) -> Rendering:
     groups = result["groups"]
     by = list(groups[0]["by"]) if groups else []
     names = [k for k in (groups[0] if groups else {}) if k not in _NOT_FIGURES]
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for group in groups:
         cells: list[str] = [str(v) for v in group["by"].values()]
+        if group["suppressed"]:
+            rows.append((*cells, "suppressed", *([""] * (2 * len(names) - 1))))
+            continue
         for name in names:
             error = group["error_95"].get(name)
             if isinstance(error, Mapping):
@@ -148,4 +182,4 @@ def render_dp(result: Mapping[str, Any]) -> Rendering:
     return [TableView(title, tuple(columns), tuple(rows), caption)]
 
 
-_NOT_FIGURES = ("by", "noise_sd", "error_95", "suppressed")
+_NOT_FIGURES = ("by", "noise_sd", "error_95", "suppressed", "reason")

@@ -275,3 +275,30 @@ def test_a_collusion_bound_at_the_party_count_is_refused() -> None:
         run_parties(network, {p: role(p) for p in parties})
     assert isinstance(info.value.__cause__, ParameterError)
     assert "collusion" in str(info.value.__cause__)
+
+
+def test_groups_below_min_cell_by_their_noisy_count_carry_no_figures() -> None:
+    frames = _frames(5)
+    tables = {p: _table(p, r, x) for p, (r, x) in frames.items()}
+    spec = AggregateSpec(
+        stats=("count", "mean:x"),
+        by=("region",),
+        levels={"region": ["E", "N", "S"]},  # nobody lives in E
+        min_cell=100,
+        dp=DpTerms(epsilon=1, bounds={"x": BOUNDS}),
+    )
+    assert KIND.disclosure(spec)["min_cell"] == 100
+    parties = list(tables)
+
+    def role(table: Table):  # type: ignore[no-untyped-def]
+        return lambda channel: party_role(channel, parties, table, spec)
+
+    release = run_parties(
+        MemoryNetwork(parties, timeout=60), {p: role(t) for p, t in tables.items()}
+    )["a"]
+    east, north, _ = release["groups"]
+    assert east["suppressed"] and east["count"] is None and east["mean:x"] is None
+    assert "noisy count below min_cell 100" in east["reason"]
+    assert not north["suppressed"] and north["count"] > 100
+    tables_shown = KIND.render(release)
+    assert tables_shown and "suppressed" in tables_shown[0].rows[0]
