@@ -67,7 +67,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from privstats.disclosure.accounting import rho_for_epsilon, zcdp_epsilon
 from privstats.disclosure.budget import Budget
-from privstats.disclosure.dp import require_opendp
+from privstats.disclosure.dp import require_opendp_core
 from privstats.disclosure.dp_noise import (
     ALPHA,
     default_collusion,
@@ -380,7 +380,7 @@ def opendp_measurement(sensitivity: int, sigma: float) -> Any:
     ours (a user transformation, OpenDP's "honest-but-curious" feature): the sensitivity
     argument in this module's docstring.
     """
-    dp = require_opendp("differential privacy accounting (OpenDP)")
+    dp = require_opendp_core("differential privacy accounting (OpenDP)")
     dp.enable_features("honest-but-curious")
     vectors = dp.vector_domain(dp.atom_domain(T="i64"))
     stability = dp.t.make_user_transformation(
@@ -471,7 +471,7 @@ def plan_release(
 
 def _opendp_composition(measurements: Sequence[Any], delta: float) -> tuple[float, float]:
     """(ρ, ε at ``delta``) of the measurements composed by OpenDP."""
-    dp = require_opendp("differential privacy accounting (OpenDP)")
+    dp = require_opendp_core("differential privacy accounting (OpenDP)")
     composed = dp.c.make_composition(list(measurements))
     rho = float(composed.map(1))
     epsilon = float(dp.c.make_zCDP_to_approxDP(composed).map(1).epsilon(delta))
@@ -486,7 +486,7 @@ def _accuracy(sigma: float) -> float:
     step: the discrete Gaussian's tail ``P(X ≥ m)`` is at most the continuous one's at
     ``m − 1`` (Canonne, Kamath & Steinke 2020).
     """
-    require_opendp("differential privacy accuracy (OpenDP)")
+    require_opendp_core("differential privacy accuracy (OpenDP)")
     from opendp.accuracy import (
         discrete_gaussian_scale_to_accuracy,
         gaussian_scale_to_accuracy,
