@@ -194,7 +194,7 @@ def _kept(data: Table, dp: DpTerms) -> npt.NDArray[np.bool_]:
     _, inverse = np.unique(ids, return_inverse=True)
     order = np.argsort(inverse, kind="stable")
     sorted_ids = inverse[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_ids)) + 1] if ids.size else np.zeros(0)
+    starts = np.flatnonzero(np.r_[True, np.diff(sorted_ids) != 0]) if ids.size else order
     rank = np.arange(ids.size) - np.repeat(starts, np.diff(np.r_[starts, ids.size]))
     keep = np.zeros(data.rows, dtype=bool)
     keep[order] = rank < dp.max_records_per_unit

@@ -148,6 +148,13 @@ def test_reported_epsilon_is_opendps_composition_of_the_measurements(
     assert plan.rho == composed.map(1)
     assert plan.epsilon == dp.c.make_zCDP_to_approxDP(composed).map(1).epsilon(1e-8)
     assert plan.epsilon <= 1.0
+    # and without our stability maps: each discrete Gaussian's own map at its sensitivity
+    vectors = dp.vector_domain(dp.atom_domain(T="i64"))
+    gaussians = [
+        dp.m.make_gaussian(vectors, dp.l2_distance(T="i64"), m.sigma).map(m.sensitivity)
+        for m in plan.measurements
+    ]
+    assert plan.rho == pytest.approx(sum(gaussians), rel=1e-12)
     assert plan.rho == pytest.approx(rho_for_epsilon(1.0, 1e-8), rel=1e-9)
     # sensitivities by hand: counts and histograms move by the unit's records, sums by
     # its records times the largest |bound| in integer steps

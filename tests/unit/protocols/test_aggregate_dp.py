@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pytest
 import typer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from scipy.stats import chisquare
 from typer.testing import CliRunner
@@ -302,3 +304,39 @@ def test_groups_below_min_cell_by_their_noisy_count_carry_no_figures() -> None:
     assert not north["suppressed"] and north["count"] > 100
     tables_shown = KIND.render(release)
     assert tables_shown and "suppressed" in tables_shown[0].rows[0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["N", "S"]),
+            st.one_of(st.just(float("nan")), st.floats(-1e3, 1e3)),
+            st.sampled_from(["p1", "p2", "p3", "p4"]),
+        ),
+        max_size=40,
+    ),
+    keep=st.integers(1, 3),
+)
+def test_local_vector_equals_plaintext_clamped_figures(
+    rows: list[tuple[str, float, str]], keep: int
+) -> None:
+    dp = DpTerms(rho=1, unit="person:pid", max_records_per_unit=keep, bounds={"x": BOUNDS})
+    terms = _terms(["count", "sum:x", "mean:x"], dp)
+    table = _table("h", [r for r, _, _ in rows], [x for _, x, _ in rows], [p for _, _, p in rows])
+    plan = aggregate_dp.dp_plan(terms.base.plan, dp, 2, 2)
+    vectors = local_vector(table, terms.base, dp, plan, [("N",), ("S",)])
+
+    seen: dict[str, int] = {}
+    kept = []
+    for region, x, pid in rows:  # each person's first records in file order
+        seen[pid] = seen.get(pid, 0) + 1
+        if seen[pid] <= keep:
+            kept.append((region, x))
+    q = quantum_for(BOUNDS)
+    for g, region in enumerate(("N", "S")):
+        mine = [x for r, x in kept if r == region]
+        present = [x for x in mine if not np.isnan(x)]
+        assert vectors["count"][g] == len(mine)
+        assert vectors["count:x"][g] == len(present)
+        assert vectors["sum:x"][g] == sum(round(min(max(x, 0.0), 100.0) / q) for x in present)
