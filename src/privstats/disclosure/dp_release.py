@@ -49,6 +49,19 @@ Release
     :meth:`NoisePlan.accuracy` gives ``noise_sd`` and ``error_95``; :meth:`DpPlan.budget`
     the :class:`~privstats.disclosure.budget.Budget` a node's ledger charges.
 
+How a kind uses it (``protocols/aggregate_dp.py`` is the worked example)
+    1. spec field ``dp: DpTerms | None = None``; ``cli={..., **dp_cli_fields()}`` and
+       ``budget=dp_budget`` from ``privstats.jobs.dp_options``; refuse ``by`` without
+       public levels. 2. before any message: ``plan = plan_release(terms, queries,
+       parties=P, contributions=...)`` (the same at every party: a pure function of the
+       agreed terms). 3. each party: its exact integer vector per measurement (values
+       clamped with :func:`clamp_codes` at ``plan[name].quantum``, at most
+       ``max_records_per_unit`` records per person), plus
+       ``dp_noise.party_noise(len(vector), plan[name].party_sigma)``, then the secure sum;
+       open only the noisy totals. 4. the release: figures as post-processing (sums are
+       ``total · quantum``), per cell ``plan[name].accuracy()``, and
+       ``"privacy": plan.privacy_block()``.
+
 Not covered: a unit's records spread over several parties count once per party (callers
 multiply ``contributions`` by the parties, :func:`plan_release`); the set of released
 groups must be public (agreed levels), not taken from the data.
