@@ -166,6 +166,12 @@ def disclosure(spec: SynthesizeSpec) -> dict[str, Any]:
             release="synthetic records (a noisy number of them unless rows is set) and the "
             "report of what ε covers; the utility and risk figures stay with the owner",
         )
+        if spec.bounds_from_data:
+            stated["bounds_from_data"] = True
+            stated["outside_epsilon"] = (
+                "the real minimum and maximum of every numeric or date column without "
+                "public bounds are released (bounds taken from the data, not covered by ε)"
+            )
     return stated
 
 
@@ -194,9 +200,10 @@ def run_role(
     schema = Schema(tuple(schema[name] for name in spec.columns))
     table = table[list(spec.columns)]
     if len(table) < spec.min_cell:
+        # the count itself stays at the node: this message is the job's reason at the hub
         raise DatasetError(
-            f"{path}: {len(table)} records, fewer than the job's min_cell "
-            f"({spec.min_cell}); synthetic data from so few records is not released",
+            f"{path}: fewer records than the job's min_cell ({spec.min_cell}); synthetic "
+            "data from so few records is not released",
             path=path,
         )
     seed = new_seed()

@@ -43,6 +43,7 @@ __all__ = [
     "OWNER_ONLY_KEYS",
     "Audience",
     "column_shares",
+    "data_bounds_warning",
     "released_report",
     "render_html",
     "synthetic_shares",
@@ -138,8 +139,33 @@ def released_report(report: Mapping[str, Any]) -> dict[str, Any]:
         return dict(report)
     out = {key: value for key, value in report.items() if key not in OWNER_ONLY_KEYS}
     out["covered_by_epsilon"] = COVERED_NOTE
+    warning = data_bounds_warning(report["privacy"])
+    if warning:
+        out["not_covered_warning"] = warning
     out["owner_only"] = OWNER_ONLY_NOTE
     return out
+
+
+def data_bounds_warning(privacy: Mapping[str, Any]) -> str | None:
+    """The warning a release with bounds taken from the data carries (None without them).
+
+    Such bounds are the real minimum and maximum: one person's exact value each, released
+    as the bounds and reachable by synthetic values, outside ε.
+    """
+    columns = [str(name) for name in privacy.get("bounds_from_data") or ()]
+    if not columns:
+        return None
+    bounds = privacy.get("bounds", {})
+    shown = "; ".join(
+        f"{name}: {bounds[name][0]} to {bounds[name][1]}" if name in bounds else name
+        for name in columns
+    )
+    return (
+        f"NOT COVERED BY ε: the bounds of {', '.join(columns)} were taken from the "
+        f"confidential data ({shown}). They are the real minimum and maximum, each one "
+        "person's exact value, released here and reachable by synthetic values; the (ε, δ) "
+        "above does not protect them. Give public bounds instead to release only what ε covers."
+    )
 
 
 def synthetic_shares(
@@ -276,8 +302,10 @@ def _render_dp_release(report: Mapping[str, Any], synthetic: pd.DataFrame, schem
         f"<li>{html.escape(str(item))}</li>" for item in privacy.get("outside_epsilon", ())
     )
     released = released_report(report)
+    warning = data_bounds_warning(privacy)
     sections = [
         f"<h1>{title}</h1>",
+        *([f"<p class='owner'><b>{html.escape(warning)}</b></p>"] if warning else []),
         f"<p>{len(synthetic):,} synthetic records, {len(schema.columns)} columns; "
         f"(ε, δ) = ({privacy['epsilon']:.4g}, {privacy['delta']:.3g}).</p>",
         "<h2>What this report releases</h2><ul>"
