@@ -119,7 +119,7 @@ them); within-bin shape of numeric columns is lost (uniform within the bin).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -128,15 +128,16 @@ import pandas as pd
 
 from privstats.crypto.random import SeededStream
 from privstats.disclosure.accounting import rho_for_epsilon, zcdp_epsilon
-from privstats.disclosure.budget import Budget
 from privstats.disclosure.dp import discrete_gaussian as _discrete_gaussian
+from privstats.disclosure.dp import gaussian_threshold as _gaussian_threshold
 from privstats.disclosure.dp import noisy_argmax as _noisy_argmax
-from privstats.disclosure.dp import require_opendp
+from privstats.disclosure.dp import require_opendp, threshold_for
 from privstats.disclosure.report import PrivacyReport
 from privstats.errors import ParameterError
 from privstats.synth.base import Synthesizer
 from privstats.synth.mst_coding import Bound, Coding, as_number, bound_text, column_coding
 from privstats.synth.mst_model import Edge, Groups, build_tree, project_simplex, reconcile
+from privstats.synth.mst_privacy import mst_privacy_report
 from privstats.synth.schema import Schema
 
 __all__ = ["MST", "MissingBoundsError"]
@@ -144,6 +145,8 @@ __all__ = ["MST", "MissingBoundsError"]
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
+_MISSING_SIGMAS = 4.0  # a missing cell counted below 4σ₁: the column has no missing values
+_MISSING_KEY = "(missing)"  # the missing cell among the categories of a threshold
 _CHUNK_CELLS = 1 << 22  # rows × cells per choice_rows call while sampling (32 MiB of floats)
 
 # The names this module had before issue 14 moved the noise and accounting to
@@ -161,6 +164,42 @@ _coding = column_coding  # benchmarks/synth_vs_sdv_smartnoise.py codes columns a
 _as_number = as_number
 _bound_text = bound_text
 _PURPOSE = "the mst synthesizer (OpenDP's noise)"
+
+
+def _seen_categories(
+    coding: Coding, codes: IntArray, sigma: float, threshold: int
+) -> tuple[IntArray, dict[str, Any]]:
+    """1-way counts of a column whose category list came from the data, not from the public.
+
+    Each category seen in the data, and the missing cell, is counted with discrete Gaussian
+    noise, and only those whose noisy count reaches ``threshold`` are kept (OpenDP's
+    Gaussian threshold): a category only one person holds surfaces with probability δ.
+    Returns the noisy counts of the kept categories and of the missing cell (0 when it was
+    dropped), and the measurement with the kept categories' indices (``kept``).
+    """
+    counts = np.bincount(codes, minlength=coding.cells)
+    names = coding.spec.categories
+    seen = {names[k]: int(count) for k, count in enumerate(counts[: coding.values]) if count}
+    missing = _MISSING_KEY
+    while missing in seen:  # a key no category has
+        missing += "_"
+    if coding.missing and counts[coding.values]:
+        seen[missing] = int(counts[coding.values])
+    released, rho, delta = _gaussian_threshold(seen, sigma, threshold)
+    kept = tuple(k for k, name in enumerate(names) if name in released)
+    noisy = np.array(
+        [released[names[k]] for k in kept] + [released.get(missing, 0)], dtype=np.int64
+    )
+    measured = {
+        "what": f"1-way {coding.spec.name} (categories above a noisy threshold)",
+        "cells": len(kept) + 1,
+        "sigma": sigma,
+        "threshold": threshold,
+        "rho": rho,
+        "delta": delta,
+        "kept": kept,
+    }
+    return noisy, measured
 
 
 def _opendp() -> Any:
@@ -224,6 +263,7 @@ class MST(Synthesizer):
         max_categories: int = 64,
         *,
         bounds_from_data: bool = False,
+        public_categories: bool | Iterable[str] = False,
     ) -> None:
         super().__init__()
         if isinstance(epsilon, bool) or not isinstance(epsilon, int | float):
@@ -252,6 +292,17 @@ class MST(Synthesizer):
                 )
         self.max_categories = max_categories
         self.bounds_from_data = bool(bounds_from_data)
+        if isinstance(public_categories, str):
+            raise ParameterError(
+                f"public_categories must be True or a list of column names, got "
+                f"{public_categories!r}; write [{public_categories!r}] for one column",
+                parameter="public_categories",
+            )
+        self.public_categories = public_categories
+        self._public: frozenset[str] = frozenset(
+            () if isinstance(public_categories, bool) else map(str, public_categories)
+        )
+        self._delta_zcdp = self.delta
         self._codings: list[Coding] = []
         self._groups: list[Groups] = []
         self._root: FloatArray = np.zeros(0)
@@ -285,13 +336,19 @@ class MST(Synthesizer):
 
     # -- fitting -------------------------------------------------------------------------
 
+    def _is_public(self, name: str) -> bool:
+        """Whether the caller declared the category list of column ``name`` public."""
+        return self.public_categories is True or name in self._public
+
     def _resolve_codings(self, schema: Schema) -> tuple[list[Coding], list[str]]:
-        unknown = [name for name in self.bounds if name not in schema]
-        if unknown:
-            raise ParameterError(
-                f"bounds given for columns not in the table: {', '.join(map(repr, unknown))}",
-                parameter="bounds",
-            )
+        for option, names in (("bounds", self.bounds), ("public_categories", self._public)):
+            unknown = [name for name in names if name not in schema]
+            if unknown:
+                raise ParameterError(
+                    f"{option} given for columns not in the table: "
+                    f"{', '.join(map(repr, sorted(unknown)))}",
+                    parameter=option,
+                )
         codings, from_data, unbounded = [], [], []
         for spec in schema:
             if spec.kind == "categorical":
@@ -312,7 +369,7 @@ class MST(Synthesizer):
                         f"categorical column {spec.name!r} has no categories",
                         parameter="schema",
                     )
-                codings.append(column_coding(spec, None, self.bins))
+                codings.append(column_coding(spec, None, self.bins, missing=True))
                 continue
             if spec.name in self.bounds:
                 low, high = (as_number(v, spec) for v in self.bounds[spec.name])
@@ -328,7 +385,7 @@ class MST(Synthesizer):
             else:
                 unbounded.append(spec)
                 continue
-            codings.append(column_coding(spec, (low, high), self.bins))
+            codings.append(column_coding(spec, (low, high), self.bins, missing=True))
         if unbounded:
             raise MissingBoundsError(
                 tuple(spec.name for spec in unbounded), tuple(spec.kind for spec in unbounded)
@@ -340,7 +397,14 @@ class MST(Synthesizer):
         codes = [coding.encode(table[coding.spec.name]) for coding in codings]
         d = len(codings)
         require_opendp(_PURPOSE)  # the error names this synthesizer and the extra
-        rho = rho_for_epsilon(self.epsilon, self.delta)
+        hidden = [
+            i
+            for i, coding in enumerate(codings)
+            if coding.spec.kind == "categorical" and not self._is_public(coding.spec.name)
+        ]
+        # categories seen in the data get half of δ, shared; the zCDP conversion the rest
+        self._delta_zcdp = self.delta / 2 if hidden else self.delta
+        rho = rho_for_epsilon(self.epsilon, self._delta_zcdp)
         if d == 1:
             rho_one, rho_select, rho_two = rho, 0.0, 0.0
         elif d == 2:
@@ -352,24 +416,32 @@ class MST(Synthesizer):
         # 1-way marginals
         sigma_one = math.sqrt(d / (2.0 * rho_one))
         noisy_one: list[IntArray] = []
-        for coding, column in zip(codings, codes, strict=True):
-            noisy, spent = _discrete_gaussian(
-                np.bincount(column, minlength=coding.cells), sigma_one
-            )
+        for i, coding in enumerate(codings):
+            if i in hidden:
+                threshold = threshold_for(sigma_one, (self.delta - self._delta_zcdp) / len(hidden))
+                noisy, measured = _seen_categories(coding, codes[i], sigma_one, threshold)
+                codings[i] = coding.keeping(measured.pop("kept"))
+                codes[i] = codings[i].encode(table[coding.spec.name])
+            else:
+                noisy, spent = _discrete_gaussian(
+                    np.bincount(codes[i], minlength=coding.cells), sigma_one
+                )
+                measured = {"what": f"1-way {coding.spec.name}", "cells": coding.cells,
+                            "sigma": sigma_one, "rho": spent}  # fmt: skip
             noisy_one.append(noisy)
-            measurements.append(
-                {
-                    "what": f"1-way {coding.spec.name}",
-                    "cells": coding.cells,
-                    "sigma": sigma_one,
-                    "rho": spent,
-                }
-            )
+            measurements.append(measured)
         # N̂: each column's noisy total, weighted by the inverse of its noise variance k·σ₁²
-        weights = np.array([1.0 / coding.cells for coding in codings])
-        sums = np.array([float(noisy.sum()) for noisy in noisy_one])
+        # (not the columns whose rare categories were dropped, if any other is left)
+        counted = [i for i in range(d) if i not in hidden] or list(range(d))
+        weights = np.array([1.0 / codings[i].cells for i in counted])
+        sums = np.array([float(noisy_one[i].sum()) for i in counted])
         estimate = float(weights @ sums / weights.sum())
         total_sigma = sigma_one / math.sqrt(float(weights.sum()))
+        # missing values only where the noisy count of the missing cell shows them
+        for i, noisy in enumerate(noisy_one):
+            if noisy[-1] < _MISSING_SIGMAS * sigma_one:
+                codings[i], codes[i] = codings[i].without_missing(codes[i])
+                noisy_one[i] = noisy[: codings[i].cells]
         total = max(1.0, estimate)
         self._rows = max(1, round(estimate))
         groups = [Groups.of(noisy, sigma_one) for noisy in noisy_one]
@@ -412,81 +484,18 @@ class MST(Synthesizer):
         self._root = reconciled[0]
         self._edges = build_tree(cells, reconciled, noisy_two, sigma_two, total)
 
-        self._report = self._privacy_report(codings, from_data, tree, measurements, total_sigma)
-
-    def _privacy_report(
-        self,
-        codings: list[Coding],
-        from_data: list[str],
-        tree: list[tuple[int, int]],
-        measurements: list[dict[str, Any]],
-        total_sigma: float,
-    ) -> PrivacyReport:
-        """What ``fit`` measured, its cost recomputed from the listed ρ's, and its limits."""
-        spent_rho = math.fsum(m["rho"] for m in measurements)
-        caveats = [
-            "the category lists of categorical columns and which columns have missing values "
-            "are taken from the schema and assumed public; if the schema was inferred from "
-            "this table they are not covered by ε",
-            "numeric bounds given by the user are assumed public; values outside them were "
-            "clamped to the first or last bin",
-            "neighbouring tables differ by adding or removing one record: a respondent with "
-            "several records is protected only by group privacy",
-            "ε is the standard zCDP-to-(ε, δ) bound, an upper bound on the privacy loss",
-        ]
-        outside = [
-            "the column names and kinds, the category lists of categorical columns and which "
-            "columns have missing values: taken from the schema and assumed public; when the "
-            "schema was inferred from the confidential table (as the command line and the "
-            "synthesize job do), they are computed from the data and not covered by ε",
-        ]
-        if from_data:
-            caveats.append(
-                f"the bounds of {', '.join(from_data)} were taken from the data (the schema's "
-                "observed low/high) and are not covered by ε"
-            )
-            outside.append(
-                f"the bounds of {', '.join(from_data)}: the observed minimum and maximum "
-                "(bounds from data), which the synthetic values can reach"
-            )
-        public = [coding.spec.name for coding in codings if coding.spec.name in self.bounds]
-        if public:
-            outside.append(
-                f"the bounds of {', '.join(public)}: given by the user and assumed public"
-            )
-        return PrivacyReport(
-            method=self.method,
-            mechanism="discrete Gaussian (OpenDP) on counts; exponential mechanism as "
-            "Gumbel report-noisy-max (OpenDP) for the tree",
-            spent=Budget(epsilon=zcdp_epsilon(spent_rho, self.delta), delta=self.delta),
-            figures={"rho": spent_rho},
-            accounting="zCDP, ρ added; ε from OpenDP's make_zCDP_to_approxDP",
-            covers="the fitted model, the noisy record count, this report and every table "
-            "sampled from the model",
-            details={
-                "bins": self.bins,
-                "bounds_from_data": from_data,
-                "bounds": {
-                    coding.spec.name: [
-                        bound_text(coding.low, coding.spec),
-                        bound_text(coding.high, coding.spec),
-                    ]
-                    for coding in codings
-                    if coding.spec.kind != "categorical"
-                },
-                "noisy_total": {
-                    "records": self._rows,
-                    "sigma": total_sigma,
-                    "from": "the noisy 1-way marginals' totals, inverse-variance weighted "
-                    "(post-processing: no budget of its own)",
-                },
-            },
-            outside_epsilon=tuple(outside),
-            trailing={
-                "tree": [[codings[a].spec.name, codings[b].spec.name] for a, b in tree],
-                "measurements": measurements,
-            },
-            caveats=tuple(caveats),
+        self._report = mst_privacy_report(
+            codings=codings,
+            measurements=measurements,
+            tree=tree,
+            delta_zcdp=self._delta_zcdp,
+            bins=self.bins,
+            rows=self._rows,
+            total_sigma=total_sigma,
+            from_data=from_data,
+            public_bounds=self.bounds,
+            public_categories=[c.spec.name for c in codings if self._is_public(c.spec.name)],
+            missing_sigmas=_MISSING_SIGMAS,
         )
 
     def _select(

@@ -26,7 +26,7 @@ import pytest
 from privstats.jobs.synthesize import SynthesizeSpec, disclosure, run_role
 from privstats.synth.release import split_holdout, synthesize
 from privstats.synth.report import render_html, write_report
-from privstats.synth.schema import read_microdata
+from privstats.synth.schema import Schema, read_microdata
 
 N = 3_141  # the true number of records; every other real count below is above 600 too
 HOLDOUT = round(N * 0.2)
@@ -174,7 +174,11 @@ def test_the_default_path_never_takes_bounds_from_the_data(census: Path) -> None
 def test_the_reported_epsilon_is_opendps_composition_of_the_measurements_made(
     monkeypatch: pytest.MonkeyPatch, census: Path
 ) -> None:
-    """Every OpenDP measurement the fit builds is recorded, composed by OpenDP, converted."""
+    """Every OpenDP measurement the fit builds is recorded, composed by OpenDP, converted.
+
+    The table's region and sex have no public category lists: they are released by
+    OpenDP's Gaussian threshold, whose δ adds to the δ of the zCDP conversion.
+    """
     import opendp.prelude as dp
 
     from privstats.disclosure.dp import require_opendp
@@ -188,13 +192,13 @@ def test_the_reported_epsilon_is_opendps_composition_of_the_measurements_made(
 
         def build(*args: Any, **kwargs: Any) -> Any:
             measurement = original(*args, **kwargs)
-            if name == "make_noisy_max" or measurement.input_domain == counts:
+            if name != "make_gaussian" or measurement.input_domain == counts:
                 made.append(measurement)  # not the accounting's scalar Gaussians
             return measurement
 
         return build
 
-    for name in ("make_gaussian", "make_noisy_max"):
+    for name in ("make_gaussian", "make_noisy_max", "make_gaussian_threshold"):
         monkeypatch.setattr(dp.m, name, recording(name))
     table, schema = read_microdata(census)
     release = synthesize(
@@ -203,10 +207,16 @@ def test_the_reported_epsilon_is_opendps_composition_of_the_measurements_made(
     )  # fmt: skip
     privacy = release.report["privacy"]
     d = len(schema.columns)
-    assert len(made) == len(privacy["measurements"]) == d + 2 * (d - 1)
+    # the threshold search builds measurements only to read their map: the last two of
+    # that kind are the ones applied to region and sex
+    thresholds = [m for m in made if "L02Inf" in str(m.input_metric)]
+    others = [m for m in made if "L02Inf" not in str(m.input_metric)]
+    listed = privacy["measurements"]
+    assert len(others) + 2 == len(listed) == d + 2 * (d - 1)
+    assert len(thresholds) >= 2
 
-    # OpenDP composes measurements on one input: the noisy max reads its scores through a
-    # transformation of the same count vector (sensitivity 1 in L2 is at most 1 in L∞)
+    # OpenDP composes measurements on one input: each reads a transformation of the same
+    # count vector (one record changes one count by one: 1 in L2, L∞ and L0)
     dp.enable_features("honest-but-curious")
     scores = dp.t.make_user_transformation(
         counts,
@@ -216,13 +226,28 @@ def test_the_reported_epsilon_is_opendps_composition_of_the_measurements_made(
         lambda values: [float(v) for v in values],
         float,
     )
-    parts = [m if m.input_domain == counts else scores >> m for m in made]
+    keyed = dp.t.make_user_transformation(
+        counts,
+        dp.l2_distance(T="i64"),
+        dp.map_domain(dp.atom_domain(T=str), dp.atom_domain(T="i64")),
+        dp.l02inf_distance(dp.absolute_distance(T="i64")),
+        lambda values: {str(k): int(v) for k, v in enumerate(values)},
+        lambda d_in: (math.ceil(d_in * d_in), d_in, d_in),
+    )
+    parts = [dp.c.make_approximate(m if m.input_domain == counts else scores >> m) for m in others]
+    parts += [keyed >> m for m in thresholds[-2:]]
     composed = dp.c.make_composition(parts)
-    rho = composed.map(1)
-    epsilon = dp.c.make_zCDP_to_approxDP(composed).map(1).epsilon(1e-7)
+    rho, delta_categories = composed.map(1)
+    delta_zcdp = 1e-7 / 2
+    # OpenDP's conversion keeps the thresholds' δ apart: (ε(δ'), δ' + delta_categories)
+    profile, delta_apart = dp.c.make_zCDP_to_approxDP(composed).map(1)
+    assert delta_apart == pytest.approx(delta_categories, rel=1e-12)
+    epsilon = profile.epsilon(delta_zcdp)
     assert privacy["rho"] == pytest.approx(rho, rel=1e-12)
+    assert privacy["delta_categories"] == pytest.approx(delta_categories, rel=1e-9)
     assert privacy["epsilon"] == pytest.approx(epsilon, rel=1e-9)
-    assert privacy["epsilon"] <= 0.8 * (1 + 1e-12) and privacy["delta"] == 1e-7
+    assert privacy["delta"] == pytest.approx(delta_zcdp + delta_categories, rel=1e-12)
+    assert privacy["delta"] <= 1e-7 and privacy["epsilon"] <= 0.8 * (1 + 1e-12)
     assert math.isclose(privacy["epsilon"], 0.8, rel_tol=1e-6)  # the whole budget, no more
 
 
@@ -235,3 +260,30 @@ def test_the_released_count_is_not_the_real_one(census: Path) -> None:
     sizes = [MST(bounds=BOUNDS).fit(table, schema).default_rows for _ in range(10)]
     assert sum(size == N for size in sizes) <= 3
     assert len(set(sizes)) > 1
+
+
+def test_a_category_or_a_missing_value_only_one_person_has_is_not_released() -> None:
+    """The schema is inferred from the data, so it lists her category and says the column
+    has missing values; the release must look as it would without her."""
+    from privstats.synth.mst import MST
+
+    people = _people()
+    people["job"] = np.where(np.arange(N) % 2 == 0, "clerk", "nurse").astype(object)
+    her = people.iloc[[5]].assign(job="astronaut", income=np.nan)
+    with_her = pd.concat([people, her], ignore_index=True)
+    schema = Schema.infer(with_her)
+    assert "astronaut" in schema["job"].categories and schema["income"].missing > 0
+    fits = {
+        name: MST(bounds=BOUNDS).fit(table, Schema.infer(table))
+        for name, table in (("with her", with_her), ("without her", people))
+    }
+    cells = {}
+    for name, fit in fits.items():
+        assert fit.privacy is not None
+        cells[name] = [m["cells"] for m in fit.privacy["measurements"][:5]]  # the 1-way ones
+    assert cells["with her"] == cells["without her"] == [4, 3, 19, 19, 3]  # kept + missing
+    synthetic = fits["with her"].sample(20_000, seed=7)
+    assert "astronaut" not in set(synthetic["job"].dropna())
+    assert not synthetic["income"].isna().any()
+    text = json.dumps(fits["with her"].privacy)
+    assert "astronaut" not in text
