@@ -91,6 +91,11 @@ class SynthesizeSpec(Spec):
     bounds_from_data: bool = Field(
         False, description="mst: take bounds from the data (outside ε; not recommended)."
     )
+    public_categories: tuple[str, ...] = Field(
+        (),
+        description="mst: categorical columns whose categories in the data are a public code "
+        "list (released outside ε); the others' categories pass a noisy threshold.",
+    )
     holdout_share: float = Field(
         0.2, ge=0, lt=0.9, description="Share of records set aside for the report."
     )
@@ -109,6 +114,7 @@ class SynthesizeSpec(Spec):
             "categorical": self.categorical,
             "quasi_identifiers": self.quasi_identifiers,
             "bounds": tuple(self.bounds),
+            "public_categories": self.public_categories,
             "target": (self.target,) if self.target else (),
             "sensitive": (self.sensitive,) if self.sensitive else (),
             "regression": _formula_names(self.regression) if self.regression else (),
@@ -135,6 +141,7 @@ class SynthesizeSpec(Spec):
                 "delta": self.delta,
                 "bounds": dict(self.bounds),
                 "bounds_from_data": self.bounds_from_data,
+                "public_categories": self.public_categories,
             }
         return {}
 
@@ -166,6 +173,8 @@ def disclosure(spec: SynthesizeSpec) -> dict[str, Any]:
             release="synthetic records (a noisy number of them unless rows is set) and the "
             "report of what ε covers; the utility and risk figures stay with the owner",
         )
+        if spec.public_categories:
+            stated["public_categories"] = list(spec.public_categories)
         if spec.bounds_from_data:
             stated["bounds_from_data"] = True
             stated["outside_epsilon"] = (

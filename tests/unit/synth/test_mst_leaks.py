@@ -287,3 +287,28 @@ def test_a_category_or_a_missing_value_only_one_person_has_is_not_released() -> 
     assert not synthetic["income"].isna().any()
     text = json.dumps(fits["with her"].privacy)
     assert "astronaut" not in text
+
+
+def test_public_code_lists_are_declared_and_reported_outside_epsilon(census: Path) -> None:
+    from privstats.errors import ParameterError
+    from privstats.synth.mst import MST
+
+    built = SynthesizeSpec.build(
+        columns=("region", "sex", "income"), method="mst", public_categories=["sex"]
+    )
+    assert built.options()["public_categories"] == ("sex",)
+    assert disclosure(built)["public_categories"] == ["sex"]
+    with pytest.raises(ParameterError, match="public_categories names 'job'"):
+        SynthesizeSpec.build(columns=("sex",), method="mst", public_categories=["job"])
+    with pytest.raises(ParameterError, match=r"\['sex'\]"):
+        MST(public_categories="sex")
+    table, schema = read_microdata(census)
+    with pytest.raises(ParameterError, match="public_categories given for columns not in"):
+        MST(bounds=BOUNDS, public_categories=["job"]).fit(table, schema)
+    privacy = MST(bounds=BOUNDS, public_categories=["sex"]).fit(table, schema).privacy
+    assert privacy is not None
+    assert any("category lists of sex" in item for item in privacy["outside_epsilon"])
+    assert any("categories of region (threshold" in c for c in privacy["caveats"])
+    one_way = {m["what"]: m for m in privacy["measurements"][:4]}
+    assert "threshold" not in one_way["1-way sex"]
+    assert one_way["1-way region (categories above a noisy threshold)"]["delta"] > 0
