@@ -17,7 +17,10 @@ noisy count of the records, unless ``rows`` is set) and the released report of
 :func:`privstats.synth.report.released_report`: the privacy accounting and the synthetic
 records' shares within the public bounds, nothing more of the real data; the utility and
 risk figures and the real record counts stay at the node for the owner
-(``owner-report.html`` and ``report.json`` beside the held result).
+(``owner-report.html`` and ``report.json`` beside the held result). A job that fails
+because the table is smaller than ``min_cell`` says so without the count (the reason goes
+to the hub). ``bounds_from_data`` and ``public_categories`` are stated in the manifest's
+disclosure, so the node's owner sees before the run what the release will carry outside ε.
 The hub stores the released result like any other and passes it to the named recipients.
 Columns the node declares as keys (direct identifiers) are never synthesized: its policy
 rejects such a job.

@@ -12,15 +12,22 @@ What is protected
     (unbounded differential privacy). A respondent with several records is protected only
     through group privacy (roughly k·ε for k records): give one record per respondent.
 What is assumed public
-    The schema's *structure*: the column names and kinds, the **category lists** of
-    categorical columns and **whether a column has missing values**. If the schema was
-    inferred from the confidential table (``Schema.infer``), these are computed from the
-    data and are *not* covered by ε (a category seen once is disclosed by its presence in
-    the list): write the schema from public knowledge (code lists, questionnaires) when
-    that matters. The **bounds** of numeric and date columns must be given by the user
-    (``bounds``) from public knowledge; the schema's observed low/high are not public.
-    With ``bounds_from_data=True`` the observed range is used instead and the report says
-    that these bounds are not covered by ε.
+    The column names and kinds (when the schema is inferred, a column is an integer one
+    if every value is a whole number: a kind can depend on the data). The **bounds** of
+    numeric and date columns must be given by the user (``bounds``) from public
+    knowledge; the schema's observed low/high are not public. With
+    ``bounds_from_data=True`` the observed range is used instead and the report says,
+    loudly, that these bounds are the real minimum and maximum, not covered by ε. The
+    **category lists** of the columns named in ``public_categories`` (or all, with
+    ``True``) are taken from the schema as public code lists.
+What is not assumed public
+    The schema's other category lists, usually inferred from the confidential table: a
+    category seen once would be disclosed by its presence. They are released by OpenDP's
+    Gaussian threshold (step 2): a category is kept only when its noisy count reaches a
+    threshold, so one held by one person surfaces with probability at most its δ; the
+    records of the dropped ones are counted as missing. **Whether a column has missing
+    values** is not taken from the schema either: every column has a missing cell, kept
+    only when its noisy count reaches 4σ₁ (``_MISSING_SIGMAS``).
 What is not protected
     Nothing else leaves ``fit`` than the noisy measurements listed in :attr:`MST.privacy`
     and what is computed from them. The number of records is not released: the default
@@ -42,6 +49,10 @@ samples **exactly** from the operating system's randomness and cannot be seeded:
 - counts are measured with OpenDP's discrete Gaussian mechanism (``make_gaussian`` on
   integer vectors, L2 sensitivity 1: one record is one cell of each marginal), which is
   ρ = 1/(2σ²) zero-concentrated DP (Canonne, Kamath & Steinke 2020);
+- the counts of the categories seen in the data (no public code list) with OpenDP's
+  Gaussian threshold (``make_gaussian_threshold``, Rogers 2023): the same noise, and only
+  the keys at or above the threshold are released; it is (ρ, δ)-approximate zCDP with
+  OpenDP's δ for a key only one record holds;
 - the tree is selected with OpenDP's report-noisy-max with Gumbel noise (``make_noisy_max``
   with ``zero_concentrated_divergence``), which is the exponential mechanism; with
   sensitivity 1 (non-monotonic) and ``ε_sel = 2/scale`` it is ε_sel-DP and
@@ -62,24 +73,35 @@ optimal conversion of Canonne, Kamath & Steinke 2020) is at most the request; at
 (with d ≥ 3 columns): all d 1-way marginals (ρ/3d each), the d − 1 selection rounds of the
 spanning tree (ρ/3(d − 1) each) and the d − 1 chosen 2-way marginals (ρ/3(d − 1) each).
 With two columns there is nothing to select (the one pair is the tree), and the budget is
-split in halves; with one column it all goes to its 1-way marginal. The reported ε is
-recomputed from the sum of the listed ρ's with the same conversion.
+split in halves; with one column it all goes to its 1-way marginal. When some category
+lists are not public, half of δ is shared among their thresholds (each threshold the
+smallest whose δ by OpenDP's map is at most its share, :func:`~privstats.disclosure.dp.
+threshold_for`) and the conversion gets the other half: approximate zCDP adds the ρ's and
+the δ's, and (ρ, δ₀)-approximate zCDP is (ε(ρ, δ′), δ₀ + δ′)-DP. The reported ε is
+recomputed from the sum of the listed ρ's with the same conversion at δ′, the reported δ
+is δ′ plus the listed thresholds' δ's (``delta_categories``), at most the request.
 
 The algorithm
 -------------
 1. **Public discretisation.** A categorical column has one cell per category; a numeric
    column one cell for each of its public bounds, exactly, and ``bins`` equal-width bins
    strictly between them (an integer or date column with at most ``bins + 2`` whole
-   numbers in its bounds gets one cell per value); a column that can be missing one more
-   cell for missing values. Values outside the bounds are clamped onto them, which is why
+   numbers in its bounds gets one cell per value); every column one more cell for
+   missing values. Values outside the bounds are clamped onto them, which is why
    the bounds are cells of their own: clamping, top- and bottom-coding and zero-inflated
    variables (a capital gain that is 0 for 92 % of people, with bounds 0 and 99,999) put
    point masses exactly there, which a bin spanning ``[0, 6,250)`` would smear out when
    values are drawn within it (step 6). The rule depends on the public bounds only.
-2. **1-way marginals.** Every column's counts, with discrete Gaussian noise.
+2. **1-way marginals.** Every column's counts, with discrete Gaussian noise; for a
+   categorical column without a public code list, the Gaussian threshold on the counts of
+   its categories seen in the data and of its missing cell, and the column keeps only the
+   categories released (the others' records count as missing from here on). A missing
+   cell whose noisy count is below 4σ₁ is dropped (its few records count in the first
+   cell): samples have missing values only where the noisy counts show them.
 3. **Selection.** The number of records N̂ is estimated from the noisy 1-way totals (the
    inverse-variance weighted mean of the columns' totals: a column of k cells has a total
-   with noise variance k·σ₁²) and each noisy 1-way marginal is projected onto the
+   with noise variance k·σ₁²; columns that went through a threshold only when no other
+   is left, as their totals miss the dropped categories' records) and each noisy 1-way marginal is projected onto the
    probability simplex. For every pair of
    columns the score is the L1 distance between its true 2-way counts and the counts
    N̂·pᵢ·pⱼ that independence of the noisy marginals implies: the pairs the 1-way
@@ -250,6 +272,10 @@ class MST(Synthesizer):
     bounds_from_data
         Take missing bounds from the schema's observed low/high. These are computed from
         the confidential data and are **not** covered by ε; :attr:`privacy` says so.
+    public_categories
+        Categorical columns whose category lists in the schema are public code lists
+        (``True``: all). Their lists are released as they are, outside ε; every other
+        categorical column keeps only the categories that pass a noisy threshold.
     """
 
     method: ClassVar[str] = "mst"

@@ -20,7 +20,10 @@ or states: the privacy accounting, the number of synthetic records (a noisy coun
 the user fixed it), the public bounds and the synthetic records' own shares within those
 bounds — no real count, quantile, minimum or maximum, no utility or risk figure (they
 compare with the real data: :data:`OWNER_ONLY_KEYS`). It says what is released but not
-covered by ε (``privacy.outside_epsilon``) and what it leaves out (``owner_only``).
+covered by ε (``privacy.outside_epsilon``) and what it leaves out (``owner_only``). Bounds
+taken from the data (``bounds_from_data``) are the real minimum and maximum: such a
+release opens with a warning saying so, and its JSON carries it as
+``not_covered_warning`` (:func:`data_bounds_warning`).
 """
 
 from __future__ import annotations
@@ -60,9 +63,10 @@ OWNER_ONLY_NOTE = (
     "only (the owner's report)"
 )
 COVERED_NOTE = (
-    "covered by ε: the synthetic records, their number (drawn from a noisy count of the "
-    "records unless it was set explicitly), and this report's figures: the privacy "
-    "accounting and the synthetic records' shares within the public bounds"
+    "covered by (ε, δ): the synthetic records, their number (drawn from a noisy count of the "
+    "records unless it was set explicitly), the categories kept by a noisy threshold, and "
+    "this report's figures: the privacy accounting and the synthetic records' shares "
+    "within the bounds"
 )
 
 _BINS = 10
