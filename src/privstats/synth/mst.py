@@ -101,11 +101,11 @@ The algorithm
 3. **Selection.** The number of records N̂ is estimated from the noisy 1-way totals (the
    inverse-variance weighted mean of the columns' totals: a column of k cells has a total
    with noise variance k·σ₁²; columns that went through a threshold only when no other
-   is left, as their totals miss the dropped categories' records) and each noisy 1-way marginal is projected onto the
-   probability simplex. For every pair of
-   columns the score is the L1 distance between its true 2-way counts and the counts
-   N̂·pᵢ·pⱼ that independence of the noisy marginals implies: the pairs the 1-way
-   marginals explain worst. Kruskal's algorithm then grows a maximum spanning tree, each
+   is left, as their totals miss the dropped categories' records) and each noisy 1-way
+   marginal is projected onto the probability simplex. For every pair of columns the
+   score is the L1 distance between its true 2-way counts and the counts N̂·pᵢ·pⱼ that
+   independence of the noisy marginals implies: the pairs the 1-way marginals explain
+   worst. Kruskal's algorithm then grows a maximum spanning tree, each
    of its d − 1 edges chosen by the exponential mechanism among the pairs that join two
    components (as in MST).
 4. **2-way marginals.** The counts of the d − 1 tree edges, with discrete Gaussian noise.
