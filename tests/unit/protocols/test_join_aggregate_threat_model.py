@@ -25,8 +25,11 @@ from privstats.protocols.join_aggregate import (
     DecryptRequest,
     DecryptShares,
     LeftEntries,
+    LeftGo,
     LeftHello,
     LeftKeys,
+    ReleaseCandidate,
+    ReleaseVerdict,
     RightEntries,
     RightHello,
     RightKeys,
@@ -78,7 +81,7 @@ def run_recorded() -> tuple[dict[str, Any], dict[str, list[Message]], dict[str, 
         {
             "nso": lambda ch: ja.left(
                 ch, "bank", LEFT_IDS, GROUPS, N_GROUPS, LEFT_VALUES,
-                release=release, keys=LEFT_KEYS, chunk_size=7,
+                release=ja.per_group(release), keys=LEFT_KEYS, chunk_size=7,
             ),
             "bank": lambda ch: ja.right(
                 ch, "nso", RIGHT_IDS, RIGHT_VALUES, keys=RIGHT_KEYS, min_cell=MIN_CELL,
@@ -141,7 +144,7 @@ def test_result_is_correct_and_the_right_party_learns_sizes_only(recorded: Any) 
     counts = [sum(1 for x, g in zip(LEFT_IDS, GROUPS, strict=True) if g == k and x in shared)
               for k in range(N_GROUPS)]  # fmt: skip
     assert list(results["nso"].counts) == counts
-    assert set(results["nso"].sums) == {g for g, n in enumerate(counts) if n >= MIN_CELL}
+    assert set(results["nso"].sums) == {(str(g),) for g, n in enumerate(counts) if n >= MIN_CELL}
     assert counts[3] < MIN_CELL  # one group withheld
     assert results["bank"] == ja.RightResult(
         left_size=len(LEFT_IDS), right_size=len(RIGHT_IDS), decrypted=3 * N_COLUMNS
@@ -151,15 +154,18 @@ def test_result_is_correct_and_the_right_party_learns_sizes_only(recorded: Any) 
 def test_each_party_receives_only_the_protocol_messages(recorded: Any) -> None:
     _, messages, _ = recorded
     bank = [type(m) for m in messages["bank"]]
-    assert bank[0] is LeftHello
-    assert set(bank[1:]) == {LeftEntries, DecryptRequest}
-    assert bank.index(DecryptRequest) > max(i for i, k in enumerate(bank) if k is LeftEntries)
+    assert bank[:2] == [LeftHello, LeftGo]
+    assert [kind for kind, _ in itertools.groupby(bank[2:])] == [
+        LeftEntries,
+        ReleaseCandidate,
+        DecryptRequest,
+    ]
     nso = [type(m) for m in messages["nso"]]
     assert nso[0] is RightHello
-    assert set(nso[1:]) == {ShuffledEntries, RightEntries, DecryptShares}
     assert [kind for kind, _ in itertools.groupby(nso[1:])] == [
         ShuffledEntries,
         RightEntries,
+        ReleaseVerdict,
         DecryptShares,
     ]
 
