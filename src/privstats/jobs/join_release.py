@@ -1,7 +1,7 @@
 """The release rules of a join-aggregate, at both parties: what each withholds and why.
 
 The left party A plans the released table (:class:`LeftPlanner`): the table of matched
-counts with every margin (:mod:`privstats.disclosure.tables`), primary rules on it — the
+counts with every margin (:mod:`privstats.disclosure.release_table`), primary rules — the
 job's ``min_cell`` and frequency rules, A's owner floor (``min_cell``, ``min_matched``),
 the cells A's release guard names, and the cells the right party refused — then MILP
 secondary suppression over the table with its margins, so that no withheld cell can be
@@ -23,7 +23,6 @@ dominance is protected as a count, and its sum only through the same pattern.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from privstats.disclosure.owner import CandidateRelease, OwnerRules
+from privstats.disclosure.release_table import count_table, protect_counts
 from privstats.disclosure.tables import (
     TOTAL,
     Cell,
@@ -38,11 +38,7 @@ from privstats.disclosure.tables import (
     ProtectedTable,
     Rule,
     Table,
-    Verdict,
     parse_rule,
-    primary_suppression,
-    secondary_suppression,
-    tabulate,
 )
 from privstats.errors import ComputationError, DatasetError
 from privstats.protocols.join_aggregate import Candidate, Label, ReleaseCell, ReleasePlan
@@ -90,11 +86,6 @@ class CellStatus:
     reason: str = ""
 
 
-def _level(count: int) -> float:
-    """The protection a count cell withheld for a non-frequency reason needs (10 %, ≥ 1)."""
-    return max(0.1 * count, 1.0)
-
-
 def _split(reason: str) -> tuple[str, str]:
     """(rule, text) of a refusal reason written ``"rule — text"``."""
     rule, sep, text = reason.partition(_SEPARATOR)
@@ -105,9 +96,10 @@ def _split(reason: str) -> tuple[str, str]:
 class LeftPlanner:
     """A's release rule, called by the protocol with the counts and B's refusals so far.
 
-    ``labels[g]`` are group ``g``'s values of the ``by`` columns. After the protocol,
-    :attr:`cells` holds the last (agreed) plan's cells with their status, and
-    :attr:`guarded` the cells A's release guard withheld.
+    ``labels[g]`` are group ``g``'s values of the ``by`` columns. The table and its
+    protection are :func:`privstats.disclosure.release_table.protect_counts` (the same for
+    every kind). After the protocol, :attr:`cells` holds the last (agreed) plan's cells
+    with their status, and :attr:`guarded` the cells A's release guard withheld.
     """
 
     dims: tuple[str, ...]
@@ -120,60 +112,79 @@ class LeftPlanner:
     _checked: bool = False
 
     def __call__(self, counts: Sequence[int], refused: Mapping[Label, str]) -> ReleasePlan:
-        table, members = self._table(counts)
-        protected = primary_suppression(table, [self.floor])
+        by_label = self._by_label(counts)
         if not self._checked:
-            self._check_guard(table, protected)
+            self._check_guard(by_label)
         extra = {**{k: f"guard{_SEPARATOR}{r}" for k, r in self.guarded.items()}, **refused}
-        protected = _with_primaries(protected, extra)
-        protected = _secondary(protected)
-        self.cells = [c for c in _statuses(protected, members) if c.groups]
+        try:
+            protection = protect_counts(
+                self.dims, by_label, min_cell=self.floor.minimum, extra=extra
+            )
+            protected = protection.protected
+        except ComputationError:  # no pattern protects a cell: withhold every cell
+            protected = _all_withheld(count_table(self.dims, by_label, None))
+        self.cells = self._statuses(protected, extra)
         released = tuple(
-            ReleaseCell(c.key, c.groups)
-            for c in self.cells
-            if c.status in ("safe", "empty") and c.groups
+            ReleaseCell(c.key, c.groups) for c in self.cells if c.status in ("safe", "empty")
         )
         withheld = tuple(c.key for c in self.cells if c.status in ("primary", "secondary"))
         return ReleasePlan(released, withheld)
 
-    def _table(self, counts: Sequence[int]) -> tuple[Table, dict[Label, tuple[int, ...]]]:
-        """The count table with every margin, and each cell's groups."""
-        if not self.dims:
-            cell = Cell((), int(sum(counts)), float(sum(counts)))
-            return _single(cell), {(): tuple(range(len(counts)))}
+    def _by_label(self, counts: Sequence[int]) -> dict[Label, int]:
         if any(TOTAL in label for label in self.labels):
             raise DatasetError(
                 f"a group value is {TOTAL!r}, the name of a margin; rename that category",
-                column=self.dims[0],
+                column=self.dims[0] if self.dims else None,
             )
-        records = [
-            {**dict(zip(self.dims, label, strict=True)), "n": n}
-            for label, n in zip(self.labels, counts, strict=True)
-        ]
-        table = tabulate(records, self.dims, value="n", top=0)
-        cells = tuple(
-            dataclasses.replace(cell, count=round(cell.value), top=()) for cell in table.cells
-        )
-        members: dict[Label, list[int]] = {cell.key: [] for cell in cells}
-        for g, label in enumerate(self.labels):
-            for key in _ancestors(label):
-                members[key].append(g)
-        table = dataclasses.replace(table, cells=cells, magnitude=False)
-        return table, {key: tuple(groups) for key, groups in members.items()}
+        return {label: int(n) for label, n in zip(self.labels, counts, strict=True)}
 
-    def _check_guard(self, table: Table, protected: ProtectedTable) -> None:
+    def _key(self, cell_key: Label) -> Label:
+        """The cell's labels in results and messages (``()`` for the one cell without by)."""
+        return cell_key if self.dims else ()
+
+    def _members(self) -> dict[Label, list[int]]:
+        members: dict[Label, list[int]] = {}
+        for g, label in enumerate(self.labels):
+            for key in _ancestors(label) if self.dims else [()]:
+                members.setdefault(key, []).append(g)
+        return members
+
+    def _statuses(self, protected: ProtectedTable, extra: Mapping[Label, str]) -> list[CellStatus]:
+        """Each cell that adds up at least one group: status, rules and reason."""
+        members = self._members()
+        out = []
+        for cell, status, verdicts in zip(
+            protected.table.cells, protected.status, protected.verdicts, strict=True
+        ):
+            key = self._key(cell.key)
+            if not members.get(key):
+                continue  # a combination no group has: known empty, not reported
+            rules = tuple(v.rule for v in verdicts)
+            reason = "; ".join(f"{v.rule}: {v.reason}" for v in verdicts)
+            if key in extra and status == "primary":
+                rule, text = _split(extra[key])
+                rules, reason = (rule,), f"{rule}: {text}"
+            elif rules and status == "primary":
+                rules = (self.floor.name,)
+                reason = f"{self.floor.name}: {verdicts[0].reason}"
+            if status == "secondary":
+                reason = "secondary suppression: withheld so that no withheld cell can be "
+                reason += "computed from the published cells and margins"
+            out.append(CellStatus(key, tuple(members[key]), cell.count, str(status), rules, reason))
+        return out
+
+    def _check_guard(self, by_label: Mapping[Label, int]) -> None:
         """Ask A's release guard once, with every cell's count, before any sum opens."""
         self._checked = True
         if self.owner.guard is None:
             return
+        table = count_table(self.dims, by_label, None)
         candidate = CandidateRelease(
             kind=KIND_NAME,
             dims=self.dims,
-            counts={cell.key: cell.count for cell in table.cells},
+            counts={self._key(cell.key): cell.count for cell in table.cells},
             withheld=frozenset(
-                cell.key
-                for cell, s in zip(table.cells, protected.status, strict=True)
-                if s == "primary"
+                self._key(cell.key) for cell in table.cells if 0 < cell.count < self.floor.minimum
             ),
             measures=self.measures,
             population="matched with the right party's dataset",
@@ -200,67 +211,11 @@ def _ancestors(label: Label) -> list[Label]:
     return keys
 
 
-def _single(cell: Cell) -> Table:
-    """A one-cell table (no group columns): no margins, no equations."""
-    from scipy import sparse
-
-    return Table(
-        dimensions=(),
-        cells=(cell,),
-        equations=sparse.csr_matrix((0, 1)),
-        magnitude=False,
-        top=0,
-        index={(): 0},
-    )
-
-
-def _with_primaries(protected: ProtectedTable, extra: Mapping[Label, str]) -> ProtectedTable:
-    """``protected`` with the cells of ``extra`` (guard, the right party) primary too."""
-    status = list(protected.status)
-    verdicts = list(protected.verdicts)
-    for i, cell in enumerate(protected.table.cells):
-        reason = extra.get(cell.key)
-        if reason is None:
-            continue
-        rule, text = _split(reason)
-        level = _level(cell.count)
-        verdicts[i] = (*verdicts[i], Verdict(rule, text, level, min(level, cell.value)))
-        status[i] = "primary"
-    return ProtectedTable(protected.table, tuple(status), tuple(verdicts))
-
-
-def _secondary(protected: ProtectedTable) -> ProtectedTable:
-    """MILP secondary suppression; if no pattern protects a cell, every cell is withheld."""
-    if not protected.table.equations.shape[0] or not protected.suppressed.any():
-        return protected
-    try:
-        return secondary_suppression(protected)
-    except ComputationError:
-        status = tuple(s if s in ("primary", "empty") else "secondary" for s in protected.status)
-        return ProtectedTable(protected.table, status, protected.verdicts)  # type: ignore[arg-type]
-
-
-def _statuses(
-    protected: ProtectedTable, members: Mapping[Label, tuple[int, ...]]
-) -> list[CellStatus]:
-    out = []
-    for cell, status, verdicts in zip(
-        protected.table.cells, protected.status, protected.verdicts, strict=True
-    ):
-        reason = "; ".join(f"{v.rule}: {v.reason}" for v in verdicts)
-        if status == "secondary":
-            reason = "withheld so that the withheld cells cannot be computed from the margins"
-        out.append(
-            CellStatus(
-                cell.key,
-                members[cell.key],
-                cell.count,
-                str(status),
-                tuple(v.rule for v in verdicts),
-                reason,
-            )
-        )
-    return out
+def _all_withheld(table: Table) -> ProtectedTable:
+    """Every non-empty cell withheld (when secondary suppression finds no pattern)."""
+    status = tuple("empty" if cell.count == 0 else "secondary" for cell in table.cells)
+    verdicts = tuple(() for _ in table.cells)
+    return ProtectedTable(table, status, verdicts)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- the right party
