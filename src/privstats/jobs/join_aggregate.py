@@ -23,15 +23,26 @@ the groups and every margin — under both parties' rules and floors
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
+from privstats.disclosure.dp_release import DpPlan, DpTerms
 from privstats.disclosure.owner import NO_OWNER_RULES, OwnerRules
 from privstats.disclosure.tables import TOTAL, parse_rule
 from privstats.errors import DatasetError, ProtocolError
 from privstats.jobs.coverage import NormalizationSpec
+from privstats.jobs.dp_options import dp_budget, dp_cli_fields
+from privstats.jobs.join_dp import (
+    MECHANISM,
+    cell_layer,
+    clamp_scaled,
+    dp_plan,
+    noisy_cell,
+    right_noise,
+)
 from privstats.jobs.join_loading import LEFT, RIGHT, JoinData, Source, load_role_data
 from privstats.jobs.join_release import (
     LeftPlanner,
@@ -93,6 +104,8 @@ class JoinAggregateSpec(Spec):
     """Decimal places kept of non-integer values; sums are exact at this scale."""
     normalization: NormalizationSpec = NormalizationSpec()
     """How identifiers are normalised before matching."""
+    dp: DpTerms | None = None
+    """Differential privacy of the released counts and sums (privstats.jobs.join_dp)."""
     chunk_size: int = Field(DEFAULT_CHUNK_SIZE, ge=1, le=262_144)
     """Records per protocol message."""
 
@@ -153,6 +166,24 @@ def columns_used(spec: JoinAggregateSpec, role: str) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- roles
 
 
+def _clamped(spec: JoinAggregateSpec, data: JoinData) -> JoinData:
+    """Under DP, the values clamped to their public bounds (by their owner, before use)."""
+    if spec.dp is None:
+        return data
+    values = [
+        clamp_scaled(column, spec.dp.bound(name), decimals)
+        for column, name, decimals in zip(data.values, data.columns, data.decimals, strict=True)
+    ]
+    return replace(data, values=values)
+
+
+def _plan(spec: JoinAggregateSpec, **cells: int) -> DpPlan | None:
+    if spec.dp is None:
+        return None
+    columns = (*spec.left_values, *spec.right_values)
+    return dp_plan(spec.dp, spec.peer_key or spec.key, spec.by, columns, **cells)
+
+
 def _measures(spec: JoinAggregateSpec) -> tuple[str, ...]:
     return ("count", *(f"sum:{c}" for c in (*spec.left_values, *spec.right_values)))
 
@@ -176,6 +207,8 @@ def left_role(
             path=data.path,
             column=data.key,
         )
+    _plan(spec)  # refuse bad DP terms before anything runs
+    data = _clamped(spec, data)
     planner = LeftPlanner(
         dims=spec.by,
         labels=data.group_labels,
@@ -193,6 +226,7 @@ def left_role(
         release=planner,
         right_columns=len(spec.right_values),
         min_peer_rows=owner.min_peer_rows,
+        decimals=data.decimals,
         chunk_size=spec.chunk_size,
         progress=progress,
     )
@@ -238,9 +272,17 @@ def _result(
     groups: list[dict[str, Any]] = []
     margins: list[dict[str, Any]] = []
     matched = None
+    layers: dict[str, int] = {}
+    for cell in planner.cells:
+        name = cell_layer(spec.by, cell.key)
+        layers[name] = layers.get(name, 0) + 1
+    plan = _plan(spec, **layers)
     for cell in planner.cells:
         entry: dict[str, Any] = {"by": dict(zip(spec.by, cell.key, strict=True))}
         entry |= _figures(spec, data, outcome, cell.key, cell.count)
+        if plan is not None and cell.key in outcome.sums:
+            sums = {k[4:]: v for k, v in entry.items() if k.startswith("sum:")}
+            entry |= noisy_cell(plan, spec.by, cell.key, cell.count, sums)
         withheld = cell.key not in outcome.sums
         entry["suppressed"] = withheld
         entry["status"] = cell.status
@@ -250,7 +292,7 @@ def _result(
         if all(v == TOTAL for v in cell.key):
             matched = entry["count"]
         (margins if TOTAL in cell.key else groups).append(entry)
-    return {
+    result = {
         "computation": "join_aggregate",
         "left_size": outcome.left_size,
         "right_size": outcome.right_size,
@@ -260,6 +302,9 @@ def _result(
         "groups": groups,
         "margins": margins,
     }
+    if plan is not None:
+        result["privacy"] = plan.privacy_block() | {"mechanism": MECHANISM}
+    return result
 
 
 def right_role(
@@ -277,6 +322,8 @@ def right_role(
     """
     rules = magnitude_rules(spec.rules, owner) if spec.right_values else []
     measures = _measures(spec)
+    plan = _plan(spec)
+    data = _clamped(spec, data)
     outcome = protocol.right(
         channel,
         peer,
@@ -295,6 +342,9 @@ def right_role(
         ),
         contributions=bool(rules),
         min_peer_rows=owner.min_peer_rows,
+        noise=None
+        if plan is None
+        else right_noise(plan, spec.by, (*spec.left_values, *spec.right_values)),
         chunk_size=spec.chunk_size,
         progress=progress,
     )
@@ -444,6 +494,7 @@ KIND = JobKind(
     columns=columns_used,
     disclosure=lambda spec: {"min_cell": spec.min_cell, "rules": list(spec.rules)},
     run_role=_run_role,
+    budget=dp_budget,
     render=lambda result: [join_view(result)],
     cli={
         "left_values": CliField(option="--left-value"),
@@ -453,5 +504,6 @@ KIND = JobKind(
         "normalization.unicode_form": CliField(hidden=True),
         "normalization.remove": CliField(option="--id-remove"),
         "chunk_size": CliField(hidden=True),
+        **dp_cli_fields(),
     },
 )

@@ -16,7 +16,8 @@ ElGamal (:mod:`privstats.crypto.elgamal`)::
     A → B  LeftHello        |A|, Λ, aG, number of left value columns
     B → A  RightHello       |B|, bG, per right column: integer-valued?, decimal scale,
                             non-negative?; whether B refuses A's list (|A| below B's
-                            floor ``min_peer_rows``) and whether B wants contributions
+                            floor ``min_peer_rows``), whether B wants contributions and
+                            whether B adds DP noise to the sums
     A → B  LeftGo           whether A refuses B's list (|B| below A's floor)
     A → B  LeftEntries      in a random order, per record: H(x)^α, Enc_Λ(g), and Enc_P(v)
                             per left value column

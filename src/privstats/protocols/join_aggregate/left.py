@@ -193,6 +193,7 @@ def left(
     release: Planner,
     right_columns: int | None = None,
     min_peer_rows: int = 0,
+    decimals: Sequence[int] | None = None,
     bound: int = DEFAULT_BOUND,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     keys: LeftKeys | None = None,
@@ -209,7 +210,8 @@ def left(
     decrypted. ``right_columns``, if given, is checked against the right party's announced
     number of value columns; a right party with fewer than ``min_peer_rows`` distinct
     records is refused (ProtocolError) before anything is matched; ``bound`` is the largest
-    absolute sum decryptable.
+    absolute sum decryptable. ``decimals`` (per left column, default 0) tells the right
+    party the scale of the left values (it sizes DP noise by it).
     ``workers`` threads match B's records and take the discrete logarithms (default: up to
     2, as many as there are CPUs).
     """
@@ -221,7 +223,12 @@ def left(
         raise ParameterError(f"workers must be 1..64, got {workers}", parameter="workers")
     records = LeftRecords.checked(ids, groups, n_groups, values)
     settings = LeftSettings(keys, bound, chunk_size, workers, report)
-    party = _exchange_hellos(channel, peer, records, settings, right_columns=right_columns)
+    scales = list(decimals) if decimals is not None else [0] * len(records.columns)
+    if len(scales) != len(records.columns) or any(not 0 <= d <= MAX_DECIMALS for d in scales):
+        raise ParameterError("decimals need one entry 0..6 per left column", parameter="decimals")
+    party = _exchange_hellos(
+        channel, peer, records, settings, right_columns=right_columns, decimals=scales
+    )
     _go_or_refuse(party, min_peer_rows)
 
     _send_own(party)
@@ -279,12 +286,13 @@ def _exchange_hellos(
     settings: LeftSettings,
     *,
     right_columns: int | None,
+    decimals: list[int],
 ) -> LeftParty:
     """Announce |A|, Λ, aG and the left columns; check B's hello; return A's state."""
     n = len(records.ids)
     label_key = elgamal.public_key(settings.keys.label)
     share = elgamal.public_key(settings.keys.share)
-    channel.send(peer, LeftHello(n, label_key, share, len(records.columns)))
+    channel.send(peer, LeftHello(n, label_key, share, len(records.columns), decimals))
     hello = channel.recv(peer, RightHello)
     n_right = len(hello.integer)
     if (
@@ -460,6 +468,8 @@ def _column_sums(
     bound, workers = party.settings.bound, party.settings.workers
     nonnegative = [all(v >= 0 for v in column) for column in party.records.columns]
     nonnegative += list(party.hello.nonnegative)
+    if party.hello.noisy:  # DP noise may take any sum below 0
+        nonnegative = [False] * len(nonnegative)
     k = len(chosen)
     by_column: list[list[int]] = []
     for c, positive in enumerate(nonnegative):

@@ -49,12 +49,13 @@ DECRYPT_CHUNK = 65_536
 """Ciphertexts per decryption request."""
 
 
-@message("join_aggregate.left_hello", 1)
+@message("join_aggregate.left_hello", 2)
 class LeftHello(Message):
     size: int
     label_key: bytes
     key_share: bytes
     left_columns: int
+    decimals: list[int]  # per left column: its decimal scale (B sizes DP noise by it)
 
 
 @message("join_aggregate.right_hello", 2)
@@ -66,6 +67,7 @@ class RightHello(Message):
     nonnegative: list[bool]
     refused: str  # non-empty: B refuses the run (A's list is below B's floor), and why
     contributions: bool  # B asks for each candidate cell's matched values (dominance rules)
+    noisy: bool  # B adds DP noise to the sums: any sum may be negative
 
 
 @message("join_aggregate.left_go", 1)

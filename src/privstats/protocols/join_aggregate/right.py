@@ -85,6 +85,7 @@ class RightSettings:
     report: Progress
     min_peer_rows: int = 0
     contributions: bool = False
+    noisy: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,9 +174,9 @@ def right(
     ``approve(candidate)`` names the cells B withholds; without it, cells of 1 to
     ``min_cell − 1`` matched persons are withheld. With ``contributions`` B asks for each
     proposed cell's matched values (for magnitude rules; see the leak stated there). B
-    then decrypts exactly the agreed cells' sums; ``noise(column, cells)``, if given,
-    returns the integers B adds to that column's agreed sums (inside the decryption: A
-    only ever sees the noisy sums).
+    then decrypts exactly the agreed cells' sums; ``noise``, if given, returns the integers
+    B adds to each column's agreed sums (:data:`Noise`), inside the decryption: A only
+    ever sees the noisy sums.
     """
     check_chunk_size(chunk_size)
     report = progress or no_progress
@@ -185,7 +186,9 @@ def right(
     if min_cell is not None and min_cell < 1:
         raise ParameterError(f"min_cell must be at least 1, got {min_cell}", parameter="min_cell")
     records = RightRecords.summed(ids, columns, *flags)
-    settings = RightSettings(keys, chunk_size, min_cell, report, min_peer_rows, contributions)
+    settings = RightSettings(
+        keys, chunk_size, min_cell, report, min_peer_rows, contributions, noise is not None
+    )
     party = _exchange_hellos(channel, peer, records, settings, left_columns=left_columns)
     _serve_left_entries(party)
     agreed = review(
@@ -206,8 +209,9 @@ def right(
     )
 
 
-Noise = Callable[[int, int], Sequence[int]]
-"""``noise(column, cells)``: the integers B adds to one column's agreed sums."""
+Noise = Callable[[int, int, int], Sequence[int]]
+"""``noise(column, cells, decimals)``: the integers B adds to one column's agreed sums
+(columns: the left ones, then the right ones; ``decimals``: that column's scale)."""
 
 
 def _minimum(min_cell: int | None) -> Approver:
@@ -262,7 +266,12 @@ def _exchange_hellos(
     read A's go (A may refuse B's list); return B's state."""
     share = elgamal.public_key(settings.keys.share)
     hello = channel.recv(peer, LeftHello)
-    if not 0 <= hello.size < MAX_RECORDS or not 0 <= hello.left_columns <= MAX_COLUMNS:
+    if (
+        not 0 <= hello.size < MAX_RECORDS
+        or not 0 <= hello.left_columns <= MAX_COLUMNS
+        or len(hello.decimals) != hello.left_columns
+        or any(not 0 <= d <= MAX_DECIMALS for d in hello.decimals)
+    ):
         raise ProtocolError("left party announced an invalid hello", peer=peer, step="hello")
     refused = ""
     if hello.size < settings.min_peer_rows:
@@ -280,6 +289,7 @@ def _exchange_hellos(
             records.nonnegative,
             refused,
             settings.contributions,
+            settings.noisy,
         ),
     )
     if refused:
@@ -443,8 +453,9 @@ def _serve_decryption(
         )
     added: list[int] = []
     if noise is not None:
+        scales = [*party.hello.decimals, *party.records.decimals]
         for c in range(n_cols):
-            column = [int(v) for v in noise(c, cells)]
+            column = [int(v) for v in noise(c, cells, scales[c])]
             if len(column) != cells:
                 raise ParameterError(f"noise gave {len(column)} values for {cells} cells")
             added += column
