@@ -38,6 +38,7 @@ from privstats.jobs.dp_options import dp_budget, dp_cli_fields
 from privstats.jobs.join_dp import (
     MECHANISM,
     cell_layer,
+    check_terms,
     clamp_scaled,
     dp_plan,
     noisy_cell,
@@ -125,6 +126,8 @@ class JoinAggregateSpec(Spec):
     def _known_rules(self) -> JoinAggregateSpec:
         for rule in self.rules:
             parse_rule(rule)  # a ParameterError naming the rule
+        if self.dp is not None:  # the unit and every value column's bounds, up front
+            check_terms(self.dp, self.peer_key or self.key, (*self.left_values, *self.right_values))
         return self
 
     @model_validator(mode="after")
@@ -429,7 +432,7 @@ def join_view(
     *,
     max_suppressed: int = 10,
 ) -> TableView:
-    """The result as one row per group, sum and mean per value column.
+    """The result as one row per group, then one per margin; sum and mean per value column.
 
     Only the first ``max_suppressed`` suppressed groups get a row; the others are counted
     in one closing row (the JSON lists every group).
@@ -459,6 +462,16 @@ def join_view(
     hidden = suppressed - min(suppressed, max_suppressed)
     if hidden:  # one row marks the gap; the caption says how many are not shown
         rows.append(("…", *[""] * (len(by) + 2 * len(values))))
+    for entry in result.get("margins", []):  # the margins and the total, after the groups
+        labels = [str(v) for v in entry["by"].values()]
+        if entry["suppressed"]:
+            rows.append((*labels, "suppressed", *[""] * (2 * len(values))))
+            continue
+        cells = [_number(entry["count"], 0)]
+        for name in values:
+            cells += [_number(entry[f"sum:{name}"], decimals)]
+            cells += [_number(entry[f"mean:{name}"], max(2, decimals))]
+        rows.append((*labels, *cells))
     matched = result["matched"]
     caption = (
         f"{names[LEFT]} {result['left_size']:,} · {names[RIGHT]} {result['right_size']:,} · "

@@ -53,6 +53,7 @@ from privstats.protocols.join_aggregate import Label, Noise
 __all__ = [
     "MECHANISM",
     "cell_layer",
+    "check_terms",
     "clamp_scaled",
     "dp_plan",
     "dp_queries",
