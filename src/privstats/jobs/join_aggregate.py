@@ -488,6 +488,17 @@ def join_view(
     return TableView(title, tuple(columns), tuple(rows), caption)
 
 
+def _disclosure(spec: JoinAggregateSpec) -> dict[str, Any]:
+    """What a job discloses, shown before it runs: its floor and rules, and under DP ε, δ
+    and the privacy block (the noise does not depend on the data)."""
+    out: dict[str, Any] = {"min_cell": spec.min_cell, "rules": list(spec.rules)}
+    plan = _plan(spec)
+    if plan is not None:
+        privacy = plan.privacy_block() | {"mechanism": MECHANISM}
+        out |= {"epsilon": plan.epsilon, "delta": plan.delta, "privacy": privacy}
+    return out
+
+
 KIND = JobKind(
     name="join_aggregate",
     title="Per-group count, sum and mean over the persons both parties hold (private join).",
@@ -505,7 +516,7 @@ KIND = JobKind(
     result_role=LEFT,
     spec_type=JoinAggregateSpec,
     columns=columns_used,
-    disclosure=lambda spec: {"min_cell": spec.min_cell, "rules": list(spec.rules)},
+    disclosure=lambda spec: _disclosure(spec),
     run_role=_run_role,
     budget=dp_budget,
     render=lambda result: [join_view(result)],

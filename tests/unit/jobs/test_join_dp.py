@@ -155,3 +155,20 @@ def test_dp_with_rules_still_withholds_small_cells(tmp_path: Path) -> None:
     result: dict[str, Any] = run(left, right, spec)
     her = cells(result)[("Islands", "F")]
     assert her["suppressed"] and her["count"] is None and "noise_sd" not in her
+
+
+def test_the_kind_states_its_dp_disclosure_and_budget() -> None:
+    """What the node checks before it runs: ε, δ and the privacy block, and the budget its
+    ledger charges; without DP only the floor and rules."""
+    from privstats.jobs.join_aggregate import KIND
+
+    spec = JoinAggregateSpec.build(key="id", by=("region",), right_values=("income",), dp=TERMS)
+    stated = KIND.disclosure(spec)
+    plan = dp_plan(TERMS, "id", ("region",), ("income",))
+    assert (stated["epsilon"], stated["delta"]) == (plan.epsilon, plan.delta)
+    assert stated["privacy"]["measurements"] == plan.privacy_block()["measurements"]
+    budget = KIND.budget(spec)
+    assert budget is not None and (budget.epsilon, budget.delta) == (1.0, 1e-9)
+    plain = JoinAggregateSpec.build(key="id", rules=("nk:1,80",))
+    assert KIND.disclosure(plain) == {"min_cell": 10, "rules": ["nk:1,80"]}
+    assert KIND.budget(plain) is None
