@@ -34,7 +34,7 @@ from privstats.jobs.join_aggregate import (
 )
 from privstats.jobs.local import ProgressSink
 
-__all__ = ["join_aggregate", "join_table", "register"]
+__all__ = ["dp_terms", "join_aggregate", "join_table", "register"]
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -141,7 +141,7 @@ def join_aggregate(
             rules=tuple(rule or ()),
             decimals=decimals,
             normalization=NormalizationSpec(casefold=casefold, remove=id_remove),
-            dp=_dp_terms(dp_epsilon, dp_delta, dp_bounds or [], dp_unit),
+            dp=dp_terms(dp_epsilon, dp_delta, dp_bounds or [], dp_unit),
         )
         spec.normalization.rule()  # a bad --id-remove is refused here, not by both parties
         names = {LEFT: left_name, RIGHT: right_name}
@@ -155,7 +155,7 @@ def join_aggregate(
             out.print(join_table(run.result, names, decimals))
 
 
-def _dp_terms(
+def dp_terms(
     epsilon: float | None, delta: float, bounds: list[str], unit: str
 ) -> dict[str, Any] | None:
     """The DP terms of the options (checked by the spec), or None without ``--dp-epsilon``."""
