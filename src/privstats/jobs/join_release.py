@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -41,7 +40,13 @@ from privstats.disclosure.tables import (
     parse_rule,
 )
 from privstats.errors import ComputationError, DatasetError
-from privstats.protocols.join_aggregate import Candidate, Label, ReleaseCell, ReleasePlan
+from privstats.protocols.join_aggregate import (
+    Approver,
+    Candidate,
+    Label,
+    ReleaseCell,
+    ReleasePlan,
+)
 
 __all__ = [
     "KIND_NAME",
@@ -243,7 +248,7 @@ def right_approver(
     columns: Sequence[str],
     dims: tuple[str, ...],
     measures: tuple[str, ...],
-) -> Any:
+) -> Approver:
     """B's review of a proposal: its floor on counts, ``rules`` on its values of each
     cell (by absolute value), and its release guard; proposed cells → why withheld."""
     needed = max((rule.contributions_needed for rule in rules), default=0)
