@@ -90,16 +90,25 @@ def test_source_never_receives_a_withheld_domain_size(tmp_path: Path) -> None:
     from privstats.transport.codec import decode
 
     frames = net.channel("source").received or []
-    hello = decode(frames[0][1], ReceiverHello)
-    assert sorted(hello.group_sizes) == [23, 50]  # A alone; B and C pooled
+    hello = decode(frames[1][1], ReceiverHello)  # after the terms
+    # A (50) released; B (3) below the minimum and C (20) withheld with it: both padded to
+    # the same size, the floor's next multiple above the larger one
+    assert hello.group_sizes == [50, 20, 20]
 
 
-def test_source_refuses_a_release_that_disagrees_with_its_counts(tmp_path: Path) -> None:
-    """A register that inflates its figures is caught by the source's check."""
-    counts = coverage.psi.IntersectionCounts((10,), (4,), 8)
-    forged = {"computation": "coverage", "matched": 5, "register_size": 10, "source_size": 8}
-    with pytest.raises(ProtocolError, match="disagree"):
-        coverage._check_release(forged, counts, "register")
+def test_source_refuses_a_release_that_breaks_its_terms() -> None:
+    """A release with a wrong source size, or a cell below the source's floor, is refused."""
+    from privstats.jobs.coverage_figures import check_release
+    from privstats.jobs.coverage_release import CoverageTerms
+
+    terms = CoverageTerms(min_cell=10, min_matched=5)
+    forged = {"computation": "coverage", "matched": 20, "register_size": 30, "source_size": 8}
+    with pytest.raises(ProtocolError, match="source size 8 is not this source's"):
+        check_release(forged, (), terms, 9, "register")
+    small = forged | {"matched": 3, "source_size": 9}
+    with pytest.raises(ProtocolError, match=r"cell \[\] has matched 3"):
+        check_release(small, (), terms, 9, "register")
+    check_release(forged | {"source_size": 9}, (), terms, 9, "register")  # control
 
 
 def test_empty_register_is_a_dataset_error(tmp_path: Path) -> None:
