@@ -317,7 +317,8 @@ def _agree_release(
         raise ProtocolError("objection: names a cell this table does not have", peer=peer)
     if objected:
         named |= {cell: f"the source's release history: {why}" for cell, why in objected.items()}
-        decisions = protect_release(sizes, matched, spec.by, terms, named)
+        shown = [cell for cell, decision in decisions.cells.items() if decision.withheld]
+        decisions = protect_release(sizes, matched, spec.by, terms, named, shown)
     result = release(spec, terms, decisions, sizes, matched, source_size)
     channel.send(peer, Release(result))
     if owner.guard:

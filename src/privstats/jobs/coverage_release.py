@@ -192,10 +192,11 @@ def _mark(protected: ProtectedTable, withheld: np.ndarray[Any, Any]) -> Protecte
 
 
 def _joint(
-    sizes: ProtectedTable, matched: ProtectedTable, rounds: int = 8
+    sizes: ProtectedTable, matched: ProtectedTable, keep: np.ndarray[Any, Any], rounds: int = 8
 ) -> tuple[ProtectedTable, ProtectedTable]:
-    """Secondary suppression on both tables until one withheld set protects both."""
-    withheld = sizes.suppressed | matched.suppressed
+    """Secondary suppression on both tables until one withheld set protects both; ``keep``
+    cells are withheld whatever the rules say."""
+    withheld = sizes.suppressed | matched.suppressed | keep
     for _ in range(rounds):
         sizes = secondary_suppression(_mark(sizes, withheld))
         matched = secondary_suppression(_mark(matched, withheld | sizes.suppressed))
@@ -212,9 +213,11 @@ def protect_release(
     by: Sequence[str],
     terms: CoverageTerms,
     extra: Mapping[Label, str] | None = None,
+    keep_withheld: Collection[Label] = (),
 ) -> Decisions:
     """Every cell's decision under ``terms``; ``extra`` cells (a release guard's, a peer's
-    objection) are withheld as primary cells with the reason given."""
+    objection) are withheld as primary cells with the reason given, ``keep_withheld``
+    cells (withheld in a proposal the peer has judged) stay withheld."""
     extra = dict(extra or {})
     if not by:
         return _one_cell(sizes[()], matched[()], terms, extra.get(()))
@@ -240,7 +243,8 @@ def protect_release(
     matched_primary = ProtectedTable(
         matched_table, matched_primary.status, ((),) * len(matched_table.cells)
     )
-    size_final, matched_final = _joint(size_primary, _also_primary(matched_primary, more))
+    keep = np.array([cell.key in set(keep_withheld) for cell in size_table.cells], dtype=bool)
+    size_final, matched_final = _joint(size_primary, _also_primary(matched_primary, more), keep)
     audits = (size_final.audit(), matched_final.audit())
     if not all(audit["protected"] for audit in audits):
         raise ComputationError(
