@@ -476,10 +476,11 @@ def sender(
     if not reveal_counts:
         return IntersectionCounts(tuple(sizes), (), own_size)
     matched = channel.recv(peer, Counts).matched
+    real = [m - k for m, k in zip(matched, matches, strict=False)]  # without the dummies
     if (
         len(matched) != len(sizes)
-        or any(not 0 <= m <= size for m, size in zip(matched, sizes, strict=True))
-        or sum(matched) > own_size
+        or any(not 0 <= m <= size for m, size in zip(real, sizes, strict=True))
+        or sum(real) > own_size
     ):
         raise ProtocolError("receiver reported impossible counts", peer=peer, step="counts")
     return IntersectionCounts(tuple(sizes), tuple(matched), own_size)
