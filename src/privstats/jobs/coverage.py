@@ -9,8 +9,9 @@ the PSI sender. What is released, and who enforces it:
    the strictest of the job's and both owners'. Each side's ``min_peer_rows`` stops the
    protocol at the PSI hello when the other side brings fewer identifiers.
 2. **Sizes.** The register finds the domains its sizes alone withhold (primary and
-   secondary, table with margins) and pads each of them with random identifiers to one
-   common size, so that the source never learns a withheld domain's size.
+   secondary, table with margins) and pads each of them with random identifiers up to a
+   multiple of the floor, so that the source learns a withheld domain's size only to
+   within the floor (every domain below it shows the floor itself).
 3. **PSI** (:mod:`privstats.protocols.psi`) with ``reveal_counts=False``: the register
    learns the matched count of every domain (exactly, or with the source's noise share
    under DP); the source learns only the domain sizes of step 2.
@@ -30,8 +31,9 @@ not against the register party; against the register they are bounded only by th
 source's ``min_peer_rows`` (a floor on the register's total input, which invented
 identifiers can meet) and, under ``--dp-epsilon``, by the source's noise share inside the
 protocol (the register then never sees a noiseless count). The source learns the sizes
-of the domains released on size (and the padded size of the withheld ones, which bounds
-the largest withheld domain), the register's rules and, from the proposal, the counts
+of the domains released on size, the withheld ones' rounded up to a multiple of the
+floor (so a primary domain's size is known to it only to within the floor), the
+register's rules and, from the proposal, the counts
 of every cell the register's rules release — also those its own guard then withholds.
 The register learns the source's rules and the labels of the cells the source's guard
 withholds. Both learn the final release.
@@ -41,7 +43,6 @@ With ``--dp-epsilon`` the table rules give way to noise (see :mod:`.coverage_dp`
 
 from __future__ import annotations
 
-import math
 import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -209,13 +210,10 @@ def _padded_groups(
 
 
 def _size_padding(sizes: Mapping[Label, int], by: Sequence[str], terms: CoverageTerms) -> list[int]:
-    """Random ids per domain so that every domain withheld on its size shows one common
-    size to the source: the floor's next multiple above the largest of them."""
+    """Random ids per domain so that a domain withheld on its size shows the source only
+    its size rounded up to a multiple of the floor (a domain below it: the floor)."""
     withheld = withheld_by_size(sizes, by, terms)
-    if not withheld:
-        return [0] * len(sizes)
-    common = terms.min_cell * math.ceil(max(sizes[d] for d in withheld) / terms.min_cell)
-    return [common - n if label in withheld else 0 for label, n in sizes.items()]
+    return [-n % terms.min_cell if label in withheld else 0 for label, n in sizes.items()]
 
 
 def _domain_sizes(data: IdentifierSet) -> dict[Label, int]:
@@ -267,6 +265,7 @@ def register_role(
         distinct=True,  # IdentifierSet.ids holds each identifier once; padding is random
         max_peer_size=max_peer_size,
         min_peer_size=owner.min_peer_rows,
+        peer_padding=0 if plan is None else plan.pad,  # the source's noise share
         reveal_counts=False,
         dummy_pad=0 if plan is None else plan.pad,
     )
@@ -354,7 +353,7 @@ def source_role(
     dataset declares; None: no bound). ``owner``: the source's data owner's rules.
     """
     mine = CoverageTerms.of(spec.min_cell, owner)
-    _agree_terms(channel, peer, mine)
+    terms = _agree_terms(channel, peer, mine)
     plan = coverage_dp.plan(spec)
     ids: Sequence[str | bytes] = data.ids
     if plan is not None:
@@ -368,6 +367,8 @@ def source_role(
         distinct=True,
         max_peer_size=max_peer_size,
         min_peer_size=owner.min_peer_rows,
+        # per domain: rounding to the floor, or the register's noise share
+        peer_padding=terms.min_cell if plan is None else plan.pad,
         reveal_counts=False,
         dummy_pad=0 if plan is None else plan.pad,
         dummy_matches=None if plan is None else coverage_dp.source_matches(plan),

@@ -306,6 +306,7 @@ def receiver(
     distinct: bool = False,
     max_peer_size: int | None = None,
     min_peer_size: int = 0,
+    peer_padding: int = 0,
     reveal_counts: bool = True,
     dummy_pad: int = 0,
 ) -> IntersectionCounts:
@@ -316,9 +317,10 @@ def receiver(
     their first occurrence. ``distinct=True`` promises that no identifier repeats (as
     ``IdentifierSet.ids`` guarantees) and skips the de-duplication, which for 10⁷
     identifiers saves about a gigabyte of transient memory. ``max_peer_size``: the most
-    identifiers the sender may announce (None: no bound); more is a ProtocolError, and so
-    is fewer than ``min_peer_size``. ``reveal_counts`` and ``dummy_pad``: see the module
-    doc (with dummies, ``matched`` holds ``m_g + k_g``).
+    identifiers the sender may announce (None: no bound), plus ``peer_padding`` random ones
+    it may add; more is a ProtocolError, and so is fewer than ``min_peer_size``.
+    ``reveal_counts`` and ``dummy_pad``: see the module doc (with dummies, ``matched``
+    holds ``m_g + k_g``).
     """
     _check_chunk_size(chunk_size)
     _check_max_peer_size(max_peer_size)
@@ -340,7 +342,8 @@ def receiver(
             step="hello",
         )
     sender_size = announced - padding
-    _check_announced(sender_size, max_peer_size, peer, min_peer_size)
+    bound = None if max_peer_size is None else max_peer_size + peer_padding
+    _check_announced(sender_size, bound, peer, min_peer_size)
     if dummy_pad:
         channel.send(peer, DummyKey(multiply(key, DUMMY_BASE)))
 
@@ -422,6 +425,7 @@ def sender(
     distinct: bool = False,
     max_peer_size: int | None = None,
     min_peer_size: int = 0,
+    peer_padding: int = 0,
     reveal_counts: bool = True,
     dummy_pad: int = 0,
     dummy_matches: Sequence[int] | Callable[[int], Sequence[int]] | None = None,
@@ -430,10 +434,10 @@ def sender(
 
     ``distinct=True`` promises that no identifier repeats and skips the de-duplication.
     ``max_peer_size``: the most identifiers the receiver may announce over all its groups
-    (None: no bound); more is a ProtocolError, and so is fewer than ``min_peer_size``.
-    ``dummy_matches``: the dummy matches per group, or a function of the number of groups
-    that gives them (see the module doc). Without ``reveal_counts`` the result's
-    ``matched`` is ``()``.
+    (None: no bound), plus ``peer_padding`` random ones per group; more is a ProtocolError,
+    and so is fewer than ``min_peer_size``. ``dummy_matches``: the dummy matches per
+    group, or a function of the number of groups that gives them (see the module doc).
+    Without ``reveal_counts`` the result's ``matched`` is ``()``.
     """
     _check_chunk_size(chunk_size)
     _check_max_peer_size(max_peer_size)
@@ -449,7 +453,8 @@ def sender(
     sizes = channel.recv(peer, ReceiverHello).group_sizes
     if not 1 <= len(sizes) <= MAX_GROUPS or any(size < 0 for size in sizes):
         raise ProtocolError("receiver announced invalid group sizes", peer=peer, step="hello")
-    _check_announced(sum(sizes), max_peer_size, peer, min_peer_size)
+    bound = None if max_peer_size is None else max_peer_size + peer_padding * len(sizes)
+    _check_announced(sum(sizes), bound, peer, min_peer_size)
     chosen = dummy_matches(len(sizes)) if callable(dummy_matches) else dummy_matches
     matches = _check_dummies(chosen, dummy_pad, len(sizes))
     channel.send(peer, SenderHello(own_size + len(sizes) * dummy_pad))

@@ -69,9 +69,9 @@ def test_released_figures_equal_the_plaintext_computation(tmp_path: Path) -> Non
             assert {entry[k] for k in ("register_size", "matched", "estimate")} == {None}
 
 
-def test_source_never_receives_a_withheld_domain_size(tmp_path: Path) -> None:
-    """The source is told released domain sizes and one pooled size, nothing finer."""
-    regions = ["A"] * 50 + ["B"] * 3 + ["C"] * 20
+def test_source_sees_withheld_domain_sizes_only_rounded_to_the_floor(tmp_path: Path) -> None:
+    """The source is told released domain sizes, withheld ones padded to the floor."""
+    regions = ["A"] * 50 + ["B"] * 3 + ["C"] * 17
     reg_rows = [[f"p{i}", regions[i]] for i in range(len(regions))]
     spec = CoverageSpec.build(key="pid", peer_key="cid", by=("region",), min_cell=10)
     reg = _write(tmp_path / "reg.csv", ["pid", "region"], reg_rows)
@@ -91,9 +91,9 @@ def test_source_never_receives_a_withheld_domain_size(tmp_path: Path) -> None:
 
     frames = net.channel("source").received or []
     hello = decode(frames[1][1], ReceiverHello)  # after the terms
-    # A (50) released; B (3) below the minimum and C (20) withheld with it: both padded to
-    # the same size, the floor's next multiple above the larger one
-    assert hello.group_sizes == [50, 20, 20]
+    # A (50) released; B (3) below the minimum and C (20) withheld with it: padded to a
+    # multiple of the floor: 3 shows as 10, 17 as 20
+    assert hello.group_sizes == [50, 10, 20]
 
 
 def test_source_refuses_a_release_that_breaks_its_terms() -> None:
@@ -170,7 +170,8 @@ def test_a_peer_announcing_more_identifiers_than_its_dataset_declares_is_stopped
     assert isinstance(info.value.__cause__, ProtocolError)
     assert "'source' announced 30 identifiers, more than the 5" in str(info.value.__cause__)
     with pytest.raises(ComputationError) as info:
-        _run_kind(tmp_path, {"register": {}, "source": {"register": 19}}, src_ids)
+        # the register may pad each domain by up to the floor (10): 9 declared rows allow 19
+        _run_kind(tmp_path, {"register": {}, "source": {"register": 9}}, src_ids)
     assert info.value.party == "source"
     assert "'register' announced 20 identifiers, more than the 19" in str(info.value.__cause__)
 
