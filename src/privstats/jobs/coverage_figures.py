@@ -106,7 +106,8 @@ def release(
     overall_key: Label = (TOTAL,) * len(spec.by)
     extra = cell_extra or {}
     entries = [_entry(k, spec, decisions, all_sizes, all_matched, extra.get(k, {})) for k in keys]
-    groups = [e for k, e in zip(keys, entries, strict=True) if k in sizes]
+    # without domain columns the one cell is the whole register: no per-domain rows
+    groups = [e for k, e in zip(keys, entries, strict=True) if k in sizes and spec.by]
     margins = [e for k, e in zip(keys, entries, strict=True) if k not in sizes and k != overall_key]
     groups.sort(key=lambda entry: tuple(entry["by"].values()))
     overall = decisions.cells[overall_key]
