@@ -19,7 +19,10 @@ OpenDP (``opendp`` ≥ 0.16, the optional ``synth`` extra; Rust core with vetted
 Never numpy's or :mod:`random`'s generators, which are predictable from their state: noise
 that protects data must not be reproducible by whoever sees the code or a seed.
 ``opendp`` is imported on first use (:func:`require_opendp`), so that this module loads
-without the extra and the error names it.
+without the extra and the error names it; :func:`require_opendp_core` imports only its
+core (measurements, combinators, transformations, domains, metrics, measures: about half
+a second, where ``opendp.prelude`` also loads its sklearn and polars extras, seconds more),
+which is all the samplers here and the accounting need.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import math
 import operator
 import secrets
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -41,6 +45,7 @@ __all__ = [
     "noisy_argmax",
     "poisson_sample",
     "require_opendp",
+    "require_opendp_core",
     "uniforms",
 ]
 
@@ -74,6 +79,37 @@ def require_opendp(
     return dp
 
 
+def require_opendp_core(
+    purpose: str = "differential privacy noise (OpenDP)", extra: str = "synth"
+) -> Any:
+    """OpenDP's core as a namespace like ``opendp.prelude`` (``m``, ``c``, ``t`` and the
+    domains, metrics and measures), without its extras; ``contrib`` enabled (once).
+
+    ``MissingExtraError`` naming ``purpose`` and ``extra`` if OpenDP is not installed.
+    """
+    global _OPENDP_READY
+    try:
+        import opendp.combinators as combinators
+        import opendp.domains as domains
+        import opendp.measurements as measurements
+        import opendp.measures as measures
+        import opendp.metrics as metrics
+        import opendp.mod as mod
+        import opendp.transformations as transformations
+    except ImportError as exc:
+        raise MissingExtraError(extra, purpose) from exc
+    names = {
+        name: getattr(module, name)
+        for module in (mod, domains, metrics, measures)
+        for name in module.__all__
+    }
+    core = SimpleNamespace(**names, m=measurements, c=combinators, t=transformations)
+    if not _OPENDP_READY:
+        core.enable_features("contrib")
+        _OPENDP_READY = True
+    return core
+
+
 def _positive(value: float, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
         raise TypeError(f"{name} must be a number, not {type(value).__name__}")
@@ -90,7 +126,7 @@ def discrete_gaussian(counts: npt.ArrayLike, sigma: float) -> tuple[IntArray, fl
     sensitivity 1 (one record adds one to one count): ``1/(2σ²)``.
     """
     sigma = _positive(sigma, "sigma")
-    dp = require_opendp()
+    dp = require_opendp_core()
     values = np.asarray(counts, dtype=np.int64).ravel()
     measurement = dp.m.make_gaussian(
         dp.vector_domain(dp.atom_domain(T="i64")), dp.l2_distance(T="i64"), sigma
@@ -107,7 +143,7 @@ def discrete_laplace(counts: npt.ArrayLike, scale: float) -> tuple[IntArray, flo
     ``1/scale``, pure DP (δ = 0).
     """
     scale = _positive(scale, "scale")
-    dp = require_opendp()
+    dp = require_opendp_core()
     values = np.asarray(counts, dtype=np.int64).ravel()
     measurement = dp.m.make_laplace(
         dp.vector_domain(dp.atom_domain(T="i64")), dp.l1_distance(T="i64"), scale
@@ -129,7 +165,7 @@ def noisy_argmax(scores: npt.ArrayLike, rho: float) -> tuple[int, float]:
         raise ParameterError(
             "scores must be a non-empty list of finite numbers", parameter="scores"
         )
-    dp = require_opendp()
+    dp = require_opendp_core()
     measurement = dp.m.make_noisy_max(
         dp.vector_domain(dp.atom_domain(T=float, nan=False)),
         dp.linf_distance(T=float),
