@@ -21,7 +21,6 @@ release: the interval each withheld cell can lie in given the published cells.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -29,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from privstats.disclosure.owner import OwnerRules
+from privstats.disclosure.release_table import count_table as release_count_table
 from privstats.disclosure.tables import (
     TOTAL,
     Cell,
@@ -39,7 +39,6 @@ from privstats.disclosure.tables import (
     parse_rule,
     primary_suppression,
     secondary_suppression,
-    tabulate,
 )
 from privstats.errors import ComputationError
 
@@ -82,19 +81,18 @@ class CoverageTerms:
 
     def table_rules(self) -> list[str]:
         """The primary rules of both tables: ``freq:min_cell``, ``freq:min_matched`` (a
-        count of 1..min_matched−1 persons is withheld; 0 is not), then the owners' rules."""
+        count of 1..min_matched−1 persons is withheld; 0 is not), then the owners'
+        frequency rules. Dominance and p % rules read contributions: in a count of persons
+        each contributes one, so they say no more than a frequency rule and are left out."""
         floors = [f"freq:{self.min_cell}"]
         if self.min_matched > self.min_cell:
             floors.append(f"freq:{self.min_matched}")
-        return list(dict.fromkeys((*floors, *self.rules)))
-
-    def top(self) -> int:
-        """How many largest contributions the rules read (each person contributes 1)."""
-        return max((parse_rule(r).contributions_needed for r in self.table_rules()), default=0)
+        counted = [r for r in self.rules if parse_rule(r).contributions_needed == 0]
+        return list(dict.fromkeys((*floors, *counted)))
 
     def fails(self, count: int) -> list[Verdict]:
         """The rules a single cell of ``count`` persons fails (the table of one cell)."""
-        cell = Cell((), count, float(count), (1.0,) * min(count, self.top()))
+        cell = Cell((), count, float(count))
         found = (parse_rule(rule).check(cell) for rule in self.table_rules())
         return [verdict for verdict in found if verdict is not None]
 
@@ -125,23 +123,10 @@ class Decisions:
         return frozenset(label for label in labels if self.cells[label].withheld)
 
 
-def count_table(counts: Mapping[Label, int], by: Sequence[str], top: int = 2) -> Table:
-    """The frequency table of ``counts`` (domain → persons) with every margin.
-
-    Built from one record per domain (for the shape and the additivity equations), then
-    each cell's count set to the persons it holds: no record per person is needed.
-    """
-    shape = tabulate([dict(zip(by, label, strict=True)) for label in counts], list(by), top=top)
-    totals = [0] * len(shape.cells)
-    for label, n in counts.items():
-        chains = [dim.ancestors(lab) for dim, lab in zip(shape.dimensions, label, strict=True)]
-        for key in itertools.product(*chains):
-            totals[shape.index[key]] += n
-    cells = tuple(
-        dataclasses.replace(cell, count=n, value=float(n), top=(1.0,) * min(n, top))
-        for cell, n in zip(shape.cells, totals, strict=True)
-    )
-    return dataclasses.replace(shape, cells=cells)
+def count_table(counts: Mapping[Label, int], by: Sequence[str]) -> Table:
+    """The frequency table of ``counts`` (domain → persons) with every margin
+    (:func:`privstats.disclosure.release_table.count_table`, as every kind builds it)."""
+    return release_count_table(by, counts, None)
 
 
 def all_released(labels: Sequence[Label], by: Sequence[str]) -> Decisions:
@@ -159,7 +144,7 @@ def withheld_by_size(
     sizes."""
     if not by:
         return {()} if terms.fails(sizes[()]) else set()
-    table = count_table(sizes, by, terms.top())
+    table = count_table(sizes, by)
     protected = secondary_suppression(primary_suppression(table, terms.table_rules()))
     return {label for label in sizes if protected.suppressed[table.index[label]]}
 
@@ -234,9 +219,8 @@ def protect_release(
     extra = dict(extra or {})
     if not by:
         return _one_cell(sizes[()], matched[()], terms, extra.get(()))
-    top = terms.top()
     rules = terms.table_rules()
-    size_table, matched_table = count_table(sizes, by, top), count_table(matched, by, top)
+    size_table, matched_table = count_table(sizes, by), count_table(matched, by)
     size_primary = primary_suppression(size_table, rules)
     matched_primary = primary_suppression(matched_table, rules)
     more: dict[int, list[Verdict]] = {}
