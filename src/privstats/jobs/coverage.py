@@ -38,7 +38,7 @@ of every cell the register's rules release — also those its own guard then wit
 The register learns the source's rules and the labels of the cells the source's guard
 withholds. Both learn the final release.
 
-With ``--dp-epsilon`` the table rules give way to noise (see :mod:`.coverage_dp`).
+With ``--dp-epsilon`` (``dp``) the table rules give way to noise (see :mod:`.coverage_dp`).
 """
 
 from __future__ import annotations
@@ -49,11 +49,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from privstats.data.identifiers import NormalizationSpec
 from privstats.data.readers import IdentifierSet, load_identifiers
-from privstats.disclosure.budget import Budget
+from privstats.disclosure.dp_release import DpTerms
 from privstats.disclosure.owner import NO_OWNER_RULES, CandidateRelease, OwnerRules
 from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs import coverage_dp
@@ -64,6 +64,7 @@ from privstats.jobs.coverage_release import (
     protect_release,
     withheld_by_size,
 )
+from privstats.jobs.dp_options import dp_budget, dp_cli_fields
 from privstats.jobs.kind import CliField, JobKind, RoleContext, RoleOutput
 from privstats.jobs.local import ProgressSink
 from privstats.jobs.local_run import LocalRun, run_kind_locally
@@ -119,15 +120,10 @@ class CoverageSpec(Spec):
     chunk_size: int = Field(
         DEFAULT_CHUNK_SIZE, ge=1, le=262_144, description="Identifiers per protocol message."
     )
-    dp_epsilon: float | None = Field(
+    dp: DpTerms | None = Field(
         None,
-        gt=0,
-        description="Differential privacy: ε of the release; noise is added inside the "
-        "protocol instead of suppressing cells.",
-    )
-    dp_delta: float = Field(1e-9, gt=0, lt=1, description="Differential privacy: δ.")
-    dp_unit: Literal["person", "record"] = Field(
-        "person", description="Differential privacy: the unit protected (person or record)."
+        description="Differential privacy terms (--dp-*): noise added inside the protocol "
+        "instead of suppressing cells.",
     )
 
     @field_validator("by")
@@ -136,6 +132,12 @@ class CoverageSpec(Spec):
         if len(set(by)) != len(by) or any(not col for col in by):
             raise ValueError(f"domain columns must be distinct and non-empty, got {list(by)}")
         return by
+
+    @model_validator(mode="after")
+    def _dp_terms(self) -> CoverageSpec:
+        if self.dp is not None:
+            coverage_dp.check_terms(self.dp, self.key, self.peer_key)
+        return self
 
 
 @message("coverage.terms", 1)
@@ -476,9 +478,7 @@ KIND = JobKind(
     spec_type=CoverageSpec,
     columns=columns_used,
     disclosure=lambda spec: {"min_cell": spec.min_cell},
-    budget=lambda spec: (
-        None if spec.dp_epsilon is None else Budget(epsilon=spec.dp_epsilon, delta=spec.dp_delta)
-    ),
+    budget=dp_budget,
     run_role=_run_role,
     render=lambda result: [coverage_view(result)],
     cli={
@@ -489,5 +489,6 @@ KIND = JobKind(
         "normalization.unicode_form": CliField(hidden=True),
         "normalization.remove": CliField(option="--id-remove"),
         "chunk_size": CliField(hidden=True),
+        **dp_cli_fields(),
     },
 )

@@ -14,13 +14,13 @@ not the hub or the analyst — sees a noiseless count of the other's data:
   ``m_g + k_g``; the register adds its own share ``η_g`` (untruncated) and releases
   ``m_g + k_g − offset + η_g``. The source, who knows ``k_g``, sees ``m_g + η_g``.
 
-Calibration (unit: a person, who may be in both lists; ``record`` is the same here, as
-each list holds an identifier once). One person changes at most three counts by one: her
-domain's size, its matched count and the source size — L2 sensitivity √3. Every share has
-scale σ with ``ρ = 3/(2σ²)``-zCDP (OpenDP's map for one share at sensitivity 1, times
-three), ρ chosen so that ρ-zCDP gives (ε, δ/2)-DP; truncating a share to
-``[−offset, offset]`` costs at most ``P(|Z| > offset) ≤ δ/6`` per count she changes, so
-each view is (ε, δ)-DP. **Collusion bound:** each count's protection rests on one share
+Calibration (:func:`privstats.disclosure.dp_release.plan_release`, OpenDP's accounting;
+unit ``record`` or ``person:KEY``, the same here, as each list holds an identifier once).
+One person changes at most three counts by one: her domain's size, its matched count and
+the source size — three count measurements, each given a third of ρ, ρ the largest whose
+OpenDP zCDP→(ε, δ/2) conversion is at most ε. Truncating a share to ``[−offset, offset]``
+costs at most ``P(|Z| > offset) ≤ δ/6`` per count she changes, so each view is
+(ε, δ)-DP. **Collusion bound:** each count's protection rests on one share
 held by a party other than the one viewing it: the register's view is protected by the
 source's shares, the source's view by the register's, the analyst's by both (matched
 counts then carry variance 2σ²). A party colluding with the analyst learns nothing the
@@ -35,50 +35,56 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from privstats.disclosure.accounting import rho_for_epsilon, zcdp_epsilon
 from privstats.disclosure.dp import discrete_gaussian
+from privstats.disclosure.dp_noise import total_error_95
+from privstats.disclosure.dp_release import DpPlan, DpTerms, count_query, plan_release
 from privstats.disclosure.tables import TOTAL
+from privstats.errors import ParameterError
 from privstats.jobs.coverage_figures import CoverageFigures, release
 from privstats.jobs.coverage_release import Label, all_released
 
 __all__ = [
     "NoisePlan",
+    "check_terms",
     "plan",
+    "privacy",
     "register_release",
     "source_matches",
     "truncated_shares",
 ]
-
-SENSITIVITY_SQUARED = 3
-"""One person changes her domain's size, its matched count and the source size by one."""
-Z_95 = 1.959963984540054
 
 
 class DpSpec(CoverageFigures, Protocol):
     """The spec fields DP reads."""
 
     @property
-    def dp_epsilon(self) -> float | None: ...
+    def key(self) -> str: ...
     @property
-    def dp_delta(self) -> float: ...
+    def peer_key(self) -> str | None: ...
     @property
-    def dp_unit(self) -> Literal["person", "record"]: ...
+    def dp(self) -> DpTerms | None: ...
+
+
+MEASUREMENTS = ("register_size", "matched", "source_size")
 
 
 @dataclass(frozen=True)
 class NoisePlan:
-    """The noise both parties agree on from the spec: σ per share, and the truncation."""
+    """The noise both parties agree on from the spec: the OpenDP plan of the three counts
+    (σ per share) and the truncation of the shares put into the protocol."""
 
-    epsilon: float
-    delta: float
-    unit: str
-    rho: float
-    sigma: float
+    terms: DpTerms
+    release: DpPlan
     offset: int
+
+    @property
+    def sigma(self) -> float:
+        """The scale of every share (the three counts have equal sensitivity and budget)."""
+        return max(self.release[name].party_sigma for name in MEASUREMENTS)
 
     @property
     def pad(self) -> int:
@@ -86,18 +92,44 @@ class NoisePlan:
         return 2 * self.offset
 
 
+def check_terms(terms: DpTerms, key: str, peer_key: str | None) -> None:
+    """What coverage can honour: a unit of one identifier, no bounds, each party's share
+    protecting the other (collusion bound 1)."""
+    person = terms.person_column
+    if person is not None and person not in (key, peer_key):
+        raise ParameterError(
+            f"coverage protects persons by their identifier: use --dp-unit record or "
+            f"person:{key}, not person:{person}",
+            parameter="dp.unit",
+        )
+    if terms.bounds:
+        raise ParameterError(
+            "coverage releases counts only: --dp-bounds does not apply", parameter="dp.bounds"
+        )
+    if terms.collusion not in (None, 1):
+        raise ParameterError(
+            "coverage has two parties, each protected by the other's noise: the collusion "
+            "bound is 1",
+            parameter="dp.collusion",
+        )
+
+
 def plan(spec: DpSpec) -> NoisePlan | None:
-    """The noise of a DP coverage job (None without ``dp_epsilon``); the same on both
-    sides, as it depends on the spec alone."""
-    if spec.dp_epsilon is None:
+    """The noise of a DP coverage job (None without ``dp``); the same on both sides, as it
+    depends on the spec alone."""
+    terms = spec.dp
+    if terms is None:
         return None
-    rho = rho_for_epsilon(spec.dp_epsilon, spec.dp_delta / 2)
-    sigma = math.sqrt(SENSITIVITY_SQUARED / (2 * rho))
-    tail = spec.dp_delta / (2 * SENSITIVITY_SQUARED)  # δ/6 per changed count
+    check_terms(terms, spec.key, spec.peer_key)
+    gaussian = terms.model_copy(update={"delta": terms.delta / 2})
+    queries = [count_query(1, name) for name in MEASUREMENTS]
+    release = plan_release(gaussian, queries, parties=2, contributions=1)
+    sigma = max(release[name].party_sigma for name in MEASUREMENTS)
+    tail = terms.delta / (2 * len(MEASUREMENTS))  # δ/6 per changed count
     # the discrete Gaussian is σ-subgaussian (Canonne, Kamath & Steinke 2020, Cor. 9):
     # P(|Z| > x) ≤ 2·exp(−x²/2σ²)
     offset = math.ceil(sigma * math.sqrt(2 * math.log(2 / tail)))
-    return NoisePlan(spec.dp_epsilon, spec.dp_delta, spec.dp_unit, rho, sigma, offset)
+    return NoisePlan(terms, release, offset)
 
 
 def truncated_shares(noise: NoisePlan, count: int) -> list[int]:
@@ -119,27 +151,25 @@ def source_matches(noise: NoisePlan) -> Callable[[int], list[int]]:
 
 
 def _noise_fields(noise: NoisePlan, leaves: int) -> dict[str, Any]:
-    """Noise sd and 95 % error bound of a cell summing ``leaves`` domains."""
-    sd_size = noise.sigma * math.sqrt(leaves)
-    sd_matched = noise.sigma * math.sqrt(2 * leaves)
+    """Noise sd and 95 % error bound of a cell summing ``leaves`` domains: sizes carry one
+    share per domain, matched counts two (one per party)."""
+    shares = {"register_size": leaves, "matched": 2 * leaves}
     return {
-        "noise_sd": {"register_size": sd_size, "matched": sd_matched},
-        "error_95": {"register_size": Z_95 * sd_size, "matched": Z_95 * sd_matched},
+        "noise_sd": {k: noise.sigma * math.sqrt(n) for k, n in shares.items()},
+        "error_95": {k: total_error_95(noise.sigma, n) for k, n in shares.items()},
     }
 
 
 def privacy(noise: NoisePlan) -> dict[str, Any]:
-    """The release's ``privacy`` block."""
-    return {
-        "epsilon": noise.epsilon,
-        "delta": noise.delta,
-        "mechanism": "discrete Gaussian, one share per party inside the PSI",
-        "unit": noise.unit,
-        "rho": noise.rho,
-        "epsilon_of_rho": zcdp_epsilon(noise.rho, noise.delta / 2),
-        "sigma_per_share": noise.sigma,
+    """The release's ``privacy`` block: OpenDP's plan of the Gaussian part (at δ/2), with
+    the asked δ (the other half covers the truncation of the shares)."""
+    return noise.release.privacy_block() | {
+        "delta": noise.terms.delta,
+        "delta_gaussian": noise.release.delta,
+        "mechanism": "discrete Gaussian, one share per party inside the PSI (dummy matches)",
         "truncation": noise.offset,
-        "collusion": "each party's view is protected by the other party's shares",
+        "collusion": 1,
+        "collusion_bound": "each party's view is protected by the other party's shares",
     }
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from privstats.disclosure.accounting import zcdp_epsilon
+from privstats.errors import ParameterError
 from privstats.jobs import coverage, coverage_dp
 from privstats.jobs.coverage import CoverageSpec
 from privstats.transport.memory import MemoryNetwork, run_parties
@@ -22,24 +23,48 @@ def _spec(**kwargs: Any) -> CoverageSpec:
     return CoverageSpec.build(key="pid", peer_key="cid", by=("region",), **kwargs)
 
 
+def _dp(**terms: Any) -> dict[str, Any]:
+    return {"dp": {"epsilon": 1.0} | terms}
+
+
 def test_the_plan_meets_the_budget_by_opendp_accounting() -> None:
-    """σ per share gives ρ = 3/(2σ²) (three counts per person), whose ε at δ/2 is the asked
-    ε; the truncation's tail is within δ/6 per count."""
-    spec = _spec(dp_epsilon=1.0, dp_delta=1e-8)
+    """Three count measurements (a person's domain size, matched count, the source size)
+    composed by OpenDP at δ/2 give at most the asked ε; each has a third of ρ; the
+    truncation's tail is within δ/6 per count; the privacy block says so."""
+    spec = _spec(**_dp(epsilon=1.0, delta=1e-8))
     noise = coverage_dp.plan(spec)
     assert noise is not None
-    rho = 3 / (2 * noise.sigma**2)
-    assert math.isclose(rho, noise.rho, rel_tol=1e-12)
-    assert zcdp_epsilon(noise.rho, 1e-8 / 2) <= 1.0
-    assert zcdp_epsilon(noise.rho * 1.01, 1e-8 / 2) > 1.0  # not wasteful: 1 % more ρ exceeds ε
+    assert noise.release.epsilon <= 1.0 and noise.release.delta == 5e-9
+    rho = noise.release.rho
+    for name in coverage_dp.MEASUREMENTS:
+        measurement = noise.release[name]
+        assert measurement.party_sigma == measurement.sigma == noise.sigma  # full share each
+        assert 1 / (2 * measurement.sigma**2) <= rho / 3 * (1 + 1e-9)
+    assert zcdp_epsilon(rho, 5e-9) == pytest.approx(noise.release.epsilon, rel=1e-6)
     assert 2 * math.exp(-(noise.offset**2) / (2 * noise.sigma**2)) <= 1e-8 / 6
+    block = coverage_dp.privacy(noise)
+    assert block["epsilon"] == noise.release.epsilon
+    assert (block["delta"], block["unit"]) == (1e-8, "record")
     assert coverage_dp.plan(_spec()) is None
+
+
+@pytest.mark.parametrize(
+    ("terms", "message"),
+    [
+        ({"unit": "person:region"}, "use --dp-unit record or person:pid"),
+        ({"bounds": {"x": (0, 1)}}, "--dp-bounds does not apply"),
+        ({"collusion": 0}, "the collusion bound is 1"),
+    ],
+)
+def test_terms_coverage_cannot_honour_are_refused(terms: dict[str, Any], message: str) -> None:
+    with pytest.raises(ParameterError, match=message):
+        _spec(**_dp(**terms))
 
 
 def test_truncated_shares_have_the_stated_distribution() -> None:
     """Shares lie in 0..pad, centred on the offset, with variance σ² (the truncation
     removes a mass below δ)."""
-    noise = coverage_dp.plan(_spec(dp_epsilon=0.5))
+    noise = coverage_dp.plan(_spec(**_dp(epsilon=0.5)))
     assert noise is not None
     shares = np.array(coverage_dp.truncated_shares(noise, 4000))
     assert shares.min() >= 0 and shares.max() <= noise.pad
@@ -99,7 +124,7 @@ def test_dp_release_noise_and_views(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     """The release carries the privacy block and per-cell noise; its matched noise has the
     variance of two shares (2σ²); the register's PSI view is m + k (the source's share),
     the source's view of the release minus its share is m + η (the register's)."""
-    spec = _spec(dp_epsilon=2.0, dp_delta=1e-9, min_cell=10)
+    spec = _spec(min_cell=10, **_dp(epsilon=2.0, delta=1e-9, unit="person:pid"))
     spy: dict[str, Any] = {"patch": monkeypatch}
     out = _run_dp(tmp_path, spec, spy)
     _, _, truth = _files(tmp_path)
@@ -108,15 +133,15 @@ def test_dp_release_noise_and_views(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     noise = coverage_dp.plan(spec)
     assert noise is not None
     assert result["privacy"] == coverage_dp.privacy(noise)
-    assert (result["privacy"]["epsilon"], result["privacy"]["delta"]) == (2.0, 1e-9)
-    assert result["privacy"]["unit"] == "person"
+    assert result["privacy"]["epsilon"] <= 2.0 and result["privacy"]["delta"] == 1e-9
+    assert result["privacy"]["unit"] == "person:pid"
     assert result["rules"] == []
     regions = sorted(truth)
     groups = {e["by"]["region"]: e for e in result["groups"]}
     assert sorted(groups) == regions and not any(e["suppressed"] for e in groups.values())
     entry = groups[regions[0]]
     assert entry["noise_sd"]["matched"] == pytest.approx(noise.sigma * math.sqrt(2))
-    assert entry["error_95"]["register_size"] == pytest.approx(1.96 * noise.sigma, rel=1e-3)
+    assert 1.96 * noise.sigma <= entry["error_95"]["register_size"] <= 2.8 * noise.sigma
     assert result["noise_sd"]["matched"] == pytest.approx(noise.sigma * math.sqrt(2 * GROUPS))
 
     released = np.array([groups[r]["matched"] - truth[r][1] for r in regions])
