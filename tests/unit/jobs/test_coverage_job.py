@@ -111,6 +111,29 @@ def test_source_refuses_a_release_that_breaks_its_terms() -> None:
     check_release(forged | {"source_size": 9}, (), terms, 9, "register")  # control
 
 
+def test_source_refuses_a_release_whose_withheld_cell_the_rest_pins_down() -> None:
+    """One withheld region beside a released one and the total: total − A gives B; the
+    source solves for it, as an analyst would, and refuses."""
+    from privstats.jobs.coverage_figures import check_release
+    from privstats.jobs.coverage_release import CoverageTerms
+
+    def entry(region: str, n: int | None, m: int | None) -> dict:
+        return {"by": {"region": region}, "register_size": n, "matched": m}
+
+    forged = {
+        "computation": "coverage",
+        "register_size": 53,
+        "matched": 21,
+        "source_size": 40,
+        "groups": [entry("A", 50, 20), entry("B", None, None)],
+        "margins": [],
+    }
+    with pytest.raises(ProtocolError, match=r"withheld cell \['B'\] has register_size pinned"):
+        check_release(forged, ("region",), CoverageTerms(10), 40, "register")
+    forged["groups"].append(entry("C", None, None))  # control: B and C protect each other
+    check_release(forged, ("region",), CoverageTerms(10), 40, "register")
+
+
 def test_empty_register_is_a_dataset_error(tmp_path: Path) -> None:
     spec = CoverageSpec.build(key="pid", source_key="cid")
     with pytest.raises(DatasetError, match="no identifiers") as info:
