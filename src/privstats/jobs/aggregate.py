@@ -23,7 +23,10 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator, model_validator
 
 from privstats.data.tables import Table, read_table
+from privstats.disclosure.dp_release import DpTerms
 from privstats.errors import ParameterError, ProtocolError
+from privstats.jobs.aggregate_dp import dp_disclosure, dp_party_role, render_dp
+from privstats.jobs.dp_options import dp_budget, dp_cli_fields
 from privstats.jobs.kind import CliField, JobKind, from_tuple
 from privstats.jobs.local import ProgressSink
 from privstats.jobs.local_run import LocalRun, run_kind_locally
@@ -87,6 +90,7 @@ class AggregateSpec(Spec):
         description="The agreed labels of a group column, COL=A|B|C (repeatable); groups "
         "then come from this list, not from the data.",
     )
+    dp: DpTerms | None = Field(None, description="Differential privacy terms (--dp-*).")
 
     @field_validator("stats")
     @classmethod
@@ -132,18 +136,36 @@ class AggregateSpec(Spec):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _dp_release(self) -> AggregateSpec:
+        if self.dp is not None:  # under DP: public groups, supported statistics, bounds
+            if self.by and self.levels is None:
+                raise ValueError(
+                    "under DP the groups must be public: give the levels of every group "
+                    "column (--level COL=A|B|C); groups taken from the data would reveal "
+                    "which exist"
+                )
+            dp_disclosure(self.plan(), self.dp, self.by, self.levels, self.min_cell)
+        return self
+
     def plan(self) -> Plan:
         return make_plan(self.stats, weight=self.weight, formula=self.ols, frac_bits=self.frac_bits)
 
 
 def columns_used(spec: AggregateSpec) -> tuple[str, ...]:
     """Every column a party reads (the same at every party): group columns, then values."""
-    return tuple(dict.fromkeys((*spec.by, *spec.plan().value_columns)))
+    return tuple(dict.fromkeys((*_categories(spec), *spec.plan().value_columns)))
+
+
+def _categories(spec: AggregateSpec) -> tuple[str, ...]:
+    """The text columns: the group columns, and the person column of a DP person unit."""
+    person = spec.dp.person_column if spec.dp is not None else None
+    return (*spec.by, *([person] if person and person not in spec.by else []))
 
 
 def load_role_data(path: str | Path, spec: AggregateSpec) -> Table:
     """Read one party's group columns as text and value columns as numbers."""
-    return read_table(path, categories=spec.by, values=spec.plan().value_columns)
+    return read_table(path, categories=_categories(spec), values=spec.plan().value_columns)
 
 
 def role_names(parties: int) -> tuple[str, ...]:
@@ -178,6 +200,8 @@ def party_role(
     everywhere.
     """
     terms = _terms(spec)
+    if spec.dp is not None:
+        return dp_party_role(channel, parties, data, terms, spec.dp, progress)
     pooled = protocol.party(channel, parties, data, terms, progress)
     return _release(spec, terms.plan, len(parties), pooled)
 
@@ -303,6 +327,8 @@ def parse_levels(items: list[str]) -> dict[str, list[str]]:
 
 def render_result(result: Mapping[str, Any]) -> Rendering:
     """The release as tables: one row per group, then the OLS model if any."""
+    if "privacy" in result:
+        return render_dp(result)
     shown = {**result, "groups": [_pairwise(group) for group in result["groups"]]}
     tables: Rendering = [
         groups_view(shown, title=f"Pooled statistics of {result['parties']} parties")
@@ -337,12 +363,18 @@ KIND = JobKind(
     result_role="party1",
     spec_type=AggregateSpec,
     columns=lambda spec, _role: columns_used(spec),
-    disclosure=lambda spec: {"min_cell": spec.min_cell},
+    disclosure=lambda spec: (
+        dp_disclosure(spec.plan(), spec.dp, spec.by, spec.levels, spec.min_cell)
+        if spec.dp is not None
+        else {"min_cell": spec.min_cell}
+    ),
+    budget=dp_budget,
     run_role=from_tuple(run_role),
     parties=(2, MAX_PARTIES),
     render=render_result,
     cli={
         "stats": CliField(option="--stat", split=False),
         "levels": CliField(option="--level", parse=parse_levels),
+        **dp_cli_fields(),
     },
 )
