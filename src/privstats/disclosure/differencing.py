@@ -142,7 +142,7 @@ def _join(releases: Sequence[Release]) -> tuple[tuple[str, ...], list[Label]]:
     dims = tuple(dict.fromkeys(named))
     seen: dict[str, set[str]] = {d: set() for d in dims}
     for release, where in zip(releases, filters, strict=True):
-        for label in release.interior():
+        for label in release.interior_labels():
             for d, value in zip(release.dims, label, strict=True):
                 seen[d].add(value)
         for d, values in where.items():
@@ -160,8 +160,8 @@ def _join(releases: Sequence[Release]) -> tuple[tuple[str, ...], list[Label]]:
             ]
         cells = [
             dict(zip(release.dims, label, strict=True))
-            for label, count in release.interior().items()
-            if count > 0
+            for label in release.interior_labels()
+            if release.counts.get(label, 1) > 0  # a withheld cell of unknown count has records
         ]
         grown: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
         for have in partial:
@@ -178,28 +178,45 @@ def _join(releases: Sequence[Release]) -> tuple[tuple[str, ...], list[Label]]:
 
 
 def _projections(release: Release) -> dict[tuple[tuple[str, ...], Label], int]:
-    """Every margin of ``release`` (over each subset of its dims) → its count."""
+    """Every margin of ``release`` (over each subset of its dims) → its count; margins with
+    a withheld cell of unknown count in them are left out."""
     out: dict[tuple[tuple[str, ...], Label], int] = {}
+    unknown: set[tuple[tuple[str, ...], Label]] = set()
     interior = release.interior()
     for size in range(len(release.dims) + 1):
         for picked in combinations(range(len(release.dims)), size):
             sub = tuple(release.dims[i] for i in picked)
-            for label, count in interior.items():
+            for label in release.interior_labels():
                 key = (sub, tuple(label[i] for i in picked))
-                out[key] = out.get(key, 0) + count
-    return out
+                if label in interior:
+                    out[key] = out.get(key, 0) + interior[label]
+                else:
+                    unknown.add(key)
+    return {key: count for key, count in out.items() if key not in unknown}
 
 
-def _margins(release: Release, common: Sequence[str], where: Filter) -> dict[Label, int]:
-    """``release``'s counts over ``common``, among the records ``where`` selects."""
+def _margins(release: Release, common: Sequence[str], where: Filter) -> dict[Label, int | None]:
+    """``release``'s counts over ``common``, among the records ``where`` selects (None
+    where a withheld cell of unknown count falls in)."""
     index = [release.dims.index(d) for d in common]
-    out: dict[Label, int] = {}
-    for label, count in release.interior().items():
+    out: dict[Label, int | None] = {}
+    for label in release.interior_labels():
         cell = dict(zip(release.dims, label, strict=True))
-        if count and all(cell[d] in values for d, values in where.items()):
+        count = release.counts.get(label)
+        if count != 0 and all(cell[d] in values for d, values in where.items()):
             key = tuple(label[i] for i in index)
-            out[key] = out.get(key, 0) + count
+            have = out.get(key, 0)
+            out[key] = None if have is None or count is None else have + count
     return out
+
+
+def _agree(first: dict[Label, int | None], second: dict[Label, int | None]) -> bool:
+    """Whether two margins agree wherever both are known."""
+    for key in set(first) | set(second):
+        a, b = first.get(key, 0), second.get(key, 0)
+        if a is not None and b is not None and a != b:
+            return False
+    return True
 
 
 def _consistent(a: Release, b: Release) -> bool:
@@ -214,9 +231,9 @@ def _consistent(a: Release, b: Release) -> bool:
         if not set(fb) <= set(a.dims):
             return True
         common = [d for d in b.dims if d in a.dims]
-        return _margins(a, common, fb) == _margins(b, common, {})
+        return _agree(_margins(a, common, fb), _margins(b, common, {}))
     common = [d for d in a.dims if d in b.dims]
-    return _margins(a, common, {}) == _margins(b, common, {})
+    return _agree(_margins(a, common, {}), _margins(b, common, {}))
 
 
 def _population_keys(releases: Sequence[Release]) -> list[str]:
@@ -246,7 +263,9 @@ def _rows(
     last = len(releases) - 1
     for index, (release, key) in enumerate(zip(releases, keys, strict=True)):
         where = _filter(release)
-        for label, count in sorted(release.counts.items()):
+        cells = sorted({*release.counts, *release.withheld})
+        for label in cells:
+            count = release.counts.get(label, 0)
             vector = atoms.vector(key, release.dims, label, where)
             text = f"{describe_cell(release.dims, label)} of {release.source}"
             if label in release.withheld:

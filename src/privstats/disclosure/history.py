@@ -109,6 +109,15 @@ class Release:
                 )
 
     @property
+    def unknown(self) -> frozenset[Label]:
+        """Withheld cells whose count this party was not told (a peer's withheld cells)."""
+        return frozenset(label for label in self.withheld if label not in self.counts)
+
+    def interior_labels(self) -> list[Label]:
+        """Every cell that is not a margin, with or without a known count."""
+        return sorted(label for label in {*self.counts, *self.withheld} if TOTAL not in label)
+
+    @property
     def source(self) -> str:
         """How a reason names this release: ``job 0123…`` or ``this job``."""
         return f"job {self.job_id}" if self.job_id else "this job"
@@ -131,8 +140,12 @@ class Release:
             "population": self.population,
             "at": self.at,
             "cells": [
-                {"by": list(label), "count": self.counts[label], "withheld": label in self.withheld}
-                for label in sorted(self.counts)
+                {
+                    "by": list(label),
+                    "count": self.counts.get(label),
+                    "withheld": label in self.withheld,
+                }
+                for label in sorted({*self.counts, *self.withheld})
             ],
         }
 
@@ -144,7 +157,9 @@ class Release:
             job_id=str(data["job"]),
             kind=str(data["kind"]),
             dims=tuple(data["dims"]),
-            counts={tuple(cell["by"]): int(cell["count"]) for cell in cells},
+            counts={
+                tuple(cell["by"]): int(cell["count"]) for cell in cells if cell["count"] is not None
+            },
             withheld=frozenset(tuple(cell["by"]) for cell in cells if cell["withheld"]),
             measures=tuple(data.get("measures", ())),
             population=str(data.get("population", "")),
@@ -212,7 +227,7 @@ def known_cells(release: Release) -> dict[CellKey, tuple[int, list[Label]]]:
         for picked in combinations(range(len(dims)), size):
             sub = tuple(dims[i] for i in picked)
             groups: dict[Label, list[Label]] = {}
-            for label in interior:
+            for label in release.interior_labels():
                 groups.setdefault(tuple(label[i] for i in picked), []).append(label)
             for coarse, members in groups.items():
                 if all(member not in release.withheld for member in members):

@@ -414,3 +414,22 @@ def test_many_dims_stay_within_the_atom_limit() -> None:
     plan = [(("region",), everyone, ""), (("region", "sex", "age"), everyone, "")]
     _, reasons = run_jobs(data, plan, guard=True)
     assert reasons["job2"] == {}
+
+
+def test_a_peers_withheld_cells_of_unknown_count_are_protected_too() -> None:
+    """A source sees the register's release without the withheld cells' counts; its guard
+    still treats them as sensitive: releasing North later gives Islands away."""
+    earlier = Release(
+        "j1",
+        "coverage",
+        ("region",),
+        {("North",): 40, ("South",): 30},
+        frozenset({("Islands",)}),  # withheld, count unknown to this party
+        population="matched:register",
+    )
+    assert earlier.unknown == {("Islands",)}
+    assert Release.from_json(earlier.to_json()) == earlier
+    total = CandidateRelease("coverage", (), {(): 73}, population="matched:register")
+    reasons = differencing_check([earlier], total, min_cell=MIN_CELL)
+    assert set(reasons) == {()}
+    assert "region=Islands of job j1 (withheld) would be computable as the total" in reasons[()]
