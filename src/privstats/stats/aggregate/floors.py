@@ -5,8 +5,9 @@ the ``k``-th smallest, ``k = ⌈q·N⌉``; at most ``k − 1`` values lie below 
 ``N − k`` above. A level is refused unless both reach the minimum cell size, so neither
 the minimum, the maximum nor a value close to them is printed; and a cell releases no two
 levels closer than ``min_cell/N`` (kept in ascending order), so that 25 levels of a
-25-record cell cannot list every value. ``min_cell = 1`` asks for no rule: no floor. Decided from the pooled count alone: nothing more
-is opened. With weights the floor is on records, not on Σw (the search runs on Σw).
+25-record cell cannot list every value. ``min_cell = 1`` asks for no rule: no floor.
+Decided from the pooled count alone: nothing more is opened. With weights the floor is on
+records, not on Σw (the search runs on Σw).
 
 OLS (:func:`ols_refusal`), after DataSHIELD's ``nfilter.glm`` and ``nfilter.tab``: at
 least ``min_cell`` complete records per parameter (no saturated model); every level of a
