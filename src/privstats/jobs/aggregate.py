@@ -342,14 +342,17 @@ def run_local_aggregate(
     parties: Mapping[str, str | Path],
     spec: AggregateSpec,
     progress: ProgressSink | None = None,
+    *,
+    owners: Mapping[str, OwnerRules] | None = None,
 ) -> LocalRun:
     """Run every party in its own process on loopback; ``result`` includes ``seconds``.
 
-    Every party ends with the same release; a local run checks that they do.
+    Every party ends with the same release; a local run checks that they do. ``owners``
+    maps a role (``party1`` …) to its data owner's rules.
     """
     if any(not name for name in parties):
         raise ParameterError("a party name is empty", parameter="parties")
-    run = run_kind_locally(KIND, parties, spec, progress=progress)
+    run = run_kind_locally(KIND, parties, spec, progress=progress, owners=owners)
     releases = [outcome.output.result for outcome in run.outcomes.values()]
     if any(release != releases[0] for release in releases[1:]):
         raise ProtocolError("the parties ended with different releases", step="release")

@@ -23,7 +23,8 @@ What each party learns beyond the bits:
 - B and every other party but H: nothing (ciphertexts under H's key; IND-CPA).
 - H: per test, the blinded values ``v = r·S − r'`` of its allocations in a random order,
   i.e. how many allocations are positive (not which), and each sum's magnitude up to the
-  blinding factor: ``|S| ≤ |v| + 1`` and, for ``S ≠ 0``, ``|S| ≥ |v|/2^64``. For the
+  blinding factor: ``|S| ≤ |v|``, for ``S ≠ 0`` also ``|S| > |v|/2^65``, and ``S = 0``
+  gives ``v`` in ``(−2^64, 0]``. For the
   dominance rules ``S`` mixes every party's largest contributions and totals; H cannot
   split it into parties' terms, but with two parties it knows its own term.
 - H and B together would learn every ``S``: the bound is stated, not enforced.
