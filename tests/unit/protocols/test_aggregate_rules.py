@@ -209,8 +209,6 @@ def test_owner_floors_and_rules_are_agreed_as_the_strictest() -> None:
 def test_each_partys_withheld_cells_reach_every_party() -> None:
     table = count_table(("region", "sex"), COUNTS)
     mine = {"a": {("North", "F"): "history"}, "b": {("South", "F"): "few records"}}
-    results = _run(
-        ["a", "b"], lambda ch, p: exchange_withheld(ch, ["a", "b"], table, mine[p])
-    )
+    results = _run(["a", "b"], lambda ch, p: exchange_withheld(ch, ["a", "b"], table, mine[p]))
     union = {("North", "F"): "history", ("South", "F"): "few records"}
     assert results == {"a": union, "b": union}
