@@ -76,7 +76,11 @@ def test_json_output_equals_pandas_on_the_pooled_files(
 
     assert result.exit_code == 0, result.output
     release = json.loads(result.stdout)  # exactly one JSON object on stdout
-    assert set(release) == {"computation", "parties", "min_cell", "groups", "ols", "seconds"}
+    assert set(release) == {
+        *("computation", "parties", "min_cell", "groups", "ols", "seconds"),
+        *("rules", "margins", "audit"),
+    }
+    assert release["rules"] == ["freq:10"] and release["audit"]["protected"] is True
     assert (release["computation"], release["parties"], release["min_cell"]) == ("aggregate", 3, 10)
     pooled = _pooled(files)
     groups = {g["by"]["region"]: g for g in release["groups"]}
@@ -86,7 +90,8 @@ def test_json_output_equals_pandas_on_the_pooled_files(
     assert {r for r, g in groups.items() if g["suppressed"]} == {"Islands", smallest}
     for region, group in groups.items():
         if group["suppressed"]:
-            figures = {k: v for k, v in group.items() if k not in ("by", "suppressed")}
+            hidden = ("by", "suppressed", "status", "reason")
+            figures = {k: v for k, v in group.items() if k not in hidden}
             assert set(figures) == {"count", *stats[1:]}
             assert set(figures.values()) == {None}
             continue

@@ -251,11 +251,25 @@ def release(
     }
     if spec.by:
         result["margins"] = _margins(spec, pooled)
-    audit = protected.audit()
-    result["audit"] = {key: audit[key] for key in ("cells_checked", "protected")}
+    result["audit"] = _audit(pooled)
     if plan.formula is not None:
         result["ols"] = _ols(plan, pooled)
     return result
+
+
+AUDIT_LIMIT = 300
+"""Withheld cells up to which a release carries the exact audit (two LPs per cell)."""
+
+
+def _audit(pooled: PooledAggregate) -> dict[str, Any]:
+    """Whether every withheld cell keeps its protection, by the attacker's LP
+    (``privstats.disclosure.tables``); skipped, and said so, past ``AUDIT_LIMIT`` cells."""
+    protected = pooled.decision.protected
+    withheld = int(protected.suppressed.sum())
+    if withheld > AUDIT_LIMIT:
+        return {"cells_checked": 0, "protected": None, "note": f"{withheld} withheld cells"}
+    audit = protected.audit()
+    return {key: audit[key] for key in ("cells_checked", "protected")}
 
 
 def _margins(spec: AggregateSpec, pooled: PooledAggregate) -> list[dict[str, Any]]:

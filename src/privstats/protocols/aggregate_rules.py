@@ -194,6 +194,8 @@ def protect_counts(
         verdicts.append(found)
         status.append("primary" if found else "empty" if cell.count == 0 else "safe")
     primary = ProtectedTable(table, tuple(status), tuple(verdicts))
+    if len(table.dimensions) == 1:
+        return _one_dimension(primary)
     try:
         return secondary_suppression(primary, cost=cost)
     except ComputationError:
@@ -201,6 +203,35 @@ def protect_counts(
             s if s in ("primary", "empty") else "secondary" for s in status
         )
         return ProtectedTable(table, everything, tuple(verdicts))
+
+
+def _one_dimension(primary: ProtectedTable) -> ProtectedTable:
+    """Secondary suppression of a one-dimensional table, exactly and without a MILP.
+
+    With the total published, the attacker knows only the withheld cells' sum ``R`` and
+    that each is ≥ 0: each withheld cell lies in ``[0, R]`` once two or more are
+    withheld. So the smallest released groups are added until two are withheld and
+    ``R`` reaches every primary cell's value plus its upper level (the cost "value"
+    optimum). A withheld total leaves no equation: every group is then withheld.
+    """
+    table, status = primary.table, list(primary.status)
+    total = len(table.cells) - 1  # the total is the last label
+    leaves = range(total)
+    if status[total] == "primary":
+        chosen = [i for i in leaves if status[i] == "safe"]
+    else:
+        hidden = [i for i in leaves if status[i] == "primary"]
+        need = max((table.cells[i].count + primary.levels(i)[0] for i in hidden), default=0)
+        spare = sorted((table.cells[i].count, i) for i in leaves if status[i] == "safe")
+        withheld = sum(table.cells[i].count for i in hidden)
+        chosen = []
+        while hidden and spare and (len(hidden) + len(chosen) < 2 or withheld < need):
+            count, index = spare.pop(0)
+            chosen.append(index)
+            withheld += count
+    for index in chosen:
+        status[index] = "secondary"
+    return ProtectedTable(table, tuple(status), primary.verdicts)
 
 
 def withheld_groups(protected: ProtectedTable) -> dict[Label, str]:
