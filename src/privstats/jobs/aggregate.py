@@ -220,14 +220,14 @@ def release(
     keys += [stat.name for stat in plan.stats if stat.kind != "count"]
     protected = pooled.decision.protected
     status = {cell.key: s for cell, s in zip(protected.table.cells, protected.status, strict=True)}
+    refusals: dict[int, dict[str, str]] = {}
+    for (g, column, q), reason in pooled.refused.items():
+        refusals.setdefault(g, {})[f"quantile:{column}:{float(q):g}"] = reason
     groups = []
     for g, label in enumerate(pooled.labels):
         by = dict(zip(spec.by, label, strict=True))
         if label in pooled.withheld:
-            why = {
-                "status": status.get(label, "primary"),
-                "reason": pooled.decision.withheld[label],
-            }
+            why = {"status": status.get(label), "reason": pooled.decision.withheld[label]}
             groups.append({"by": by, **dict.fromkeys(keys), "suppressed": True, **why})
             continue
         figures = group_figures(
@@ -236,9 +236,7 @@ def release(
             pooled.group_sums(g, len(plan.blocks)),
             pooled.group_quantiles(g),
         )
-        refused = {
-            f"quantile:{c}:{float(q):g}": why for (i, c, q), why in pooled.refused.items() if i == g
-        }
+        refused = refusals.get(g)
         extra = {"refused": refused} if refused else {}
         shown = status.get(label, "empty")
         groups.append({"by": by, **figures, "suppressed": False, "status": shown, **extra})

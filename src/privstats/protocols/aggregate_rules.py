@@ -30,6 +30,7 @@ same pattern withholds the sums, whose audit on the sum table is not run here.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -75,6 +76,7 @@ __all__ = [
     "exchange_withheld",
     "extra_verdict",
     "frequency_verdict",
+    "members",
     "owner_withheld",
     "protect_counts",
     "release_table",
@@ -247,13 +249,14 @@ def withheld_groups(protected: ProtectedTable) -> dict[Label, str]:
     return out
 
 
-def _members(key: Label, labels: Sequence[Label]) -> list[int]:
-    """The groups (indexes into ``labels``) a cell of the table adds up."""
-    return [
-        g
-        for g, label in enumerate(labels)
-        if all(k in (TOTAL, v) for k, v in zip(key, label, strict=True))
-    ]
+def members(labels: Sequence[Label]) -> dict[Label, list[int]]:
+    """Per cell of the table, the groups (indexes into ``labels``) it adds up: each group
+    counts in the 2^d cells that keep or replace by the total each of its labels."""
+    cells: dict[Label, list[int]] = {}
+    for g, label in enumerate(labels):
+        for key in itertools.product(*((value, TOTAL) for value in label)):
+            cells.setdefault(key, []).append(g)
+    return cells
 
 
 def dominant_cells(
@@ -278,12 +281,12 @@ def dominant_cells(
     tests: list[list[int]] = []
     names: list[tuple[Label, str, MagnitudeRule]] = []
     skipped = set(skip)
+    groups = members(labels)
     for cell in table.cells:
         if cell.count == 0 or cell.key in skipped:
             continue
-        members = _members(cell.key, labels)
         for column in sorted(contributions):
-            parts = [contributions[column][g] for g in members]
+            parts = [contributions[column][g] for g in groups.get(cell.key, [])]
             largest, total = merge_contributions(parts, top)
             for rule in rules:
                 tests.append(party_terms(rule, count, me, largest, total))
@@ -305,9 +308,12 @@ def owner_withheld(
     min_matched: int,
 ) -> dict[Label, str]:
     """Cells holding 1 … ``min_matched`` − 1 of this party's own records."""
-    out = {}
+    out: dict[Label, str] = {}
+    if min_matched <= 1:
+        return out
+    groups = members(labels)
     for cell in table.cells:
-        own = sum(int(own_counts[g]) for g in _members(cell.key, labels))
+        own = sum(int(own_counts[g]) for g in groups.get(cell.key, []))
         if 0 < own < min_matched:
             out[cell.key] = f"a party's owner requires at least {min_matched} of its records"
     return out
