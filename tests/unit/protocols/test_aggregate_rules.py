@@ -19,7 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from privstats.disclosure.owner import OwnerRules
-from privstats.disclosure.tables import TOTAL, Cell, DominanceRule, PPercentRule, parse_rule
+from privstats.disclosure.tables import (
+    TOTAL,
+    Cell,
+    DominanceRule,
+    PPercentRule,
+    attacker_intervals,
+    parse_rule,
+)
 from privstats.protocols import aggregate_sign
 from privstats.protocols.aggregate_rules import (
     agree_rules,
@@ -212,3 +219,26 @@ def test_each_partys_withheld_cells_reach_every_party() -> None:
     results = _run(["a", "b"], lambda ch, p: exchange_withheld(ch, ["a", "b"], table, mine[p]))
     union = {("North", "F"): "history", ("South", "F"): "few records"}
     assert results == {"a": union, "b": union}
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    counts=st.lists(st.integers(0, 30), min_size=6, max_size=6),
+    cost=st.sampled_from(["cells", "value"]),
+)
+def test_every_small_cell_of_a_two_way_table_ranges_over_zero_to_the_minimum(
+    counts: list[int], cost: str
+) -> None:
+    """Any 2 × 3 table: the attacker's LP, knowing every released cell and margin, leaves
+    each cell with 1 … 9 records (margins included) free from 0 up to at least 10."""
+    labels = [(r, s) for r in ("P", "Q") for s in ("x", "y", "z")]
+    table = count_table(("r", "s"), dict(zip(labels, counts, strict=True)))
+    protected = protect_counts(table, 10, {}, cost)  # type: ignore[arg-type]
+
+    intervals = attacker_intervals(table, protected.suppressed)
+    for index, cell in enumerate(table.cells):
+        if 0 < cell.count < 10:
+            assert protected.status[index] == "primary"
+            assert intervals[index].low <= 1e-6 and intervals[index].high >= 10 - 1e-6
+        elif protected.status[index] == "safe":
+            assert cell.count >= 10
