@@ -51,7 +51,7 @@ from privstats.disclosure.tables import (
     tabulate,
 )
 from privstats.disclosure.tables._protect import Status
-from privstats.errors import ComputationError, ProtocolError
+from privstats.errors import ComputationError, ParameterError, ProtocolError
 from privstats.protocols.aggregate_sign import any_positive
 from privstats.stats.aggregate.dominance import (
     CellContributions,
@@ -150,6 +150,14 @@ def count_table(by: Sequence[str], counts: Mapping[Label, int]) -> Table:
         total = sum(counts.values())
         cell = Cell((), total, float(total))
         return Table((), (cell,), sparse.csr_matrix((0, 1)), False, 0, {(): 0})
+    for label in counts:
+        for column, value in zip(by, label, strict=True):
+            if value == TOTAL:
+                raise ParameterError(
+                    f"group column {column!r} has the value {TOTAL!r}, the label the table "
+                    "rules give its margin; recode it (e.g. 'Total (reported)')",
+                    parameter="by",
+                )
     records = [
         {**dict(zip(by, label, strict=True)), "_n": count}
         for label, count in counts.items()
@@ -383,7 +391,8 @@ def release_table(
     mine = owner_withheld(table, labels, own_counts, owner.min_matched)
     if owner.guard is not None:
         for key, reason in owner.guard.check(candidate).items():
-            mine.setdefault(tuple(key), f"release history: {reason}")
+            if tuple(key) in table.index:  # a cell this table does not hold is not released
+                mine.setdefault(tuple(key), f"release history: {reason}")
     extra = exchange_withheld(channel, parties, table, mine)
     if extra:
         verdicts = {key: list(found) for key, found in dominant.items()}

@@ -27,6 +27,7 @@ from privstats.disclosure.tables import (
     attacker_intervals,
     parse_rule,
 )
+from privstats.errors import ParameterError
 from privstats.protocols import aggregate_sign
 from privstats.protocols.aggregate_rules import (
     agree_rules,
@@ -115,8 +116,6 @@ def test_the_key_holder_learns_how_many_allocations_fail_not_which(
 
 
 def test_an_integer_too_large_for_the_key_is_refused_before_anything_is_sent() -> None:
-    from privstats.errors import ParameterError
-
     with pytest.raises(ParameterError, match="frac_bits"):
         any_positive(None, ["a", "b"], [[1 << 1900]])  # type: ignore[arg-type]
 
@@ -177,6 +176,11 @@ def test_the_count_table_holds_every_margin_and_the_total() -> None:
     assert table.cell(TOTAL, TOTAL).count == sum(COUNTS.values())
     single = count_table((), {(): 7})
     assert [c.count for c in single.cells] == [7]
+
+
+def test_a_group_labelled_total_is_refused_naming_the_column() -> None:
+    with pytest.raises(ParameterError, match="group column 'sex' has the value 'Total'"):
+        count_table(("region", "sex"), {("North", "Total"): 12})
 
 
 def test_a_small_cell_is_protected_within_its_own_row_and_column() -> None:
