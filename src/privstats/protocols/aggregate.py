@@ -2,7 +2,7 @@
 
 Two to ten parties hold records of the same kind (same columns). Every party ends with the
 same :class:`PooledAggregate`: the agreed group labels, each group's pooled record count,
-the groups the minimum-cell rule withholds and, of the released groups only, the pooled
+the groups the table rules withhold and, of the released groups only, the pooled
 exact sums and quantiles from which ``privstats.stats.aggregate`` makes the figures —
 exactly as if the files had been concatenated. No party sees another's records or
 subtotals. :func:`party` runs one party's side; the steps it calls are below it in order.
@@ -39,7 +39,9 @@ differ from every released count by 0 or at least ``min_cell``, and every level 
 regressor with few values holds ``min_cell`` records (one opened bit per level).
 
 Threat model: all parties semi-honest; any coalition of up to n − 1 parties learns nothing
-about the others' records beyond what is opened. A party that lies about its data or
+about the others' records beyond what is opened — with one exception when dominance, p %
+or OLS level rules run: the first two parties (the sign test's key holder and blinder)
+together would learn the rule sums (``privstats.protocols.aggregate_sign``). A party that lies about its data or
 deviates can bias the release; that is out of scope. The hub relays sealed messages and
 sees only sizes. What is opened, to every party:
 
