@@ -41,9 +41,9 @@ regressor with few values holds ``min_cell`` records (one opened bit per level).
 Threat model: all parties semi-honest; any coalition of up to n − 1 parties learns nothing
 about the others' records beyond what is opened — with one exception when dominance, p %
 or OLS level rules run: the first two parties (the sign test's key holder and blinder)
-together would learn the rule sums (``privstats.protocols.aggregate_sign``). A party that lies about its data or
-deviates can bias the release; that is out of scope. The hub relays sealed messages and
-sees only sizes. What is opened, to every party:
+together would learn the rule sums (``privstats.protocols.aggregate_sign``). A party
+that lies about its data or deviates can bias the release; that is out of scope. The hub
+relays sealed messages and sees only sizes. What is opened, to every party:
 
 - the label tuples that occur at each party (unless ``levels`` is given);
 - the pooled record count of every group, withheld ones included (needed to apply the
