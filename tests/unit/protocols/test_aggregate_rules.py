@@ -11,6 +11,7 @@ confirms; owners' withheld cells are exchanged and united.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +44,7 @@ from privstats.stats.aggregate.dominance import (
     party_terms,
     rule_fails,
 )
+from privstats.transport.codec import decode
 from privstats.transport.memory import MemoryNetwork, run_parties
 
 KEY = 1024  # small keys keep the tests fast; the protocol's default is 2048
@@ -246,3 +248,27 @@ def test_every_small_cell_of_a_two_way_table_ranges_over_zero_to_the_minimum(
             assert intervals[index].low <= 1e-6 and intervals[index].high >= 10 - 1e-6
         elif protected.status[index] == "safe":
             assert cell.count >= 10
+
+
+def test_each_party_of_the_sign_test_receives_what_its_threat_model_lists() -> None:
+    """The key holder: ciphertexts from the blinder only; the blinder: the key and every
+    other party's ciphertexts, then the bits; any other party: the key and the bits."""
+    parties = ["h", "b", "o"]
+    network = MemoryNetwork(parties, timeout=60, record=True)
+    own = [[1, -2], [3]]
+    run_parties(
+        network, {p: (lambda ch: any_positive(ch, parties, own, key_bits=KEY)) for p in parties}
+    )
+
+    def seen(party: str) -> Counter[tuple[str, str]]:
+        frames = network.channel(party).received or []
+        return Counter((peer, type(decode(frame)).__name__) for peer, frame in frames)
+
+    assert seen("h") == {("b", "Ciphertexts"): 1}
+    assert seen("b") == {
+        ("h", "PublicKey"): 1,
+        ("h", "Ciphertexts"): 1,
+        ("o", "Ciphertexts"): 1,
+        ("h", "Bits"): 1,
+    }
+    assert seen("o") == {("h", "PublicKey"): 1, ("h", "Bits"): 1}
