@@ -104,6 +104,30 @@ def test_parquet_input_and_clopper_pearson(files: tuple[Path, Path, dict], tmp_p
     assert result["groups"] == []
 
 
+def test_dp_options_give_noisy_counts_with_their_privacy(files: tuple[Path, Path, dict]) -> None:
+    """--dp-epsilon: nothing suppressed, the privacy block, per-cell noise, counts near the
+    plaintext ones (within 6 noise sd)."""
+    register, source, truth = files
+    proc = _cli(
+        "run", "coverage", "--register", str(register), "--source", str(source),
+        "--key", "person_id", "--source-key", "msisdn_person", "--by", "region",
+        "--dp-epsilon", "1", "--dp-delta", "1e-9", "--dp-unit", "person:person_id", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    privacy = result["privacy"]
+    assert privacy["epsilon"] <= 1.0 and privacy["delta"] == 1e-9
+    assert privacy["unit"] == "person:person_id"
+    assert "discrete Gaussian" in privacy["mechanism"]
+    by = {e["by"]["region"]: e for e in result["groups"]}
+    assert not any(e["suppressed"] for e in by.values())
+    for region, (size, matched) in truth["by_region"].items():
+        entry = by[region]
+        assert abs(entry["register_size"] - size) <= 6 * entry["noise_sd"]["register_size"]
+        assert abs(entry["matched"] - matched) <= 6 * entry["noise_sd"]["matched"]
+        assert entry["error_95"]["matched"] > 0
+
+
 def test_readable_table_by_default(files: tuple[Path, Path, dict]) -> None:
     register, source, truth = files
     proc = _cli(

@@ -90,7 +90,11 @@ def test_json_output_equals_pandas(app: typer.Typer, files: tuple[Path, Path]) -
     release = json.loads(result.stdout)  # exactly one JSON object on stdout
     assert set(release) == {
         "computation", "left_size", "right_size", "matched", "min_cell", "groups", "seconds",
+        "rules", "margins",
     }  # fmt: skip
+    assert release["rules"] == ["freq:10"]
+    (total,) = release["margins"]
+    assert total["by"] == {"region": "Total"} and total["count"] == release["matched"]
     assert (release["left_size"], release["right_size"], release["min_cell"]) == (400, 350, 10)
     want = expected(left, right)
     groups = {g["by"]["region"]: g for g in release["groups"]}
@@ -170,3 +174,32 @@ def test_option_errors_name_the_option_typed(app: typer.Typer, files: tuple[Path
         result.stderr.split()
     )
     assert "party" not in result.stderr  # refused before any party process starts
+
+
+def test_rules_and_dp_options(app: typer.Typer, files: tuple[Path, Path]) -> None:
+    """--rule reaches the release (a failing p % rule withholds cells, with the reason);
+    --dp-epsilon with --dp-bounds gives noisy figures and the privacy block."""
+    left, right = files
+    base = ["join-aggregate", "--left", str(left), "--right", str(right), "--key",
+            "person_id", "--right-key", "customer", "--by", "region", "--right-value",
+            "income", "--json"]  # fmt: skip
+    result = CliRunner().invoke(app, [*base, "--rule", "nk:3,40", "--min-cell", "3"])
+    assert result.exit_code == 0, result.output
+    release = json.loads(result.stdout)
+    assert release["rules"] == ["freq:3", "nk:3,40"]
+    by_region = {g["by"]["region"]: g for g in release["groups"]}
+    for small in ("Islands", "Lakes"):  # 6 and 5 persons: their 3 largest hold > 40 %
+        assert by_region[small]["reason"] == "nk:3,40: income: its largest values dominate the cell"
+    assert not by_region["Coast"]["suppressed"] and not by_region["Hills"]["suppressed"]
+
+    result = CliRunner().invoke(app, [*base, "--dp-epsilon", "1", "--dp-bounds", "income=0:100000"])
+    assert result.exit_code == 0, result.output
+    release = json.loads(result.stdout)
+    assert release["privacy"]["epsilon"] <= 1 and release["privacy"]["bounds"] == {
+        "income": [0.0, 100000.0]
+    }
+    coast = next(g for g in release["groups"] if g["by"]["region"] == "Coast")
+    assert set(coast["noise_sd"]) == {"count", "sum:income", "mean:income"}
+
+    result = CliRunner().invoke(app, [*base, "--dp-epsilon", "1"])
+    assert result.exit_code != 0 and "--dp-bounds income=LOW:HIGH" in result.output

@@ -84,12 +84,16 @@ def test_mst_needs_public_bounds_and_reports_its_budget(
     result = CliRunner().invoke(
         app,
         ["synth", "fit-sample", str(real), "--method", "mst", "--epsilon", "0.5", "--out",
-         str(out), "--bounds", "age=0:120", "--bounds", "income=0:200000", "--json"],
+         str(out), "--bounds", "age=0:120", "--bounds", "income=0:200000",
+         "--public-categories", "region", "--json"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     privacy = json.loads(result.stdout)["privacy"]
     assert privacy["epsilon"] == pytest.approx(0.5)
     assert pd.read_csv(out)["age"].between(0, 120).all()
+    # region's code list declared public (outside ε); sex's categories passed a threshold
+    assert any("category lists of region" in item for item in privacy["outside_epsilon"])
+    assert any("categories of sex (threshold" in item for item in privacy["caveats"])
 
 
 def test_mst_draws_a_noisy_number_of_rows_and_releases_only_what_epsilon_covers(

@@ -72,7 +72,7 @@ def test_run_secure_count_gives_the_plaintext_total(tmp_path: Path) -> None:
     small = _privstats("run", "secure-count", *parties, "--min-cell", "23", "--json")
     assert json.loads(small.stdout) | {"seconds": 0} == {
         "computation": "secure_count", "parties": 3, "count": None, "suppressed": True,
-        "min_cell": 23, "seconds": 0,
+        "min_cell": 23, "seconds": 0, "reason": "fewer than 23 records",
     }  # fmt: skip
     refused = _privstats("run", "secure-count", "--party", f"a={files['office_a']}")
     assert refused.returncode == 2 and "2 to 10 parties" in refused.stderr

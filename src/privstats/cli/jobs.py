@@ -21,6 +21,7 @@ from privstats.cli._console import (
 )
 from privstats.cli._hub import HUB, TOKEN, TOKEN_FILE, connect
 from privstats.cli._kind_cli import submit_command
+from privstats.cli.run_join import dp_terms
 from privstats.client import Federation, Job
 from privstats.errors import ParameterError
 from privstats.jobs.kind import JobKind
@@ -112,6 +113,11 @@ def submit_join_aggregate(
     right_value: list[str] = typer.Option([], help="Value column of the right dataset."),
     min_cell: int = typer.Option(10, help="Groups with fewer matched records are suppressed."),
     decimals: int = typer.Option(2, help="Decimals kept of each value."),
+    rule: list[str] = typer.Option([], help="A table rule: freq:N, nk:n,k or p:P (repeatable)."),
+    dp_epsilon: float | None = typer.Option(None, help="Differential privacy: the budget ε."),
+    dp_delta: float = typer.Option(1e-9, help="Differential privacy: δ."),
+    dp_bounds: list[str] = typer.Option([], help="Differential privacy: COL=LOW:HIGH."),
+    dp_unit: str = typer.Option("record", help="Differential privacy: the privacy unit."),
     recipient: list[str] = typer.Option([], help="Who receives the result (default: you)."),
     node_timeout: float | None = typer.Option(None, help="Seconds a silent node is waited for."),
     wait: bool = typer.Option(True, help="Wait for the result and print it."),
@@ -153,6 +159,8 @@ def submit_join_aggregate(
             right_values=rights,
             min_cell=min_cell,
             decimals=decimals,
+            rules=list(rule),
+            dp=dp_terms(dp_epsilon, dp_delta, dp_bounds, dp_unit),
             recipients=recipient or None,
             node_timeout=node_timeout,
         )

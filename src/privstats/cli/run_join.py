@@ -22,6 +22,7 @@ from privstats.cli._console import (
 )
 from privstats.cli._options import option_words
 from privstats.data.readers import column_names
+from privstats.disclosure.dp_release import parse_bounds
 from privstats.errors import ParameterError
 from privstats.jobs.coverage import NormalizationSpec
 from privstats.jobs.join_aggregate import (
@@ -33,7 +34,7 @@ from privstats.jobs.join_aggregate import (
 )
 from privstats.jobs.local import ProgressSink
 
-__all__ = ["join_aggregate", "join_table", "register"]
+__all__ = ["dp_terms", "join_aggregate", "join_table", "register"]
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -72,6 +73,23 @@ def join_aggregate(
         None, help="A value column of the right file (when the name is in both files)."
     ),
     min_cell: int = typer.Option(10, help="Groups with fewer matched persons are suppressed."),
+    rule: list[str] | None = typer.Option(
+        None,
+        help="A table rule on every released cell and margin: freq:N (matched count), "
+        "nk:n,k (dominance) or p:P (p %) on the right party's values. Repeatable.",
+    ),
+    dp_epsilon: float | None = typer.Option(
+        None, help="Differential privacy: the budget ε of the whole release (noisy figures)."
+    ),
+    dp_delta: float = typer.Option(1e-9, help="Differential privacy: δ of the (ε, δ) guarantee."),
+    dp_bounds: list[str] | None = typer.Option(
+        None,
+        help="Differential privacy: the public range of a value column, COL=LOW:HIGH "
+        "(repeatable); values are clamped to it.",
+    ),
+    dp_unit: str = typer.Option(
+        "record", help="Differential privacy: the privacy unit (one identifier: record)."
+    ),
     decimals: int = typer.Option(
         2, help="Decimal places kept of non-integer values (0..6); sums are exact at this scale."
     ),
@@ -85,10 +103,25 @@ def join_aggregate(
 
     The left party's groups and the right party's values meet only encrypted: neither side
     learns who is in both files, the right party learns no figure, and the left party
-    learns only per-group totals. Groups below --min-cell matched persons are suppressed,
-    with complementary suppression; their sums are never decrypted.
+    learns only per-group totals. Groups (and margins) below --min-cell matched persons,
+    or failing a --rule, are withheld with secondary suppression over the table with its
+    margins; their sums are never decrypted. With --dp-epsilon every figure is noisy.
     """
-    with fail_on_error(), option_words(join_aggregate, {"remove": "--id-remove"}):
+    with (
+        fail_on_error(),
+        option_words(
+            join_aggregate,
+            {
+                "remove": "--id-remove",
+                "rules": "--rule",
+                "dp.epsilon": "--dp-epsilon",
+                "dp.delta": "--dp-delta",
+                "dp.bounds": "--dp-bounds",
+                "dp.unit": "--dp-unit",
+                "dp": "--dp-epsilon",
+            },
+        ),
+    ):
         left_name, left_file = _party(left, LEFT)
         right_name, right_file = _party(right, RIGHT)
         if left_name == right_name:
@@ -105,8 +138,10 @@ def join_aggregate(
             left_values=left_values,
             right_values=right_values,
             min_cell=min_cell,
+            rules=tuple(rule or ()),
             decimals=decimals,
             normalization=NormalizationSpec(casefold=casefold, remove=id_remove),
+            dp=dp_terms(dp_epsilon, dp_delta, dp_bounds or [], dp_unit),
         )
         spec.normalization.rule()  # a bad --id-remove is refused here, not by both parties
         names = {LEFT: left_name, RIGHT: right_name}
@@ -118,6 +153,17 @@ def join_aggregate(
             typer.echo(json.dumps(run.result))
         else:
             out.print(join_table(run.result, names, decimals))
+
+
+def dp_terms(
+    epsilon: float | None, delta: float, bounds: list[str], unit: str
+) -> dict[str, Any] | None:
+    """The DP terms of the options (checked by the spec), or None without ``--dp-epsilon``."""
+    if epsilon is None:
+        if bounds:
+            raise ParameterError("--dp-bounds needs --dp-epsilon", parameter="dp_epsilon")
+        return None
+    return {"epsilon": epsilon, "delta": delta, "bounds": parse_bounds(bounds), "unit": unit}
 
 
 def _party(text: str, role: str) -> tuple[str, Path]:

@@ -82,6 +82,11 @@ def fit_sample(
     bounds_from_data: bool = typer.Option(
         False, help="mst: take missing bounds from the data (not covered by ε)."
     ),
+    public_categories: str | None = typer.Option(
+        None,
+        help="mst: categorical columns whose categories in DATA are a public code list, "
+        "comma-separated (released outside ε); the others' pass a noisy threshold.",
+    ),
     quasi: str | None = typer.Option(
         None, help="Quasi-identifiers, comma-separated (cart: sample-uniques dropped)."
     ),
@@ -135,6 +140,7 @@ def fit_sample(
                 "delta": delta,
                 "bounds": parse_bounds(bounds),
                 "bounds_from_data": bounds_from_data,
+                "public_categories": column_list(public_categories),
             }
         elif method == "cart" and quasi_ids:
             options = {"quasi_identifiers": quasi_ids}

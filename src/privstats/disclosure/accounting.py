@@ -29,7 +29,7 @@ import logging
 import math
 from typing import Any
 
-from privstats.disclosure.dp import require_opendp
+from privstats.disclosure.dp import require_opendp_core
 from privstats.errors import MissingExtraError, ParameterError
 
 __all__ = [
@@ -65,7 +65,7 @@ def zcdp_epsilon(rho: float, delta: float) -> float:
     delta = _check_delta(delta)
     if not rho > 0:
         return 0.0
-    dp = require_opendp("zCDP accounting (OpenDP)")
+    dp = require_opendp_core("zCDP accounting (OpenDP)")
     scale = math.nextafter(1.0 / math.sqrt(2.0 * rho), 0.0)
     gaussian = dp.m.make_gaussian(
         dp.atom_domain(T=float, nan=False), dp.absolute_distance(T=float), scale=scale

@@ -9,6 +9,8 @@ OpenDP (``opendp`` ≥ 0.16, the optional ``synth`` extra; Rust core with vetted
     counts and return OpenDP's own privacy map at sensitivity 1: ρ = 1/(2σ²) zCDP
     (Canonne, Kamath & Steinke 2020) and ε = 1/scale pure DP. :func:`noisy_argmax` is the
     exponential mechanism as report-noisy-max with Gumbel noise, calibrated to a ρ.
+    :func:`gaussian_threshold` releases noisy counts of keys that are not public (the
+    categories seen in the data), dropping those below a threshold: ρ and a δ.
 :mod:`secrets` (always available)
     :func:`gaussian_noise` is the floating-point Gaussian of DP-SGD (Box–Muller on 53-bit
     uniforms from :func:`secrets.token_bytes`) and :func:`poisson_sample` the Poisson
@@ -19,14 +21,20 @@ OpenDP (``opendp`` ≥ 0.16, the optional ``synth`` extra; Rust core with vetted
 Never numpy's or :mod:`random`'s generators, which are predictable from their state: noise
 that protects data must not be reproducible by whoever sees the code or a seed.
 ``opendp`` is imported on first use (:func:`require_opendp`), so that this module loads
-without the extra and the error names it.
+without the extra and the error names it; :func:`require_opendp_core` imports only its
+core (measurements, combinators, transformations, domains, metrics, measures: about half
+a second, where ``opendp.prelude`` also loads its sklearn and polars extras, seconds more),
+which is all the samplers here and the accounting need.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import secrets
+from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -38,9 +46,12 @@ __all__ = [
     "discrete_gaussian",
     "discrete_laplace",
     "gaussian_noise",
+    "gaussian_threshold",
     "noisy_argmax",
     "poisson_sample",
     "require_opendp",
+    "require_opendp_core",
+    "threshold_for",
     "uniforms",
 ]
 
@@ -74,6 +85,37 @@ def require_opendp(
     return dp
 
 
+def require_opendp_core(
+    purpose: str = "differential privacy noise (OpenDP)", extra: str = "synth"
+) -> Any:
+    """OpenDP's core as a namespace like ``opendp.prelude`` (``m``, ``c``, ``t`` and the
+    domains, metrics and measures), without its extras; ``contrib`` enabled (once).
+
+    ``MissingExtraError`` naming ``purpose`` and ``extra`` if OpenDP is not installed.
+    """
+    global _OPENDP_READY
+    try:
+        import opendp.combinators as combinators
+        import opendp.domains as domains
+        import opendp.measurements as measurements
+        import opendp.measures as measures
+        import opendp.metrics as metrics
+        import opendp.mod as mod
+        import opendp.transformations as transformations
+    except ImportError as exc:
+        raise MissingExtraError(extra, purpose) from exc
+    names = {
+        name: getattr(module, name)
+        for module in (mod, domains, metrics, measures)
+        for name in module.__all__
+    }
+    core = SimpleNamespace(**names, m=measurements, c=combinators, t=transformations)
+    if not _OPENDP_READY:
+        core.enable_features("contrib")
+        _OPENDP_READY = True
+    return core
+
+
 def _positive(value: float, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
         raise TypeError(f"{name} must be a number, not {type(value).__name__}")
@@ -90,13 +132,67 @@ def discrete_gaussian(counts: npt.ArrayLike, sigma: float) -> tuple[IntArray, fl
     sensitivity 1 (one record adds one to one count): ``1/(2σ²)``.
     """
     sigma = _positive(sigma, "sigma")
-    dp = require_opendp()
+    dp = require_opendp_core()
     values = np.asarray(counts, dtype=np.int64).ravel()
     measurement = dp.m.make_gaussian(
         dp.vector_domain(dp.atom_domain(T="i64")), dp.l2_distance(T="i64"), sigma
     )
     noisy = np.asarray(measurement(values.tolist()), dtype=np.int64)
     return noisy, float(measurement.map(1))
+
+
+def gaussian_threshold(
+    counts: Mapping[str, int], sigma: float, threshold: int
+) -> tuple[dict[str, int], float, float]:
+    """Noisy ``counts`` of keys the data chose, those below ``threshold`` dropped (OpenDP).
+
+    For a set of keys that is not public (the categories seen in the data): discrete
+    Gaussian noise of scale ``sigma`` on each count, and only keys whose noisy count
+    reaches ``threshold`` are released (OpenDP's ``make_gaussian_threshold``, Rogers 2023).
+    Returns the released counts and OpenDP's privacy map when one record changes one
+    count by one: ρ and the δ of a key held by that record alone surfacing.
+    """
+    sigma = _positive(sigma, "sigma")
+    dp = require_opendp()
+    measurement = dp.m.make_gaussian_threshold(
+        dp.map_domain(dp.atom_domain(T=str), dp.atom_domain(T="i64")),
+        dp.l02inf_distance(dp.absolute_distance(T="i64")),
+        scale=sigma,
+        threshold=int(threshold),
+    )
+    released = measurement({str(k): int(v) for k, v in counts.items()})
+    rho, delta = measurement.map((1, 1, 1))
+    return {str(k): int(v) for k, v in released.items()}, float(rho), float(delta)
+
+
+@functools.lru_cache(maxsize=64)
+def threshold_for(sigma: float, delta: float) -> int:
+    """The smallest threshold at which :func:`gaussian_threshold`'s δ is at most ``delta``.
+
+    Found by bisection on OpenDP's own privacy map (the sub-Gaussian tail
+    ``1 + σ√(2 ln(1/δ))`` bounds the search).
+    """
+    sigma = _positive(sigma, "sigma")
+    if not 0 < delta < 1:
+        raise ParameterError(f"delta must be in (0, 1), got {delta!r}", parameter="delta")
+    dp = require_opendp()
+
+    def delta_at(threshold: int) -> float:
+        measurement = dp.m.make_gaussian_threshold(
+            dp.map_domain(dp.atom_domain(T=str), dp.atom_domain(T="i64")),
+            dp.l02inf_distance(dp.absolute_distance(T="i64")),
+            scale=sigma,
+            threshold=threshold,
+        )
+        return float(measurement.map((1, 1, 1))[1])
+
+    low, high = 1, math.ceil(1 + sigma * math.sqrt(2 * math.log(1 / delta))) + 1
+    while delta_at(high) > delta:
+        low, high = high, 2 * high
+    while high - low > 1:  # delta_at(high) <= delta, and low is too small or untried
+        middle = (low + high) // 2
+        low, high = (low, middle) if delta_at(middle) <= delta else (middle, high)
+    return high
 
 
 def discrete_laplace(counts: npt.ArrayLike, scale: float) -> tuple[IntArray, float]:
@@ -107,7 +203,7 @@ def discrete_laplace(counts: npt.ArrayLike, scale: float) -> tuple[IntArray, flo
     ``1/scale``, pure DP (δ = 0).
     """
     scale = _positive(scale, "scale")
-    dp = require_opendp()
+    dp = require_opendp_core()
     values = np.asarray(counts, dtype=np.int64).ravel()
     measurement = dp.m.make_laplace(
         dp.vector_domain(dp.atom_domain(T="i64")), dp.l1_distance(T="i64"), scale
@@ -129,7 +225,7 @@ def noisy_argmax(scores: npt.ArrayLike, rho: float) -> tuple[int, float]:
         raise ParameterError(
             "scores must be a non-empty list of finite numbers", parameter="scores"
         )
-    dp = require_opendp()
+    dp = require_opendp_core()
     measurement = dp.m.make_noisy_max(
         dp.vector_domain(dp.atom_domain(T=float, nan=False)),
         dp.linf_distance(T=float),

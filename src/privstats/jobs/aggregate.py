@@ -27,9 +27,12 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from privstats.data.tables import Table, read_table
+from privstats.disclosure.dp_release import DpTerms
 from privstats.disclosure.owner import NO_OWNER_RULES, OwnerRules
 from privstats.disclosure.tables import TOTAL, parse_rule
 from privstats.errors import ParameterError, ProtocolError
+from privstats.jobs.aggregate_dp import dp_disclosure, dp_party_role, render_dp
+from privstats.jobs.dp_options import dp_budget, dp_cli_fields
 from privstats.jobs.kind import CliField, JobKind, RoleContext, RoleOutput
 from privstats.jobs.local import ProgressSink
 from privstats.jobs.local_run import LocalRun, run_kind_locally
@@ -94,6 +97,7 @@ class AggregateSpec(Spec):
         description="The agreed labels of a group column, COL=A|B|C (repeatable); groups "
         "then come from this list, not from the data.",
     )
+    dp: DpTerms | None = Field(None, description="Differential privacy terms (--dp-*).")
     rules: tuple[str, ...] = Field(
         (),
         description="A table rule on the released sums, repeatable: nk:N,K (the N largest "
@@ -155,18 +159,36 @@ class AggregateSpec(Spec):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _dp_release(self) -> AggregateSpec:
+        if self.dp is not None:  # under DP: public groups, supported statistics, bounds
+            if self.by and self.levels is None:
+                raise ValueError(
+                    "under DP the groups must be public: give the levels of every group "
+                    "column (--level COL=A|B|C); groups taken from the data would reveal "
+                    "which exist"
+                )
+            dp_disclosure(self.plan(), self.dp, self.by, self.levels, self.min_cell)
+        return self
+
     def plan(self) -> Plan:
         return make_plan(self.stats, weight=self.weight, formula=self.ols, frac_bits=self.frac_bits)
 
 
 def columns_used(spec: AggregateSpec) -> tuple[str, ...]:
     """Every column a party reads (the same at every party): group columns, then values."""
-    return tuple(dict.fromkeys((*spec.by, *spec.plan().value_columns)))
+    return tuple(dict.fromkeys((*_categories(spec), *spec.plan().value_columns)))
+
+
+def _categories(spec: AggregateSpec) -> tuple[str, ...]:
+    """The text columns: the group columns, and the person column of a DP person unit."""
+    person = spec.dp.person_column if spec.dp is not None else None
+    return (*spec.by, *([person] if person and person not in spec.by else []))
 
 
 def load_role_data(path: str | Path, spec: AggregateSpec) -> Table:
     """Read one party's group columns as text and value columns as numbers."""
-    return read_table(path, categories=spec.by, values=spec.plan().value_columns)
+    return read_table(path, categories=_categories(spec), values=spec.plan().value_columns)
 
 
 def role_names(parties: int) -> tuple[str, ...]:
@@ -204,6 +226,8 @@ def party_role(
     everywhere; ``owner`` the rules of this party's data owner.
     """
     terms = _terms(spec)
+    if spec.dp is not None:
+        return dp_party_role(channel, parties, data, terms, spec.dp, progress)
     pooled = protocol.party(channel, parties, data, terms, progress, owner)
     return release(spec, terms.plan, len(parties), pooled)
 
@@ -406,6 +430,8 @@ def parse_levels(items: list[str]) -> dict[str, list[str]]:
 
 def render_result(result: Mapping[str, Any]) -> Rendering:
     """The release as tables: one row per group, then the OLS model if any."""
+    if "privacy" in result:
+        return render_dp(result)
     hidden = ("status", "reason", "refused")
     plain = [{k: v for k, v in group.items() if k not in hidden} for group in result["groups"]]
     shown = {**result, "groups": [_pairwise(group) for group in plain]}
@@ -442,7 +468,12 @@ KIND = JobKind(
     result_role="party1",
     spec_type=AggregateSpec,
     columns=lambda spec, _role: columns_used(spec),
-    disclosure=lambda spec: {"min_cell": spec.min_cell},
+    disclosure=lambda spec: (
+        dp_disclosure(spec.plan(), spec.dp, spec.by, spec.levels, spec.min_cell)
+        if spec.dp is not None
+        else {"min_cell": spec.min_cell}
+    ),
+    budget=dp_budget,
     run_role=_run_role,
     parties=(2, MAX_PARTIES),
     render=render_result,
@@ -450,5 +481,6 @@ KIND = JobKind(
         "stats": CliField(option="--stat", split=False),
         "levels": CliField(option="--level", parse=parse_levels),
         "rules": CliField(option="--rule", split=False),
+        **dp_cli_fields(),
     },
 )

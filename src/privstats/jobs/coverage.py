@@ -2,27 +2,69 @@
 
 Two roles. The *register* (an NSO, holding person identifiers with domain attributes) is
 the PSI receiver; the *source* (a telecom or bank, holding its customers' identifiers) is
-the PSI sender. Before the protocol, the register applies the minimum-domain rule to its
-own domain sizes (``privstats.disclosure.cells``): released domains become PSI groups of
-their own, and all withheld domains are pooled into one group, so the source never sees a
-withheld domain's size or count. After the protocol the register computes the estimates
-and sends the release — the only figures either side outputs — to the source, which
-checks it against the counts it learnt itself.
+the PSI sender. What is released, and who enforces it:
+
+1. **Terms.** Each side sends the rules its data owner imposes (``min_cell``,
+   ``min_matched``, table rules; :class:`~.coverage_release.CoverageTerms`); both apply
+   the strictest of the job's and both owners'. Each side's ``min_peer_rows`` stops the
+   protocol at the PSI hello when the other side brings fewer identifiers.
+2. **Sizes.** The register finds the domains its sizes alone withhold (primary and
+   secondary, table with margins) and pads each of them with random identifiers up to a
+   multiple of the floor, so that the source learns a withheld domain's size only to
+   within the floor (every domain below it shows the floor itself).
+3. **PSI** (:mod:`privstats.protocols.psi`) with ``reveal_counts=False``: the register
+   learns the matched count of every domain (exactly, or with the source's noise share
+   under DP); the source learns only the domain sizes of step 2.
+4. **Release.** The register applies the rules to both counts of every domain, margin
+   and the total, then secondary suppression on both tables (see
+   :mod:`.coverage_release`), asks its owner's release guard which further cells earlier
+   releases would expose, and sends the proposed release to the source. The source checks
+   it against its own terms (a released cell below its floors, a withheld cell the
+   published ones pin down: refused), asks its own guard, and sends back the cells to
+   withhold further; the register withholds them too (secondary suppression again) and
+   sends the final release, which both check, output and record in their guards.
+
+Threat model (semi-honest parties, as the PSI). The register learns per-domain matched
+counts from PSI-CA itself, before any rule: the source's ``min_matched`` and guard
+protect its customers against the *release* (the analyst, the hub, anyone reading it),
+not against the register party; against the register they are bounded only by the
+source's ``min_peer_rows`` (a floor on the register's total input, which invented
+identifiers can meet) and, under ``--dp-epsilon``, by the source's noise share inside the
+protocol (the register then never sees a noiseless count). The source learns the sizes
+of the domains released on size, the withheld ones' rounded up to a multiple of the
+floor (so a primary domain's size is known to it only to within the floor), the
+register's rules and, from the proposal, the counts
+of every cell the register's rules release — also those its own guard then withholds.
+The register learns the source's rules and the labels of the cells the source's guard
+withholds. Both learn the final release.
+
+With ``--dp-epsilon`` (``dp``) the table rules give way to noise (see :mod:`.coverage_dp`).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from privstats.data.identifiers import NormalizationSpec
 from privstats.data.readers import IdentifierSet, load_identifiers
-from privstats.disclosure.cells import withheld_cells
+from privstats.disclosure.dp_release import DpTerms
+from privstats.disclosure.owner import NO_OWNER_RULES, CandidateRelease, OwnerRules
 from privstats.errors import DatasetError, ParameterError, ProtocolError
+from privstats.jobs import coverage_dp
+from privstats.jobs.coverage_figures import check_release, release
+from privstats.jobs.coverage_release import (
+    CoverageTerms,
+    Label,
+    protect_release,
+    withheld_by_size,
+)
+from privstats.jobs.dp_options import dp_budget, dp_cli_fields
 from privstats.jobs.kind import CliField, JobKind, RoleContext, RoleOutput
 from privstats.jobs.local import ProgressSink
 from privstats.jobs.local_run import LocalRun, run_kind_locally
@@ -30,8 +72,7 @@ from privstats.jobs.render import coverage_view
 from privstats.jobs.spec import Spec
 from privstats.progress import Progress
 from privstats.protocols import psi
-from privstats.protocols.psi import DEFAULT_CHUNK_SIZE, IntersectionCounts
-from privstats.stats.coverage import dual_system_estimate, proportion_interval
+from privstats.protocols.psi import DEFAULT_CHUNK_SIZE
 from privstats.transport.channel import Channel
 from privstats.transport.codec import Message, message
 
@@ -71,13 +112,18 @@ class CoverageSpec(Spec):
         "wilson", description="Interval method: wilson or clopper-pearson."
     )
     min_cell: int = Field(
-        10, ge=1, description="Domains with fewer register persons are suppressed."
+        10, ge=1, description="Cells with fewer persons (register or matched) are suppressed."
     )
     normalization: NormalizationSpec = Field(
         NormalizationSpec(), description="How identifiers are normalised before matching."
     )
     chunk_size: int = Field(
         DEFAULT_CHUNK_SIZE, ge=1, le=262_144, description="Identifiers per protocol message."
+    )
+    dp: DpTerms | None = Field(
+        None,
+        description="Differential privacy terms (--dp-*): noise added inside the protocol "
+        "instead of suppressing cells.",
     )
 
     @field_validator("by")
@@ -86,6 +132,30 @@ class CoverageSpec(Spec):
         if len(set(by)) != len(by) or any(not col for col in by):
             raise ValueError(f"domain columns must be distinct and non-empty, got {list(by)}")
         return by
+
+    @model_validator(mode="after")
+    def _dp_terms(self) -> CoverageSpec:
+        if self.dp is not None:
+            coverage_dp.check_terms(self.dp, self.key, self.peer_key)
+        return self
+
+
+@message("coverage.terms", 1)
+class Terms(Message):
+    min_cell: int
+    min_matched: int
+    rules: list[str]
+
+
+@message("coverage.proposal", 1)
+class Proposal(Message):
+    result: dict[str, Any]
+
+
+@message("coverage.objection", 1)
+class Objection(Message):
+    cells: list[list[str]]
+    reasons: list[str]
 
 
 @message("coverage.release", 1)
@@ -112,6 +182,50 @@ def load_role_data(role: str, path: str | Path, spec: CoverageSpec) -> Identifie
     raise ParameterError(f"unknown coverage role {role!r}; use 'register' or 'source'")
 
 
+def _agree_terms(channel: Channel, peer: str, mine: CoverageTerms) -> CoverageTerms:
+    """Send this side's terms, receive the peer's: the strictest of both."""
+    channel.send(peer, Terms(mine.min_cell, mine.min_matched, list(mine.rules)))
+    theirs = channel.recv(peer, Terms)
+    if theirs.min_cell < 1 or theirs.min_matched < 0:
+        raise ProtocolError("terms: impossible floors", peer=peer, step="terms")
+    return mine.merge(CoverageTerms(theirs.min_cell, theirs.min_matched, tuple(theirs.rules)))
+
+
+def _random_ids(count: int) -> list[str | bytes]:
+    """Identifiers that match nobody (256 random bits each): padding."""
+    return [secrets.token_bytes(32) for _ in range(count)]
+
+
+def _padded_groups(
+    data: IdentifierSet, padding: Sequence[int]
+) -> tuple[list[str | bytes], list[int]]:
+    """The register's PSI input: one group per domain, ``padding[g]`` random ids added."""
+    codes = (
+        np.zeros(len(data.ids), dtype=np.intp) if data.domain_codes is None else data.domain_codes
+    )
+    ids: list[str | bytes] = list(data.ids)
+    groups: list[int] = codes.tolist()
+    for group, count in enumerate(padding):
+        ids += _random_ids(count)
+        groups += [group] * count
+    return ids, groups
+
+
+def _size_padding(sizes: Mapping[Label, int], by: Sequence[str], terms: CoverageTerms) -> list[int]:
+    """Random ids per domain so that a domain withheld on its size shows the source only
+    its size rounded up to a multiple of the floor (a domain below it: the floor)."""
+    withheld = withheld_by_size(sizes, by, terms)
+    return [-n % terms.min_cell if label in withheld else 0 for label, n in sizes.items()]
+
+
+def _domain_sizes(data: IdentifierSet) -> dict[Label, int]:
+    """Each domain's persons, in the register's (sorted) domain order."""
+    if data.domain_codes is None:
+        return {(): len(data.ids)}
+    counts = np.bincount(data.domain_codes, minlength=len(data.domain_labels)).tolist()
+    return dict(zip(data.domain_labels, counts, strict=True))
+
+
 def register_role(
     channel: Channel,
     peer: str,
@@ -120,11 +234,12 @@ def register_role(
     progress: Progress | None = None,
     *,
     max_peer_size: int | None = None,
+    owner: OwnerRules = NO_OWNER_RULES,
 ) -> dict[str, Any]:
-    """The register's side: run PSI by domain, compute and release the estimates.
+    """The register's side: run PSI by domain, decide, agree and release the estimates.
 
     ``max_peer_size``: the most identifiers the source may announce (the row count its
-    dataset declares; None: no bound).
+    dataset declares; None: no bound). ``owner``: the register's data owner's rules.
     """
     if not data.ids:
         raise DatasetError(
@@ -132,31 +247,94 @@ def register_role(
             path=data.path,
             column=data.key,
         )
-    if data.domain_codes is None:
-        codes = np.zeros(len(data.ids), dtype=np.intp)
-        labels: list[tuple[str, ...]] = [()]
+    sizes = _domain_sizes(data)
+    labels = list(sizes)
+    terms = _agree_terms(channel, peer, CoverageTerms.of(spec.min_cell, owner))
+    plan = coverage_dp.plan(spec)
+    if plan is None:
+        padding = _size_padding(sizes, spec.by, terms)
     else:
-        codes, labels = data.domain_codes, data.domain_labels
-    sizes = dict(zip(labels, np.bincount(codes, minlength=len(labels)).tolist(), strict=True))
-    withheld = withheld_cells(sizes, spec.min_cell) if spec.by else set()
-    released = [domain for domain in labels if domain not in withheld]  # labels are sorted
-    pool = len(released)
-    group_of_domain = {domain: g for g, domain in enumerate(released)}
-    group_of_code = np.array([group_of_domain.get(d, pool) for d in labels], dtype=np.intp)
-    groups = group_of_code[codes].tolist()
+        padding = coverage_dp.truncated_shares(plan, len(labels))
+    ids, groups = _padded_groups(data, padding)
     counts = psi.receiver(
         channel,
         peer,
-        data.ids,
+        ids,
         groups,
-        n_groups=pool + (1 if withheld else 0),
+        n_groups=len(labels),
         chunk_size=spec.chunk_size,
         progress=progress,
-        distinct=True,  # IdentifierSet.ids holds each identifier once
+        distinct=True,  # IdentifierSet.ids holds each identifier once; padding is random
         max_peer_size=max_peer_size,
+        min_peer_size=owner.min_peer_rows,
+        peer_padding=0 if plan is None else plan.pad,  # the source's noise share
+        reveal_counts=False,
+        dummy_pad=0 if plan is None else plan.pad,
     )
-    result = _release(spec, counts, released, sorted(withheld))
+    matched = dict(zip(labels, counts.matched, strict=True))
+    if plan is not None:
+        result = coverage_dp.register_release(
+            spec, plan, sizes, padding, matched, counts.sender_size
+        )
+        channel.send(peer, Proposal(result))
+        channel.recv(peer, Objection)
+        channel.send(peer, Release(result))
+        return result
+    return _agree_release(channel, peer, spec, terms, owner, sizes, matched, counts.sender_size)
+
+
+def _agree_release(
+    channel: Channel,
+    peer: str,
+    spec: CoverageSpec,
+    terms: CoverageTerms,
+    owner: OwnerRules,
+    sizes: Mapping[Label, int],
+    matched: Mapping[Label, int],
+    source_size: int,
+) -> dict[str, Any]:
+    """Rules, the register's guard, the source's objections: the final release."""
+    labels = list(sizes)
+    decisions = protect_release(sizes, matched, spec.by, terms)
+    candidate = CandidateRelease(
+        kind="coverage",
+        dims=spec.by,
+        counts=dict(matched),
+        withheld=decisions.withheld(labels),
+        measures=("matched",),
+        population=f"matched:{peer}",
+    )
+    named: dict[Label, str] = dict(owner.guard.check(candidate)) if owner.guard else {}
+    if named:
+        decisions = protect_release(sizes, matched, spec.by, terms, named)
+    channel.send(peer, Proposal(release(spec, terms, decisions, sizes, matched, source_size)))
+    objection = channel.recv(peer, Objection)
+    if len(objection.cells) != len(objection.reasons):
+        raise ProtocolError("objection: cells and reasons differ in number", peer=peer)
+    objected = {
+        tuple(cell): why for cell, why in zip(objection.cells, objection.reasons, strict=True)
+    }
+    if any(cell not in decisions.cells for cell in objected):
+        raise ProtocolError("objection: names a cell this table does not have", peer=peer)
+    if objected:
+        named |= {cell: f"the source's release history: {why}" for cell, why in objected.items()}
+        shown = [cell for cell, decision in decisions.cells.items() if decision.withheld]
+        decisions = protect_release(sizes, matched, spec.by, terms, named, shown)
+    result = release(spec, terms, decisions, sizes, matched, source_size)
     channel.send(peer, Release(result))
+    if owner.guard:
+        final = decisions.withheld(labels)
+        owner.guard.published(
+            CandidateRelease(
+                kind="coverage",
+                dims=spec.by,
+                counts=dict(matched),
+                withheld=final,
+                measures=("matched",),
+                population=f"matched:{peer}",
+            ),
+            final,
+        )
     return result
 
 
@@ -168,114 +346,73 @@ def source_role(
     progress: Progress | None = None,
     *,
     max_peer_size: int | None = None,
+    owner: OwnerRules = NO_OWNER_RULES,
 ) -> dict[str, Any]:
-    """The source's side: run PSI, receive the release and check it against own counts.
+    """The source's side: run PSI, check the proposed release against its own terms and
+    release history, object, and check the final release.
 
     ``max_peer_size``: the most identifiers the register may announce (the row count its
-    dataset declares; None: no bound).
+    dataset declares; None: no bound). ``owner``: the source's data owner's rules.
     """
-    counts = psi.sender(
+    mine = CoverageTerms.of(spec.min_cell, owner)
+    terms = _agree_terms(channel, peer, mine)
+    plan = coverage_dp.plan(spec)
+    ids: Sequence[str | bytes] = data.ids
+    if plan is not None:
+        ids = [*data.ids, *_random_ids(coverage_dp.truncated_shares(plan, 1)[0])]
+    psi.sender(
         channel,
         peer,
-        data.ids,
+        ids,
         chunk_size=spec.chunk_size,
         progress=progress,
         distinct=True,
         max_peer_size=max_peer_size,
+        min_peer_size=owner.min_peer_rows,
+        # per domain: rounding to the floor, or the register's noise share
+        peer_padding=terms.min_cell if plan is None else plan.pad,
+        reveal_counts=False,
+        dummy_pad=0 if plan is None else plan.pad,
+        dummy_matches=None if plan is None else coverage_dp.source_matches(plan),
     )
+    own = len(data.ids)
+    exact = plan is None
+    proposal = channel.recv(peer, Proposal).result
+    check_release(proposal, spec.by, mine, own, peer, exact=exact)
+    candidate = _source_candidate(proposal, spec, peer)
+    named = dict(owner.guard.check(candidate)) if owner.guard and exact else {}
+    channel.send(peer, Objection([list(c) for c in named], list(named.values())))
     result = channel.recv(peer, Release).result
-    _check_release(result, counts, peer)
-    return result
-
-
-def _release(
-    spec: CoverageSpec,
-    counts: IntersectionCounts,
-    released: Sequence[tuple[str, ...]],
-    withheld: Sequence[tuple[str, ...]],
-) -> dict[str, Any]:
-    overall = proportion_interval(
-        counts.total, counts.receiver_size, confidence=spec.confidence, method=spec.method
-    )
-    groups: list[dict[str, Any]] = []
-    # without domain columns the single group is the whole register: no per-domain rows
-    for g, domain in enumerate(released if spec.by else ()):
-        share = proportion_interval(
-            counts.matched[g], counts.group_sizes[g], confidence=spec.confidence, method=spec.method
-        )
-        groups.append(
-            {
-                "by": dict(zip(spec.by, domain, strict=True)),
-                "register_size": counts.group_sizes[g],
-                "matched": counts.matched[g],
-                "estimate": share.estimate,
-                "ci_low": share.ci_low,
-                "ci_high": share.ci_high,
-                "suppressed": False,
-            }
-        )
-    for domain in withheld:
-        groups.append(
-            {
-                "by": dict(zip(spec.by, domain, strict=True)),
-                "register_size": None,
-                "matched": None,
-                "estimate": None,
-                "ci_low": None,
-                "ci_high": None,
-                "suppressed": True,
-            }
-        )
-    groups.sort(key=lambda entry: tuple(entry["by"].values()))
-    return {
-        "computation": "coverage",
-        "register_size": counts.receiver_size,
-        "source_size": counts.sender_size,
-        "matched": counts.total,
-        "coverage": overall.as_dict(),
-        "groups": groups,
-        "population_estimate": _population(spec, counts),
-    }
-
-
-def _population(spec: CoverageSpec, counts: IntersectionCounts) -> dict[str, Any]:
-    """The dual-system estimate, or None figures with a note when nobody matched."""
-    if counts.total == 0:
-        return {
-            "estimate": None,
-            "ci_low": None,
-            "ci_high": None,
-            "method": "chapman",
-            "note": "undefined: no person is in both lists",
-        }
-    population = dual_system_estimate(
-        counts.receiver_size, counts.sender_size, counts.total, confidence=spec.confidence
-    )
-    return {
-        key: value
-        for key, value in population.as_dict().items()
-        if key in ("estimate", "ci_low", "ci_high", "method")
-    }
-
-
-def _check_release(result: dict[str, Any], counts: IntersectionCounts, peer: str) -> None:
-    """The source's check that the register's release agrees with the protocol's counts."""
-    released = [d for d in result.get("groups", []) if not d.get("suppressed")]
-    expected = [(d.get("register_size"), d.get("matched")) for d in released]
-    groups = list(zip(counts.group_sizes, counts.matched, strict=True))
-    consistent = (
-        result.get("computation") == "coverage"
-        and result.get("matched") == counts.total
-        and result.get("register_size") == counts.receiver_size
-        and result.get("source_size") == counts.sender_size
-        and (not released or expected == groups[: len(released)])
-    )
-    if not consistent:
+    check_release(result, spec.by, mine, own, peer, exact=exact)
+    final = _source_candidate(result, spec, peer)
+    if any(cell not in final.withheld for cell in named):
         raise ProtocolError(
-            "the register's released figures disagree with the counts of the protocol",
+            "release: the register released a cell this source's release history withholds",
             peer=peer,
             step="release",
         )
+    if owner.guard and exact:
+        owner.guard.published(final, final.withheld)
+    return result
+
+
+def _source_candidate(result: Mapping[str, Any], spec: CoverageSpec, peer: str) -> CandidateRelease:
+    """The source's view of a release as a candidate: released domains' matched counts
+    (withheld ones it does not know)."""
+    domains = {
+        tuple(entry["by"][d] for d in spec.by): entry.get("matched")
+        for entry in result.get("groups", [])
+    }
+    if not spec.by:
+        domains = {(): result.get("matched")}
+    return CandidateRelease(
+        kind="coverage",
+        dims=spec.by,
+        counts={label: m for label, m in domains.items() if m is not None},
+        withheld=frozenset(label for label, m in domains.items() if m is None),
+        measures=("matched",),
+        population=f"matched:{peer}",
+    )
 
 
 def _run_role(
@@ -289,12 +426,17 @@ def _run_role(
 ) -> RoleOutput:
     data = load_role_data(role, path, spec)
     peer_rows = context.peer_rows
-    if role == REGISTER:
-        bound = peer_rows.get(SOURCE)
-        result = register_role(channel, parties[SOURCE], data, spec, progress, max_peer_size=bound)
-    else:
-        bound = peer_rows.get(REGISTER)
-        result = source_role(channel, parties[REGISTER], data, spec, progress, max_peer_size=bound)
+    run = register_role if role == REGISTER else source_role
+    peer_role = SOURCE if role == REGISTER else REGISTER
+    result = run(
+        channel,
+        parties[peer_role],
+        data,
+        spec,
+        progress,
+        max_peer_size=peer_rows.get(peer_role),
+        owner=context.owner,
+    )
     return RoleOutput(result, data.warnings())
 
 
@@ -308,9 +450,13 @@ def run_local_coverage(
     spec: CoverageSpec,
     *,
     progress: ProgressSink | None = None,
+    owners: Mapping[str, OwnerRules] | None = None,
 ) -> LocalRun:
-    """Run both roles, each in its own process on loopback; ``result`` includes ``seconds``."""
-    return run_kind_locally(KIND, {REGISTER: register, SOURCE: source}, spec, progress=progress)
+    """Run both roles, each in its own process on loopback; ``result`` includes ``seconds``.
+    ``owners``: role → the rules its data owner imposes (none by default)."""
+    return run_kind_locally(
+        KIND, {REGISTER: register, SOURCE: source}, spec, progress=progress, owners=owners
+    )
 
 
 KIND = JobKind(
@@ -318,8 +464,10 @@ KIND = JobKind(
     title="Coverage of a register by a third-party source, by private set intersection.",
     description=(
         "Neither side learns which persons are in the other's file; both learn the released "
-        "coverage figures. Domains below --min-cell persons are suppressed, with "
-        "complementary suppression so that they cannot be recovered by subtraction."
+        "coverage figures. Domains, margins and the total with fewer than --min-cell "
+        "persons (in the register or matched) are suppressed, with secondary suppression "
+        "so that they cannot be recovered by subtraction; or, with --dp-epsilon, every "
+        "count carries noise added inside the protocol."
     ),
     roles=(REGISTER, SOURCE),
     role_help={
@@ -330,6 +478,7 @@ KIND = JobKind(
     spec_type=CoverageSpec,
     columns=columns_used,
     disclosure=lambda spec: {"min_cell": spec.min_cell},
+    budget=dp_budget,
     run_role=_run_role,
     render=lambda result: [coverage_view(result)],
     cli={
@@ -340,5 +489,6 @@ KIND = JobKind(
         "normalization.unicode_form": CliField(hidden=True),
         "normalization.remove": CliField(option="--id-remove"),
         "chunk_size": CliField(hidden=True),
+        **dp_cli_fields(),
     },
 )

@@ -36,7 +36,7 @@ from privstats.crypto.ckks import CkksParameters, require_tenseal
 from privstats.data.readers import check_data_file, column_names
 from privstats.data.sensors import read_feature_table
 from privstats.data.tables import read_table
-from privstats.disclosure.cells import withheld_cells
+from privstats.disclosure.release_table import protect_counts
 from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs.kind import JobKind, from_tuple
 from privstats.jobs.local import PartyOutcome, ProgressSink
@@ -195,7 +195,12 @@ def run_role(
     seconds = time.perf_counter() - started
     labels = [str(label) for label in predictions.labels]
     counts = {str(c): labels.count(str(c)) for c in info.classes}
-    withheld = withheld_cells(counts, spec.min_cell)
+    withheld = {
+        label[0]
+        for label in protect_counts(
+            ("predicted",), {(c,): n for c, n in counts.items()}, min_cell=spec.min_cell
+        ).withheld
+    }
     result: dict[str, Any] = {
         "computation": "he_inference",
         "records": len(labels),

@@ -15,24 +15,44 @@ error. On the left a repeated identifier keeps its first record, on the right th
 of a repeated identifier are summed (both with a warning). Values are fixed point:
 ``round(v·10^d)`` as exact integers with ``d = decimals`` (half to even, from the shortest
 decimal text of the number); a column whose values are all whole numbers is kept at scale
-1 and reported in integers. After the protocol, groups below ``min_cell`` matched persons
-are withheld with secondary suppression (:func:`~privstats.disclosure.cells.withheld_cells`);
-the sums of withheld groups are never decrypted.
+1 and reported in integers. After matching, both parties agree on the released table —
+the groups and every margin — under both parties' rules and floors
+(:mod:`privstats.jobs.join_release`); the sums of withheld cells are never decrypted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from privstats.disclosure.cells import withheld_cells
+from privstats.disclosure.dp_release import DpPlan, DpTerms
+from privstats.disclosure.owner import NO_OWNER_RULES, OwnerRules
+from privstats.disclosure.tables import TOTAL, parse_rule
 from privstats.errors import DatasetError, ProtocolError
 from privstats.jobs.coverage import NormalizationSpec
+from privstats.jobs.dp_options import dp_budget, dp_cli_fields
+from privstats.jobs.join_dp import (
+    MECHANISM,
+    cell_layer,
+    check_terms,
+    clamp_scaled,
+    dp_plan,
+    noisy_cell,
+    right_noise,
+)
 from privstats.jobs.join_loading import LEFT, RIGHT, JoinData, Source, load_role_data
-from privstats.jobs.kind import CliField, JobKind, from_tuple
+from privstats.jobs.join_release import (
+    LeftPlanner,
+    floor_rule,
+    magnitude_rules,
+    right_approver,
+    right_candidate,
+)
+from privstats.jobs.kind import CliField, JobKind, RoleContext, RoleOutput
 from privstats.jobs.local import ProgressSink
 from privstats.jobs.local_run import LocalRun, run_kind_locally
 from privstats.jobs.render import Column, TableView
@@ -78,10 +98,15 @@ class JoinAggregateSpec(Spec):
     """Value columns of the right file to sum and average."""
     min_cell: int = Field(10, ge=1)
     """Groups with fewer matched persons are suppressed."""
+    rules: tuple[str, ...] = ()
+    """Table rules on every released cell and margin: freq:N on the matched count,
+    nk:n,k (dominance) and p:P (p %) on the right party's values, e.g. nk:1,80."""
     decimals: int = Field(2, ge=0, le=protocol.MAX_DECIMALS)
     """Decimal places kept of non-integer values; sums are exact at this scale."""
     normalization: NormalizationSpec = NormalizationSpec()
     """How identifiers are normalised before matching."""
+    dp: DpTerms | None = None
+    """Differential privacy of the released counts and sums (privstats.jobs.join_dp)."""
     chunk_size: int = Field(DEFAULT_CHUNK_SIZE, ge=1, le=262_144)
     """Records per protocol message."""
 
@@ -96,6 +121,14 @@ class JoinAggregateSpec(Spec):
                 )
             data = {("peer_key" if name == "right_key" else name): v for name, v in data.items()}
         return data
+
+    @model_validator(mode="after")
+    def _known_rules(self) -> JoinAggregateSpec:
+        for rule in self.rules:
+            parse_rule(rule)  # a ParameterError naming the rule
+        if self.dp is not None:  # the unit and every value column's bounds, up front
+            check_terms(self.dp, self.peer_key or self.key, (*self.left_values, *self.right_values))
+        return self
 
     @model_validator(mode="after")
     def _distinct_columns(self) -> JoinAggregateSpec:
@@ -136,14 +169,40 @@ def columns_used(spec: JoinAggregateSpec, role: str) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- roles
 
 
+def _clamped(spec: JoinAggregateSpec, data: JoinData) -> JoinData:
+    """Under DP, the values clamped to their public bounds (by their owner, before use)."""
+    if spec.dp is None:
+        return data
+    values = [
+        clamp_scaled(column, spec.dp.bound(name), decimals)
+        for column, name, decimals in zip(data.values, data.columns, data.decimals, strict=True)
+    ]
+    return replace(data, values=values)
+
+
+def _plan(spec: JoinAggregateSpec, **cells: int) -> DpPlan | None:
+    if spec.dp is None:
+        return None
+    columns = (*spec.left_values, *spec.right_values)
+    return dp_plan(spec.dp, spec.peer_key or spec.key, spec.by, columns, **cells)
+
+
+def _measures(spec: JoinAggregateSpec) -> tuple[str, ...]:
+    return ("count", *(f"sum:{c}" for c in (*spec.left_values, *spec.right_values)))
+
+
 def left_role(
     channel: Channel,
     peer: str,
     data: JoinData,
     spec: JoinAggregateSpec,
     progress: Progress | None = None,
+    owner: OwnerRules = NO_OWNER_RULES,
 ) -> dict[str, Any]:
-    """The left party's side: run the protocol and return the released result."""
+    """The left party's side: run the protocol and return the released result.
+
+    ``owner``: the rules the left dataset's owner imposes (floors, rules, release guard).
+    """
     if not data.ids:
         raise DatasetError(
             f"{data.path}: no records left to join (after dropping empty identifiers and "
@@ -151,11 +210,15 @@ def left_role(
             path=data.path,
             column=data.key,
         )
-
-    def release(counts: Sequence[int]) -> list[int]:
-        withheld = withheld_cells(dict(enumerate(counts)), spec.min_cell)
-        return [g for g in range(len(counts)) if g not in withheld]
-
+    _plan(spec)  # refuse bad DP terms before anything runs
+    data = _clamped(spec, data)
+    planner = LeftPlanner(
+        dims=spec.by,
+        labels=data.group_labels,
+        floor=floor_rule(spec.min_cell, spec.rules, owner),
+        owner=owner,
+        measures=_measures(spec),
+    )
     outcome = protocol.left(
         channel,
         peer,
@@ -163,8 +226,10 @@ def left_role(
         data.groups,
         len(data.group_labels),
         data.values,
-        release=release,
+        release=planner,
         right_columns=len(spec.right_values),
+        min_peer_rows=owner.min_peer_rows,
+        decimals=data.decimals,
         chunk_size=spec.chunk_size,
         progress=progress,
     )
@@ -175,38 +240,74 @@ def left_role(
             peer=peer,
             step="hello",
         )
-    return _result(spec, data, outcome)
+    if owner.guard is not None:
+        owner.guard.published(planner.candidate(), planner.candidate().withheld)
+    return _result(spec, data, outcome, planner)
 
 
-def _result(spec: JoinAggregateSpec, data: JoinData, outcome: LeftResult) -> dict[str, Any]:
+def _figures(
+    spec: JoinAggregateSpec,
+    data: JoinData,
+    outcome: LeftResult,
+    key: tuple[str, ...],
+    count: int,
+) -> dict[str, Any]:
+    """A released cell's count, sums and means (None for a withheld cell)."""
     columns = [*data.columns, *spec.right_values]
     integer = [*data.integer, *outcome.right_integer]
     decimals = [*data.decimals, *outcome.right_decimals]
+    sums = outcome.sums.get(key)
+    entry: dict[str, Any] = {"count": None if sums is None else count}
+    for c, name in enumerate(columns):
+        if sums is None:
+            entry[f"sum:{name}"] = entry[f"mean:{name}"] = None
+            continue
+        scale = 10 ** decimals[c]
+        total = sums[c]
+        entry[f"sum:{name}"] = total // scale if integer[c] else total / scale
+        entry[f"mean:{name}"] = total / (scale * count) if count else None
+    return entry
+
+
+def _result(
+    spec: JoinAggregateSpec, data: JoinData, outcome: LeftResult, planner: LeftPlanner
+) -> dict[str, Any]:
     groups: list[dict[str, Any]] = []
-    for g, label in enumerate(data.group_labels):
-        entry: dict[str, Any] = {"by": dict(zip(spec.by, label, strict=True))}
-        sums = outcome.sums.get(g)
-        count = outcome.counts[g]
-        entry["count"] = None if sums is None else count
-        for c, name in enumerate(columns):
-            if sums is None:
-                entry[f"sum:{name}"] = entry[f"mean:{name}"] = None
-                continue
-            scale = 10 ** decimals[c]
-            total = sums[c]
-            entry[f"sum:{name}"] = total // scale if integer[c] else total / scale
-            entry[f"mean:{name}"] = total / (scale * count) if count else None
-        entry["suppressed"] = sums is None
-        groups.append(entry)
-    matched = outcome.matched
-    return {
+    margins: list[dict[str, Any]] = []
+    matched = None
+    layers: dict[str, int] = {}
+    for cell in planner.cells:
+        name = cell_layer(spec.by, cell.key)
+        layers[name] = layers.get(name, 0) + 1
+    plan = _plan(spec, **layers)
+    for cell in planner.cells:
+        entry: dict[str, Any] = {"by": dict(zip(spec.by, cell.key, strict=True))}
+        entry |= _figures(spec, data, outcome, cell.key, cell.count)
+        if plan is not None and cell.key in outcome.sums:
+            sums = {k[4:]: v for k, v in entry.items() if k.startswith("sum:")}
+            entry |= noisy_cell(plan, spec.by, cell.key, cell.count, sums)
+        withheld = cell.key not in outcome.sums
+        entry["suppressed"] = withheld
+        entry["status"] = cell.status
+        entry["rules"] = list(cell.rules)
+        if withheld:
+            entry["reason"] = cell.reason
+        if all(v == TOTAL for v in cell.key):
+            matched = entry["count"]
+        (margins if TOTAL in cell.key else groups).append(entry)
+    result = {
         "computation": "join_aggregate",
         "left_size": outcome.left_size,
         "right_size": outcome.right_size,
-        "matched": matched if matched >= spec.min_cell else None,
+        "matched": matched,
         "min_cell": spec.min_cell,
+        "rules": [planner.floor.name, *spec.rules],
         "groups": groups,
+        "margins": margins,
     }
+    if plan is not None:
+        result["privacy"] = plan.privacy_block() | {"mechanism": MECHANISM}
+    return result
 
 
 def right_role(
@@ -215,8 +316,17 @@ def right_role(
     data: JoinData,
     spec: JoinAggregateSpec,
     progress: Progress | None = None,
+    owner: OwnerRules = NO_OWNER_RULES,
 ) -> dict[str, Any]:
-    """The right party's side: contribute the values; return both sizes, no figures."""
+    """The right party's side: contribute the values; return both sizes, no figures.
+
+    ``owner``: the rules the right dataset's owner imposes; B reviews every proposed cell
+    under them and its release guard, and decrypts no cell it withholds.
+    """
+    rules = magnitude_rules(spec.rules, owner) if spec.right_values else []
+    measures = _measures(spec)
+    plan = _plan(spec)
+    data = _clamped(spec, data)
     outcome = protocol.right(
         channel,
         peer,
@@ -225,10 +335,25 @@ def right_role(
         integer=data.integer,
         decimals=data.decimals,
         left_columns=len(spec.left_values),
-        min_cell=spec.min_cell,
+        approve=right_approver(
+            floor_rule(spec.min_cell, spec.rules, owner),
+            rules,
+            owner,
+            spec.right_values,
+            spec.by,
+            measures,
+        ),
+        contributions=bool(rules),
+        min_peer_rows=owner.min_peer_rows,
+        noise=None
+        if plan is None
+        else right_noise(plan, spec.by, (*spec.left_values, *spec.right_values)),
         chunk_size=spec.chunk_size,
         progress=progress,
     )
+    agreed = outcome.agreed
+    if owner.guard is not None and agreed is not None:
+        owner.guard.published(right_candidate(agreed, spec.by, measures), agreed.withheld)
     return {
         "computation": "join_aggregate",
         "role": RIGHT,
@@ -244,12 +369,27 @@ def run_role(
     path: str,
     spec: JoinAggregateSpec,
     progress: Progress | None,
+    owner: OwnerRules = NO_OWNER_RULES,
 ) -> tuple[dict[str, Any] | None, list[str]]:
     """A service node's runner: load ``path``, play ``role``; (result, data warnings)."""
     data = load_role_data(role, path, spec)
     if role == LEFT:
-        return left_role(channel, parties[RIGHT], data, spec, progress), data.warnings()
-    return right_role(channel, parties[LEFT], data, spec, progress), data.warnings()
+        result = left_role(channel, parties[RIGHT], data, spec, progress, owner)
+    else:
+        result = right_role(channel, parties[LEFT], data, spec, progress, owner)
+    return result, data.warnings()
+
+
+def _run_role(
+    role: str,
+    channel: Channel,
+    parties: Mapping[str, str],
+    path: str,
+    spec: JoinAggregateSpec,
+    progress: Progress | None,
+    context: RoleContext,
+) -> RoleOutput:
+    return RoleOutput(*run_role(role, channel, parties, path, spec, progress, context.owner))
 
 
 # --------------------------------------------------------------------------- local runs
@@ -264,9 +404,14 @@ def run_local_join_aggregate(
     spec: JoinAggregateSpec,
     *,
     progress: ProgressSink | None = None,
+    owners: Mapping[str, OwnerRules] | None = None,
 ) -> LocalRun:
-    """Run both roles, each in its own process on loopback; ``result`` includes ``seconds``."""
-    return run_kind_locally(KIND, {LEFT: left, RIGHT: right}, spec, progress=progress)
+    """Run both roles, each in its own process on loopback; ``result`` includes ``seconds``.
+
+    ``owners``: role → the rules its data owner imposes (picklable; a guard too)."""
+    return run_kind_locally(
+        KIND, {LEFT: left, RIGHT: right}, spec, progress=progress, owners=owners
+    )
 
 
 # --------------------------------------------------------------------------- the kind
@@ -287,7 +432,7 @@ def join_view(
     *,
     max_suppressed: int = 10,
 ) -> TableView:
-    """The result as one row per group, sum and mean per value column.
+    """The result as one row per group, then one per margin; sum and mean per value column.
 
     Only the first ``max_suppressed`` suppressed groups get a row; the others are counted
     in one closing row (the JSON lists every group).
@@ -317,6 +462,16 @@ def join_view(
     hidden = suppressed - min(suppressed, max_suppressed)
     if hidden:  # one row marks the gap; the caption says how many are not shown
         rows.append(("…", *[""] * (len(by) + 2 * len(values))))
+    for entry in result.get("margins", []):  # the margins and the total, after the groups
+        labels = [str(v) for v in entry["by"].values()]
+        if entry["suppressed"]:
+            rows.append((*labels, "suppressed", *[""] * (2 * len(values))))
+            continue
+        cells = [_number(entry["count"], 0)]
+        for name in values:
+            cells += [_number(entry[f"sum:{name}"], decimals)]
+            cells += [_number(entry[f"mean:{name}"], max(2, decimals))]
+        rows.append((*labels, *cells))
     matched = result["matched"]
     caption = (
         f"{names[LEFT]} {result['left_size']:,} · {names[RIGHT]} {result['right_size']:,} · "
@@ -331,6 +486,17 @@ def join_view(
     )
     title = f"Per-group totals over the persons in both files (min cell {result['min_cell']})"
     return TableView(title, tuple(columns), tuple(rows), caption)
+
+
+def _disclosure(spec: JoinAggregateSpec) -> dict[str, Any]:
+    """What a job discloses, shown before it runs: its floor and rules, and under DP ε, δ
+    and the privacy block (the noise does not depend on the data)."""
+    out: dict[str, Any] = {"min_cell": spec.min_cell, "rules": list(spec.rules)}
+    plan = _plan(spec)
+    if plan is not None:
+        privacy = plan.privacy_block() | {"mechanism": MECHANISM}
+        out |= {"epsilon": plan.epsilon, "delta": plan.delta, "privacy": privacy}
+    return out
 
 
 KIND = JobKind(
@@ -350,15 +516,18 @@ KIND = JobKind(
     result_role=LEFT,
     spec_type=JoinAggregateSpec,
     columns=columns_used,
-    disclosure=lambda spec: {"min_cell": spec.min_cell},
-    run_role=from_tuple(run_role),
+    disclosure=lambda spec: _disclosure(spec),
+    run_role=_run_role,
+    budget=dp_budget,
     render=lambda result: [join_view(result)],
     cli={
         "left_values": CliField(option="--left-value"),
+        "rules": CliField(option="--rule", split=False),
         "right_values": CliField(option="--right-value"),
         "normalization.strip": CliField(hidden=True),
         "normalization.unicode_form": CliField(hidden=True),
         "normalization.remove": CliField(option="--id-remove"),
         "chunk_size": CliField(hidden=True),
+        **dp_cli_fields(),
     },
 )

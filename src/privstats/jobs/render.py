@@ -161,8 +161,8 @@ def coverage_view(
         else:
             row = [
                 *labels,
-                f"{entry['register_size']:,}",
-                f"{entry['matched']:,}",
+                figure(entry["register_size"]),
+                figure(entry["matched"]),
                 percent(entry["estimate"]),
                 f"{percent(entry['ci_low'])} – {percent(entry['ci_high'])}",
             ]
@@ -180,8 +180,8 @@ def coverage_view(
             f"(CI {pop['ci_low']:,.0f} – {pop['ci_high']:,.0f})"
         )
     notes = [
-        f"register {result['register_size']:,} · source {result['source_size']:,} · "
-        f"matched {result['matched']:,} · {population}"
+        f"register {figure(result['register_size'])} · source {figure(result['source_size'])}"
+        f" · matched {figure(result['matched'])} · {population}"
     ]
     if groups:
         notes.append(f"domains: {len(groups) - suppressed:,} released, {suppressed:,} suppressed")

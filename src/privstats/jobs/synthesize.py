@@ -17,7 +17,10 @@ noisy count of the records, unless ``rows`` is set) and the released report of
 :func:`privstats.synth.report.released_report`: the privacy accounting and the synthetic
 records' shares within the public bounds, nothing more of the real data; the utility and
 risk figures and the real record counts stay at the node for the owner
-(``owner-report.html`` and ``report.json`` beside the held result).
+(``owner-report.html`` and ``report.json`` beside the held result). A job that fails
+because the table is smaller than ``min_cell`` says so without the count (the reason goes
+to the hub). ``bounds_from_data`` and ``public_categories`` are stated in the manifest's
+disclosure, so the node's owner sees before the run what the release will carry outside ε.
 The hub stores the released result like any other and passes it to the named recipients.
 Columns the node declares as keys (direct identifiers) are never synthesized: its policy
 rejects such a job.
@@ -91,6 +94,11 @@ class SynthesizeSpec(Spec):
     bounds_from_data: bool = Field(
         False, description="mst: take bounds from the data (outside ε; not recommended)."
     )
+    public_categories: tuple[str, ...] = Field(
+        (),
+        description="mst: categorical columns whose categories in the data are a public code "
+        "list (released outside ε); the others' categories pass a noisy threshold.",
+    )
     holdout_share: float = Field(
         0.2, ge=0, lt=0.9, description="Share of records set aside for the report."
     )
@@ -109,6 +117,7 @@ class SynthesizeSpec(Spec):
             "categorical": self.categorical,
             "quasi_identifiers": self.quasi_identifiers,
             "bounds": tuple(self.bounds),
+            "public_categories": self.public_categories,
             "target": (self.target,) if self.target else (),
             "sensitive": (self.sensitive,) if self.sensitive else (),
             "regression": _formula_names(self.regression) if self.regression else (),
@@ -135,6 +144,7 @@ class SynthesizeSpec(Spec):
                 "delta": self.delta,
                 "bounds": dict(self.bounds),
                 "bounds_from_data": self.bounds_from_data,
+                "public_categories": self.public_categories,
             }
         return {}
 
@@ -166,6 +176,14 @@ def disclosure(spec: SynthesizeSpec) -> dict[str, Any]:
             release="synthetic records (a noisy number of them unless rows is set) and the "
             "report of what ε covers; the utility and risk figures stay with the owner",
         )
+        if spec.public_categories:
+            stated["public_categories"] = list(spec.public_categories)
+        if spec.bounds_from_data:
+            stated["bounds_from_data"] = True
+            stated["outside_epsilon"] = (
+                "the real minimum and maximum of every numeric or date column without "
+                "public bounds are released (bounds taken from the data, not covered by ε)"
+            )
     return stated
 
 
@@ -194,9 +212,10 @@ def run_role(
     schema = Schema(tuple(schema[name] for name in spec.columns))
     table = table[list(spec.columns)]
     if len(table) < spec.min_cell:
+        # the count itself stays at the node: this message is the job's reason at the hub
         raise DatasetError(
-            f"{path}: {len(table)} records, fewer than the job's min_cell "
-            f"({spec.min_cell}); synthetic data from so few records is not released",
+            f"{path}: fewer records than the job's min_cell ({spec.min_cell}); synthetic "
+            "data from so few records is not released",
             path=path,
         )
     seed = new_seed()

@@ -38,6 +38,7 @@ from typing import Literal
 from scipy import sparse
 
 from privstats.disclosure.owner import CandidateRelease, OwnerRules
+from privstats.disclosure.release_table import count_table as shared_count_table
 from privstats.disclosure.tables import (
     TOTAL,
     Cell,
@@ -48,7 +49,6 @@ from privstats.disclosure.tables import (
     Verdict,
     parse_rule,
     secondary_suppression,
-    tabulate,
 )
 from privstats.disclosure.tables._protect import Status
 from privstats.errors import ComputationError, ParameterError, ProtocolError
@@ -145,7 +145,8 @@ def agree_rules(
 
 
 def count_table(by: Sequence[str], counts: Mapping[Label, int]) -> Table:
-    """The table of the groups' counts with every margin (one cell without ``by``)."""
+    """The table of the groups' counts with every margin (one cell ``()`` without ``by``),
+    built by ``privstats.disclosure.release_table.count_table`` as every kind's is."""
     if not by:
         total = sum(counts.values())
         cell = Cell((), total, float(total))
@@ -158,14 +159,7 @@ def count_table(by: Sequence[str], counts: Mapping[Label, int]) -> Table:
                     "rules give its margin; recode it (e.g. 'Total (reported)')",
                     parameter="by",
                 )
-    records = [
-        {**dict(zip(by, label, strict=True)), "_n": count}
-        for label, count in counts.items()
-        if count > 0
-    ]
-    table = tabulate(records, by, value="_n", top=0)
-    cells = tuple(replace(cell, count=round(cell.value)) for cell in table.cells)
-    return replace(table, cells=cells, magnitude=False)
+    return shared_count_table(by, counts, None)
 
 
 def frequency_verdict(cell: Cell, min_cell: int) -> Verdict | None:

@@ -25,8 +25,31 @@ random oracle. What each party receives:
 - a relay between them (the hub): message sizes and timing only, when messages are sealed.
 
 What it leaks beyond the counts: the group sizes and |S|. Callers that must not reveal a
-small group merge it with others before calling (see ``privstats.jobs.coverage``). A
+small group merge or pad it before calling (see ``privstats.jobs.coverage``). A
 malicious party could cheat (e.g. send chosen points); that is out of scope for this version.
+
+Two privacy options, explicit arguments of both roles:
+
+- ``reveal_counts=False``: the receiver keeps the per-group counts; no ``Counts`` message
+  is sent, and the sender learns only what its caller later chooses to tell it (a release
+  with small groups withheld). The sender's result then has ``matched == ()``.
+- *Dummy matches* (``dummy_pad`` at both roles, ``dummy_matches`` at the sender): so that
+  the receiver never sees a noiseless count, the sender adds ``k_g`` guaranteed matches to
+  group g (0 ≤ k_g ≤ ``dummy_pad``, e.g. a differential-privacy noise share with an offset
+  the caller subtracts later). The receiver sends ``A = α·D`` for a fixed public point D
+  (``DummyKey``); for each dummy the sender draws a fresh scalar t and puts ``t·D`` in its
+  own set and ``t·A`` among group g's returned points, which the receiver's re-keying
+  makes equal: ``α·(t·D) = t·A``. Each group's return is padded to ``|R_g| + dummy_pad``
+  points with random points and the own set to ``|S| + n_groups·dummy_pad``, every
+  message shuffled, so that the receiver sees neither which points are dummies nor how
+  many there are. Revealing ``α·D`` is safe under DDH: telling ``α·H(x)`` from random
+  given ``(D, α·D, H(x))`` is a DDH instance (H a random oracle, D's discrete log unknown).
+  The receiver's result is then ``m_g + k_g`` per group and ``|S|`` (the announced size
+  minus the padding).
+
+Floors on the peer's input: ``min_peer_size`` stops the protocol at the hello, before any
+point is sent, when the peer announces fewer identifiers (a one-person list; the data
+owner's ``min_peer_rows``).
 It could also announce a huge set to make the other party receive and hold points for it;
 each side takes ``max_peer_size``, the most identifiers the peer may announce (its
 dataset's declared row count), and stops at the hello if the peer announces more.
@@ -43,7 +66,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from privstats.crypto import POINT_BYTES, Scalar, hash_to_group, multiply, secure_permutation
+from privstats.crypto import (
+    POINT_BYTES,
+    Scalar,
+    hash_to_group,
+    multiply,
+    random_points,
+    secure_permutation,
+)
 from privstats.crypto.random import shuffle_points
 from privstats.errors import CryptoError, ParameterError, ProtocolError
 from privstats.protocols._steps import (
@@ -89,6 +119,17 @@ class Points(Message):
 @message("psi.counts", 1)
 class Counts(Message):
     matched: list[int]
+
+
+@message("psi.dummy_key", 1)
+class DummyKey(Message):
+    """``α·D``: lets the sender make dummy matches (see the module doc)."""
+
+    point: bytes
+
+
+DUMMY_BASE = hash_to_group([b"dummy matches"], context=CONTEXT + b".dummy-base")
+"""The public point D of dummy matches; nobody knows its discrete logarithm."""
 
 
 @dataclass(frozen=True)
@@ -202,8 +243,19 @@ def _check_max_peer_size(max_peer_size: int | None) -> None:
         )
 
 
-def _check_announced(announced: int, max_peer_size: int | None, peer: str) -> None:
-    """Stop at the hello if ``peer`` announced more identifiers than it may hold."""
+def _check_announced(
+    announced: int, max_peer_size: int | None, peer: str, min_peer_size: int = 0
+) -> None:
+    """Stop at the hello if ``peer`` announced more identifiers than it may hold, or fewer
+    than the data owner's floor ``min_peer_size``."""
+    if announced < min_peer_size:
+        raise ProtocolError(
+            f"hello: {peer!r} announced {announced} identifier{'' if announced == 1 else 's'}, "
+            f"fewer than the {min_peer_size} this data owner requires of a peer "
+            "(min_peer_rows); stopped before any identifier was exchanged",
+            peer=peer,
+            step="hello",
+        )
     if max_peer_size is not None and announced > max_peer_size:
         raise ProtocolError(
             f"hello: {peer!r} announced {announced} identifier{'' if announced == 1 else 's'}, "
@@ -215,32 +267,15 @@ def _check_announced(announced: int, max_peer_size: int | None, peer: str) -> No
         )
 
 
-def receiver(
-    channel: Channel,
-    peer: str,
-    ids: Sequence[str | bytes],
-    groups: Sequence[int] | None = None,
-    *,
-    n_groups: int | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    key: Scalar | None = None,
-    progress: Progress | None = None,
-    distinct: bool = False,
-    max_peer_size: int | None = None,
-) -> IntersectionCounts:
-    """Run the receiver's side: returns group sizes and per-group intersection sizes.
+def _check_floor(value: int, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ParameterError(f"{name} must be a whole number >= 0, got {value!r}", parameter=name)
 
-    ``groups[i]`` is the group index (``0 <= g < n_groups``) of ``ids[i]``; without
-    ``groups`` all elements form group 0. Repeated identifiers count once, in the group of
-    their first occurrence. ``distinct=True`` promises that no identifier repeats (as
-    ``IdentifierSet.ids`` guarantees) and skips the de-duplication, which for 10⁷
-    identifiers saves about a gigabyte of transient memory. ``max_peer_size``: the most
-    identifiers the sender may announce (None: no bound); more is a ProtocolError.
-    """
-    _check_chunk_size(chunk_size)
-    _check_max_peer_size(max_peer_size)
-    report = progress or no_progress
-    key = key or Scalar.random()
+
+def _prepare_groups(
+    ids: Sequence[str | bytes], groups: Sequence[int] | None, n_groups: int | None
+) -> tuple[Sequence[int], int]:
+    """The group of every identifier and the number of groups, checked."""
     if groups is None:
         groups = [0] * len(ids)
         n_groups = 1 if n_groups is None else n_groups
@@ -255,33 +290,80 @@ def receiver(
     if len(groups) and not (min(groups) >= 0 and max(groups) < n_groups):
         bad = next(g for g in groups if not 0 <= g < n_groups)
         raise ParameterError(f"group index {bad} is outside 0..{n_groups - 1}", parameter="groups")
+    return groups, n_groups
+
+
+def receiver(
+    channel: Channel,
+    peer: str,
+    ids: Sequence[str | bytes],
+    groups: Sequence[int] | None = None,
+    *,
+    n_groups: int | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    key: Scalar | None = None,
+    progress: Progress | None = None,
+    distinct: bool = False,
+    max_peer_size: int | None = None,
+    min_peer_size: int = 0,
+    peer_padding: int = 0,
+    reveal_counts: bool = True,
+    dummy_pad: int = 0,
+) -> IntersectionCounts:
+    """Run the receiver's side: returns group sizes and per-group intersection sizes.
+
+    ``groups[i]`` is the group index (``0 <= g < n_groups``) of ``ids[i]``; without
+    ``groups`` all elements form group 0. Repeated identifiers count once, in the group of
+    their first occurrence. ``distinct=True`` promises that no identifier repeats (as
+    ``IdentifierSet.ids`` guarantees) and skips the de-duplication, which for 10⁷
+    identifiers saves about a gigabyte of transient memory. ``max_peer_size``: the most
+    identifiers the sender may announce (None: no bound), plus ``peer_padding`` random ones
+    it may add; more is a ProtocolError, and so is fewer than ``min_peer_size``.
+    ``reveal_counts`` and ``dummy_pad``: see the module doc (with dummies, ``matched``
+    holds ``m_g + k_g``).
+    """
+    _check_chunk_size(chunk_size)
+    _check_max_peer_size(max_peer_size)
+    _check_floor(min_peer_size, "min_peer_size")
+    _check_floor(dummy_pad, "dummy_pad")
+    report = progress or no_progress
+    key = key or Scalar.random()
+    groups, n_groups = _prepare_groups(ids, groups, n_groups)
     members = _group_members(ids, groups, n_groups, distinct)
     sizes = [len(m) for m in members]
 
     channel.send(peer, ReceiverHello(sizes))
-    sender_size = channel.recv(peer, SenderHello).size
-    if sender_size < 0:
-        raise ProtocolError("sender announced a negative set size", peer=peer, step="hello")
-    _check_announced(sender_size, max_peer_size, peer)
+    announced = channel.recv(peer, SenderHello).size
+    padding = n_groups * dummy_pad
+    if announced < padding:
+        raise ProtocolError(
+            f"hello: {peer!r} announced {announced} points, fewer than its {padding} dummies",
+            peer=peer,
+            step="hello",
+        )
+    sender_size = announced - padding
+    bound = None if max_peer_size is None else max_peer_size + peer_padding
+    _check_announced(sender_size, bound, peer, min_peer_size)
+    if dummy_pad:
+        channel.send(peer, DummyKey(multiply(key, DUMMY_BASE)))
 
     tick = progress_counter(report, "blind own set", sum(sizes))
     for group, items in enumerate(members):
         _blind_and_stream(channel, peer, items, group, key, chunk_size, tick)
     del members
 
-    tick = progress_counter(report, "re-key peer set", sender_size)
-    rekeyed = _receive_points(
-        channel, peer, SENDER_SET, sender_size, "re-key sender set", tick, key
-    )
+    tick = progress_counter(report, "re-key peer set", announced)
+    rekeyed = _receive_points(channel, peer, SENDER_SET, announced, "re-key sender set", tick, key)
     lookup = np.sort(_as_rows(rekeyed))
     del rekeyed
 
     matched = []
-    tick = progress_counter(report, "count matches", sum(sizes))
+    tick = progress_counter(report, "count matches", sum(sizes) + padding)
     for group, size in enumerate(sizes):
-        returned = _receive_points(channel, peer, group, size, "count matches", tick)
+        returned = _receive_points(channel, peer, group, size + dummy_pad, "count matches", tick)
         matched.append(_count_members(returned, lookup))
-    channel.send(peer, Counts(matched))
+    if reveal_counts:
+        channel.send(peer, Counts(matched))
     return IntersectionCounts(tuple(sizes), tuple(matched), sender_size)
 
 
@@ -291,6 +373,45 @@ def _count_members(points: bytes, lookup: npt.NDArray[np.bytes_]) -> int:
     rows = _as_rows(points)
     index = np.minimum(np.searchsorted(lookup, rows), lookup.size - 1)
     return int(np.count_nonzero(lookup[index] == rows))
+
+
+@dataclass(frozen=True)
+class _Dummies:
+    """The sender's dummy points: those hidden in its own set, and those per group."""
+
+    own: bytes
+    groups: tuple[bytes, ...]
+
+
+def _make_dummies(dummy_key: bytes, matches: Sequence[int], pad: int, peer: str) -> _Dummies:
+    """``k_g`` pairs (t·D in the own set, t·A in group g) and random points up to ``pad``."""
+    own: list[bytes] = []
+    groups: list[bytes] = []
+    try:
+        for k in matches:
+            scalars = [Scalar.random() for _ in range(k)]
+            own += [multiply(t, DUMMY_BASE) for t in scalars]
+            paired = b"".join(multiply(t, dummy_key) for t in scalars)
+            groups.append(paired + random_points(pad - k))
+            own.append(random_points(pad - k))
+    except CryptoError as exc:
+        raise ProtocolError(
+            f"dummies: {peer!r} sent an invalid dummy key", peer=peer, step="dummies"
+        ) from exc
+    return _Dummies(b"".join(own), tuple(groups))
+
+
+def _check_dummies(dummy_matches: Sequence[int] | None, pad: int, n_groups: int) -> list[int]:
+    matches = list(dummy_matches) if dummy_matches is not None else [0] * n_groups
+    if len(matches) != n_groups or any(
+        isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= pad for k in matches
+    ):
+        raise ParameterError(
+            f"dummy_matches must give, for each of the receiver's {n_groups} groups, a whole "
+            f"number between 0 and dummy_pad={pad}",
+            parameter="dummy_matches",
+        )
+    return matches
 
 
 def sender(
@@ -303,15 +424,25 @@ def sender(
     progress: Progress | None = None,
     distinct: bool = False,
     max_peer_size: int | None = None,
+    min_peer_size: int = 0,
+    peer_padding: int = 0,
+    reveal_counts: bool = True,
+    dummy_pad: int = 0,
+    dummy_matches: Sequence[int] | Callable[[int], Sequence[int]] | None = None,
 ) -> IntersectionCounts:
     """Run the sender's side: returns the same counts the receiver learns.
 
     ``distinct=True`` promises that no identifier repeats and skips the de-duplication.
     ``max_peer_size``: the most identifiers the receiver may announce over all its groups
-    (None: no bound); more is a ProtocolError.
+    (None: no bound), plus ``peer_padding`` random ones per group; more is a ProtocolError,
+    and so is fewer than ``min_peer_size``. ``dummy_matches``: the dummy matches per
+    group, or a function of the number of groups that gives them (see the module doc).
+    Without ``reveal_counts`` the result's ``matched`` is ``()``.
     """
     _check_chunk_size(chunk_size)
     _check_max_peer_size(max_peer_size)
+    _check_floor(min_peer_size, "min_peer_size")
+    _check_floor(dummy_pad, "dummy_pad")
     report = progress or no_progress
     key = key or Scalar.random()
     own: Sequence[str | bytes] = (
@@ -319,28 +450,49 @@ def sender(
     )
     own_size = len(own)
 
-    channel.send(peer, SenderHello(own_size))
     sizes = channel.recv(peer, ReceiverHello).group_sizes
     if not 1 <= len(sizes) <= MAX_GROUPS or any(size < 0 for size in sizes):
         raise ProtocolError("receiver announced invalid group sizes", peer=peer, step="hello")
-    _check_announced(sum(sizes), max_peer_size, peer)
+    bound = None if max_peer_size is None else max_peer_size + peer_padding * len(sizes)
+    _check_announced(sum(sizes), bound, peer, min_peer_size)
+    chosen = dummy_matches(len(sizes)) if callable(dummy_matches) else dummy_matches
+    matches = _check_dummies(chosen, dummy_pad, len(sizes))
+    channel.send(peer, SenderHello(own_size + len(sizes) * dummy_pad))
+    dummies = _Dummies(b"", ())
+    if dummy_pad:
+        dummies = _make_dummies(channel.recv(peer, DummyKey).point, matches, dummy_pad, peer)
 
     tick = progress_counter(report, "blind own set", own_size)
-    _blind_and_stream(channel, peer, own, SENDER_SET, key, chunk_size, tick)
+    if dummies.own:
+        blinded = multiply(key, hash_to_group(map(encode_identifier, own), context=CONTEXT))
+        tick(own_size)
+        _stream(channel, peer, SENDER_SET, shuffle_points(blinded + dummies.own), chunk_size)
+    else:
+        _blind_and_stream(channel, peer, own, SENDER_SET, key, chunk_size, tick)
     del own
 
     tick = progress_counter(report, "re-key peer set", sum(sizes))
     step = "re-key receiver set"
     for group, size in enumerate(sizes):
-        shuffled = shuffle_points(_receive_points(channel, peer, group, size, step, tick, key))
-        for start in range(0, len(shuffled), chunk_size * POINT_BYTES):
-            channel.send(peer, Points(group, shuffled[start : start + chunk_size * POINT_BYTES]))
+        rekeyed = _receive_points(channel, peer, group, size, step, tick, key)
+        extra = dummies.groups[group] if dummy_pad else b""
+        _stream(channel, peer, group, shuffle_points(rekeyed + extra), chunk_size)
 
+    if not reveal_counts:
+        return IntersectionCounts(tuple(sizes), (), own_size)
     matched = channel.recv(peer, Counts).matched
+    real = [m - k for m, k in zip(matched, matches, strict=False)]  # without the dummies
     if (
         len(matched) != len(sizes)
-        or any(not 0 <= m <= size for m, size in zip(matched, sizes, strict=True))
-        or sum(matched) > own_size
+        or any(not 0 <= m <= size for m, size in zip(real, sizes, strict=True))
+        or sum(real) > own_size
     ):
         raise ProtocolError("receiver reported impossible counts", peer=peer, step="counts")
     return IntersectionCounts(tuple(sizes), tuple(matched), own_size)
+
+
+def _stream(channel: Channel, peer: str, group: int, points: bytes, chunk_size: int) -> None:
+    """Send packed ``points`` of ``group`` in chunks of ``chunk_size``."""
+    step = chunk_size * POINT_BYTES
+    for start in range(0, len(points), step):
+        channel.send(peer, Points(group, points[start : start + step]))

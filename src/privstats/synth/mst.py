@@ -12,15 +12,22 @@ What is protected
     (unbounded differential privacy). A respondent with several records is protected only
     through group privacy (roughly k·ε for k records): give one record per respondent.
 What is assumed public
-    The schema's *structure*: the column names and kinds, the **category lists** of
-    categorical columns and **whether a column has missing values**. If the schema was
-    inferred from the confidential table (``Schema.infer``), these are computed from the
-    data and are *not* covered by ε (a category seen once is disclosed by its presence in
-    the list): write the schema from public knowledge (code lists, questionnaires) when
-    that matters. The **bounds** of numeric and date columns must be given by the user
-    (``bounds``) from public knowledge; the schema's observed low/high are not public.
-    With ``bounds_from_data=True`` the observed range is used instead and the report says
-    that these bounds are not covered by ε.
+    The column names and kinds (when the schema is inferred, a column is an integer one
+    if every value is a whole number: a kind can depend on the data). The **bounds** of
+    numeric and date columns must be given by the user (``bounds``) from public
+    knowledge; the schema's observed low/high are not public. With
+    ``bounds_from_data=True`` the observed range is used instead and the report says,
+    loudly, that these bounds are the real minimum and maximum, not covered by ε. The
+    **category lists** of the columns named in ``public_categories`` (or all, with
+    ``True``) are taken from the schema as public code lists.
+What is not assumed public
+    The schema's other category lists, usually inferred from the confidential table: a
+    category seen once would be disclosed by its presence. They are released by OpenDP's
+    Gaussian threshold (step 2): a category is kept only when its noisy count reaches a
+    threshold, so one held by one person surfaces with probability at most its δ; the
+    records of the dropped ones are counted as missing. **Whether a column has missing
+    values** is not taken from the schema either: every column has a missing cell, kept
+    only when its noisy count reaches 4σ₁ (``_MISSING_SIGMAS``).
 What is not protected
     Nothing else leaves ``fit`` than the noisy measurements listed in :attr:`MST.privacy`
     and what is computed from them. The number of records is not released: the default
@@ -42,6 +49,10 @@ samples **exactly** from the operating system's randomness and cannot be seeded:
 - counts are measured with OpenDP's discrete Gaussian mechanism (``make_gaussian`` on
   integer vectors, L2 sensitivity 1: one record is one cell of each marginal), which is
   ρ = 1/(2σ²) zero-concentrated DP (Canonne, Kamath & Steinke 2020);
+- the counts of the categories seen in the data (no public code list) with OpenDP's
+  Gaussian threshold (``make_gaussian_threshold``, Rogers 2023): the same noise, and only
+  the keys at or above the threshold are released; it is (ρ, δ)-approximate zCDP with
+  OpenDP's δ for a key only one record holds;
 - the tree is selected with OpenDP's report-noisy-max with Gumbel noise (``make_noisy_max``
   with ``zero_concentrated_divergence``), which is the exponential mechanism; with
   sensitivity 1 (non-monotonic) and ``ε_sel = 2/scale`` it is ε_sel-DP and
@@ -62,28 +73,39 @@ optimal conversion of Canonne, Kamath & Steinke 2020) is at most the request; at
 (with d ≥ 3 columns): all d 1-way marginals (ρ/3d each), the d − 1 selection rounds of the
 spanning tree (ρ/3(d − 1) each) and the d − 1 chosen 2-way marginals (ρ/3(d − 1) each).
 With two columns there is nothing to select (the one pair is the tree), and the budget is
-split in halves; with one column it all goes to its 1-way marginal. The reported ε is
-recomputed from the sum of the listed ρ's with the same conversion.
+split in halves; with one column it all goes to its 1-way marginal. When some category
+lists are not public, half of δ is shared among their thresholds (each threshold the
+smallest whose δ by OpenDP's map is at most its share, :func:`~privstats.disclosure.dp.
+threshold_for`) and the conversion gets the other half: approximate zCDP adds the ρ's and
+the δ's, and (ρ, δ₀)-approximate zCDP is (ε(ρ, δ′), δ₀ + δ′)-DP. The reported ε is
+recomputed from the sum of the listed ρ's with the same conversion at δ′, the reported δ
+is δ′ plus the listed thresholds' δ's (``delta_categories``), at most the request.
 
 The algorithm
 -------------
 1. **Public discretisation.** A categorical column has one cell per category; a numeric
    column one cell for each of its public bounds, exactly, and ``bins`` equal-width bins
    strictly between them (an integer or date column with at most ``bins + 2`` whole
-   numbers in its bounds gets one cell per value); a column that can be missing one more
-   cell for missing values. Values outside the bounds are clamped onto them, which is why
+   numbers in its bounds gets one cell per value); every column one more cell for
+   missing values. Values outside the bounds are clamped onto them, which is why
    the bounds are cells of their own: clamping, top- and bottom-coding and zero-inflated
    variables (a capital gain that is 0 for 92 % of people, with bounds 0 and 99,999) put
    point masses exactly there, which a bin spanning ``[0, 6,250)`` would smear out when
    values are drawn within it (step 6). The rule depends on the public bounds only.
-2. **1-way marginals.** Every column's counts, with discrete Gaussian noise.
+2. **1-way marginals.** Every column's counts, with discrete Gaussian noise; for a
+   categorical column without a public code list, the Gaussian threshold on the counts of
+   its categories seen in the data and of its missing cell, and the column keeps only the
+   categories released (the others' records count as missing from here on). A missing
+   cell whose noisy count is below 4σ₁ is dropped (its few records count in the first
+   cell): samples have missing values only where the noisy counts show them.
 3. **Selection.** The number of records N̂ is estimated from the noisy 1-way totals (the
    inverse-variance weighted mean of the columns' totals: a column of k cells has a total
-   with noise variance k·σ₁²) and each noisy 1-way marginal is projected onto the
-   probability simplex. For every pair of
-   columns the score is the L1 distance between its true 2-way counts and the counts
-   N̂·pᵢ·pⱼ that independence of the noisy marginals implies: the pairs the 1-way
-   marginals explain worst. Kruskal's algorithm then grows a maximum spanning tree, each
+   with noise variance k·σ₁²; columns that went through a threshold only when no other
+   is left, as their totals miss the dropped categories' records) and each noisy 1-way
+   marginal is projected onto the probability simplex. For every pair of columns the
+   score is the L1 distance between its true 2-way counts and the counts N̂·pᵢ·pⱼ that
+   independence of the noisy marginals implies: the pairs the 1-way marginals explain
+   worst. Kruskal's algorithm then grows a maximum spanning tree, each
    of its d − 1 edges chosen by the exponential mechanism among the pairs that join two
    components (as in MST).
 4. **2-way marginals.** The counts of the d − 1 tree edges, with discrete Gaussian noise.
@@ -119,7 +141,7 @@ them); within-bin shape of numeric columns is lost (uniform within the bin).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -128,15 +150,16 @@ import pandas as pd
 
 from privstats.crypto.random import SeededStream
 from privstats.disclosure.accounting import rho_for_epsilon, zcdp_epsilon
-from privstats.disclosure.budget import Budget
 from privstats.disclosure.dp import discrete_gaussian as _discrete_gaussian
+from privstats.disclosure.dp import gaussian_threshold as _gaussian_threshold
 from privstats.disclosure.dp import noisy_argmax as _noisy_argmax
-from privstats.disclosure.dp import require_opendp
+from privstats.disclosure.dp import require_opendp, threshold_for
 from privstats.disclosure.report import PrivacyReport
 from privstats.errors import ParameterError
 from privstats.synth.base import Synthesizer
 from privstats.synth.mst_coding import Bound, Coding, as_number, bound_text, column_coding
 from privstats.synth.mst_model import Edge, Groups, build_tree, project_simplex, reconcile
+from privstats.synth.mst_privacy import mst_privacy_report
 from privstats.synth.schema import Schema
 
 __all__ = ["MST", "MissingBoundsError"]
@@ -144,6 +167,8 @@ __all__ = ["MST", "MissingBoundsError"]
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
+_MISSING_SIGMAS = 4.0  # a missing cell counted below 4σ₁: the column has no missing values
+_MISSING_KEY = "(missing)"  # the missing cell among the categories of a threshold
 _CHUNK_CELLS = 1 << 22  # rows × cells per choice_rows call while sampling (32 MiB of floats)
 
 # The names this module had before issue 14 moved the noise and accounting to
@@ -161,6 +186,42 @@ _coding = column_coding  # benchmarks/synth_vs_sdv_smartnoise.py codes columns a
 _as_number = as_number
 _bound_text = bound_text
 _PURPOSE = "the mst synthesizer (OpenDP's noise)"
+
+
+def _seen_categories(
+    coding: Coding, codes: IntArray, sigma: float, threshold: int
+) -> tuple[IntArray, dict[str, Any]]:
+    """1-way counts of a column whose category list came from the data, not from the public.
+
+    Each category seen in the data, and the missing cell, is counted with discrete Gaussian
+    noise, and only those whose noisy count reaches ``threshold`` are kept (OpenDP's
+    Gaussian threshold): a category only one person holds surfaces with probability δ.
+    Returns the noisy counts of the kept categories and of the missing cell (0 when it was
+    dropped), and the measurement with the kept categories' indices (``kept``).
+    """
+    counts = np.bincount(codes, minlength=coding.cells)
+    names = coding.spec.categories
+    seen = {names[k]: int(count) for k, count in enumerate(counts[: coding.values]) if count}
+    missing = _MISSING_KEY
+    while missing in seen:  # a key no category has
+        missing += "_"
+    if coding.missing and counts[coding.values]:
+        seen[missing] = int(counts[coding.values])
+    released, rho, delta = _gaussian_threshold(seen, sigma, threshold)
+    kept = tuple(k for k, name in enumerate(names) if name in released)
+    noisy = np.array(
+        [released[names[k]] for k in kept] + [released.get(missing, 0)], dtype=np.int64
+    )
+    measured = {
+        "what": f"1-way {coding.spec.name} (categories above a noisy threshold)",
+        "cells": len(kept) + 1,
+        "sigma": sigma,
+        "threshold": threshold,
+        "rho": rho,
+        "delta": delta,
+        "kept": kept,
+    }
+    return noisy, measured
 
 
 def _opendp() -> Any:
@@ -211,6 +272,10 @@ class MST(Synthesizer):
     bounds_from_data
         Take missing bounds from the schema's observed low/high. These are computed from
         the confidential data and are **not** covered by ε; :attr:`privacy` says so.
+    public_categories
+        Categorical columns whose category lists in the schema are public code lists
+        (``True``: all). Their lists are released as they are, outside ε; every other
+        categorical column keeps only the categories that pass a noisy threshold.
     """
 
     method: ClassVar[str] = "mst"
@@ -224,6 +289,7 @@ class MST(Synthesizer):
         max_categories: int = 64,
         *,
         bounds_from_data: bool = False,
+        public_categories: bool | Iterable[str] = False,
     ) -> None:
         super().__init__()
         if isinstance(epsilon, bool) or not isinstance(epsilon, int | float):
@@ -252,6 +318,17 @@ class MST(Synthesizer):
                 )
         self.max_categories = max_categories
         self.bounds_from_data = bool(bounds_from_data)
+        if isinstance(public_categories, str):
+            raise ParameterError(
+                f"public_categories must be True or a list of column names, got "
+                f"{public_categories!r}; write [{public_categories!r}] for one column",
+                parameter="public_categories",
+            )
+        self.public_categories = public_categories
+        self._public: frozenset[str] = frozenset(
+            () if isinstance(public_categories, bool) else map(str, public_categories)
+        )
+        self._delta_zcdp = self.delta
         self._codings: list[Coding] = []
         self._groups: list[Groups] = []
         self._root: FloatArray = np.zeros(0)
@@ -285,13 +362,19 @@ class MST(Synthesizer):
 
     # -- fitting -------------------------------------------------------------------------
 
+    def _is_public(self, name: str) -> bool:
+        """Whether the caller declared the category list of column ``name`` public."""
+        return self.public_categories is True or name in self._public
+
     def _resolve_codings(self, schema: Schema) -> tuple[list[Coding], list[str]]:
-        unknown = [name for name in self.bounds if name not in schema]
-        if unknown:
-            raise ParameterError(
-                f"bounds given for columns not in the table: {', '.join(map(repr, unknown))}",
-                parameter="bounds",
-            )
+        for option, names in (("bounds", self.bounds), ("public_categories", self._public)):
+            unknown = [name for name in names if name not in schema]
+            if unknown:
+                raise ParameterError(
+                    f"{option} given for columns not in the table: "
+                    f"{', '.join(map(repr, sorted(unknown)))}",
+                    parameter=option,
+                )
         codings, from_data, unbounded = [], [], []
         for spec in schema:
             if spec.kind == "categorical":
@@ -312,7 +395,7 @@ class MST(Synthesizer):
                         f"categorical column {spec.name!r} has no categories",
                         parameter="schema",
                     )
-                codings.append(column_coding(spec, None, self.bins))
+                codings.append(column_coding(spec, None, self.bins, missing=True))
                 continue
             if spec.name in self.bounds:
                 low, high = (as_number(v, spec) for v in self.bounds[spec.name])
@@ -328,7 +411,7 @@ class MST(Synthesizer):
             else:
                 unbounded.append(spec)
                 continue
-            codings.append(column_coding(spec, (low, high), self.bins))
+            codings.append(column_coding(spec, (low, high), self.bins, missing=True))
         if unbounded:
             raise MissingBoundsError(
                 tuple(spec.name for spec in unbounded), tuple(spec.kind for spec in unbounded)
@@ -340,7 +423,14 @@ class MST(Synthesizer):
         codes = [coding.encode(table[coding.spec.name]) for coding in codings]
         d = len(codings)
         require_opendp(_PURPOSE)  # the error names this synthesizer and the extra
-        rho = rho_for_epsilon(self.epsilon, self.delta)
+        hidden = [
+            i
+            for i, coding in enumerate(codings)
+            if coding.spec.kind == "categorical" and not self._is_public(coding.spec.name)
+        ]
+        # categories seen in the data get half of δ, shared; the zCDP conversion the rest
+        self._delta_zcdp = self.delta / 2 if hidden else self.delta
+        rho = rho_for_epsilon(self.epsilon, self._delta_zcdp)
         if d == 1:
             rho_one, rho_select, rho_two = rho, 0.0, 0.0
         elif d == 2:
@@ -352,24 +442,32 @@ class MST(Synthesizer):
         # 1-way marginals
         sigma_one = math.sqrt(d / (2.0 * rho_one))
         noisy_one: list[IntArray] = []
-        for coding, column in zip(codings, codes, strict=True):
-            noisy, spent = _discrete_gaussian(
-                np.bincount(column, minlength=coding.cells), sigma_one
-            )
+        for i, coding in enumerate(codings):
+            if i in hidden:
+                threshold = threshold_for(sigma_one, (self.delta - self._delta_zcdp) / len(hidden))
+                noisy, measured = _seen_categories(coding, codes[i], sigma_one, threshold)
+                codings[i] = coding.keeping(measured.pop("kept"))
+                codes[i] = codings[i].encode(table[coding.spec.name])
+            else:
+                noisy, spent = _discrete_gaussian(
+                    np.bincount(codes[i], minlength=coding.cells), sigma_one
+                )
+                measured = {"what": f"1-way {coding.spec.name}", "cells": coding.cells,
+                            "sigma": sigma_one, "rho": spent}  # fmt: skip
             noisy_one.append(noisy)
-            measurements.append(
-                {
-                    "what": f"1-way {coding.spec.name}",
-                    "cells": coding.cells,
-                    "sigma": sigma_one,
-                    "rho": spent,
-                }
-            )
+            measurements.append(measured)
         # N̂: each column's noisy total, weighted by the inverse of its noise variance k·σ₁²
-        weights = np.array([1.0 / coding.cells for coding in codings])
-        sums = np.array([float(noisy.sum()) for noisy in noisy_one])
+        # (not the columns whose rare categories were dropped, if any other is left)
+        counted = [i for i in range(d) if i not in hidden] or list(range(d))
+        weights = np.array([1.0 / codings[i].cells for i in counted])
+        sums = np.array([float(noisy_one[i].sum()) for i in counted])
         estimate = float(weights @ sums / weights.sum())
         total_sigma = sigma_one / math.sqrt(float(weights.sum()))
+        # missing values only where the noisy count of the missing cell shows them
+        for i, noisy in enumerate(noisy_one):
+            if noisy[-1] < _MISSING_SIGMAS * sigma_one:
+                codings[i], codes[i] = codings[i].without_missing(codes[i])
+                noisy_one[i] = noisy[: codings[i].cells]
         total = max(1.0, estimate)
         self._rows = max(1, round(estimate))
         groups = [Groups.of(noisy, sigma_one) for noisy in noisy_one]
@@ -412,81 +510,18 @@ class MST(Synthesizer):
         self._root = reconciled[0]
         self._edges = build_tree(cells, reconciled, noisy_two, sigma_two, total)
 
-        self._report = self._privacy_report(codings, from_data, tree, measurements, total_sigma)
-
-    def _privacy_report(
-        self,
-        codings: list[Coding],
-        from_data: list[str],
-        tree: list[tuple[int, int]],
-        measurements: list[dict[str, Any]],
-        total_sigma: float,
-    ) -> PrivacyReport:
-        """What ``fit`` measured, its cost recomputed from the listed ρ's, and its limits."""
-        spent_rho = math.fsum(m["rho"] for m in measurements)
-        caveats = [
-            "the category lists of categorical columns and which columns have missing values "
-            "are taken from the schema and assumed public; if the schema was inferred from "
-            "this table they are not covered by ε",
-            "numeric bounds given by the user are assumed public; values outside them were "
-            "clamped to the first or last bin",
-            "neighbouring tables differ by adding or removing one record: a respondent with "
-            "several records is protected only by group privacy",
-            "ε is the standard zCDP-to-(ε, δ) bound, an upper bound on the privacy loss",
-        ]
-        outside = [
-            "the column names and kinds, the category lists of categorical columns and which "
-            "columns have missing values: taken from the schema and assumed public; when the "
-            "schema was inferred from the confidential table (as the command line and the "
-            "synthesize job do), they are computed from the data and not covered by ε",
-        ]
-        if from_data:
-            caveats.append(
-                f"the bounds of {', '.join(from_data)} were taken from the data (the schema's "
-                "observed low/high) and are not covered by ε"
-            )
-            outside.append(
-                f"the bounds of {', '.join(from_data)}: the observed minimum and maximum "
-                "(bounds from data), which the synthetic values can reach"
-            )
-        public = [coding.spec.name for coding in codings if coding.spec.name in self.bounds]
-        if public:
-            outside.append(
-                f"the bounds of {', '.join(public)}: given by the user and assumed public"
-            )
-        return PrivacyReport(
-            method=self.method,
-            mechanism="discrete Gaussian (OpenDP) on counts; exponential mechanism as "
-            "Gumbel report-noisy-max (OpenDP) for the tree",
-            spent=Budget(epsilon=zcdp_epsilon(spent_rho, self.delta), delta=self.delta),
-            figures={"rho": spent_rho},
-            accounting="zCDP, ρ added; ε from OpenDP's make_zCDP_to_approxDP",
-            covers="the fitted model, the noisy record count, this report and every table "
-            "sampled from the model",
-            details={
-                "bins": self.bins,
-                "bounds_from_data": from_data,
-                "bounds": {
-                    coding.spec.name: [
-                        bound_text(coding.low, coding.spec),
-                        bound_text(coding.high, coding.spec),
-                    ]
-                    for coding in codings
-                    if coding.spec.kind != "categorical"
-                },
-                "noisy_total": {
-                    "records": self._rows,
-                    "sigma": total_sigma,
-                    "from": "the noisy 1-way marginals' totals, inverse-variance weighted "
-                    "(post-processing: no budget of its own)",
-                },
-            },
-            outside_epsilon=tuple(outside),
-            trailing={
-                "tree": [[codings[a].spec.name, codings[b].spec.name] for a, b in tree],
-                "measurements": measurements,
-            },
-            caveats=tuple(caveats),
+        self._report = mst_privacy_report(
+            codings=codings,
+            measurements=measurements,
+            tree=tree,
+            delta_zcdp=self._delta_zcdp,
+            bins=self.bins,
+            rows=self._rows,
+            total_sigma=total_sigma,
+            from_data=from_data,
+            public_bounds=self.bounds,
+            public_categories=[c.spec.name for c in codings if self._is_public(c.spec.name)],
+            missing_sigmas=_MISSING_SIGMAS,
         )
 
     def _select(

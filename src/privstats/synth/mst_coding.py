@@ -5,8 +5,9 @@ user's bounds), never on the confidential values, so the cells cost no privacy b
 categorical column has one cell per category; a numeric column one cell for each of its
 public bounds, exactly, and ``bins`` equal-width bins strictly between them (an integer or
 date column with at most ``bins + 2`` whole numbers in its bounds gets one cell per value);
-a column that can be missing one more cell for missing values. Values outside the bounds
-are clamped onto them. See step 1 of :mod:`privstats.synth.mst` for why the bounds are
+every column one more cell for missing values (whether a column has any is not assumed
+public: MST keeps the cell only when its noisy count is large enough). Values outside the
+bounds are clamped onto them. See step 1 of :mod:`privstats.synth.mst` for why the bounds are
 cells of their own.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +51,7 @@ class Coding:
     low: float = 0.0
     high: float = 0.0
     starts: tuple[float, ...] = ()  # integer/date: first whole number of each bin
+    kept: tuple[int, ...] | None = None  # categorical: the schema's categories kept (None: all)
 
     @property
     def cells(self) -> int:
@@ -66,6 +68,10 @@ class Coding:
             )
         if spec.kind == "categorical":
             codes = numbers.astype(np.int64)
+            if self.kept is not None:  # a category not kept is counted as missing
+                cells = np.full(max(len(spec.categories), 1), self.values, dtype=np.int64)
+                cells[list(self.kept)] = np.arange(self.values)
+                codes = cells[np.maximum(codes, 0)]
         elif spec.kind == "continuous":
             clean = np.clip(np.where(absent, self.low, numbers), self.low, self.high)
             codes = np.zeros(len(clean), dtype=np.int64)
@@ -82,10 +88,33 @@ class Coding:
         out: IntArray = np.where(absent, self.values, codes).astype(np.int64)
         return out
 
+    def keeping(self, kept: tuple[int, ...]) -> Coding:
+        """This categorical coding with only the schema's categories ``kept`` (by index).
+
+        For category lists that are not public: the categories whose counts passed a noisy
+        threshold. Records of the others are counted in the missing cell.
+        """
+        return replace(self, values=len(kept), kept=tuple(kept))
+
+    def without_missing(self, codes: IntArray) -> tuple[Coding, IntArray]:
+        """This coding without its missing cell, and ``codes`` with missing as cell 0.
+
+        For a missing cell whose noisy count says missing values are too rare to release:
+        the few records with one are counted in the first value cell from then on (a
+        choice made from noisy counts, so post-processing), and samples have none.
+        """
+        if not self.missing or self.values < 1:
+            return self, codes
+        folded: IntArray = np.where(codes == self.values, 0, codes).astype(np.int64)
+        return replace(self, missing=False), folded
+
     def decode(self, codes: IntArray, stream: SeededStream) -> pd.Series:
         spec = self.spec
         absent = codes >= self.values
         if spec.kind == "categorical":
+            if self.kept is not None:
+                kept = np.asarray((*self.kept, -1), dtype=np.int64)
+                codes = kept[np.where(absent, self.values, codes)]
             return from_numeric(np.where(absent, -1, codes), spec)
         bins = np.minimum(codes, self.values - 1)
         u = stream.uniform(len(codes))
@@ -132,8 +161,15 @@ def bound_text(value: float, spec: ColumnSpec) -> float | str:
     return value
 
 
-def column_coding(spec: ColumnSpec, bounds: tuple[float, float] | None, bins: int) -> Coding:
-    missing = spec.missing > 0
+def column_coding(
+    spec: ColumnSpec, bounds: tuple[float, float] | None, bins: int, *, missing: bool | None = None
+) -> Coding:
+    """The cells of ``spec``; a missing cell if ``missing`` (default: if the schema has any).
+
+    MST gives every column a missing cell (``missing=True``), whatever the data hold, and
+    keeps it only if its noisy count is large enough (:meth:`Coding.without_missing`).
+    """
+    missing = spec.missing > 0 if missing is None else missing
     if spec.kind == "categorical":
         return Coding(spec, len(spec.categories), missing)
     low, high = bounds if bounds is not None else (0.0, 0.0)

@@ -20,7 +20,10 @@ or states: the privacy accounting, the number of synthetic records (a noisy coun
 the user fixed it), the public bounds and the synthetic records' own shares within those
 bounds — no real count, quantile, minimum or maximum, no utility or risk figure (they
 compare with the real data: :data:`OWNER_ONLY_KEYS`). It says what is released but not
-covered by ε (``privacy.outside_epsilon``) and what it leaves out (``owner_only``).
+covered by ε (``privacy.outside_epsilon``) and what it leaves out (``owner_only``). Bounds
+taken from the data (``bounds_from_data``) are the real minimum and maximum: such a
+release opens with a warning saying so, and its JSON carries it as
+``not_covered_warning`` (:func:`data_bounds_warning`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ __all__ = [
     "OWNER_ONLY_KEYS",
     "Audience",
     "column_shares",
+    "data_bounds_warning",
     "released_report",
     "render_html",
     "synthetic_shares",
@@ -59,9 +63,10 @@ OWNER_ONLY_NOTE = (
     "only (the owner's report)"
 )
 COVERED_NOTE = (
-    "covered by ε: the synthetic records, their number (drawn from a noisy count of the "
-    "records unless it was set explicitly), and this report's figures: the privacy "
-    "accounting and the synthetic records' shares within the public bounds"
+    "covered by (ε, δ): the synthetic records, their number (drawn from a noisy count of the "
+    "records unless it was set explicitly), the categories kept by a noisy threshold, and "
+    "this report's figures: the privacy accounting and the synthetic records' shares "
+    "within the bounds"
 )
 
 _BINS = 10
@@ -138,8 +143,33 @@ def released_report(report: Mapping[str, Any]) -> dict[str, Any]:
         return dict(report)
     out = {key: value for key, value in report.items() if key not in OWNER_ONLY_KEYS}
     out["covered_by_epsilon"] = COVERED_NOTE
+    warning = data_bounds_warning(report["privacy"])
+    if warning:
+        out["not_covered_warning"] = warning
     out["owner_only"] = OWNER_ONLY_NOTE
     return out
+
+
+def data_bounds_warning(privacy: Mapping[str, Any]) -> str | None:
+    """The warning a release with bounds taken from the data carries (None without them).
+
+    Such bounds are the real minimum and maximum: one person's exact value each, released
+    as the bounds and reachable by synthetic values, outside ε.
+    """
+    columns = [str(name) for name in privacy.get("bounds_from_data") or ()]
+    if not columns:
+        return None
+    bounds = privacy.get("bounds", {})
+    shown = "; ".join(
+        f"{name}: {bounds[name][0]} to {bounds[name][1]}" if name in bounds else name
+        for name in columns
+    )
+    return (
+        f"NOT COVERED BY ε: the bounds of {', '.join(columns)} were taken from the "
+        f"confidential data ({shown}). They are the real minimum and maximum, each one "
+        "person's exact value, released here and reachable by synthetic values; the (ε, δ) "
+        "above does not protect them. Give public bounds instead to release only what ε covers."
+    )
 
 
 def synthetic_shares(
@@ -276,8 +306,10 @@ def _render_dp_release(report: Mapping[str, Any], synthetic: pd.DataFrame, schem
         f"<li>{html.escape(str(item))}</li>" for item in privacy.get("outside_epsilon", ())
     )
     released = released_report(report)
+    warning = data_bounds_warning(privacy)
     sections = [
         f"<h1>{title}</h1>",
+        *([f"<p class='owner'><b>{html.escape(warning)}</b></p>"] if warning else []),
         f"<p>{len(synthetic):,} synthetic records, {len(schema.columns)} columns; "
         f"(ε, δ) = ({privacy['epsilon']:.4g}, {privacy['delta']:.3g}).</p>",
         "<h2>What this report releases</h2><ul>"

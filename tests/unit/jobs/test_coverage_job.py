@@ -69,9 +69,9 @@ def test_released_figures_equal_the_plaintext_computation(tmp_path: Path) -> Non
             assert {entry[k] for k in ("register_size", "matched", "estimate")} == {None}
 
 
-def test_source_never_receives_a_withheld_domain_size(tmp_path: Path) -> None:
-    """The source is told released domain sizes and one pooled size, nothing finer."""
-    regions = ["A"] * 50 + ["B"] * 3 + ["C"] * 20
+def test_source_sees_withheld_domain_sizes_only_rounded_to_the_floor(tmp_path: Path) -> None:
+    """The source is told released domain sizes, withheld ones padded to the floor."""
+    regions = ["A"] * 50 + ["B"] * 3 + ["C"] * 17
     reg_rows = [[f"p{i}", regions[i]] for i in range(len(regions))]
     spec = CoverageSpec.build(key="pid", peer_key="cid", by=("region",), min_cell=10)
     reg = _write(tmp_path / "reg.csv", ["pid", "region"], reg_rows)
@@ -90,16 +90,48 @@ def test_source_never_receives_a_withheld_domain_size(tmp_path: Path) -> None:
     from privstats.transport.codec import decode
 
     frames = net.channel("source").received or []
-    hello = decode(frames[0][1], ReceiverHello)
-    assert sorted(hello.group_sizes) == [23, 50]  # A alone; B and C pooled
+    hello = decode(frames[1][1], ReceiverHello)  # after the terms
+    # A (50) released; B (3) below the minimum and C (20) withheld with it: padded to a
+    # multiple of the floor: 3 shows as 10, 17 as 20
+    assert hello.group_sizes == [50, 10, 20]
 
 
-def test_source_refuses_a_release_that_disagrees_with_its_counts(tmp_path: Path) -> None:
-    """A register that inflates its figures is caught by the source's check."""
-    counts = coverage.psi.IntersectionCounts((10,), (4,), 8)
-    forged = {"computation": "coverage", "matched": 5, "register_size": 10, "source_size": 8}
-    with pytest.raises(ProtocolError, match="disagree"):
-        coverage._check_release(forged, counts, "register")
+def test_source_refuses_a_release_that_breaks_its_terms() -> None:
+    """A release with a wrong source size, or a cell below the source's floor, is refused."""
+    from privstats.jobs.coverage_figures import check_release
+    from privstats.jobs.coverage_release import CoverageTerms
+
+    terms = CoverageTerms(min_cell=10, min_matched=5)
+    forged = {"computation": "coverage", "matched": 20, "register_size": 30, "source_size": 8}
+    with pytest.raises(ProtocolError, match="source size 8 is not this source's"):
+        check_release(forged, (), terms, 9, "register")
+    small = forged | {"matched": 3, "source_size": 9}
+    with pytest.raises(ProtocolError, match=r"cell \[\] has matched 3"):
+        check_release(small, (), terms, 9, "register")
+    check_release(forged | {"source_size": 9}, (), terms, 9, "register")  # control
+
+
+def test_source_refuses_a_release_whose_withheld_cell_the_rest_pins_down() -> None:
+    """One withheld region beside a released one and the total: total − A gives B; the
+    source solves for it, as an analyst would, and refuses."""
+    from privstats.jobs.coverage_figures import check_release
+    from privstats.jobs.coverage_release import CoverageTerms
+
+    def entry(region: str, n: int | None, m: int | None) -> dict:
+        return {"by": {"region": region}, "register_size": n, "matched": m}
+
+    forged = {
+        "computation": "coverage",
+        "register_size": 53,
+        "matched": 21,
+        "source_size": 40,
+        "groups": [entry("A", 50, 20), entry("B", None, None)],
+        "margins": [],
+    }
+    with pytest.raises(ProtocolError, match=r"withheld cell \['B'\] has register_size pinned"):
+        check_release(forged, ("region",), CoverageTerms(10), 40, "register")
+    forged["groups"].append(entry("C", None, None))  # control: B and C protect each other
+    check_release(forged, ("region",), CoverageTerms(10), 40, "register")
 
 
 def test_empty_register_is_a_dataset_error(tmp_path: Path) -> None:
@@ -161,7 +193,8 @@ def test_a_peer_announcing_more_identifiers_than_its_dataset_declares_is_stopped
     assert isinstance(info.value.__cause__, ProtocolError)
     assert "'source' announced 30 identifiers, more than the 5" in str(info.value.__cause__)
     with pytest.raises(ComputationError) as info:
-        _run_kind(tmp_path, {"register": {}, "source": {"register": 19}}, src_ids)
+        # the register may pad each domain by up to the floor (10): 9 declared rows allow 19
+        _run_kind(tmp_path, {"register": {}, "source": {"register": 9}}, src_ids)
     assert info.value.party == "source"
     assert "'register' announced 20 identifiers, more than the 19" in str(info.value.__cause__)
 

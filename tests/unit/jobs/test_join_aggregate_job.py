@@ -110,7 +110,9 @@ def test_released_result_equals_pandas(files: tuple[Path, Path]) -> None:
         assert entry["mean:cards"] == entry["sum:cards"] / entry["count"]
     for tiny in (by_region["Tiny"], by_region["Wee"]):
         assert tiny["suppressed"] is True
-        assert all(tiny[k] is None for k in tiny if k not in ("by", "suppressed"))
+        assert tiny["status"] in ("primary", "secondary") and tiny["reason"]
+        figures = [k for k in tiny if k == "count" or k.startswith(("sum:", "mean:"))]
+        assert figures and all(tiny[k] is None for k in figures)
     assert out["right"][0] == {
         "computation": "join_aggregate", "role": "right", "left_size": 60, "right_size": 70,
     }  # fmt: skip
@@ -136,8 +138,10 @@ def test_secondary_suppression_and_a_small_total(tmp_path: Path) -> None:
 
     few = write(tmp_path / "few.csv", ["id", "v"], [[f"p{i}", "1"] for i in range(4)])
     result, _ = run_in_memory(left, few, spec)["left"]
-    assert result["matched"] is None
-    assert all(g["suppressed"] for g in result["groups"])
+    assert result["matched"] is None  # the total equals the one small group: withheld too
+    by_group = {g["by"]["g"]: g for g in result["groups"]}
+    assert by_group["A"]["suppressed"] and by_group["A"]["status"] == "primary"
+    assert [(by_group[k]["status"], by_group[k]["count"]) for k in "BC"] == [("empty", 0)] * 2
 
 
 def test_without_group_columns_one_total(tmp_path: Path) -> None:

@@ -25,8 +25,11 @@ from privstats.protocols.join_aggregate import (
     DecryptRequest,
     DecryptShares,
     LeftEntries,
+    LeftGo,
     LeftHello,
     LeftKeys,
+    ReleaseCandidate,
+    ReleaseVerdict,
     RightEntries,
     RightHello,
     RightKeys,
@@ -78,7 +81,7 @@ def run_recorded() -> tuple[dict[str, Any], dict[str, list[Message]], dict[str, 
         {
             "nso": lambda ch: ja.left(
                 ch, "bank", LEFT_IDS, GROUPS, N_GROUPS, LEFT_VALUES,
-                release=release, keys=LEFT_KEYS, chunk_size=7,
+                release=ja.per_group(release), keys=LEFT_KEYS, chunk_size=7,
             ),
             "bank": lambda ch: ja.right(
                 ch, "nso", RIGHT_IDS, RIGHT_VALUES, keys=RIGHT_KEYS, min_cell=MIN_CELL,
@@ -141,7 +144,7 @@ def test_result_is_correct_and_the_right_party_learns_sizes_only(recorded: Any) 
     counts = [sum(1 for x, g in zip(LEFT_IDS, GROUPS, strict=True) if g == k and x in shared)
               for k in range(N_GROUPS)]  # fmt: skip
     assert list(results["nso"].counts) == counts
-    assert set(results["nso"].sums) == {g for g, n in enumerate(counts) if n >= MIN_CELL}
+    assert set(results["nso"].sums) == {(str(g),) for g, n in enumerate(counts) if n >= MIN_CELL}
     assert counts[3] < MIN_CELL  # one group withheld
     assert results["bank"] == ja.RightResult(
         left_size=len(LEFT_IDS), right_size=len(RIGHT_IDS), decrypted=3 * N_COLUMNS
@@ -151,15 +154,18 @@ def test_result_is_correct_and_the_right_party_learns_sizes_only(recorded: Any) 
 def test_each_party_receives_only_the_protocol_messages(recorded: Any) -> None:
     _, messages, _ = recorded
     bank = [type(m) for m in messages["bank"]]
-    assert bank[0] is LeftHello
-    assert set(bank[1:]) == {LeftEntries, DecryptRequest}
-    assert bank.index(DecryptRequest) > max(i for i, k in enumerate(bank) if k is LeftEntries)
+    assert bank[:2] == [LeftHello, LeftGo]
+    assert [kind for kind, _ in itertools.groupby(bank[2:])] == [
+        LeftEntries,
+        ReleaseCandidate,
+        DecryptRequest,
+    ]
     nso = [type(m) for m in messages["nso"]]
     assert nso[0] is RightHello
-    assert set(nso[1:]) == {ShuffledEntries, RightEntries, DecryptShares}
     assert [kind for kind, _ in itertools.groupby(nso[1:])] == [
         ShuffledEntries,
         RightEntries,
+        ReleaseVerdict,
         DecryptShares,
     ]
 
@@ -265,3 +271,65 @@ def test_a_withheld_group_is_never_sent_for_decryption(recorded: Any) -> None:
     assert len(requested) == len(results["nso"].sums) * N_COLUMNS * POINT_BYTES
     assert all(len(m.shares) % POINT_BYTES == 0 for m in of(messages["nso"], DecryptShares))
     assert CIPHERTEXT_BYTES == 2 * POINT_BYTES  # requests carry C1 only, never C2
+
+
+# --------------------------------------------------------------------------- the release step
+
+
+def test_the_right_party_sees_counts_of_proposed_cells_only(recorded: Any) -> None:
+    """The candidate names the withheld group without its count, and no contribution is
+    sent when the right party asked for none."""
+    results, messages, _ = recorded
+    (candidate,) = of(messages["bank"], ja.ReleaseCandidate)
+    counts = results["nso"].counts
+    released = [g for g, n in enumerate(counts) if n >= MIN_CELL]
+    assert candidate.keys == [[str(g)] for g in released]
+    assert candidate.counts == [counts[g] for g in released]
+    assert candidate.withheld == [["3"]] and counts[3] not in candidate.counts
+    assert of(messages["bank"], ja.CellContributions) == []
+
+
+def test_with_magnitude_rules_the_right_party_learns_each_cells_value_multiset() -> None:
+    """The stated price of dominance rules: B decrypts, per proposed cell, exactly the
+    multiset of its own values over the cell's matched persons (rerandomised: no
+    ciphertext equals one B sent); it refuses a dominated cell, which is never decrypted."""
+    seen: list[ja.Candidate] = []
+
+    def approve(candidate: ja.Candidate) -> dict[tuple[str, ...], str]:
+        seen.append(candidate)
+        assert candidate.contributions is not None
+        return {
+            key: "nk:1,50 — dominated"
+            for key, (values,) in zip(candidate.keys, candidate.contributions, strict=True)
+            if values and max(values) > sum(values) / 2
+        }
+
+    big = SHARED[0]  # in group 0, with 6 others
+    right_values = [[1_000 if x == big else 10 for x in RIGHT_IDS]]
+    network = MemoryNetwork(["nso", "bank"], timeout=60, record=True)
+    out = run_parties(
+        network,
+        {
+            "nso": lambda ch: ja.left(
+                ch, "bank", LEFT_IDS, GROUPS, N_GROUPS, release=ja.per_group(release)
+            ),
+            "bank": lambda ch: ja.right(
+                ch, "nso", RIGHT_IDS, right_values, approve=approve, contributions=True
+            ),
+        },
+    )
+
+    group_of = dict(zip(LEFT_IDS, GROUPS, strict=True))
+    first = seen[0]
+    assert first.contributions is not None
+    for key, got in zip(first.keys, first.contributions, strict=True):
+        members = [x for x in SHARED if group_of[x] == int(key[0])]
+        assert got == (tuple(sorted(1_000 if x == big else 10 for x in members)),)
+    dominated = (str(group_of[big]),)
+    agreed = out["bank"].agreed
+    assert agreed is not None and dominated in agreed.withheld
+    assert dominated not in out["nso"].sums and out["nso"].refused[dominated]
+    by_bank = [decode(frame) for _, frame in network.channel("nso").received or []]
+    to_bank = [decode(frame) for _, frame in network.channel("bank").received or []]
+    contributed = set(split(b"".join(m.values for m in of(to_bank, ja.CellContributions))))
+    assert contributed and contributed.isdisjoint(points_in(of(by_bank, RightEntries)))

@@ -82,7 +82,8 @@ def _epsilon(rho: float, delta: float) -> float:
 
 
 def test_the_budget_uses_opendps_conversion_not_the_looser_bound() -> None:
-    report = MST(epsilon=1.0, delta=1e-9, bounds=BOUNDS).fit(_table(500)).privacy
+    report = MST(epsilon=1.0, delta=1e-9, bounds=BOUNDS, public_categories=True)
+    report = report.fit(_table(500)).privacy
     assert report is not None
     simple_bound_rho = (math.sqrt(math.log(1e9) + 1.0) - math.sqrt(math.log(1e9))) ** 2
     assert simple_bound_rho == pytest.approx(0.0118, abs=1e-4)
@@ -122,11 +123,17 @@ def test_reported_epsilon_is_the_composition_of_the_measurements(
     assert report is not None
     measurements = report["measurements"]
     total_rho = math.fsum(m["rho"] for m in measurements)
-    composed = _epsilon(total_rho, delta)
+    # categories taken from the data (every categorical column here) are released by a
+    # noisy threshold with a δ of its own; the zCDP conversion gets the other half of δ
+    thresholds = math.fsum(m.get("delta", 0.0) for m in measurements)
+    delta_zcdp = delta / 2 if any("threshold" in m for m in measurements) else delta
+    composed = _epsilon(total_rho, delta_zcdp)
     assert report["rho"] == pytest.approx(total_rho, rel=1e-12)
+    assert report["delta_categories"] == pytest.approx(thresholds, rel=1e-12)
     assert report["epsilon"] == pytest.approx(composed, rel=1e-9)
     assert report["epsilon"] == pytest.approx(epsilon, rel=1e-9)
-    assert report["delta"] == delta
+    assert report["delta"] == pytest.approx(delta_zcdp + thresholds, rel=1e-12)
+    assert report["delta"] <= delta
 
     d = table.shape[1]
     one_way = [m for m in measurements if m["what"].startswith("1-way")]
@@ -159,10 +166,11 @@ def test_privacy_is_none_before_fit_and_a_copy_after() -> None:
     assert any("public" in caveat for caveat in synth.privacy["caveats"])
     checked = synth.privacy_report
     assert checked is not None and checked.to_dict() == synth.privacy
-    assert checked.spent is not None and checked.spent.delta == synth.delta
+    assert checked.spent is not None and checked.spent.delta <= synth.delta
     # the keys MST's report has always had, in their order, then the PrivacyReport's new ones
     assert list(synth.privacy) == [
-        "method", "mechanism", "epsilon", "delta", "rho", "accounting", "neighbouring", "bins",
+        "method", "mechanism", "epsilon", "delta", "rho", "delta_categories", "accounting",
+        "neighbouring", "bins",
         "bounds_from_data", "bounds", "noisy_total", "outside_epsilon", "tree", "measurements",
         "caveats", "unit", "covers",
     ]  # fmt: skip
@@ -221,15 +229,16 @@ def test_the_default_sample_size_is_a_noisy_count_with_the_stated_noise() -> Non
     real, fits = _two_columns(400), 80
     sizes, sigmas = [], set()
     for _ in range(fits):
-        synth = MST(bounds={"x": (-3.0, 3.0)}).fit(real)
+        synth = MST(bounds={"x": (-3.0, 3.0)}, public_categories=True).fit(real)
         report = synth.privacy
         assert report is not None and report["noisy_total"]["records"] == synth.default_rows
         sizes.append(synth.default_rows)
         sigmas.add(report["noisy_total"]["sigma"])
     (sigma,) = sigmas  # fixed by the budget and the public cells, not by the data
-    # 1-way marginals of 4 and 18 cells at σ₁ = √(2 / (2ρ/2)): the weighted total's sd
+    # 1-way marginals of 4 and 18 cells, and a missing cell each (every column has one,
+    # whatever the data hold), at σ₁ = √(2 / (2ρ/2)): the weighted total's sd
     sigma_one = math.sqrt(2.0 / (mst_module._rho_for(1.0, 1e-9)))
-    assert sigma == pytest.approx(sigma_one / math.sqrt(1 / 4 + 1 / 18), rel=1e-9)
+    assert sigma == pytest.approx(sigma_one / math.sqrt(1 / 5 + 1 / 19), rel=1e-9)
     z = (np.array(sizes, dtype=float) - len(real)) / sigma
     assert stats.kstest(z, "norm").pvalue > 1e-6  # N + noise of the stated sd: not N
     assert abs(float(z.mean())) < 5 / math.sqrt(fits)
@@ -249,7 +258,7 @@ def test_the_sample_size_is_post_processing_of_the_listed_measurements(
 
     monkeypatch.setattr(mst_module, "_discrete_gaussian", recording)
     real = _table(1_000)
-    synth = MST(epsilon=0.7, bounds=BOUNDS).fit(real)
+    synth = MST(epsilon=0.7, bounds=BOUNDS, public_categories=True).fit(real)
     report = synth.privacy
     assert report is not None
     counted = [m for m in report["measurements"] if "sigma" in m]
@@ -264,7 +273,8 @@ def test_the_sample_size_is_post_processing_of_the_listed_measurements(
     assert report["epsilon"] == pytest.approx(composed, rel=1e-9)
     assert report["epsilon"] == pytest.approx(0.7, rel=1e-9)
     release = synthesize(real, Schema.infer(real), method="mst", seed=1,
-                         options={"epsilon": 0.7, "bounds": BOUNDS}, evaluate=False)  # fmt: skip
+                         options={"epsilon": 0.7, "bounds": BOUNDS, "public_categories": True},
+                         evaluate=False)  # fmt: skip
     assert len(release.synthetic) == release.report["privacy"]["noisy_total"]["records"]
 
 
@@ -300,8 +310,11 @@ def test_a_dp_release_report_shows_no_real_extreme_quantile_or_count(tmp_path: P
     assert not {"fitted_records", "holdout_records", "seconds", "utility", "risk"} & set(summary)
     assert summary["records"] == 1_000
     assert "not covered by ε" in summary["owner_only"]
-    assert any("category lists" in item for item in summary["privacy"]["outside_epsilon"])
-    assert "not covered by ε" in released[0] and "category lists" in released[0]
+    outside = summary["privacy"]["outside_epsilon"]
+    assert any("column names and kinds" in item for item in outside)
+    assert not any("category lists" in item for item in outside)  # sex's: by a threshold
+    assert any("categories of sex (threshold" in c for c in summary["privacy"]["caveats"])
+    assert "not covered by ε" in released[0] and "column names and kinds" in released[0]
 
 
 # 3. utility at large ε ----------------------------------------------------------------

@@ -22,8 +22,19 @@ and downwards) are those τ-Argus derives from each rule (manual §4.2.4; Hundep
   1 unit (one contributor in a frequency table), our choice: a rare cell must not be pinned
   to closer than ± 10 % of its value, and never to a single value.
 
-The zero / full-cell rule (all contributors of a cell share one category of another
-variable) is not implemented: it needs that other variable, which a table does not hold.
+Two rules protect zeros, whose disclosure is of a group rather than of one contributor:
+
+* ``zero`` (``zero:W``) — every empty cell is sensitive: "nobody in Islands is in M" is
+  not to be published (sdcTable's ``allowZeros``/GaussSuppression's ``protectZeros``,
+  τ-Argus's "zero unsafe"). Level: the cell must be able to reach ``W`` (default 1: one
+  contributor in a frequency table, one unit of the magnitude otherwise); it cannot go
+  below 0, so the lower level is 0.
+* ``full`` (``full:W``) — the full-cell rule (group disclosure): when a cell holds every
+  contributor of its parent along a dimension (all of Islands is in M), one empty sibling
+  (Islands × C) is sensitive, with the same levels as ``zero``: an attacker must not be
+  able to rule out that one contributor of the group is elsewhere. Which cells qualify
+  depends on the whole table; :mod:`._group` finds them when the table is built and the
+  rule reads the result from :attr:`Cell.reveals`.
 """
 
 from __future__ import annotations
@@ -35,7 +46,16 @@ from typing import Protocol
 from privstats.disclosure.tables._table import Cell
 from privstats.errors import ParameterError
 
-__all__ = ["DominanceRule", "FrequencyRule", "PPercentRule", "Rule", "Verdict", "parse_rule"]
+__all__ = [
+    "DominanceRule",
+    "FrequencyRule",
+    "FullCellRule",
+    "PPercentRule",
+    "Rule",
+    "Verdict",
+    "ZeroRule",
+    "parse_rule",
+]
 
 
 @dataclass(frozen=True)
@@ -162,19 +182,85 @@ class PPercentRule:
         return Verdict(self.name, reason, level, min(level, cell.value))
 
 
-_SPEC = re.compile(r"^(freq|nk|p):(\d+(?:\.\d+)?)(?:,(\d+(?:\.\d+)?))?$")
+def _width(kind: str, width: float) -> None:
+    """A zero or full-cell level must be a positive amount."""
+    if not width > 0 or width == float("inf"):
+        raise ParameterError(f"{kind}: the width must be > 0, got {width:g}", parameter="rules")
+
+
+@dataclass(frozen=True)
+class ZeroRule:
+    """Every empty cell is sensitive; it must be able to reach ``width`` (see module doc)."""
+
+    width: float = 1.0
+
+    def __post_init__(self) -> None:
+        _width("zero", self.width)
+
+    @property
+    def name(self) -> str:
+        return "zero" if self.width == 1 else f"zero:{self.width:g}"
+
+    @property
+    def contributions_needed(self) -> int:
+        return 0
+
+    def check(self, cell: Cell) -> Verdict | None:
+        if cell.count:
+            return None
+        return Verdict(
+            self.name, "no contributor: a published 0 says nobody is here", self.width, 0.0
+        )
+
+
+@dataclass(frozen=True)
+class FullCellRule:
+    """Group disclosure: the empty cell that would show a full cell (see module doc)."""
+
+    width: float = 1.0
+
+    def __post_init__(self) -> None:
+        _width("full", self.width)
+
+    @property
+    def name(self) -> str:
+        return "full" if self.width == 1 else f"full:{self.width:g}"
+
+    @property
+    def contributions_needed(self) -> int:
+        return 0
+
+    def check(self, cell: Cell) -> Verdict | None:
+        if cell.count or not cell.reveals:
+            return None
+        more = f" (and {len(cell.reveals) - 1} more)" if len(cell.reveals) > 1 else ""
+        reason = f"a published 0 here would show that {cell.reveals[0]}{more}"
+        return Verdict(self.name, reason, self.width, 0.0)
+
+
+_NUMBER = r"(\d+(?:\.\d+)?)"
+_SPEC = re.compile(rf"^(freq|nk|p|zero|full)(?::{_NUMBER}(?:,{_NUMBER})?)?$")
 
 
 def parse_rule(spec: str | Rule) -> Rule:
-    """A rule from its short name: ``"freq:3"``, ``"nk:1,80"``, ``"p:10"``."""
+    """A rule from its short name: ``"freq:3"``, ``"nk:1,80"``, ``"p:10"``, ``"zero"``,
+    ``"full"`` (the last two optionally with a width, ``"zero:5"``)."""
     if not isinstance(spec, str):
         return spec
     match = _SPEC.match(spec.strip())
     if not match:
         raise ParameterError(
-            f"unknown rule {spec!r}; use 'freq:3', 'nk:1,80' or 'p:10'", parameter="rules"
+            f"unknown rule {spec!r}; use 'freq:3', 'nk:1,80', 'p:10', 'zero' or 'full'",
+            parameter="rules",
         )
     kind, first, second = match.groups()
+    if kind in ("zero", "full"):
+        if second is not None:
+            raise ParameterError(f"{spec!r}: {kind} takes at most one number", parameter="rules")
+        width = 1.0 if first is None else float(first)
+        return ZeroRule(width) if kind == "zero" else FullCellRule(width)
+    if first is None:
+        raise ParameterError(f"{spec!r}: give its number, e.g. {kind}:3", parameter="rules")
     if kind == "nk":
         if second is None or "." in first:
             raise ParameterError(f"{spec!r}: write nk:n,k (e.g. nk:1,80)", parameter="rules")

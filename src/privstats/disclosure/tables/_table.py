@@ -9,6 +9,12 @@ of contributors, the sum, and the largest contributions the primary rules need.
 The additivity of the table (each parent or total = the sum of its children, along every
 dimension) is kept as a sparse matrix ``A`` with ``A @ values == 0``: the equations an
 attacker knows, and the ones the audit and the secondary suppression reason with.
+
+*Linked tables* (:func:`tabulate_linked`) are several tables of the same records that share
+dimensions, e.g. region × activity and region × size. They are held as one table over the
+union of the dimensions: a member table's cell has ``"Total"`` in every dimension the member
+lacks, so a margin the members share (region × Total × Total) is one cell, and the equations
+are those of every member, stacked. Protecting that one table protects the members jointly.
 """
 
 from __future__ import annotations
@@ -22,12 +28,11 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from privstats.disclosure.tables._group import revealing_zeros
+from privstats.disclosure.tables._shape import TOTAL, Dimension
 from privstats.errors import ParameterError
 
-__all__ = ["TOTAL", "Cell", "Table", "tabulate"]
-
-TOTAL = "Total"
-"""The label of a dimension's total."""
+__all__ = ["TOTAL", "Cell", "Dimension", "Table", "tabulate", "tabulate_linked"]
 
 
 @dataclass(frozen=True)
@@ -39,23 +44,12 @@ class Cell:
     value: float
     top: tuple[float, ...] = ()
     """The largest contributions, largest first (as many as the rules need)."""
-
-
-@dataclass(frozen=True)
-class Dimension:
-    """A dimension's labels (leaves, subtotals, ``"Total"``) and each label's children."""
-
-    name: str
-    labels: tuple[str, ...]
-    children: Mapping[str, tuple[str, ...]]
-    parent: Mapping[str, str]
-
-    def ancestors(self, label: str) -> tuple[str, ...]:
-        """``label`` and every node above it up to ``"Total"``."""
-        chain = [label]
-        while chain[-1] != TOTAL:
-            chain.append(self.parent[chain[-1]])
-        return tuple(chain)
+    reveals: tuple[str, ...] = ()
+    """For an empty cell: the full cells whose group its published 0 would give away (as
+    text, see :mod:`._group`); read by the full-cell rule."""
+    ckm_key: int = 0
+    """The sum of its contributors' record keys modulo 2⁶⁴ (cell-key method, see
+    :mod:`privstats.disclosure.cell_key`); 0 unless tabulated with record keys."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +64,8 @@ class Table:
     top: int
     """How many largest contributions each cell keeps."""
     index: Mapping[tuple[str, ...], int] = field(repr=False)
+    members: tuple[tuple[str, ...], ...] = ()
+    """The dimensions of each linked member table (empty or one member: a single table)."""
 
     @property
     def values(self) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -124,8 +120,6 @@ def _check_records(
     records: Sequence[Mapping[str, Any]], dimensions: Sequence[str], value: str | None
 ) -> None:
     """Fail early, naming the record and column, on unusable input."""
-    if not dimensions or len(set(dimensions)) != len(dimensions):
-        raise ParameterError("give one or more distinct dimensions", parameter="dimensions")
     for row, record in enumerate(records):
         for dim in dimensions:
             label = record.get(dim)
@@ -150,60 +144,135 @@ def tabulate(
     value: str | None = None,
     hierarchies: Mapping[str, Mapping[str, str]] | None = None,
     top: int = 2,
+    record_keys: Sequence[int] | None = None,
 ) -> Table:
     """The table of ``records`` (one per contributor) with every margin and subtotal.
 
     ``value`` names the magnitude column (a frequency table when None: each contributor
     counts 1). ``hierarchies`` maps a dimension to its child → parent map; nodes without a
     parent hang under ``"Total"``. ``top`` is how many largest contributions each cell keeps.
+    ``record_keys`` (one 64-bit key per record) gives each cell its :attr:`Cell.ckm_key`.
     """
-    _check_records(records, dimensions, value)
+    return tabulate_linked(
+        records,
+        [dimensions],
+        value=value,
+        hierarchies=hierarchies,
+        top=top,
+        record_keys=record_keys,
+    )
+
+
+def tabulate_linked(
+    records: Sequence[Mapping[str, Any]],
+    tables: Sequence[Sequence[str]],
+    *,
+    value: str | None = None,
+    hierarchies: Mapping[str, Mapping[str, str]] | None = None,
+    top: int = 2,
+    record_keys: Sequence[int] | None = None,
+) -> Table:
+    """Linked tables of the same ``records`` as one table (see the module doc).
+
+    ``tables`` lists each member's dimensions, e.g. ``[["region", "activity"], ["region",
+    "size"]]``; a cell the members share (a common margin) is one cell with one status.
+    Arguments otherwise as :func:`tabulate`.
+    """
+    if not tables:
+        raise ParameterError("give one or more tables of dimensions", parameter="dimensions")
+    for member in tables:
+        if not member or len(set(member)) != len(member):
+            raise ParameterError(
+                f"give one or more distinct dimensions per table, got {list(member)}",
+                parameter="dimensions",
+            )
+    names = tuple(dict.fromkeys(name for member in tables for name in member))
+    members = tuple(dict.fromkeys(tuple(member) for member in tables))
+    _check_records(records, names, value)
     if top < 0:
         raise ParameterError(f"top must be ≥ 0, got {top}", parameter="top")
-    unknown = set(hierarchies or {}) - set(dimensions)
+    if record_keys is not None and len(record_keys) != len(records):
+        raise ParameterError(
+            f"{len(record_keys)} record keys for {len(records)} records", parameter="record_keys"
+        )
+    unknown = set(hierarchies or {}) - set(names)
     if unknown:
         raise ParameterError(
             f"hierarchies for unknown dimensions {sorted(unknown)}", parameter="hierarchies"
         )
-    dims = tuple(
-        _dimension(d, {r[d] for r in records}, (hierarchies or {}).get(d)) for d in dimensions
-    )
+    dims = tuple(_dimension(d, {r[d] for r in records}, (hierarchies or {}).get(d)) for d in names)
+    keys = list(dict.fromkeys(k for member in members for k in _member_keys(dims, member)))
     contributions: dict[tuple[str, ...], list[float]] = {}
-    for record in records:
+    key_sums: dict[tuple[str, ...], int] = {}
+    for row, record in enumerate(records):
         amount = 1.0 if value is None else float(record[value])
         chains = [dim.ancestors(record[dim.name]) for dim in dims]
-        for key in itertools.product(*chains):
+        mine = {k for member in members for k in _member_keys(dims, member, chains)}
+        for key in mine:
             contributions.setdefault(key, []).append(amount)
+            if record_keys is not None:
+                key_sums[key] = (key_sums.get(key, 0) + record_keys[row]) % 2**64
+    index = {key: i for i, key in enumerate(keys)}
+    counts = [len(contributions.get(key, ())) for key in keys]
+    reveals = revealing_zeros(dims, members, index, counts)
     cells = []
-    for key in itertools.product(*(dim.labels for dim in dims)):
+    for key in keys:
         amounts = contributions.get(key, [])
+        largest = tuple(heapq.nlargest(top, amounts))
         cells.append(
-            Cell(key, len(amounts), float(sum(amounts)), tuple(heapq.nlargest(top, amounts)))
+            Cell(
+                key,
+                len(amounts),
+                float(sum(amounts)),
+                largest,
+                reveals.get(key, ()),
+                key_sums.get(key, 0),
+            )
         )
-    index = {cell.key: i for i, cell in enumerate(cells)}
-    return Table(dims, tuple(cells), _equations(dims, index), value is not None, top, index)
+    equations = _equations(dims, index, members)
+    return Table(dims, tuple(cells), equations, value is not None, top, index, members)
+
+
+def _member_keys(
+    dims: tuple[Dimension, ...],
+    member: tuple[str, ...],
+    chains: Sequence[tuple[str, ...]] | None = None,
+) -> Iterable[tuple[str, ...]]:
+    """The keys of a member table (``"Total"`` in the dimensions it lacks); with ``chains``
+    (each dimension's labels of one record), only the cells that record falls in."""
+    choices = chains if chains is not None else [dim.labels for dim in dims]
+    return itertools.product(
+        *(
+            labels if dim.name in member else (TOTAL,)
+            for dim, labels in zip(dims, choices, strict=True)
+        )
+    )
 
 
 def _equations(
-    dims: tuple[Dimension, ...], index: Mapping[tuple[str, ...], int]
+    dims: tuple[Dimension, ...],
+    index: Mapping[tuple[str, ...], int],
+    members: tuple[tuple[str, ...], ...] | None = None,
 ) -> sparse.csr_matrix:
-    """Rows ``parent − Σ children = 0`` for every inner node of every dimension, crossed
-    with every label (margins included) of the other dimensions."""
+    """Rows ``parent − Σ children = 0`` for every inner node of every member's dimensions
+    (one member of all ``dims`` when None), crossed with every label (margins included) of
+    its other dimensions; an equation two members share is kept once."""
+    seen: dict[tuple[int, tuple[int, ...]], None] = {}
+    for member in members or (tuple(dim.name for dim in dims),):
+        for axis, dim in enumerate(dims):
+            if dim.name not in member:
+                continue
+            for key in _member_keys(dims, member):
+                children = dim.children.get(key[axis])
+                if children is None:
+                    continue
+                kids = tuple(index[(*key[:axis], c, *key[axis + 1 :])] for c in children)
+                seen.setdefault((index[key], kids), None)
     rows: list[int] = []
     cols: list[int] = []
     data: list[float] = []
-    n_rows = 0
-    for axis, dim in enumerate(dims):
-        others = [d.labels for d in dims[:axis]], [d.labels for d in dims[axis + 1 :]]
-        for parent, children in dim.children.items():
-            for before in itertools.product(*others[0]):
-                for after in itertools.product(*others[1]):
-                    rows.append(n_rows)
-                    cols.append(index[(*before, parent, *after)])
-                    data.append(1.0)
-                    for child in children:
-                        rows.append(n_rows)
-                        cols.append(index[(*before, child, *after)])
-                        data.append(-1.0)
-                    n_rows += 1
-    return sparse.csr_matrix((data, (rows, cols)), shape=(n_rows, len(index)))
+    for row, (parent, kids) in enumerate(seen):
+        rows += [row] * (1 + len(kids))
+        cols += [parent, *kids]
+        data += [1.0] + [-1.0] * len(kids)
+    return sparse.csr_matrix((data, (rows, cols)), shape=(len(seen), len(index)))

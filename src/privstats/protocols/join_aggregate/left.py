@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -46,6 +46,7 @@ from privstats.protocols.join_aggregate.messages import (
     DecryptRequest,
     DecryptShares,
     LeftEntries,
+    LeftGo,
     LeftHello,
     RightEntries,
     RightHello,
@@ -56,6 +57,7 @@ from privstats.protocols.join_aggregate.messages import (
     records_per_message,
     right_entries_in,
 )
+from privstats.protocols.join_aggregate.release import Label, Planner, ReleaseCell, propose
 from privstats.transport.channel import Channel
 
 __all__ = ["LeftKeys", "LeftParty", "LeftRecords", "LeftResult", "LeftSettings", "left"]
@@ -75,14 +77,19 @@ class LeftResult:
     """What the left party learns.
 
     ``counts[g]`` is the number of matched persons of group ``g`` (every group, also the
-    withheld ones); ``sums[g]`` holds, for each released group only, the exact sums of the
-    scaled integer values: the left columns first, then the right columns.
+    withheld ones); ``cells`` the cells agreed with the right party and ``sums[key]``, for
+    each of them only, the sums of the scaled integer values (plus the right party's noise,
+    if it adds any): the left columns first, then the right columns. ``refused`` holds the
+    cells the right party withheld, with its reasons.
     """
 
     left_size: int
     right_size: int
     counts: tuple[int, ...]
-    sums: dict[int, tuple[int, ...]]
+    cells: tuple[ReleaseCell, ...]
+    sums: dict[Label, tuple[int, ...]]
+    refused: dict[Label, str]
+    withheld: tuple[Label, ...]
     right_integer: tuple[bool, ...]
     right_decimals: tuple[int, ...]
 
@@ -91,8 +98,8 @@ class LeftResult:
         return sum(self.counts)
 
     @property
-    def released(self) -> tuple[int, ...]:
-        return tuple(sorted(self.sums))
+    def released(self) -> tuple[Label, ...]:
+        return tuple(cell.key for cell in self.cells)
 
 
 @dataclass(frozen=True)
@@ -183,8 +190,10 @@ def left(
     n_groups: int,
     values: Sequence[Sequence[int]] = (),
     *,
-    release: Callable[[Sequence[int]], Iterable[int]],
+    release: Planner,
     right_columns: int | None = None,
+    min_peer_rows: int = 0,
+    decimals: Sequence[int] | None = None,
     bound: int = DEFAULT_BOUND,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     keys: LeftKeys | None = None,
@@ -195,10 +204,14 @@ def left(
 
     ``groups[i]`` (``0 <= g < n_groups``) is the group of ``ids[i]``; ``values`` holds the
     left value columns (scaled integers, one sequence per column, aligned with ``ids``). A
-    repeated identifier keeps its first record. ``release(counts)`` receives the matched
-    count of every group and returns the groups whose sums may be decrypted; no other sum
-    is ever decrypted. ``right_columns``, if given, is checked against the right party's
-    announced number of value columns; ``bound`` is the largest absolute sum decryptable.
+    repeated identifier keeps its first record. ``release(counts, refused)`` receives the
+    matched count of every group and the cells the right party withheld so far, and
+    returns the cells to propose (:mod:`~.release`); only the cells both agree on are ever
+    decrypted. ``right_columns``, if given, is checked against the right party's announced
+    number of value columns; a right party with fewer than ``min_peer_rows`` distinct
+    records is refused (ProtocolError) before anything is matched; ``bound`` is the largest
+    absolute sum decryptable. ``decimals`` (per left column, default 0) tells the right
+    party the scale of the left values (it sizes DP noise by it).
     ``workers`` threads match B's records and take the discrete logarithms (default: up to
     2, as many as there are CPUs).
     """
@@ -210,26 +223,60 @@ def left(
         raise ParameterError(f"workers must be 1..64, got {workers}", parameter="workers")
     records = LeftRecords.checked(ids, groups, n_groups, values)
     settings = LeftSettings(keys, bound, chunk_size, workers, report)
-    party = _exchange_hellos(channel, peer, records, settings, right_columns=right_columns)
+    scales = list(decimals) if decimals is not None else [0] * len(records.columns)
+    if len(scales) != len(records.columns) or any(not 0 <= d <= MAX_DECIMALS for d in scales):
+        raise ParameterError("decimals need one entry 0..6 per left column", parameter="decimals")
+    party = _exchange_hellos(
+        channel, peer, records, settings, right_columns=right_columns, decimals=scales
+    )
+    _go_or_refuse(party, min_peer_rows)
 
     _send_own(party)
     party.records.ids = []  # sent; no longer needed
     shuffled = _receive_shuffled(party)
     totals = _match_and_add(party, shuffled)
-    chosen = sorted(set(release(tuple(totals.counts))))
-    if any(not isinstance(g, int) or not 0 <= g < n_groups for g in chosen):
-        raise ParameterError(
-            "release returned a group index outside the groups", parameter="release"
-        )
-    sums = _decrypt(party, totals, chosen)
+    counts = tuple(totals.counts)
+    wanted = party.hello.contributions
+    agreed, refused = propose(
+        channel,
+        peer,
+        counts,
+        release,
+        (lambda cell, c: totals.cell_values(cell.groups, c)) if wanted else None,
+        party.hello.key_share,
+        party.n_right,
+    )
+    sums = _decrypt(party, totals, agreed.released)
     return LeftResult(
         left_size=party.size,
         right_size=party.hello.size,
-        counts=tuple(totals.counts),
-        sums={g: sums[k] for k, g in enumerate(chosen)},
+        counts=counts,
+        cells=agreed.released,
+        sums={cell.key: sums[k] for k, cell in enumerate(agreed.released)},
+        refused=refused,
+        withheld=agreed.withheld,
         right_integer=tuple(party.hello.integer),
         right_decimals=tuple(party.hello.decimals),
     )
+
+
+def _go_or_refuse(party: LeftParty, min_peer_rows: int) -> None:
+    """Stop if B refused the run; refuse it (and tell B) if B's list is below the floor."""
+    if party.hello.refused:
+        raise ProtocolError(
+            f"the right party refused the join: {party.hello.refused}",
+            peer=party.peer,
+            step="floor",
+        )
+    reason = ""
+    if party.hello.size < min_peer_rows:
+        reason = (
+            f"the right party's list has {party.hello.size:,} distinct records, fewer than "
+            f"the left owner's floor min_peer_rows = {min_peer_rows:,}"
+        )
+    party.channel.send(party.peer, LeftGo(reason))
+    if reason:
+        raise ProtocolError(reason, peer=party.peer, step="floor")
 
 
 def _exchange_hellos(
@@ -239,12 +286,13 @@ def _exchange_hellos(
     settings: LeftSettings,
     *,
     right_columns: int | None,
+    decimals: list[int],
 ) -> LeftParty:
     """Announce |A|, Λ, aG and the left columns; check B's hello; return A's state."""
     n = len(records.ids)
     label_key = elgamal.public_key(settings.keys.label)
     share = elgamal.public_key(settings.keys.share)
-    channel.send(peer, LeftHello(n, label_key, share, len(records.columns)))
+    channel.send(peer, LeftHello(n, label_key, share, len(records.columns), decimals))
     hello = channel.recv(peer, RightHello)
     n_right = len(hello.integer)
     if (
@@ -313,9 +361,13 @@ def _match_and_add(party: LeftParty, shuffled: Shuffled) -> GroupTotals:
     and B is idle meanwhile); the main thread receives, and merges the partial results.
     """
     keys, workers = party.settings.keys, party.settings.workers
-    matcher = Matcher.over(shuffled, party.records.n_groups, keys.psi, keys.label)
+    keep = party.hello.contributions
+    matcher = Matcher.over(shuffled, party.records.n_groups, keys.psi, keys.label, keep_values=keep)
     totals = GroupTotals.empty(
-        party.records.n_groups, party.n_left + party.n_right, len(shuffled.points) // POINT_BYTES
+        party.records.n_groups,
+        party.n_left + party.n_right,
+        len(shuffled.points) // POINT_BYTES,
+        party.n_right if keep else None,
     )
     right_size = party.hello.size
     step = "right entries"
@@ -349,8 +401,10 @@ def _match_and_add(party: LeftParty, shuffled: Shuffled) -> GroupTotals:
     return totals
 
 
-def _decrypt(party: LeftParty, totals: GroupTotals, chosen: list[int]) -> list[tuple[int, ...]]:
-    """Step 5: jointly decrypt the released groups' sums, column by column.
+def _decrypt(
+    party: LeftParty, totals: GroupTotals, chosen: Sequence[ReleaseCell]
+) -> list[tuple[int, ...]]:
+    """Step 5: jointly decrypt the agreed cells' sums, column by column.
 
     Left columns are under the joint key, right columns under B's key alone; either way B
     receives only the rerandomised first components ``C1`` (uniformly random points) and
@@ -360,7 +414,7 @@ def _decrypt(party: LeftParty, totals: GroupTotals, chosen: list[int]) -> list[t
     empty = bytes(CIPHERTEXT_BYTES)  # the sum of no ciphertexts: (identity, identity)
     ciphertexts = b"".join(
         elgamal.rerandomise(
-            b"".join(totals.sums[g][c] or empty for g in chosen),
+            b"".join(totals.cell_sums(cell.groups, c) or empty for cell in chosen),
             party.joint if c < n_left else party.hello.key_share,
         )
         for c in range(n_left + party.n_right)
@@ -370,7 +424,8 @@ def _decrypt(party: LeftParty, totals: GroupTotals, chosen: list[int]) -> list[t
     tick = progress_counter(party.settings.report, "decrypt released cells", total)
     theirs = _request_shares(party, first, total)
     points = _finish(party, ciphertexts, theirs, len(chosen))
-    return _column_sums(party, points, [totals.counts[g] for g in chosen], chosen, tick)
+    counts = [sum(totals.counts[g] for g in cell.groups) for cell in chosen]
+    return _column_sums(party, points, counts, [cell.key for cell in chosen], tick)
 
 
 def _request_shares(party: LeftParty, first: bytes, total: int) -> bytes:
@@ -406,13 +461,15 @@ def _column_sums(
     party: LeftParty,
     points: bytes,
     counts: list[int],
-    chosen: list[int],
+    chosen: list[Label],
     tick: Callable[[int], None],
 ) -> list[tuple[int, ...]]:
     """The released cells' sums by discrete logarithm, one tuple of columns per cell."""
     bound, workers = party.settings.bound, party.settings.workers
     nonnegative = [all(v >= 0 for v in column) for column in party.records.columns]
     nonnegative += list(party.hello.nonnegative)
+    if party.hello.noisy:  # DP noise may take any sum below 0
+        nonnegative = [False] * len(nonnegative)
     k = len(chosen)
     by_column: list[list[int]] = []
     for c, positive in enumerate(nonnegative):
@@ -422,7 +479,7 @@ def _column_sums(
         except _OutOfRangeError as exc:
             group = chosen[exc.cell]
             raise ParameterError(
-                f"the sum of value column {c} in group {group} is outside the decryptable "
+                f"the sum of value column {c} in cell {group} is outside the decryptable "
                 f"range ±{bound:,}; lower the number of decimals (--decimals) or the scale "
                 "of the values",
                 parameter="decimals",

@@ -84,6 +84,7 @@ class Partial:
     mine: npt.NDArray[np.intp]
     counts: dict[int, int]
     sums: dict[int, list[bytes]]
+    values: dict[int, list[bytes]] | None = None  # per group, per right column: the ciphertexts
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,18 @@ class Matcher:
     label_points: dict[bytes, int]  # g·G → g
     psi_key: Scalar  # α
     label_key: Scalar  # λ
+    keep_values: bool = False  # keep each matched right value ciphertext (for B's rules)
 
     @classmethod
-    def over(cls, shuffled: Shuffled, n_groups: int, psi_key: Scalar, label_key: Scalar) -> Matcher:
+    def over(
+        cls,
+        shuffled: Shuffled,
+        n_groups: int,
+        psi_key: Scalar,
+        label_key: Scalar,
+        *,
+        keep_values: bool = False,
+    ) -> Matcher:
         """A matcher of B's records against ``shuffled``, with labels ``0..n_groups-1``."""
         rows = np.frombuffer(shuffled.points, dtype=f"S{POINT_BYTES}")
         order = np.argsort(rows, kind="stable")
@@ -110,6 +120,7 @@ class Matcher:
             label_points={record(encoded, g, POINT_BYTES): g for g in range(n_groups)},
             psi_key=psi_key,
             label_key=label_key,
+            keep_values=keep_values,
         )
 
     @property
@@ -128,7 +139,13 @@ class Matcher:
         mine = self.order[index[hit]]
         by_group = self._pairs_by_group(mine, np.flatnonzero(hit))
         sums = {g: self._sums(pairs, msg) for g, pairs in by_group.items()}
-        return Partial(mine, {g: len(p) for g, p in by_group.items()}, sums)
+        values = None
+        if self.keep_values:
+            values = {
+                g: [b"".join(record(v, j, CIPHERTEXT_BYTES) for _, j in pairs) for v in msg.values]
+                for g, pairs in by_group.items()
+            }
+        return Partial(mine, {g: len(p) for g, p in by_group.items()}, sums, values)
 
     def _pairs_by_group(
         self, mine: npt.NDArray[np.intp], theirs: npt.NDArray[np.intp]
@@ -166,14 +183,32 @@ class GroupTotals:
     counts: list[int]
     sums: list[list[bytes | None]]  # None: no record of the group yet
     taken: npt.NDArray[np.bool_]  # which of A's shuffled records matched
+    values: list[list[list[bytes]]] | None = None  # per group, per right column: parts
 
     @classmethod
-    def empty(cls, n_groups: int, n_columns: int, n_records: int) -> GroupTotals:
+    def empty(
+        cls, n_groups: int, n_columns: int, n_records: int, n_kept: int | None = None
+    ) -> GroupTotals:
+        """No record yet; ``n_kept`` right columns' matched ciphertexts are kept if given."""
+        kept: list[list[list[bytes]]] | None = None
+        if n_kept is not None:
+            kept = [[[] for _ in range(n_kept)] for _ in range(n_groups)]
         return cls(
             counts=[0] * n_groups,
             sums=[[None] * n_columns for _ in range(n_groups)],
             taken=np.zeros(n_records, dtype=bool),
+            values=kept,
         )
+
+    def cell_sums(self, groups: Sequence[int], column: int) -> bytes | None:
+        """The sum ciphertext of ``column`` over ``groups`` (None: no record in any)."""
+        parts = [s for g in groups if (s := self.sums[g][column]) is not None]
+        return elgamal.sum_ciphertexts(b"".join(parts)) if parts else None
+
+    def cell_values(self, groups: Sequence[int], column: int) -> bytes:
+        """The matched right-value ciphertexts of ``column`` over ``groups``."""
+        assert self.values is not None
+        return b"".join(part for g in groups for part in self.values[g][column])
 
     def matched_twice(self, partial: Partial) -> bool:
         """Whether ``partial`` matches a record already matched (or one record twice)."""
@@ -188,3 +223,7 @@ class GroupTotals:
             for c, part in enumerate(partial.sums[g]):
                 previous = self.sums[g][c]
                 self.sums[g][c] = part if previous is None else elgamal.add(previous, part)
+        if self.values is not None and partial.values is not None:
+            for g, columns in partial.values.items():
+                for c, part in enumerate(columns):
+                    self.values[g][c].append(part)

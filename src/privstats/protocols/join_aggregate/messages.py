@@ -23,10 +23,14 @@ __all__ = [
     "MAX_DECIMALS",
     "MAX_GROUPS",
     "MAX_RECORDS",
+    "CellContributions",
     "DecryptRequest",
     "DecryptShares",
     "LeftEntries",
+    "LeftGo",
     "LeftHello",
+    "ReleaseCandidate",
+    "ReleaseVerdict",
     "RightEntries",
     "RightHello",
     "ShuffledEntries",
@@ -45,21 +49,30 @@ DECRYPT_CHUNK = 65_536
 """Ciphertexts per decryption request."""
 
 
-@message("join_aggregate.left_hello", 1)
+@message("join_aggregate.left_hello", 2)
 class LeftHello(Message):
     size: int
     label_key: bytes
     key_share: bytes
     left_columns: int
+    decimals: list[int]  # per left column: its decimal scale (B sizes DP noise by it)
 
 
-@message("join_aggregate.right_hello", 1)
+@message("join_aggregate.right_hello", 2)
 class RightHello(Message):
     size: int
     key_share: bytes
     integer: list[bool]
     decimals: list[int]
     nonnegative: list[bool]
+    refused: str  # non-empty: B refuses the run (A's list is below B's floor), and why
+    contributions: bool  # B asks for each candidate cell's matched values (dominance rules)
+    noisy: bool  # B adds DP noise to the sums: any sum may be negative
+
+
+@message("join_aggregate.left_go", 1)
+class LeftGo(Message):
+    refused: str  # non-empty: A refuses the run (B's list is below A's floor), and why
 
 
 @message("join_aggregate.left_entries", 1)
@@ -80,6 +93,27 @@ class ShuffledEntries(Message):
 class RightEntries(Message):
     points: bytes
     values: list[bytes]
+
+
+@message("join_aggregate.release_candidate", 1)
+class ReleaseCandidate(Message):
+    round: int
+    keys: list[list[str]]  # the cells A proposes to release (group values or "Total")
+    counts: list[int]  # their matched counts
+    withheld: list[list[str]]  # the cells A withholds (no counts)
+
+
+@message("join_aggregate.cell_contributions", 1)
+class CellContributions(Message):
+    cell: int  # index into the candidate's keys
+    column: int  # right value column
+    values: bytes  # rerandomised, shuffled ciphertexts of the cell's matched values (a part)
+
+
+@message("join_aggregate.release_verdict", 1)
+class ReleaseVerdict(Message):
+    refused: list[list[str]]  # candidate cells B withholds
+    reasons: list[str]  # why, one per refused cell
 
 
 @message("join_aggregate.decrypt_request", 1)

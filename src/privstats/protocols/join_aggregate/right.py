@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from privstats.crypto import Scalar, elgamal, hash_to_group, multiply, secure_permutation
@@ -34,6 +34,7 @@ from privstats.protocols.join_aggregate.messages import (
     DecryptRequest,
     DecryptShares,
     LeftEntries,
+    LeftGo,
     LeftHello,
     RightEntries,
     RightHello,
@@ -44,6 +45,7 @@ from privstats.protocols.join_aggregate.messages import (
     protocol_error,
     records_per_message,
 )
+from privstats.protocols.join_aggregate.release import Approver, Candidate, Label, review
 from privstats.transport.channel import Channel
 
 __all__ = ["RightKeys", "RightParty", "RightRecords", "RightResult", "RightSettings", "right"]
@@ -62,11 +64,15 @@ class RightKeys:
 
 @dataclass(frozen=True)
 class RightResult:
-    """What the right party learns: both sizes and how many ciphertexts it decrypted."""
+    """What the right party learns: both sizes and how many ciphertexts it decrypted; also
+    the candidate it agreed to (cells, counts, contributions if asked) and the noise it
+    added to each decrypted sum (its own secret; not for release)."""
 
     left_size: int
     right_size: int
     decrypted: int
+    agreed: Candidate | None = field(default=None, compare=False)
+    noise: tuple[int, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,9 @@ class RightSettings:
     chunk_size: int
     min_cell: int | None
     report: Progress
+    min_peer_rows: int = 0
+    contributions: bool = False
+    noisy: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,6 +153,10 @@ def right(
     decimals: Sequence[int] | None = None,
     left_columns: int | None = None,
     min_cell: int | None = None,
+    approve: Approver | None = None,
+    contributions: bool = False,
+    min_peer_rows: int = 0,
+    noise: Noise | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     keys: RightKeys | None = None,
     progress: Progress | None = None,
@@ -153,10 +166,17 @@ def right(
     ``values`` holds the right value columns (scaled integers, aligned with ``ids``); the
     values of a repeated identifier are summed. ``integer`` and ``decimals`` describe each
     column to the left party (how to present its sums); ``left_columns``, if given, is
-    checked against the left party's announced number of value columns. The number of
-    decryption requests is checked against ``min_cell`` if given (the left party's release
-    rule must then withhold every group below it): at most ``min(|A|, |B|) / min_cell``
-    cells.
+    checked against the left party's announced number of value columns. A left list of
+    fewer than ``min_peer_rows`` distinct records is refused (ProtocolError, told to A)
+    before anything is matched.
+
+    Before any decryption B reviews A's proposed cells (:mod:`~.release`):
+    ``approve(candidate)`` names the cells B withholds; without it, cells of 1 to
+    ``min_cell − 1`` matched persons are withheld. With ``contributions`` B asks for each
+    proposed cell's matched values (for magnitude rules; see the leak stated there). B
+    then decrypts exactly the agreed cells' sums; ``noise``, if given, returns the integers
+    B adds to each column's agreed sums (:data:`Noise`), inside the decryption: A only
+    ever sees the noisy sums.
     """
     check_chunk_size(chunk_size)
     report = progress or no_progress
@@ -166,11 +186,59 @@ def right(
     if min_cell is not None and min_cell < 1:
         raise ParameterError(f"min_cell must be at least 1, got {min_cell}", parameter="min_cell")
     records = RightRecords.summed(ids, columns, *flags)
-    settings = RightSettings(keys, chunk_size, min_cell, report)
+    settings = RightSettings(
+        keys, chunk_size, min_cell, report, min_peer_rows, contributions, noise is not None
+    )
     party = _exchange_hellos(channel, peer, records, settings, left_columns=left_columns)
     _serve_left_entries(party)
-    decrypted = _serve_decryption(party)
-    return RightResult(left_size=party.hello.size, right_size=party.size, decrypted=decrypted)
+    agreed = review(
+        channel,
+        peer,
+        approve or _minimum(min_cell),
+        max_count=min(party.hello.size, party.size),
+        values=_value_tables(records) if contributions else None,
+        open_values=lambda cts: elgamal.decrypt_points(cts, keys.share),
+    )
+    decrypted, added = _serve_decryption(party, len(agreed.keys), noise)
+    return RightResult(
+        left_size=party.hello.size,
+        right_size=party.size,
+        decrypted=decrypted,
+        agreed=agreed,
+        noise=added,
+    )
+
+
+Noise = Callable[[int, int, int], Sequence[int]]
+"""``noise(column, cells, decimals)``: the integers B adds to one column's agreed sums
+(columns: the left ones, then the right ones; ``decimals``: that column's scale)."""
+
+
+def _minimum(min_cell: int | None) -> Approver:
+    """The default review: withhold cells of 1 … ``min_cell − 1`` matched persons."""
+
+    def approve(candidate: Candidate) -> dict[Label, str]:
+        if min_cell is None:
+            return {}
+        return {
+            key: f"{n} matched, fewer than {min_cell}"
+            for key, n in zip(candidate.keys, candidate.counts, strict=True)
+            if 0 < n < min_cell
+        }
+
+    return approve
+
+
+def _value_tables(records: RightRecords) -> list[dict[bytes, int]]:
+    """Per right column, B's distinct values keyed by their points ``v·G``."""
+    tables = []
+    for column in records.columns:
+        distinct = sorted(set(column))
+        points = elgamal.encode_plaintexts(distinct)
+        tables.append(
+            {points[i * POINT_BYTES : (i + 1) * POINT_BYTES]: v for i, v in enumerate(distinct)}
+        )
+    return tables
 
 
 def _column_flags(
@@ -194,15 +262,43 @@ def _exchange_hellos(
     *,
     left_columns: int | None,
 ) -> RightParty:
-    """Announce |B|, bG and the column flags; check A's hello; return B's state."""
+    """Read A's hello; announce |B|, bG, the column flags and whether B refuses A's list;
+    read A's go (A may refuse B's list); return B's state."""
     share = elgamal.public_key(settings.keys.share)
+    hello = channel.recv(peer, LeftHello)
+    if (
+        not 0 <= hello.size < MAX_RECORDS
+        or not 0 <= hello.left_columns <= MAX_COLUMNS
+        or len(hello.decimals) != hello.left_columns
+        or any(not 0 <= d <= MAX_DECIMALS for d in hello.decimals)
+    ):
+        raise ProtocolError("left party announced an invalid hello", peer=peer, step="hello")
+    refused = ""
+    if hello.size < settings.min_peer_rows:
+        refused = (
+            f"the left party's list has {hello.size:,} distinct records, fewer than the right "
+            f"owner's floor min_peer_rows = {settings.min_peer_rows:,}"
+        )
     channel.send(
         peer,
-        RightHello(len(records.ids), share, records.integer, records.decimals, records.nonnegative),
+        RightHello(
+            len(records.ids),
+            share,
+            records.integer,
+            records.decimals,
+            records.nonnegative,
+            refused,
+            settings.contributions,
+            settings.noisy,
+        ),
     )
-    hello = channel.recv(peer, LeftHello)
-    if not 0 <= hello.size < MAX_RECORDS or not 0 <= hello.left_columns <= MAX_COLUMNS:
-        raise ProtocolError("left party announced an invalid hello", peer=peer, step="hello")
+    if refused:
+        raise ProtocolError(refused, peer=peer, step="floor")
+    go = channel.recv(peer, LeftGo)
+    if go.refused:
+        raise ProtocolError(
+            f"the left party refused the join: {go.refused}", peer=peer, step="floor"
+        )
     if left_columns is not None and left_columns != hello.left_columns:
         raise ProtocolError(
             f"left party has {hello.left_columns} value columns, expected {left_columns}",
@@ -339,22 +435,30 @@ def _send_shuffled(party: RightParty, entries: Shuffled) -> None:
         )
 
 
-def _serve_decryption(party: RightParty) -> int:
-    """Step 5 (B's side): return b·C1 for each requested ciphertext; count them."""
+def _serve_decryption(
+    party: RightParty, cells: int, noise: Noise | None
+) -> tuple[int, tuple[int, ...]]:
+    """Step 5 (B's side): return b·C1 for each requested ciphertext, exactly the agreed
+    cells × columns of them (with ``noise``: b·C1 − η·G, so that A finds S + η); the
+    number decrypted and the noise added."""
     step, peer = "decryption", party.peer
     n_cols = party.hello.left_columns + party.n_right
-    common = min(party.hello.size, party.size)
-    min_cell = party.settings.min_cell
     first = party.channel.recv(peer, DecryptRequest)
     total = first.total
-    cells, rest = divmod(total, n_cols) if n_cols else (0, total)
-    if total < 0 or rest or (min_cell is not None and cells * min_cell > common):
+    if total != cells * n_cols:
         raise ProtocolError(
-            f"{step}: {total} ciphertexts to decrypt is not a whole number of cells of "
-            f"{n_cols} columns with at least {min_cell} persons each among {common}",
+            f"{step}: {total} ciphertexts to decrypt, but {cells} agreed cells of {n_cols} columns",
             peer=peer,
             step=step,
         )
+    added: list[int] = []
+    if noise is not None:
+        scales = [*party.hello.decimals, *party.records.decimals]
+        for c in range(n_cols):
+            column = [int(v) for v in noise(c, cells, scales[c])]
+            if len(column) != cells:
+                raise ParameterError(f"noise gave {len(column)} values for {cells} cells")
+            added += column
     tick = progress_counter(party.settings.report, "decrypt released cells", total)
     done = 0
     msg = first
@@ -366,9 +470,20 @@ def _serve_decryption(party: RightParty) -> int:
             shares = elgamal.decryption_shares(msg.points, party.settings.keys.share)
         except CryptoError as exc:
             raise ProtocolError(f"{step}: invalid point", peer=peer, step=step) from exc
+        if added:
+            shares = _with_noise(shares, added[done : done + count])
         party.channel.send(peer, DecryptShares(shares))
         done += count
         tick(count)
         if done == total:
-            return total
+            return total, tuple(added)
         msg = party.channel.recv(peer, DecryptRequest)
+
+
+def _with_noise(shares: bytes, noise: Sequence[int]) -> bytes:
+    """``share − η·G`` for each share: A, subtracting it from ``C2``, finds ``S + η``."""
+    n = len(shares) // POINT_BYTES
+    packed = b"".join(
+        bytes(POINT_BYTES) + shares[i * POINT_BYTES : (i + 1) * POINT_BYTES] for i in range(n)
+    )
+    return elgamal.finish(packed, elgamal.encode_plaintexts(list(noise)))
