@@ -19,6 +19,14 @@ Run by every party in lockstep after the pooled group counts are opened (phase 1
              so that every withheld cell is protected within its own rows and columns;
              withheld groups' sums are never opened
 
+The table is ``privstats.disclosure.release_table.count_table``'s, as every kind's. The
+primary verdicts and the suppression are made here (:func:`protect_counts`) rather than by
+``release_table.protect_counts``, because the aggregate needs: a frequency protection of
+``[0, min_cell]`` (the former minimum-cell rule's guarantee: the withheld cells around a
+small one hold, for all the attacker knows, a releasable number), several verdicts per
+cell (dominance on several columns and rules), the ``cost`` choice, and an exact
+one-dimensional path without a MILP (2,000 groups by one column in well under a second).
+
 Threat model: as the aggregate's (semi-honest, the hub sees sizes), plus what the steps
 open to every party: each party's owner floor and rules, the labels of the cells each
 party's owner withholds (not why: its history or its few records in them — the latter
