@@ -76,7 +76,11 @@ def test_json_output_equals_pandas_on_the_pooled_files(
 
     assert result.exit_code == 0, result.output
     release = json.loads(result.stdout)  # exactly one JSON object on stdout
-    assert set(release) == {"computation", "parties", "min_cell", "groups", "ols", "seconds"}
+    assert set(release) == {
+        *("computation", "parties", "min_cell", "groups", "ols", "seconds"),
+        *("rules", "margins", "audit"),
+    }
+    assert release["rules"] == ["freq:10"] and release["audit"]["protected"] is True
     assert (release["computation"], release["parties"], release["min_cell"]) == ("aggregate", 3, 10)
     pooled = _pooled(files)
     groups = {g["by"]["region"]: g for g in release["groups"]}
@@ -86,7 +90,8 @@ def test_json_output_equals_pandas_on_the_pooled_files(
     assert {r for r, g in groups.items() if g["suppressed"]} == {"Islands", smallest}
     for region, group in groups.items():
         if group["suppressed"]:
-            figures = {k: v for k, v in group.items() if k not in ("by", "suppressed")}
+            hidden = ("by", "suppressed", "status", "reason")
+            figures = {k: v for k, v in group.items() if k not in hidden}
             assert set(figures) == {"count", *stats[1:]}
             assert set(figures.values()) == {None}
             continue
@@ -220,3 +225,32 @@ def test_many_groups_print_a_summary_not_every_suppressed_row(
     release = json.loads(as_json.stdout)
     assert len(release["groups"]) == 2_000
     assert sum(group["suppressed"] for group in release["groups"]) == 1_999
+
+
+def test_a_dominance_rule_withholds_a_dominated_group_with_its_reason(
+    app: typer.Typer, tmp_path: Path
+) -> None:
+    """`--rule nk:1,80`: region A's turnover is 92 % one firm's; A and a complement are
+    withheld, the others released exactly, and the release names the rules applied."""
+    rows = {
+        "a": [("A", 1_150_000.0)] + [("A", 5_000.0 + i) for i in range(10)],
+        "b": [("A", 4_000.0 + i) for i in range(10)]
+        + [(r, 100_000.0 + i) for r in ("B", "C") for i in range(12)],
+    }
+    parties = []
+    for name, records in rows.items():
+        path = tmp_path / f"{name}.csv"
+        path.write_text("region,turnover\n" + "".join(f"{r},{t}\n" for r, t in records))
+        parties += ["--party", f"{name}={path}"]
+    args = ["aggregate", *parties, "--stat", "sum:turnover", "--by", "region", "--json"]
+
+    result = CliRunner().invoke(app, [*args, "--rule", "nk:1,80"])
+
+    assert result.exit_code == 0, result.output
+    release = json.loads(result.stdout)
+    assert release["rules"] == ["freq:10", "nk:1,80"]
+    groups = {g["by"]["region"]: g for g in release["groups"]}
+    assert groups["A"]["suppressed"] is True and "nk:1,80" in groups["A"]["reason"]
+    assert [r for r, g in groups.items() if g["suppressed"]] == ["A", "B"]  # B: complement
+    assert groups["C"]["sum:turnover"] == sum(100_000 + i for i in range(12))
+    assert release["audit"]["protected"] is True

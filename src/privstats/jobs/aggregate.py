@@ -10,24 +10,30 @@ data loading, the role function :func:`party_role` (roles party1 … partyN) and
 runner. The protocol — hello, label agreement, the two-phase opening of counts then sums,
 the secure bisection for quantiles — and its threat model are in
 ``privstats.protocols.aggregate``; the figures are made by ``privstats.stats.aggregate``.
-The release holds, per group, ``by``, the figures (None where not opened) and
-``suppressed``; withheld groups carry no figures.
+The release holds, per group, ``by``, the figures (None where not opened),
+``suppressed`` and ``status`` (``"safe"``, or ``"primary"``/``"secondary"`` with a
+``"reason"``), and ``refused`` quantile levels with why; withheld groups carry no
+figures. It also lists the ``rules`` applied, the ``margins`` of the group table (counts
+where safe: the table rules treat them as published) and the ``audit`` of the withheld
+cells (``privstats.disclosure.tables``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from privstats.data.tables import Table, read_table
 from privstats.disclosure.dp_release import DpTerms
+from privstats.disclosure.owner import NO_OWNER_RULES, OwnerRules
+from privstats.disclosure.tables import TOTAL, parse_rule
 from privstats.errors import ParameterError, ProtocolError
 from privstats.jobs.aggregate_dp import dp_disclosure, dp_party_role, render_dp
 from privstats.jobs.dp_options import dp_budget, dp_cli_fields
-from privstats.jobs.kind import CliField, JobKind, from_tuple
+from privstats.jobs.kind import CliField, JobKind, RoleContext, RoleOutput
 from privstats.jobs.local import ProgressSink
 from privstats.jobs.local_run import LocalRun, run_kind_locally
 from privstats.jobs.render import Column, Rendering, TableView, figure, groups_view
@@ -56,6 +62,7 @@ __all__ = [
     "columns_used",
     "load_role_data",
     "party_role",
+    "release",
     "role_names",
     "run_local_aggregate",
     "run_role",
@@ -91,6 +98,22 @@ class AggregateSpec(Spec):
         "then come from this list, not from the data.",
     )
     dp: DpTerms | None = Field(None, description="Differential privacy terms (--dp-*).")
+    rules: tuple[str, ...] = Field(
+        (),
+        description="A table rule on the released sums, repeatable: nk:N,K (the N largest "
+        "records may hold at most K %), p:P (p % rule), freq:N (a larger minimum).",
+    )
+    secondary_cost: Literal["cells", "value"] = Field(
+        "value",
+        description="What secondary suppression minimises: withheld cells or their records.",
+    )
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, rules: tuple[str, ...]) -> tuple[str, ...]:
+        for text in rules:
+            parse_rule(text)
+        return rules
 
     @field_validator("stats")
     @classmethod
@@ -184,6 +207,8 @@ def _terms(spec: AggregateSpec) -> AggregateTerms:
         min_cell=spec.min_cell,
         levels=spec.levels,
         agreed=spec.model_dump(mode="json"),
+        rules=spec.rules,
+        cost=spec.secondary_cost,
     )
 
 
@@ -193,34 +218,41 @@ def party_role(
     data: Table,
     spec: AggregateSpec,
     progress: Progress | None = None,
+    owner: OwnerRules = NO_OWNER_RULES,
 ) -> dict[str, Any]:
     """One party's side: returns the release, identical at every party.
 
     ``parties`` lists every party (channel names), this one included, in the same order
-    everywhere.
+    everywhere; ``owner`` the rules of this party's data owner.
     """
     terms = _terms(spec)
     if spec.dp is not None:
         return dp_party_role(channel, parties, data, terms, spec.dp, progress)
-    pooled = protocol.party(channel, parties, data, terms, progress)
-    return _release(spec, terms.plan, len(parties), pooled)
+    pooled = protocol.party(channel, parties, data, terms, progress, owner)
+    return release(spec, terms.plan, len(parties), pooled)
 
 
 aggregate_role = party_role
 """The role function's former name; use :func:`party_role`."""
 
 
-def _release(
+def release(
     spec: AggregateSpec, plan: Plan, parties: int, pooled: PooledAggregate
 ) -> dict[str, Any]:
     """The release made from what the protocol opened: figures of released groups only."""
     keys = ["count", *(["weighted_count"] if plan.weighted else [])]
     keys += [stat.name for stat in plan.stats if stat.kind != "count"]
+    protected = pooled.decision.protected
+    status = {cell.key: s for cell, s in zip(protected.table.cells, protected.status, strict=True)}
+    refusals: dict[int, dict[str, str]] = {}
+    for (g, column, q), reason in pooled.refused.items():
+        refusals.setdefault(g, {})[f"quantile:{column}:{float(q):g}"] = reason
     groups = []
     for g, label in enumerate(pooled.labels):
         by = dict(zip(spec.by, label, strict=True))
         if label in pooled.withheld:
-            groups.append({"by": by, **dict.fromkeys(keys), "suppressed": True})
+            why = {"status": status.get(label), "reason": pooled.decision.withheld[label]}
+            groups.append({"by": by, **dict.fromkeys(keys), "suppressed": True, **why})
             continue
         figures = group_figures(
             plan,
@@ -228,24 +260,66 @@ def _release(
             pooled.group_sums(g, len(plan.blocks)),
             pooled.group_quantiles(g),
         )
-        groups.append({"by": by, **figures, "suppressed": False})
+        refused = refusals.get(g)
+        extra = {"refused": refused} if refused else {}
+        shown = status.get(label, "empty")
+        groups.append({"by": by, **figures, "suppressed": False, "status": shown, **extra})
     result: dict[str, Any] = {
         "computation": "aggregate",
         "parties": parties,
-        "min_cell": spec.min_cell,
+        "min_cell": pooled.rules.min_cell,
+        "rules": pooled.rules.names,
         "groups": groups,
     }
+    if spec.by:
+        result["margins"] = _margins(spec, pooled)
+    result["audit"] = _audit(pooled)
     if plan.formula is not None:
-        if pooled.ols_sums is not None:
-            figures = ols_figures(plan, pooled.ols_count, pooled.ols_sums)
-            result["ols"] = {**figures, "suppressed": False}
-        else:
-            result["ols"] = {
-                "formula": plan.formula.text,
-                **dict.fromkeys(("coef", "se", "r2", "n")),
-                "suppressed": True,
-            }
+        result["ols"] = _ols(plan, pooled)
     return result
+
+
+AUDIT_LIMIT = 300
+"""Withheld cells up to which a release carries the exact audit (two LPs per cell)."""
+
+
+def _audit(pooled: PooledAggregate) -> dict[str, Any]:
+    """Whether every withheld cell keeps its protection, by the attacker's LP
+    (``privstats.disclosure.tables``); skipped, and said so, past ``AUDIT_LIMIT`` cells."""
+    protected = pooled.decision.protected
+    withheld = int(protected.suppressed.sum())
+    if withheld > AUDIT_LIMIT:
+        return {"cells_checked": 0, "protected": None, "note": f"{withheld} withheld cells"}
+    audit = protected.audit()
+    return {key: audit[key] for key in ("cells_checked", "protected")}
+
+
+def _margins(spec: AggregateSpec, pooled: PooledAggregate) -> list[dict[str, Any]]:
+    """The group table's margins and total: the count where safe, else the status."""
+    protected = pooled.decision.protected
+    margins: list[dict[str, Any]] = []
+    for cell, status in zip(protected.table.cells, protected.status, strict=True):
+        if TOTAL not in cell.key:
+            continue
+        by = dict(zip(spec.by, cell.key, strict=True))
+        if cell.key in pooled.decision.withheld:
+            reason = pooled.decision.withheld[cell.key]
+            margins.append({"by": by, "count": None, "status": status, "reason": reason})
+        else:
+            margins.append({"by": by, "count": cell.count, "status": status})
+    return margins
+
+
+def _ols(plan: Plan, pooled: PooledAggregate) -> dict[str, Any]:
+    assert plan.formula is not None
+    if pooled.ols_sums is not None:
+        return {**ols_figures(plan, pooled.ols_count, pooled.ols_sums), "suppressed": False}
+    return {
+        "formula": plan.formula.text,
+        **dict.fromkeys(("coef", "se", "r2", "n")),
+        "suppressed": True,
+        "reason": pooled.ols_refused or f"fewer than {pooled.rules.min_cell} complete records",
+    }
 
 
 # --------------------------------------------------------------------------- runners
@@ -258,16 +332,42 @@ def run_role(
     path: str,
     spec: AggregateSpec,
     progress: Progress | None,
+    context: RoleContext | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """Run ``role`` (party1 … partyN) with ``parties`` mapping each role to its party name."""
+    """Run ``role`` (party1 … partyN) with ``parties`` mapping each role to its party name;
+    ``context`` brings the owner's rules and the peers' declared sizes."""
     ordered = numbered_parties(parties, "aggregate")
     if role not in parties:
         raise ParameterError(
             f"unknown aggregate role {role!r}; roles are {sorted(parties)}", parameter="role"
         )
+    owner = NO_OWNER_RULES if context is None else context.owner
+    if context is not None and owner.min_peer_rows:
+        floor = owner.min_peer_rows
+        small = sorted((r, n) for r, n in context.peer_rows.items() if r != role and n < floor)
+        if small:
+            declared = ", ".join(f"{r} declares {n}" for r, n in small)
+            raise ProtocolError(
+                f"the owner's policy needs at least {floor} records per peer "
+                f"(min_peer_rows = {floor}); {declared}",
+                step="policy",
+            )
     data = load_role_data(path, spec)
-    result = party_role(channel, ordered, data, spec, progress)
+    result = party_role(channel, ordered, data, spec, progress, owner)
     return result, record_warnings(data, spec.plan())
+
+
+def _run_role(
+    role: str,
+    channel: Channel,
+    parties: Mapping[str, str],
+    path: str,
+    spec: AggregateSpec,
+    progress: Progress | None,
+    context: RoleContext,
+) -> RoleOutput:
+    result, warnings = run_role(role, channel, parties, path, spec, progress, context)
+    return RoleOutput(result, warnings)
 
 
 AggregateRun = LocalRun
@@ -278,14 +378,17 @@ def run_local_aggregate(
     parties: Mapping[str, str | Path],
     spec: AggregateSpec,
     progress: ProgressSink | None = None,
+    *,
+    owners: Mapping[str, OwnerRules] | None = None,
 ) -> LocalRun:
     """Run every party in its own process on loopback; ``result`` includes ``seconds``.
 
-    Every party ends with the same release; a local run checks that they do.
+    Every party ends with the same release; a local run checks that they do. ``owners``
+    maps a role (``party1`` …) to its data owner's rules.
     """
     if any(not name for name in parties):
         raise ParameterError("a party name is empty", parameter="parties")
-    run = run_kind_locally(KIND, parties, spec, progress=progress)
+    run = run_kind_locally(KIND, parties, spec, progress=progress, owners=owners)
     releases = [outcome.output.result for outcome in run.outcomes.values()]
     if any(release != releases[0] for release in releases[1:]):
         raise ProtocolError("the parties ended with different releases", step="release")
@@ -329,7 +432,9 @@ def render_result(result: Mapping[str, Any]) -> Rendering:
     """The release as tables: one row per group, then the OLS model if any."""
     if "privacy" in result:
         return render_dp(result)
-    shown = {**result, "groups": [_pairwise(group) for group in result["groups"]]}
+    hidden = ("status", "reason", "refused")
+    plain = [{k: v for k, v in group.items() if k not in hidden} for group in result["groups"]]
+    shown = {**result, "groups": [_pairwise(group) for group in plain]}
     tables: Rendering = [
         groups_view(shown, title=f"Pooled statistics of {result['parties']} parties")
     ]
@@ -337,7 +442,7 @@ def render_result(result: Mapping[str, Any]) -> Rendering:
     if model is not None:
         if model["suppressed"]:
             rows: tuple[tuple[str, ...], ...] = (("suppressed", "", ""),)
-            caption = f"fewer than {result['min_cell']} complete records"
+            caption = model.get("reason") or f"fewer than {result['min_cell']} records"
         else:
             rows = tuple(
                 (term, figure(coef), figure(model["se"][term]))
@@ -369,12 +474,13 @@ KIND = JobKind(
         else {"min_cell": spec.min_cell}
     ),
     budget=dp_budget,
-    run_role=from_tuple(run_role),
+    run_role=_run_role,
     parties=(2, MAX_PARTIES),
     render=render_result,
     cli={
         "stats": CliField(option="--stat", split=False),
         "levels": CliField(option="--level", parse=parse_levels),
+        "rules": CliField(option="--rule", split=False),
         **dp_cli_fields(),
     },
 )

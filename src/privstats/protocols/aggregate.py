@@ -2,7 +2,7 @@
 
 Two to ten parties hold records of the same kind (same columns). Every party ends with the
 same :class:`PooledAggregate`: the agreed group labels, each group's pooled record count,
-the groups the minimum-cell rule withholds and, of the released groups only, the pooled
+the groups the table rules withhold and, of the released groups only, the pooled
 exact sums and quantiles from which ``privstats.stats.aggregate`` makes the figures —
 exactly as if the files had been concatenated. No party sees another's records or
 subtotals. :func:`party` runs one party's side; the steps it calls are below it in order.
@@ -16,9 +16,11 @@ Protocol (every party, in lockstep; ``secure_sum`` is additive sharing, see
               nothing is exchanged; otherwise each party sends its sorted distinct label
               tuples to every other party and all use the sorted union
     phase 1   secure sum, opened to all, of every group's record count (and of the OLS
-              model's complete records); the minimum-cell rule
-              (``privstats.disclosure.cells.withheld_cells``: primary and secondary
-              suppression) runs on these pooled counts
+              model's complete records); the table rules
+              (``privstats.protocols.aggregate_rules``: the owners' floors and rules,
+              frequency on every cell of the table with its margins, dominance and p %
+              in MPC, the owners' min_matched and release guards, MILP secondary
+              suppression) decide the withheld groups on these pooled counts
     phase 1b  secure sum, opened to all, of the released groups' counts of records with
               each statistic's column(s) present
     phase 2   secure sum, opened to all, of the exact fixed-point sums (Σx, Σx², Σxy, with
@@ -27,12 +29,21 @@ Protocol (every party, in lockstep; ``secure_sum`` is additive sharing, see
               records if their count reaches ``min_cell``
     phase 3   quantiles and medians by secure bisection over the fixed-point grid
               (x·2^f in [−2^62, 2^62)): 63 rounds, each one secure sum of the counts (or
-              Σw) of values ≤ the midpoint, for every released (group, quantile) at once
+              Σw) of values ≤ the midpoint, for every released (group, quantile) at once;
+              a level with fewer than ``min_cell`` records on a side, or closer than
+              ``min_cell/N`` to another, is refused from the pooled count alone
+              (``privstats.stats.aggregate.floors``)
+
+The OLS model is opened only if its complete records reach ``min_cell`` per parameter,
+differ from every released count by 0 or at least ``min_cell``, and every level of a
+regressor with few values holds ``min_cell`` records (one opened bit per level).
 
 Threat model: all parties semi-honest; any coalition of up to n − 1 parties learns nothing
-about the others' records beyond what is opened. A party that lies about its data or
-deviates can bias the release; that is out of scope. The hub relays sealed messages and
-sees only sizes. What is opened, to every party:
+about the others' records beyond what is opened — with one exception when dominance, p %
+or OLS level rules run: the first two parties (the sign test's key holder and blinder)
+together would learn the rule sums (``privstats.protocols.aggregate_sign``). A party
+that lies about its data or deviates can bias the release; that is out of scope. The hub
+relays sealed messages and sees only sizes. What is opened, to every party:
 
 - the label tuples that occur at each party (unless ``levels`` is given);
 - the pooled record count of every group, withheld ones included (needed to apply the
@@ -40,6 +51,10 @@ sees only sizes. What is opened, to every party:
   column(s) present (a statistic with fewer than ``min_cell`` of them is not released);
 - the pooled sums of released groups (the release is computed from them); the sums of
   withheld groups and of statistics below the minimum are never opened to anyone;
+- what the table rules open (``privstats.protocols.aggregate_rules``): the owners'
+  floors and rules, the cells each owner withholds, one bit per dominance test and per
+  regressor level, the regressors' distinct values where at most ten, and to the first
+  party the blinded sums of ``privstats.protocols.aggregate_sign``;
 - per quantile and released group, the pooled empirical CDF (count, or Σw, of values
   ≤ t) at the 63 points t on the bisection path — at most 63 counts per quantile per
   group, all around the quantile; the quantile itself is an observed value.
@@ -55,7 +70,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -63,24 +78,36 @@ import numpy as np
 import numpy.typing as npt
 
 from privstats.data.tables import Table
-from privstats.disclosure.cells import withheld_cells
+from privstats.disclosure.owner import NO_OWNER_RULES, OwnerRules
 from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.progress import Progress, no_progress
+from privstats.protocols import aggregate_quantiles as quantiles_module
+from privstats.protocols.aggregate_rules import (
+    Cost,
+    Decision,
+    ReleaseRules,
+    agree_rules,
+    release_table,
+    small_levels,
+)
 from privstats.protocols.sharing import Ring, RingArray, secure_sum
 from privstats.stats.aggregate import (
-    GRID_HIGH,
-    GRID_LOW,
     Block,
+    CellContributions,
     LocalSums,
     Plan,
     QuantileIndex,
     Records,
     group_labels,
     level_labels,
+    local_contributions,
+    local_levels,
     local_sums,
+    magnitude_columns,
+    magnitude_rules,
+    ols_refusal,
     prepare_records,
     quantile_index,
-    quantile_reached,
 )
 from privstats.transport.channel import Channel
 from privstats.transport.codec import Message, message
@@ -116,7 +143,7 @@ COUNT_RING = Ring(1)
 """Counts: Z/2^64."""
 SUM_RING = Ring(3)
 """Exact fixed-point sums and their products: Z/2^192."""
-ROUNDS = (GRID_HIGH - GRID_LOW).bit_length() - 1
+ROUNDS = quantiles_module.ROUNDS
 """Bisection rounds per quantile: the grid spans exactly 2^63 steps."""
 LABELS_PER_MESSAGE = 10_000
 
@@ -148,6 +175,10 @@ class AggregateTerms:
     min_cell: int
     levels: Mapping[str, Sequence[str]] | None
     agreed: Mapping[str, Any]
+    rules: tuple[str, ...] = ()
+    """Table rules besides the minimum cell: ``nk:1,80``, ``p:10``."""
+    cost: Cost = "value"
+    """What secondary suppression minimises: withheld ``cells`` or their ``value``."""
 
 
 @dataclass(frozen=True)
@@ -190,6 +221,10 @@ class LocalStatistics:
     sums: LocalSums
     ols: LocalSums | None
     indexes: dict[str, QuantileIndex]
+    contributions: dict[str, list[CellContributions]]
+    """Per column whose sums are opened: each group's largest |x| codes and total."""
+    levels: dict[str, dict[str, int] | None]
+    """Per OLS regressor: complete records per distinct value, None past ten values."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +245,12 @@ class PooledAggregate:
     quantiles: dict[tuple[int, str, Fraction], int]
     ols_count: int
     ols_sums: list[int] | None
+    rules: ReleaseRules
+    decision: Decision = field(compare=False)
+    """The table rules' decision (its table holds a sparse matrix: not compared)."""
+    refused: dict[tuple[int, str, Fraction], str]
+    """Quantile levels of released groups not searched, and why."""
+    ols_refused: str | None
 
     def group_sums(self, group: int, blocks: int) -> list[list[int] | None]:
         """Per block, the group's pooled sums, or None where they were not opened."""
@@ -226,23 +267,85 @@ def party(
     data: Table,
     terms: AggregateTerms,
     progress: Progress | None = None,
+    owner: OwnerRules = NO_OWNER_RULES,
 ) -> PooledAggregate:
     """One party's side of the whole protocol; the result is identical at every party.
 
     ``parties`` lists every party (channel names), this one included, in the same order
-    everywhere. Everything local and checkable happens before the first message.
+    everywhere. ``owner`` holds this party's owner rules (floors, rules, release guard).
+    Everything local and checkable happens before the first message.
     """
     state = PartyState(channel, check_parties(channel, parties), terms, progress or no_progress)
     local = local_statistics(state, data)
+    rules = agree_rules(channel, state.parties, terms.min_cell, terms.rules, owner)
+    state = replace(state, terms=replace(terms, min_cell=rules.min_cell))
     state.report("secure sums", 0, 3)
-    counts, ols_count, withheld, released = open_record_counts(state, local)
+    counts, ols_count = open_record_counts(state, local)
+    decision = release_table(
+        channel,
+        state.parties,
+        terms.by,
+        local.labels,
+        [c[0] for c in counts],
+        local.sums.counts[:, 0].tolist(),
+        local.contributions,
+        rules,
+        owner,
+        terms.cost,
+        [stat.name for stat in terms.plan.stats],
+    )
+    labels = local.labels
+    withheld = {label for label in labels if label in decision.withheld}
+    released = [g for g, label in enumerate(labels) if label not in withheld and counts[g][0] > 0]
     state.report("secure sums", 1, 3)
     open_present_counts(state, local, counts, released)
+    ols_refused = _ols_refusal(state, local, counts, released, ols_count, decision)
     state.report("secure sums", 2, 3)
-    sums, ols_sums = open_sums(state, local, counts, released, ols_count)
+    sums, ols_sums = open_sums(state, local, counts, released, ols_count, ols_refused is None)
     state.report("secure sums", 3, 3)
-    quantiles = search_quantiles(state, local.indexes, released, counts, sums)
-    return PooledAggregate(local.labels, counts, withheld, sums, quantiles, ols_count, ols_sums)
+    quantiles, refused = search_quantiles(state, local.indexes, released, counts, sums)
+    if owner.guard is not None:
+        owner.guard.published(decision.candidate, frozenset(decision.withheld))
+    return PooledAggregate(
+        labels,
+        counts,
+        withheld,
+        sums,
+        quantiles,
+        ols_count,
+        ols_sums,
+        rules,
+        decision,
+        refused,
+        ols_refused,
+    )
+
+
+def _ols_refusal(
+    state: PartyState,
+    local: LocalStatistics,
+    counts: Sequence[Sequence[int]],
+    released: Sequence[int],
+    ols_count: int,
+    decision: Decision,
+) -> str | None:
+    """Why the OLS model is not opened (``privstats.stats.aggregate.floors``), or None.
+
+    The regressor-level test runs (in lockstep) only when the other floors pass."""
+    plan, min_cell = state.terms.plan, state.terms.min_cell
+    if plan.formula is None:
+        return None
+    table = decision.protected.table
+    shown = [c.count for c in table.cells if c.key not in decision.withheld]
+    shown += [n for g in released for n in counts[g]]
+    parameters = len(plan.formula.terms) + 1
+    reason = ols_refusal(ols_count, parameters, min_cell, shown)
+    if reason is not None or min_cell <= 1:
+        return reason
+    small = small_levels(state.channel, state.parties, local.levels, min_cell)
+    scale = 1 << plan.fixed.frac_bits
+    names = [f"{term}={int(code) / scale:g}" for term, code in small]
+    return ols_refusal(ols_count, parameters, min_cell, shown, names)
 
 
 def check_parties(channel: Channel, parties: Sequence[str]) -> tuple[str, ...]:
@@ -287,8 +390,14 @@ def local_statistics(state: PartyState, data: Table) -> LocalStatistics:
         ols = local_sums(records, np.zeros(data.rows, dtype=np.intp), 1, [plan.ols])
         check_bounds(plan, data.path, parties, ols, [plan.ols])
     indexes = {column: quantile_index(records, codes, groups, column) for column in records.grid}
+    top = max([2, *(getattr(rule, "n", 0) for rule in magnitude_rules(terms.rules))])
+    contributions = {
+        column: local_contributions(records, codes, groups, column, top)
+        for column in magnitude_columns(plan)
+    }
+    levels = local_levels(records, plan)
     state.report("local statistics", 1, 1)
-    return LocalStatistics(labels, sums, ols, indexes)
+    return LocalStatistics(labels, sums, ols, indexes, contributions, levels)
 
 
 def agree(state: PartyState) -> None:
@@ -398,14 +507,9 @@ def check_bounds(
 # --------------------------------------------------------------------------- opening
 
 
-def open_record_counts(
-    state: PartyState, local: LocalStatistics
-) -> tuple[list[list[int]], int, set[Label], list[int]]:
-    """Phase 1: every group's pooled record count (and the model's), and the rule on them.
-
-    Returns the per-group counts (block 0 filled in), the model's count (0 without a
-    model), the withheld labels and the released groups' indexes.
-    """
+def open_record_counts(state: PartyState, local: LocalStatistics) -> tuple[list[list[int]], int]:
+    """Phase 1: every group's pooled record count (block 0 filled in), and the model's
+    (0 without a model)."""
     labels, blocks = local.labels, len(state.terms.plan.blocks)
     records_count = local.sums.counts[:, 0]
     if local.ols is not None:
@@ -413,10 +517,7 @@ def open_record_counts(
     opened = state.open_counts(records_count)
     counts = [[int(c)] + [0] * (blocks - 1) for c in opened[: len(labels)]]
     ols_count = int(opened[-1]) if local.ols is not None else 0
-    sizes = {labels[g]: counts[g][0] for g in range(len(labels)) if counts[g][0] > 0}
-    withheld = withheld_cells(sizes, state.terms.min_cell)
-    released = [g for g in range(len(labels)) if labels[g] not in withheld and counts[g][0] > 0]
-    return counts, ols_count, withheld, released
+    return counts, ols_count
 
 
 def open_present_counts(
@@ -437,9 +538,10 @@ def open_sums(
     counts: Sequence[Sequence[int]],
     released: Sequence[int],
     ols_count: int,
+    ols_allowed: bool = True,
 ) -> tuple[dict[tuple[int, int], list[int]], list[int] | None]:
     """Phase 2: the pooled sums of released groups' blocks with ``min_cell`` complete
-    records, and the model's sums if its count reaches ``min_cell`` (else None)."""
+    records, and the model's sums if its floors pass (``ols_allowed``; else None)."""
     plan, min_cell = state.terms.plan, state.terms.min_cell
     entries = [
         (g, b) for g in released for b in range(len(plan.blocks)) if counts[g][b] >= min_cell
@@ -449,7 +551,7 @@ def open_sums(
         for g, b in entries
         for m in range(len(plan.blocks[b].monomials))
     ]
-    ols_open = local.ols is not None and ols_count >= min_cell
+    ols_open = local.ols is not None and ols_allowed and ols_count >= min_cell
     if local.ols is not None and ols_open:
         vector.extend(int(column[0]) for column in local.ols.sums[0])
     pooled = state.open(vector, SUM_RING)  # shared even when empty: every party in lockstep
@@ -468,51 +570,17 @@ def search_quantiles(
     released: Sequence[int],
     counts: Sequence[Sequence[int]],
     sums: Mapping[tuple[int, int], Sequence[int]],
-) -> dict[tuple[int, str, Fraction], int]:
-    """Phase 3: every released (group, quantile) found by 63 rounds of secure bisection.
-
-    Invariant per search: fewer than ``q·N`` values (or ``q·Σw``) are ≤ ``low`` and at
-    least that many are ≤ ``high``; the answer, the smallest such grid point, is ``high``
-    once ``high − low = 1`` — an observed value, as ``np.quantile(method="inverted_cdf")``.
-    """
-    searches = _quantile_searches(state, released, counts, sums)
-    if not searches:
-        return {}
+) -> tuple[dict[tuple[int, str, Fraction], int], dict[tuple[int, str, Fraction], str]]:
+    """Phase 3 (``privstats.protocols.aggregate_quantiles``): the released groups'
+    quantiles found by secure bisection, and the levels the floors refuse, with why."""
     ring = SUM_RING if state.terms.plan.weighted else COUNT_RING
-    low = [GRID_LOW] * len(searches)
-    high = [GRID_HIGH] * len(searches)
-    for step in range(ROUNDS):
-        middle = [(lo + hi) // 2 for lo, hi in zip(low, high, strict=True)]
-        local = [
-            indexes[column].below(g, t)
-            for (g, column, _, _), t in zip(searches, middle, strict=True)
-        ]
-        for i, below in enumerate(state.open(local, ring)):
-            _, _, q, total = searches[i]
-            if quantile_reached(below, total, q):
-                high[i] = middle[i]
-            else:
-                low[i] = middle[i]
-        state.report("quantile search", step + 1, ROUNDS)
-    return {(g, column, q): high[i] for i, (g, column, q, _) in enumerate(searches)}
-
-
-def _quantile_searches(
-    state: PartyState,
-    released: Sequence[int],
-    counts: Sequence[Sequence[int]],
-    sums: Mapping[tuple[int, int], Sequence[int]],
-) -> list[tuple[int, str, Fraction, int]]:
-    """(group, column, q, pooled count or Σw) of every quantile to search: released
-    groups, columns with at least ``min_cell`` values, and a positive total."""
-    plan = state.terms.plan
-    searches = []
-    for g in released:
-        for column, q in plan.quantiles:
-            b = plan.block_index(f"column:{column}")
-            if counts[g][b] < state.terms.min_cell:
-                continue
-            total = int(sums[(g, b)][0]) if plan.weighted else counts[g][b]
-            if total > 0:
-                searches.append((g, column, q, total))
-    return searches
+    return quantiles_module.search(
+        lambda values: state.open(values, ring),
+        state.terms.plan,
+        state.terms.min_cell,
+        indexes,
+        released,
+        counts,
+        sums,
+        state.report,
+    )

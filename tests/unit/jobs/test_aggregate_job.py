@@ -158,7 +158,7 @@ def _assert_release(result: dict[str, Any], pooled: pd.DataFrame, spec: Aggregat
         want = _expected_figures(pooled[mask], spec.stats, spec.weight)
         got = groups[label]
         assert got["suppressed"] is False
-        assert set(got) == {"by", "suppressed", *want}
+        assert set(got) == {"by", "suppressed", "status", *want}
         for key, value in want.items():
             _assert_same(got[key], value, key)
 
@@ -248,6 +248,7 @@ def test_ols_equals_least_squares_on_the_pooled_records(frames: dict[str, pd.Dat
             "r2": None,
             "n": None,
             "suppressed": True,
+            "reason": "fewer than 1 complete records (0)",
         }
         return
     X = np.column_stack([np.ones(len(complete)), complete["x"]])
@@ -303,7 +304,8 @@ def test_small_groups_are_suppressed_with_a_complement_and_carry_no_figures() ->
     # B (3) is below 10; C (12), the smallest other group, is withheld with it
     assert {r for r, g in groups.items() if g["suppressed"]} == {"B", "C"}
     for region in ("B", "C"):
-        assert {k: v for k, v in groups[region].items() if k not in ("by", "suppressed")} == {
+        hidden = ("by", "suppressed", "status", "reason")
+        assert {k: v for k, v in groups[region].items() if k not in hidden} == {
             "count": None,
             "sum:x": None,
             "mean:x": None,
@@ -385,7 +387,14 @@ def test_a_statistic_with_too_few_values_in_a_released_group_is_not_opened() -> 
     result, network = _run(frames, spec, record=True)
 
     assert result["groups"] == [
-        {"by": {}, "count": 12, "mean:income": None, "median:income": None, "suppressed": False}
+        {
+            "by": {},
+            "count": 12,
+            "mean:income": None,
+            "median:income": None,
+            "suppressed": False,
+            "status": "safe",
+        }
     ]
     assert _opened_phase2(network, ["a", "b"]) == []
 
@@ -405,9 +414,9 @@ def test_levels_fix_the_groups_and_no_labels_are_exchanged() -> None:
     result, network = _run(frames, spec, record=True)
 
     assert result["groups"] == [
-        {"by": {"region": "A"}, "count": 3, "sum:x": 7, "suppressed": False},
-        {"by": {"region": "B"}, "count": 1, "sum:x": 3, "suppressed": False},
-        {"by": {"region": "C"}, "count": 0, "sum:x": None, "suppressed": False},
+        {"by": {"region": "A"}, "count": 3, "sum:x": 7, "suppressed": False, "status": "safe"},
+        {"by": {"region": "B"}, "count": 1, "sum:x": 3, "suppressed": False, "status": "safe"},
+        {"by": {"region": "C"}, "count": 0, "sum:x": None, "suppressed": False, "status": "empty"},
     ]
     for party in frames:
         kinds = {type(decode(f)).__name__ for _, f in network.channel(party).received or []}

@@ -101,14 +101,16 @@ def test_withheld_groups_have_counts_but_no_sums_or_quantiles() -> None:
     assert [c[0] for c in pooled.counts] == [1, 4, 3, 1]
     assert {g for g, _ in pooled.sums} == {1}  # only N's blocks (unweighted records: no sums)
     assert pooled.sums[(1, 0)] == [] and len(pooled.sums[(1, 1)]) == 1  # Σx
-    median = int(FixedPoint(F).encode(1.5))  # N: -2.25, 1.5, 2.0, 10.0 (inverted CDF)
-    assert pooled.quantiles == {(1, "x", Fraction(1, 2)): median}
-    assert pooled.group_quantiles(1) == {("x", Fraction(1, 2)): median}
+    # N's median (the 2nd of 4) has one record below it, fewer than 3: refused, not searched
+    assert pooled.quantiles == {}
+    assert list(pooled.refused) == [(1, "x", Fraction(1, 2))]
+    assert "fewer than 3 records below" in pooled.refused[(1, "x", Fraction(1, 2))]
 
 
 def test_each_party_receives_what_the_threat_model_lists() -> None:
-    """A hello and the labels from every peer, then per peer one share and one partial sum
-    for each of the three sums and the 63 bisection rounds — nothing else."""
+    """A hello, the labels, the owner's terms and withheld cells from every peer, then per
+    peer one share and one partial sum for each of the three sums and the 63 bisection
+    rounds — nothing else (no dominance rule asked: no sign test)."""
     terms = _terms(("median:x",))
     parties = list(TABLES)
 
@@ -122,6 +124,8 @@ def test_each_party_receives_what_the_threat_model_lists() -> None:
         assert kinds == {
             "Hello": peers,
             "Labels": peers,
+            "OwnerTerms": peers,  # the owners' floors and rules
+            "Withheld": peers,  # the cells each party's owner withholds (none here)
             "ShareChunk": sums * peers,
             "PartialChunk": sums * peers,
         }

@@ -10,7 +10,9 @@ totals into the released figures, one job per module:
 - ``sums``: its exact per-group sums (:func:`local_sums`);
 - ``quantiles``: local counts of values ≤ t for the secure bisection;
 - ``figures``: a released group's figures (:func:`group_figures`);
-- ``ols``: the OLS or WLS model (:func:`ols_figures`).
+- ``ols``: the OLS or WLS model (:func:`ols_figures`);
+- ``dominance``: one party's integers for the (n,k) and p % rules on split contributions;
+- ``floors``: which quantile levels and OLS models would single out a record.
 
 It never talks to another party; ``privstats.protocols.aggregate`` adds the sums securely
 and decides what is opened. The public names are re-exported here.
@@ -45,7 +47,19 @@ whole-number columns are exact and come out as Python ints. Quantiles are exact 
 fixed-point grid: the result is an observed value rounded to a multiple of 2^−f.
 """
 
+from privstats.stats.aggregate.dominance import (
+    CellContributions,
+    local_contributions,
+    magnitude_columns,
+    magnitude_rules,
+)
 from privstats.stats.aggregate.figures import group_figures
+from privstats.stats.aggregate.floors import (
+    MAX_LEVELS,
+    local_levels,
+    ols_refusal,
+    quantile_refusals,
+)
 from privstats.stats.aggregate.ols import ols_figures
 from privstats.stats.aggregate.plan import (
     INTERCEPT,
@@ -77,7 +91,9 @@ __all__ = [
     "GRID_HIGH",
     "GRID_LOW",
     "INTERCEPT",
+    "MAX_LEVELS",
     "Block",
+    "CellContributions",
     "Formula",
     "LocalSums",
     "Plan",
@@ -87,13 +103,19 @@ __all__ = [
     "group_figures",
     "group_labels",
     "level_labels",
+    "local_contributions",
+    "local_levels",
     "local_sums",
+    "magnitude_columns",
+    "magnitude_rules",
     "make_plan",
     "ols_figures",
+    "ols_refusal",
     "parse_formula",
     "parse_stat",
     "prepare_records",
     "quantile_index",
     "quantile_reached",
+    "quantile_refusals",
     "record_warnings",
 ]
