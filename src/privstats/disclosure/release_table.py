@@ -10,9 +10,12 @@ count as published whether or not the job prints them: another job by fewer colu
 them to the analyst (``--by region`` after ``--by region,sex``), so protecting within the
 rows and columns of the full table is what closes that differencing.
 
-The protection level of a group withheld for its size is the frequency rule's (± 10 % of
-its count, at least one unit); of a group withheld for another reason, the same. Zero
-groups are empty, never published as a disclosure of absence by themselves.
+A group withheld for its size must stay free to lie anywhere from 0 (she may not be
+there) up to ``min_cell`` (for all the attacker knows, the withheld groups around it hold a
+releasable number); a group withheld for another reason (a dominance verdict, the owner's
+floor, the release guard) ± 10 % of its count, at least one record. Zero groups are empty,
+never published as a disclosure of absence by themselves. One-column tables are solved
+exactly without a MILP.
 """
 
 from __future__ import annotations
@@ -20,21 +23,32 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from privstats.disclosure.owner import Label
 from privstats.disclosure.tables import (
     TOTAL,
     Cell,
-    FrequencyRule,
     ProtectedTable,
     Table,
     Verdict,
     secondary_suppression,
 )
+from privstats.disclosure.tables._protect import Status
 from privstats.disclosure.tables._table import _dimension, _equations
-from privstats.errors import ParameterError
+from privstats.errors import ComputationError, ParameterError
 
-__all__ = ["CountProtection", "count_table", "protect_counts"]
+__all__ = [
+    "CountProtection",
+    "count_table",
+    "extra_verdict",
+    "frequency_verdict",
+    "protect_count_table",
+    "protect_counts",
+    "withheld_groups",
+]
+
+Cost = Literal["cells", "value"]
 
 
 @dataclass(frozen=True)
@@ -96,28 +110,108 @@ def protect_counts(
     min_cell: int,
     extra: Mapping[Label, str] | None = None,
     levels: Mapping[str, Sequence[str]] | None = None,
+    cost: Cost = "value",
 ) -> CountProtection:
     """The groups to withhold: below ``min_cell``, named in ``extra`` (group → reason), and
     the secondary suppressions that protect them within every row, column and margin."""
     if min_cell < 1:
         raise ParameterError(f"min_cell must be at least 1, got {min_cell}", parameter="min_cell")
     table = count_table(dims, counts, levels)
-    rule = FrequencyRule(min_cell)
-    named = {((TOTAL,) if not dims else label): why for label, why in (extra or {}).items()}
-    status: list[str] = []
+    named: dict[Label, list[Verdict]] = {}
+    for label, why in (extra or {}).items():
+        key = (TOTAL,) if not dims else label
+        named[key] = [extra_verdict(table.cells[table.index[key]], "owner", why)]
+    protected = protect_count_table(table, min_cell, named, cost)
+    withheld = {
+        (() if not dims else key): reason for key, reason in withheld_groups(protected).items()
+    }
+    return CountProtection(withheld, protected)
+
+
+def frequency_verdict(cell: Cell, min_cell: int) -> Verdict | None:
+    """The frequency rule on a count cell: 1 … min_cell − 1 records. The cell must be
+    able to move down to 0 (she may not be there) and up to ``min_cell`` (the withheld
+    cells around it hold, for all the attacker knows, a releasable number)."""
+    if not 0 < cell.count < min_cell:
+        return None
+    reason = f"{cell.count} record(s), fewer than {min_cell}"
+    return Verdict(f"freq:{min_cell}", reason, float(min_cell - cell.count), float(cell.count))
+
+
+def extra_verdict(cell: Cell, rule: str, reason: str) -> Verdict:
+    """A primary verdict for a cell withheld by another rule than the frequency rule; its
+    protection, in the count table: ± 10 % of its count, at least one record."""
+    level = max(0.1 * cell.value, 1.0)
+    return Verdict(rule, reason, level, min(level, cell.value))
+
+
+def protect_count_table(
+    table: Table,
+    min_cell: int,
+    extra: Mapping[Label, Sequence[Verdict]],
+    cost: Cost,
+) -> ProtectedTable:
+    """Primary (frequency and ``extra``) and MILP secondary suppression of the table.
+
+    Should the MILP find no pattern, every non-empty cell is withheld (never less).
+    """
+    status: list[Status] = []
     verdicts: list[tuple[Verdict, ...]] = []
     for cell in table.cells:
-        verdict = rule.check(cell)
-        if cell.key in named and cell.count > 0:
-            level = max(0.1 * cell.count, 1.0)
-            verdict = Verdict("owner", named[cell.key], level, min(level, cell.value))
-        status.append("empty" if cell.count == 0 else "primary" if verdict else "safe")
-        verdicts.append((verdict,) if verdict else ())
-    primary = ProtectedTable(table, tuple(status), tuple(verdicts))  # type: ignore[arg-type]
-    protected = secondary_suppression(primary, cost="value") if any(verdicts) else primary
-    withheld: dict[Label, str] = {}
-    for cell, state, found in zip(table.cells, protected.status, protected.verdicts, strict=True):
-        if state in ("primary", "secondary"):
-            label = () if not dims else cell.key
-            withheld[label] = found[0].reason if found else "secondary suppression"
-    return CountProtection(withheld, protected)
+        found = tuple(v for v in (frequency_verdict(cell, min_cell),) if v is not None)
+        if cell.count > 0:
+            found += tuple(extra.get(cell.key, ()))
+        verdicts.append(found)
+        status.append("primary" if found else "empty" if cell.count == 0 else "safe")
+    primary = ProtectedTable(table, tuple(status), tuple(verdicts))
+    if len(table.dimensions) == 1:
+        return _one_dimension(primary)
+    try:
+        return secondary_suppression(primary, cost=cost)
+    except ComputationError:
+        everything: tuple[Status, ...] = tuple(
+            s if s in ("primary", "empty") else "secondary" for s in status
+        )
+        return ProtectedTable(table, everything, tuple(verdicts))
+
+
+def _one_dimension(primary: ProtectedTable) -> ProtectedTable:
+    """Secondary suppression of a one-dimensional table, exactly and without a MILP.
+
+    With the total published, the attacker knows only the withheld cells' sum ``R`` and
+    that each is ≥ 0: each withheld cell lies in ``[0, R]`` once two or more are
+    withheld. So the smallest released groups are added until two are withheld and
+    ``R`` reaches every primary cell's value plus its upper level (the cost "value"
+    optimum). A withheld total leaves no equation: every group is then withheld.
+    """
+    table, status = primary.table, list(primary.status)
+    total = len(table.cells) - 1  # the total is the last label
+    leaves = range(total)
+    if status[total] == "primary":
+        chosen = [i for i in leaves if status[i] == "safe"]
+    else:
+        hidden = [i for i in leaves if status[i] == "primary"]
+        need = max((table.cells[i].count + primary.levels(i)[0] for i in hidden), default=0)
+        spare = sorted((table.cells[i].count, i) for i in leaves if status[i] == "safe")
+        withheld = sum(table.cells[i].count for i in hidden)
+        chosen = []
+        while hidden and spare and (len(hidden) + len(chosen) < 2 or withheld < need):
+            count, index = spare.pop(0)
+            chosen.append(index)
+            withheld += count
+    for index in chosen:
+        status[index] = "secondary"
+    return ProtectedTable(table, tuple(status), primary.verdicts)
+
+
+def withheld_groups(protected: ProtectedTable) -> dict[Label, str]:
+    """The withheld cells (margins included) and why: the rules failed, or "secondary"."""
+    out = {}
+    for cell, status, verdicts in zip(
+        protected.table.cells, protected.status, protected.verdicts, strict=True
+    ):
+        if status == "primary":
+            out[cell.key] = "; ".join(f"{v.rule}: {v.reason}" for v in verdicts)
+        elif status == "secondary":
+            out[cell.key] = "secondary suppression: protects a withheld cell of its row/column"
+    return out

@@ -41,12 +41,18 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
 
 from scipy import sparse
 
 from privstats.disclosure.owner import CandidateRelease, OwnerRules
+from privstats.disclosure.release_table import (
+    Cost,
+    extra_verdict,
+    frequency_verdict,
+    withheld_groups,
+)
 from privstats.disclosure.release_table import count_table as shared_count_table
+from privstats.disclosure.release_table import protect_count_table as protect_counts
 from privstats.disclosure.tables import (
     TOTAL,
     Cell,
@@ -56,10 +62,8 @@ from privstats.disclosure.tables import (
     Table,
     Verdict,
     parse_rule,
-    secondary_suppression,
 )
-from privstats.disclosure.tables._protect import Status
-from privstats.errors import ComputationError, ParameterError, ProtocolError
+from privstats.errors import ParameterError, ProtocolError
 from privstats.protocols.aggregate_sign import any_positive
 from privstats.stats.aggregate.dominance import (
     CellContributions,
@@ -93,7 +97,6 @@ __all__ = [
 ]
 
 Label = tuple[str, ...]
-Cost = Literal["cells", "value"]
 
 
 @message("aggregate.owner", 1)
@@ -168,95 +171,6 @@ def count_table(by: Sequence[str], counts: Mapping[Label, int]) -> Table:
                     parameter="by",
                 )
     return shared_count_table(by, counts, None)
-
-
-def frequency_verdict(cell: Cell, min_cell: int) -> Verdict | None:
-    """The frequency rule on a count cell: 1 … min_cell − 1 records. The cell must be
-    able to move down to 0 (she may not be there) and up to ``min_cell`` (the withheld
-    cells around it hold, for all the attacker knows, a releasable number)."""
-    if not 0 < cell.count < min_cell:
-        return None
-    reason = f"{cell.count} record(s), fewer than {min_cell}"
-    return Verdict(f"freq:{min_cell}", reason, float(min_cell - cell.count), float(cell.count))
-
-
-def extra_verdict(cell: Cell, rule: str, reason: str) -> Verdict:
-    """A primary verdict for a cell withheld by another rule than the frequency rule; its
-    protection, in the count table: ± 10 % of its count, at least one record."""
-    level = max(0.1 * cell.value, 1.0)
-    return Verdict(rule, reason, level, min(level, cell.value))
-
-
-def protect_counts(
-    table: Table,
-    min_cell: int,
-    extra: Mapping[Label, Sequence[Verdict]],
-    cost: Cost,
-) -> ProtectedTable:
-    """Primary (frequency and ``extra``) and MILP secondary suppression of the table.
-
-    Should the MILP find no pattern, every non-empty cell is withheld (never less).
-    """
-    status: list[Status] = []
-    verdicts: list[tuple[Verdict, ...]] = []
-    for cell in table.cells:
-        found = tuple(v for v in (frequency_verdict(cell, min_cell),) if v is not None)
-        if cell.count > 0:
-            found += tuple(extra.get(cell.key, ()))
-        verdicts.append(found)
-        status.append("primary" if found else "empty" if cell.count == 0 else "safe")
-    primary = ProtectedTable(table, tuple(status), tuple(verdicts))
-    if len(table.dimensions) == 1:
-        return _one_dimension(primary)
-    try:
-        return secondary_suppression(primary, cost=cost)
-    except ComputationError:
-        everything: tuple[Status, ...] = tuple(
-            s if s in ("primary", "empty") else "secondary" for s in status
-        )
-        return ProtectedTable(table, everything, tuple(verdicts))
-
-
-def _one_dimension(primary: ProtectedTable) -> ProtectedTable:
-    """Secondary suppression of a one-dimensional table, exactly and without a MILP.
-
-    With the total published, the attacker knows only the withheld cells' sum ``R`` and
-    that each is ≥ 0: each withheld cell lies in ``[0, R]`` once two or more are
-    withheld. So the smallest released groups are added until two are withheld and
-    ``R`` reaches every primary cell's value plus its upper level (the cost "value"
-    optimum). A withheld total leaves no equation: every group is then withheld.
-    """
-    table, status = primary.table, list(primary.status)
-    total = len(table.cells) - 1  # the total is the last label
-    leaves = range(total)
-    if status[total] == "primary":
-        chosen = [i for i in leaves if status[i] == "safe"]
-    else:
-        hidden = [i for i in leaves if status[i] == "primary"]
-        need = max((table.cells[i].count + primary.levels(i)[0] for i in hidden), default=0)
-        spare = sorted((table.cells[i].count, i) for i in leaves if status[i] == "safe")
-        withheld = sum(table.cells[i].count for i in hidden)
-        chosen = []
-        while hidden and spare and (len(hidden) + len(chosen) < 2 or withheld < need):
-            count, index = spare.pop(0)
-            chosen.append(index)
-            withheld += count
-    for index in chosen:
-        status[index] = "secondary"
-    return ProtectedTable(table, tuple(status), primary.verdicts)
-
-
-def withheld_groups(protected: ProtectedTable) -> dict[Label, str]:
-    """The withheld cells (margins included) and why: the rules failed, or "secondary"."""
-    out = {}
-    for cell, status, verdicts in zip(
-        protected.table.cells, protected.status, protected.verdicts, strict=True
-    ):
-        if status == "primary":
-            out[cell.key] = "; ".join(f"{v.rule}: {v.reason}" for v in verdicts)
-        elif status == "secondary":
-            out[cell.key] = "secondary suppression: protects a withheld cell of its row/column"
-    return out
 
 
 def members(labels: Sequence[Label]) -> dict[Label, list[int]]:
