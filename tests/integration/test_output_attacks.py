@@ -184,32 +184,52 @@ def test_the_same_job_after_one_record_is_added_withholds_the_difference(
 def test_a_register_padded_with_invented_ids_or_a_one_customer_list_is_refused(
     tmp_path: Path,
 ) -> None:
-    register = tmp_path / "register.csv"
-    register.write_text(
+    """Each side's node sets the smallest list it lets the other bring: the target plus 9
+    invented ids meets no floor of the telecom's (100), and a list of one customer none of
+    the office's (50); both jobs stop before anything is matched or released."""
+    padded = tmp_path / "padded.csv"
+    padded.write_text(
         "pid,region,sex\ntarget,Islands,F\n" + "".join(f"fake-{i},North,M\n" for i in range(9)),
+        encoding="utf-8",
+    )
+    population = tmp_path / "population.csv"
+    population.write_text(
+        "pid,region,sex\ntarget,Islands,F\n" + "".join(f"c-{i},North,M\n" for i in range(300)),
         encoding="utf-8",
     )
     customers = tmp_path / "telecom.csv"
     customers.write_text("cid\n" + "".join(f"c-{i}\n" for i in range(300)) + "target\n")
+    one = tmp_path / "one.csv"
+    one.write_text("cid\ntarget\n", encoding="utf-8")
     with LocalFederation(tmp_path / "fed", node_timeout=30.0, poll_seconds=0.2) as federation:
-        federation.add_node("nso", {"register": (register, ["pid"])}, min_peer_rows=50)
-        federation.add_node("telecom", {"customers": (customers, ["cid"])}, min_peer_rows=100)
-        federation.wait_for_datasets(2)
+        federation.add_node(
+            "nso",
+            {"padded": (padded, ["pid"]), "population": (population, ["pid"])},
+            min_peer_rows=50,
+        )
+        federation.add_node(
+            "telecom", {"customers": (customers, ["cid"]), "one": (one, ["cid"])}, min_peer_rows=100
+        )
+        federation.wait_for_datasets(4)
         with federation.admin() as admin:
             token = admin.add_token("analyst")
         with Federation(federation.url, token) as analyst:
-            job = analyst.submit_coverage(
-                register="nso",
-                register_dataset="register",
-                source="telecom",
-                source_dataset="customers",
-                key="pid",
-                peer_key="cid",
-                by=["region", "sex"],
-            )
-            with pytest.raises(JobFailedError) as failed:
-                job.wait(timeout=180)
-    assert "min_peer_rows" in str(failed.value) or "100" in str(failed.value)
+            for register, source, floor in (
+                ("padded", "customers", 100),
+                ("population", "one", 50),
+            ):
+                job = analyst.submit_coverage(
+                    register="nso",
+                    register_dataset=register,
+                    source="telecom",
+                    source_dataset=source,
+                    key="pid",
+                    peer_key="cid",
+                    by=["region", "sex"],
+                )
+                with pytest.raises(JobFailedError) as failed:
+                    job.wait(timeout=180)
+                assert "min_peer_rows" in str(failed.value) and str(floor) in str(failed.value)
 
 
 def test_a_join_rerun_with_the_target_added_to_the_list_is_withheld_by_the_bank(
