@@ -185,6 +185,11 @@ def submit_synthesize(
     bounds: list[str] = typer.Option(
         [], help="mst: public range of a numeric or date column, COL=LOW:HIGH (repeat)."
     ),
+    public_categories: str | None = typer.Option(
+        None,
+        help="mst: categorical columns whose categories are a public code list (released "
+        "outside ε), comma-separated; the others' categories pass a noisy threshold.",
+    ),
     target: str | None = typer.Option(None, help="Report: train-synthetic-test-real target."),
     sensitive: str | None = typer.Option(None, help="Report: sensitive column for TCAP."),
     regression: str | None = typer.Option(None, help='Report: a model such as "y ~ x1 + x2".'),
@@ -219,7 +224,11 @@ def submit_synthesize(
             "holdout_share": holdout_share,
         }
         if method == "mst":
-            options.update(epsilon=epsilon, bounds=parse_bounds(bounds))
+            options.update(
+                epsilon=epsilon,
+                bounds=parse_bounds(bounds),
+                public_categories=list(column_list(public_categories)),
+            )
         job = fed.submit_synthesize(
             owner=party,
             dataset=dataset,
