@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import linprog
+from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse.csgraph import connected_components
 
 from privstats.disclosure.tables._table import Table
@@ -31,7 +31,7 @@ try:  # HiGHS as SciPy bundles it: a private module, hence the fallback to linpr
 except ImportError:  # pragma: no cover - depends on the SciPy build
     _core = None
 
-__all__ = ["Interval", "attacker_intervals", "components", "solve_lp"]
+__all__ = ["Interval", "attacker_intervals", "components", "highs", "solve_lp"]
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
@@ -51,21 +51,77 @@ class Interval:
         return self.high - self.low
 
 
+def highs(
+    cost: FloatArray,
+    matrix: sparse.csr_matrix,
+    row_bounds: tuple[FloatArray, FloatArray],
+    col_bounds: tuple[FloatArray, FloatArray],
+    integral: BoolArray | None = None,
+    options: dict[str, float] | None = None,
+) -> tuple[str, FloatArray | None, float]:
+    """``min cost · x`` over ``{row_low ≤ matrix x ≤ row_high, col_low ≤ x ≤ col_high}``
+    (``integral`` columns whole numbers) by HiGHS, called directly through the bindings
+    SciPy ships (its wrappers cost more than a small program), else through
+    :func:`scipy.optimize.milp`. Returns the status — ``"optimal"``, ``"infeasible"``,
+    ``"unbounded"``, ``"stopped"`` (a limit; ``x`` may hold a solution) or HiGHS' message —
+    the solution (or None) and the objective."""
+    options = options or {}
+    if _core is None:  # pragma: no cover - depends on the SciPy build
+        result = milp(
+            cost,
+            integrality=None if integral is None else integral.astype(float),
+            bounds=Bounds(*col_bounds),
+            constraints=[LinearConstraint(matrix, *row_bounds)] if matrix.shape[0] else None,
+            options=options,
+        )
+        status = {0: "optimal", 1: "stopped", 2: "infeasible", 3: "unbounded"}
+        fun = np.nan if result.fun is None else float(result.fun)
+        return status.get(result.status, str(result.message)), result.x, fun
+    by_column = sparse.csc_matrix(matrix)
+    lp = _core.HighsLp()
+    lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = matrix.shape[1], matrix.shape[0]
+    lp.a_matrix_.format_ = _core.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = by_column.indptr
+    lp.a_matrix_.index_ = by_column.indices
+    lp.a_matrix_.value_ = by_column.data
+    lp.col_cost_ = cost
+    lp.col_lower_, lp.col_upper_ = col_bounds
+    lp.row_lower_, lp.row_upper_ = row_bounds
+    if integral is not None:
+        lp.integrality_ = [
+            _core.HighsVarType.kInteger if whole else _core.HighsVarType.kContinuous
+            for whole in integral
+        ]
+    solver = _core._Highs()
+    solver.setOptionValue("output_flag", False)
+    for key, value in options.items():
+        solver.setOptionValue(key, value)
+    if solver.passModel(lp) == _core.HighsStatus.kError:
+        return "HiGHS refused the model", None, np.nan
+    solver.run()
+    status = solver.getModelStatus()
+    info = solver.getInfo()
+    feasible = info.primal_solution_status == _core.kSolutionStatusFeasible
+    x = np.array(solver.getSolution().col_value) if feasible else None
+    if status == _core.HighsModelStatus.kOptimal:
+        return "optimal", x, float(info.objective_function_value)
+    if status == _core.HighsModelStatus.kInfeasible:
+        return "infeasible", None, np.nan
+    if status in (_core.HighsModelStatus.kUnbounded, _core.HighsModelStatus.kUnboundedOrInfeasible):
+        return "unbounded", None, np.nan
+    if status in (_core.HighsModelStatus.kTimeLimit, _core.HighsModelStatus.kIterationLimit):
+        return "stopped", x, np.nan
+    return str(solver.modelStatusToString(status)), None, np.nan
+
+
 def solve_lp(
-    objective: FloatArray, a_eq: sparse.csr_matrix, b_eq: FloatArray, highs: FloatArray
+    objective: FloatArray, a_eq: sparse.csr_matrix, b_eq: FloatArray, highs_: FloatArray
 ) -> tuple[str, float]:
-    """``min objective · x`` over ``{0 ≤ x ≤ highs : a_eq x = b_eq}`` with HiGHS: the status
-    (``"optimal"``, ``"unbounded"``, ``"infeasible"`` or HiGHS' message) and the optimum."""
-    result = linprog(
-        objective,
-        A_eq=a_eq if a_eq.shape[0] else None,
-        b_eq=b_eq if a_eq.shape[0] else None,
-        bounds=np.column_stack([np.zeros_like(highs), highs]),
-        method="highs",
-    )
-    if result.status == 0:
-        return "optimal", float(result.fun)
-    return {2: "infeasible", 3: "unbounded"}.get(result.status, str(result.message)), np.nan
+    """``min objective · x`` over ``{0 ≤ x ≤ highs_ : a_eq x = b_eq}``: the status of
+    :func:`highs` and the optimum."""
+    status, _, optimum = highs(objective, a_eq, (b_eq, b_eq), (np.zeros_like(highs_), highs_))
+    return status, optimum
 
 
 class _Block:

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, milp
 
 from privstats.disclosure.tables._audit import (
     BoolArray,
@@ -34,6 +33,7 @@ from privstats.disclosure.tables._audit import (
     IntArray,
     Interval,
     attacker_intervals,
+    highs,
     solve_lp,
 )
 from privstats.disclosure.tables._table import Table
@@ -63,6 +63,8 @@ class Layout:
     grid: np.ndarray[Any, np.dtype[np.intp]]
     positions: np.ndarray[Any, np.dtype[np.intp]]
     related: tuple[tuple[frozenset[int], ...], ...]
+    values: FloatArray
+    """The cells' values (``Table.values``, computed once)."""
 
     @classmethod
     def of(cls, table: Table) -> Layout:
@@ -82,7 +84,7 @@ class Layout:
                 for member in group:
                     near[member] |= group
             related.append(tuple(frozenset(n) for n in near))
-        return cls(grid, positions, tuple(related))
+        return cls(grid, positions, tuple(related), table.values)
 
     def neighbourhood(self, cell: int, radius: int) -> IntArray | None:
         """The cells whose labels are within ``radius`` equations of ``cell``'s in every
@@ -205,23 +207,22 @@ def _solve(
     lower = np.concatenate([fixed[cells].astype(float), z_low])
     upper = np.concatenate([(fixed[cells] | allowed[cells]).astype(float), *caps])
     cost = np.concatenate([np.where(fixed[cells], 0.0, weights[cells]), np.zeros(blocks * m)])
-    integrality = np.concatenate([np.ones(m), np.zeros(blocks * m)])
-    constraints = [LinearConstraint(balanced, 0.0, 0.0), LinearConstraint(linking, -np.inf, 0.0)]
-    bounds = Bounds(lower, upper)
+    matrix = sparse.vstack([balanced, linking], format="csr")
+    row_low = np.concatenate([np.zeros(rows), np.full(blocks * m, -np.inf)])
+    row_high = np.zeros(rows + blocks * m)
+    integral = np.arange(m + blocks * m) < m
     options = {"time_limit": time_limit, "mip_rel_gap": 0.05}
-    result = milp(
-        cost, integrality=integrality, bounds=bounds, constraints=constraints, options=options
-    )
-    if result.status == 2:  # infeasible: no pattern in these cells
+    status, x, _ = highs(cost, matrix, (row_low, row_high), (lower, upper), integral, options)
+    if status in ("infeasible", "unbounded"):  # no pattern in these cells (all bounded)
         return None
-    if result.x is not None:
-        picked = result.x[:m] > 0.5
+    if x is not None:
+        picked = x[:m] > 0.5
     else:  # out of time without a solution: the relaxation's support
-        result = milp(cost, bounds=bounds, constraints=constraints)
-        if result.x is None:
+        status, x, _ = highs(cost, matrix, (row_low, row_high), (lower, upper))
+        if x is None:
             return None
-        moved = np.abs(result.x[m:]).reshape(blocks, m).sum(axis=0)
-        picked = (result.x[:m] > 1e-9) | (moved > 1e-9)
+        moved = np.abs(x[m:]).reshape(blocks, m).sum(axis=0)
+        picked = (x[:m] > 1e-9) | (moved > 1e-9)
     chosen: IntArray = cells[picked & ~fixed[cells]]
     return chosen
 

@@ -306,15 +306,16 @@ def _protect_one(
 ) -> None:
     """Add to ``suppressed`` the cheapest pattern for primary ``index``: in its
     neighbourhood, then two equations out, then the whole table."""
-    values = table.values
+    values = layout.values
     scale = max(levels[0], levels[1], 1e-9)
+    bigs = (scale, 4 * float(values.max()) + scale)
     everything = np.arange(len(table.cells))
     for radius in (1, 2, 0):
         near = layout.neighbourhood(index, radius) if radius else everything
         cells = everything if near is None else near
         if check and pattern_protects(by_column, values, cells, suppressed, index, levels):
             return
-        for big in (scale, float(values.max()) * 4 + scale):
+        for big in bigs:  # a small big-M first: a tighter relaxation, fewer solutions
             chosen = cheapest_pattern(
                 by_column,
                 values,
