@@ -8,21 +8,27 @@ more cells, at least total cost, so that every primary cell keeps its protection
 Method (an iterative form of Fischetti & Salazar-González, *Management Science* 2001,
 "Solving the cell suppression problem on tabular data with linear constraints"). For each
 primary cell ``p`` still under-protected, one small MILP finds the cheapest set of cells to
-add such that two *balanced patterns* exist — vectors ``z`` with ``A z = 0`` that are zero
-on every published cell and keep every cell ≥ 0 — one moving ``p`` up by its upper
-protection level and one moving it down by its lower level. The true table plus such a
-pattern is a table the attacker cannot tell from the true one, so the attacker's LP for
-``p`` reaches at least that far: the found set is a certificate for ``p``. Suppressing more
-cells only widens every interval, so each primary stays protected once done and one pass
-suffices; an exact audit (two LPs per suppressed cell) is then run on the result and the
-pass repeated for any cell still short (numerical tolerance), up to ``rounds`` times.
+add such that *balanced patterns* exist — vectors ``z`` with ``A z = 0`` that are zero on
+every published cell and keep every cell ≥ 0 — moving ``p`` up by its upper protection
+level and down by its lower level. The true table plus such a pattern is a table the
+attacker cannot tell from the true one, so the attacker's LP for ``p`` reaches at least
+that far: the found set is a certificate for ``p``. To scale to tables of tens of
+thousands of cells the MILP is solved on ``p``'s neighbourhood (the cells whose labels
+share an equation with ``p``'s), widened only when that holds no pattern, and skipped when
+the cells already withheld protect ``p`` there (:mod:`._patterns`). Suppressing more cells
+only widens every interval, so each primary stays protected once done and one pass
+suffices; the primaries are then checked (:meth:`ProtectedTable.certify`) and the pass
+repeated with a little margin for any still short (numerical tolerance), up to ``rounds``
+times. ``method="hypercube"`` is the τ-Argus heuristic instead (:mod:`._hypercube`).
 
-Guarantee: the verdict of :meth:`ProtectedTable.audit` is exact for the attacker model
-stated there (published values, the additivity equations, non-negativity). Optimality is
-per primary cell (within a 1 % MILP gap) and in processing order (largest first), not
-jointly over all cells. The attacker model is the external one: it does not model a
-contributor who also knows its own contributions to the secondary cells (the "singleton"
-or coalition attacks), nor attacker upper bounds on cells.
+Guarantee: the verdicts of :meth:`ProtectedTable.audit` and :meth:`ProtectedTable.certify`
+are exact for the attacker model stated there (published values, the additivity equations,
+non-negativity). Optimality is per primary cell (within a 5 % MILP gap; a MILP out of time
+falls back to its LP relaxation's support, valid but costlier), within the cell's
+neighbourhood, and in processing order (largest first), not jointly over all cells. The
+attacker model is the external one: it does not model a contributor who also knows its own
+contributions to the secondary cells (the "singleton" or coalition attacks), nor attacker
+upper bounds on cells, nor the cells of earlier releases unless ``keep`` names them.
 """
 
 from __future__ import annotations
