@@ -188,7 +188,7 @@ def secondary_suppression(
     rounds: int = 3,
     method: Method = "milp",
     keep: BoolArray | None = None,
-    time_limit: float = 10.0,
+    time_limit: float = 1.0,
 ) -> ProtectedTable:
     """Add the secondary suppressions that protect every primary cell (see module doc).
 
