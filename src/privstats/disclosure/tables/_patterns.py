@@ -7,7 +7,7 @@ Salazar-González 2001). Such a pattern need not span the table: restricting ``z
 *neighbourhood* ``C`` of ``p`` (the cells whose labels share an equation with ``p``'s, in
 every dimension) and enforcing every equation that touches ``C`` gives a vector that is a
 pattern of the whole table, zero outside ``C``. Solving on ``C`` is therefore sound: it
-only loses patterns, never validity, and it is widened (labels two equations away, then
+only loses patterns, never validity, and it is widened (labels two, then three equations away, then
 the whole table) only when ``C`` holds none.
 
 :func:`pattern_protects` checks whether the cells already withheld in ``C`` protect ``p``

@@ -311,12 +311,12 @@ def _protect_one(
     check: bool,
 ) -> None:
     """Add to ``suppressed`` the cheapest pattern for primary ``index``: in its
-    neighbourhood, then two equations out, then the whole table."""
+    neighbourhood, then two and three equations out, then the whole table."""
     values = layout.values
     scale = max(levels[0], levels[1], 1e-9)
     bigs = (scale, 4 * float(values.max()) + scale)
     everything = np.arange(len(table.cells))
-    for radius in (1, 2, 0):
+    for radius in (1, 2, 3, 0):
         near = layout.neighbourhood(index, radius) if radius else everything
         cells = everything if near is None else near
         if check and pattern_protects(by_column, values, cells, suppressed, index, levels):
