@@ -211,13 +211,20 @@ def attacker_intervals(
         rows = np.unique(a_block.indices)
         a_eq = sparse.csr_matrix(a_block[rows])
         highs = np.full(block.size, np.inf) if upper_bounds is None else upper_bounds[block]
-        solver = _Block(a_eq, rhs[rows], highs)
+        # in units of the block's largest value: HiGHS' tolerances are absolute
+        scale = max(1.0, float(np.abs(rhs[rows]).max(initial=0.0)), float(values[block].max()))
+        solver = _Block(a_eq, rhs[rows] / scale, highs / scale)
         for position, cell in enumerate(block.tolist()):
             if wanted is not None and cell not in wanted:
                 continue
             ends = []
             for sign in (1.0, -1.0):
                 status, optimum = solver.optimum(position, sign)
+                if status not in ("optimal", "unbounded"):  # once more, from scratch
+                    objective = np.zeros(block.size)
+                    objective[position] = sign
+                    status, optimum = solve_lp(objective, a_eq, rhs[rows] / scale, highs / scale)
+                optimum *= scale
                 if status == "unbounded":  # only the maximum can be
                     ends.append(float("inf"))
                 elif status != "optimal":
