@@ -8,21 +8,27 @@ more cells, at least total cost, so that every primary cell keeps its protection
 Method (an iterative form of Fischetti & Salazar-González, *Management Science* 2001,
 "Solving the cell suppression problem on tabular data with linear constraints"). For each
 primary cell ``p`` still under-protected, one small MILP finds the cheapest set of cells to
-add such that two *balanced patterns* exist — vectors ``z`` with ``A z = 0`` that are zero
-on every published cell and keep every cell ≥ 0 — one moving ``p`` up by its upper
-protection level and one moving it down by its lower level. The true table plus such a
-pattern is a table the attacker cannot tell from the true one, so the attacker's LP for
-``p`` reaches at least that far: the found set is a certificate for ``p``. Suppressing more
-cells only widens every interval, so each primary stays protected once done and one pass
-suffices; an exact audit (two LPs per suppressed cell) is then run on the result and the
-pass repeated for any cell still short (numerical tolerance), up to ``rounds`` times.
+add such that *balanced patterns* exist — vectors ``z`` with ``A z = 0`` that are zero on
+every published cell and keep every cell ≥ 0 — moving ``p`` up by its upper protection
+level and down by its lower level. The true table plus such a pattern is a table the
+attacker cannot tell from the true one, so the attacker's LP for ``p`` reaches at least
+that far: the found set is a certificate for ``p``. To scale to tables of tens of
+thousands of cells the MILP is solved on ``p``'s neighbourhood (the cells whose labels
+share an equation with ``p``'s), widened only when that holds no pattern, and skipped when
+the cells already withheld protect ``p`` there (:mod:`._patterns`). Suppressing more cells
+only widens every interval, so each primary stays protected once done and one pass
+suffices; the primaries are then checked (:meth:`ProtectedTable.certify`) and the pass
+repeated with a little margin for any still short (numerical tolerance), up to ``rounds``
+times. ``method="hypercube"`` is the τ-Argus heuristic instead (:mod:`._hypercube`).
 
-Guarantee: the verdict of :meth:`ProtectedTable.audit` is exact for the attacker model
-stated there (published values, the additivity equations, non-negativity). Optimality is
-per primary cell (within a 1 % MILP gap) and in processing order (largest first), not
-jointly over all cells. The attacker model is the external one: it does not model a
-contributor who also knows its own contributions to the secondary cells (the "singleton"
-or coalition attacks), nor attacker upper bounds on cells.
+Guarantee: the verdicts of :meth:`ProtectedTable.audit` and :meth:`ProtectedTable.certify`
+are exact for the attacker model stated there (published values, the additivity equations,
+non-negativity). Optimality is per primary cell (within a 5 % MILP gap; a MILP out of time
+falls back to its LP relaxation's support, valid but costlier), within the cell's
+neighbourhood, and in processing order (largest first), not jointly over all cells. The
+attacker model is the external one: it does not model a contributor who also knows its own
+contributions to the secondary cells (the "singleton" or coalition attacks), nor attacker
+upper bounds on cells, nor the cells of earlier releases unless ``keep`` names them.
 """
 
 from __future__ import annotations
@@ -33,9 +39,16 @@ from typing import Any, Literal
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, milp
 
-from privstats.disclosure.tables._audit import BoolArray, FloatArray, Interval, attacker_intervals
+from privstats.disclosure.tables._audit import BoolArray, FloatArray, attacker_intervals
+from privstats.disclosure.tables._hypercube import hypercube_suppression
+from privstats.disclosure.tables._patterns import (
+    Layout,
+    cheapest_pattern,
+    meets,
+    pattern_protects,
+    short_of,
+)
 from privstats.disclosure.tables._rules import Rule, Verdict, parse_rule
 from privstats.disclosure.tables._table import Table
 from privstats.errors import ComputationError, ParameterError
@@ -44,6 +57,7 @@ __all__ = ["ProtectedTable", "primary_suppression", "protect", "secondary_suppre
 
 Status = Literal["safe", "primary", "secondary", "empty"]
 Cost = Literal["value", "cells"]
+Method = Literal["milp", "hypercube"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,20 @@ class ProtectedTable:
             )
         return out
 
+    def certify(self) -> dict[str, Any]:
+        """Whether every primary cell keeps its protection levels, proved cell by cell: in
+        the cell's neighbourhood against an attacker who knows every cell outside it (two
+        small LPs; passing there is a proof), else by the exact LPs of :meth:`audit`. The
+        same verdict as ``audit()["protected"]`` without every withheld cell's interval,
+        which makes it the check to run on a large table."""
+        levels = {i: self.levels(i) for i, s in enumerate(self.status) if s == "primary"}
+        short = short_of(self.table, self.suppressed, levels)
+        return {
+            "cells_checked": len(levels),
+            "protected": not short,
+            "unprotected": [self.table.by(self.table.cells[i]) for i in short],
+        }
+
     def audit(self) -> dict[str, Any]:
         """Each withheld cell's interval given everything published, and whether every
         primary cell's interval covers its protection levels (exact: HiGHS LPs)."""
@@ -105,7 +133,7 @@ class ProtectedTable:
             if self.status[index] == "primary":
                 upper, lower = self.levels(index)
                 entry["needed"] = {"upper": upper, "lower": lower}
-                entry["protected"] = _meets(interval, cell.value, upper, lower)
+                entry["protected"] = meets(interval, cell.value, upper, lower)
                 all_protected = all_protected and entry["protected"]
             report[" | ".join(cell.key)] = entry
             if narrowest is None or interval.width < narrowest_width:
@@ -116,12 +144,6 @@ class ProtectedTable:
             "protected": all_protected,
             "intervals": report,
         }
-
-
-def _meets(interval: Interval, value: float, upper: float, lower: float) -> bool:
-    """Whether ``interval`` reaches ``upper`` above and ``lower`` below ``value``."""
-    tolerance = 1e-6 * max(1.0, abs(value))
-    return interval.high >= value + upper - tolerance and interval.low <= value - lower + tolerance
 
 
 def primary_suppression(table: Table, rules: Sequence[str | Rule]) -> ProtectedTable:
@@ -145,48 +167,188 @@ def primary_suppression(table: Table, rules: Sequence[str | Rule]) -> ProtectedT
 
 
 def protect(
-    table: Table, rules: Sequence[str | Rule], *, cost: Cost = "value", rounds: int = 3
+    table: Table,
+    rules: Sequence[str | Rule],
+    *,
+    cost: Cost = "value",
+    rounds: int = 3,
+    method: Method = "milp",
+    keep: BoolArray | None = None,
 ) -> ProtectedTable:
     """Primary then secondary suppression: the table ready to audit and publish."""
-    return secondary_suppression(primary_suppression(table, rules), cost=cost, rounds=rounds)
+    return secondary_suppression(
+        primary_suppression(table, rules), cost=cost, rounds=rounds, method=method, keep=keep
+    )
 
 
 def secondary_suppression(
-    protected: ProtectedTable, *, cost: Cost = "value", rounds: int = 3
+    protected: ProtectedTable,
+    *,
+    cost: Cost = "value",
+    rounds: int = 3,
+    method: Method = "milp",
+    keep: BoolArray | None = None,
+    time_limit: float = 1.0,
 ) -> ProtectedTable:
     """Add the secondary suppressions that protect every primary cell (see module doc).
 
     ``cost`` ``"value"`` minimises the total value withheld (ties broken towards fewer
     cells), ``"cells"`` the number of cells. Empty cells are never used: they are known.
-    Should ``rounds`` passes not suffice (numerical tolerance only), the cells stay as they
-    are and :meth:`ProtectedTable.audit` reports them unprotected: check it before release.
+    ``method`` ``"milp"`` solves one pattern MILP per under-protected primary cell (at most
+    ``time_limit`` seconds each); ``"hypercube"`` is the τ-Argus HYPERCUBE heuristic
+    (:mod:`._hypercube`), faster and cruder, and not always protective on hierarchies.
+    ``keep`` marks (in cell order) cells already published, say in an earlier release, that
+    must not be withheld; a primary cell that cannot be protected without them is a
+    ParameterError naming it. Should ``rounds`` passes not suffice (numerical tolerance
+    only), the cells stay as they are and :meth:`ProtectedTable.audit` reports them
+    unprotected: check it before release.
     """
     if cost not in ("value", "cells"):
         raise ParameterError(f"cost must be 'value' or 'cells', got {cost!r}", parameter="cost")
+    if method not in ("milp", "hypercube"):
+        raise ParameterError(
+            f"method must be 'milp' or 'hypercube', got {method!r}", parameter="method"
+        )
     if rounds < 1:
         raise ParameterError(f"rounds must be ≥ 1, got {rounds}", parameter="rounds")
+    if not time_limit > 0:
+        raise ParameterError(f"time_limit must be > 0, got {time_limit}", parameter="time_limit")
     table = protected.table
+    keep = _check_keep(protected, keep)
     values = table.values
     suppressed = protected.suppressed.copy()
     primaries = [i for i, s in enumerate(protected.status) if s == "primary"]
     primaries.sort(key=lambda i: (-values[i], i))
     weights = _weights(values, cost)
-    usable = np.array([cell.count > 0 for cell in table.cells], dtype=bool)
-    for _ in range(rounds):
-        short = False
-        for index in primaries:
-            levels = protected.levels(index)
-            now = attacker_intervals(table, suppressed, only={index})[index]
-            if not _meets(now, values[index], *levels):  # earlier patterns may suffice
-                suppressed |= _pattern(table, suppressed, usable, weights, index, levels)
-                short = True
-        if not short:  # this round was an exact audit of every primary cell
-            break
+    allowed = np.array([cell.count > 0 for cell in table.cells], dtype=bool) & ~keep
+    levels = {i: protected.levels(i) for i in primaries}
+    if method == "hypercube":
+        suppressed |= hypercube_suppression(table, suppressed, allowed, weights, levels)
+    else:
+        _milp_suppression(table, suppressed, allowed, weights, levels, keep, rounds, time_limit)
     status = tuple(
         "secondary" if hidden and s != "primary" else s
         for hidden, s in zip(suppressed, protected.status, strict=True)
     )
     return ProtectedTable(table, status, protected.verdicts)
+
+
+def _check_keep(protected: ProtectedTable, keep: BoolArray | None) -> BoolArray:
+    """``keep`` as a boolean array in cell order, refusing a sensitive cell in it."""
+    n = len(protected.table.cells)
+    if keep is None:
+        return np.zeros(n, dtype=bool)
+    mask = np.asarray(keep)
+    if mask.shape != (n,) or mask.dtype != np.bool_:
+        raise ParameterError(
+            f"keep must be a boolean array of one entry per cell ({n}), got shape "
+            f"{mask.shape} of {mask.dtype}",
+            parameter="keep",
+        )
+    clash = [i for i in np.flatnonzero(mask) if protected.status[i] == "primary"]
+    if clash:
+        cells = ", ".join(" | ".join(protected.table.cells[i].key) for i in clash[:5])
+        raise ParameterError(
+            f"keep marks {len(clash)} sensitive cell(s) as already published: {cells}; "
+            "a published cell cannot be withheld now",
+            parameter="keep",
+        )
+    return mask.copy()
+
+
+def _milp_suppression(
+    table: Table,
+    suppressed: BoolArray,
+    allowed: BoolArray,
+    weights: FloatArray,
+    levels: dict[int, tuple[float, float]],
+    keep: BoolArray,
+    rounds: int,
+    time_limit: float,
+) -> None:
+    """Widen ``suppressed`` in place until every primary in ``levels`` has its patterns;
+    then check them exactly and redo (with a little more margin) any found short."""
+    layout = Layout.of(table)
+    by_column = sparse.csc_matrix(table.equations)
+    values = table.values
+    todo = list(levels)
+    margin = 0.0
+    for _ in range(rounds):
+        for index in todo:
+            up, down = levels[index]
+            wanted = (up + margin * up, min(down + margin * down, float(values[index])))
+            _protect_one(
+                table,
+                layout,
+                by_column,
+                suppressed,
+                allowed,
+                weights,
+                index,
+                wanted,
+                keep,
+                time_limit,
+                check=margin == 0.0,
+            )
+        todo = short_of(table, suppressed, {i: levels[i] for i in todo}, layout)
+        if not todo:
+            return
+        margin = 1e-4 if margin == 0.0 else 10 * margin
+
+
+def _protect_one(
+    table: Table,
+    layout: Layout,
+    by_column: sparse.csc_matrix,
+    suppressed: BoolArray,
+    allowed: BoolArray,
+    weights: FloatArray,
+    index: int,
+    levels: tuple[float, float],
+    keep: BoolArray,
+    time_limit: float,
+    *,
+    check: bool,
+) -> None:
+    """Add to ``suppressed`` the cheapest pattern for primary ``index``: in its
+    neighbourhood, then two and three equations out, then the whole table."""
+    values = layout.values
+    scale = max(levels[0], levels[1], 1e-9)
+    bigs = (scale, 4 * float(values.max()) + scale)
+    everything = np.arange(len(table.cells))
+    for radius in (1, 2, 3, 0):
+        near = layout.neighbourhood(index, radius) if radius else everything
+        cells = everything if near is None else near
+        if check and pattern_protects(by_column, values, cells, suppressed, index, levels):
+            return
+        for big in bigs:  # a small big-M first: a tighter relaxation, fewer solutions
+            chosen = cheapest_pattern(
+                by_column,
+                values,
+                cells,
+                suppressed,
+                allowed,
+                weights,
+                index,
+                levels,
+                big,
+                time_limit,
+            )
+            if chosen is not None:
+                suppressed[chosen] = True
+                return
+        if near is None:
+            break
+    where = " | ".join(table.cells[index].key)
+    if keep.any():
+        raise ParameterError(
+            f"cell {where} cannot be protected without withholding cells that keep marks "
+            "as already published",
+            parameter="keep",
+        )
+    raise ComputationError(
+        f"no set of cells protects {where}: too few non-empty cells", step="secondary_suppression"
+    )
 
 
 def _weights(values: FloatArray, cost: Cost) -> FloatArray:
@@ -196,83 +358,3 @@ def _weights(values: FloatArray, cost: Cost) -> FloatArray:
     positive = values[values > 0]
     tie = 1e-3 * (float(positive.mean()) if positive.size else 1.0)
     return values + tie
-
-
-def _pattern(
-    table: Table,
-    suppressed: BoolArray,
-    usable: BoolArray,
-    weights: FloatArray,
-    target: int,
-    levels: tuple[float, float],
-) -> BoolArray:
-    """The cheapest cells to add so that ``target`` can move up and down by ``levels``.
-
-    Variables: ``y`` (withhold cell?), and per direction ``z⁺, z⁻ ≥ 0`` with
-    ``A (z⁺ − z⁻) = 0``, ``z⁺ ≤ M y``, ``z⁻ ≤ v y`` (no cell below 0), the target's own
-    change fixed to the level. A too small big-M ``M`` only loses solutions, never
-    validity, so it starts small and is raised when the MILP finds none.
-    """
-    values = table.values
-    scale = max(levels[0], levels[1], 1e-9)
-    for big in (scale, 8 * scale, float(values.max()) * 4 + scale):
-        chosen = _solve_pattern(table, suppressed, usable, weights, target, levels, big)
-        if chosen is not None:
-            return chosen
-    raise ComputationError(
-        f"no set of cells protects {table.cells[target].key}: too few non-empty cells",
-        step="secondary_suppression",
-    )
-
-
-def _solve_pattern(
-    table: Table,
-    suppressed: BoolArray,
-    usable: BoolArray,
-    weights: FloatArray,
-    target: int,
-    levels: tuple[float, float],
-    big: float,
-) -> BoolArray | None:
-    """One MILP of :func:`_pattern` with big-M ``big``; None when it has no solution."""
-    values = table.values
-    n = values.size
-    a = table.equations
-    identity = sparse.identity(n, format="csr")
-    zero_rows = sparse.csr_matrix((a.shape[0], n))
-    balance = sparse.bmat(
-        [[zero_rows, a, -a, None, None], [zero_rows, None, None, a, -a]], format="csr"
-    )
-    linking = sparse.bmat(
-        [
-            [-big * identity, identity, None, None, None],
-            [-sparse.diags(values), None, identity, None, None],
-            [-big * identity, None, None, identity, None],
-            [-sparse.diags(values), None, None, None, identity],
-        ],
-        format="csr",
-    )
-    y_low = suppressed.astype(float)
-    y_high = (suppressed | usable).astype(float)
-    z_high = np.full(n, big)
-    lower = np.concatenate([y_low, np.zeros(4 * n)])
-    upper = np.concatenate([y_high, z_high, values, z_high, values])
-    up, down = levels
-    for block, amount in ((1, up), (2, 0.0), (3, 0.0), (4, down)):
-        lower[block * n + target] = upper[block * n + target] = amount
-    cost = np.concatenate([np.where(suppressed, 0.0, weights), np.zeros(4 * n)])
-    integrality = np.concatenate([np.ones(n), np.zeros(4 * n)])
-    result = milp(
-        cost,
-        integrality=integrality,
-        bounds=Bounds(lower, upper),
-        constraints=[
-            LinearConstraint(balance, 0.0, 0.0),
-            LinearConstraint(linking, -np.inf, 0.0),
-        ],
-        options={"time_limit": 60.0, "mip_rel_gap": 1e-2},
-    )
-    if result.x is None:
-        return None
-    chosen: BoolArray = result.x[:n] > 0.5
-    return chosen & ~suppressed
