@@ -157,3 +157,17 @@ def _sdc_command(*args: str) -> subprocess.CompletedProcess[str]:
         env=os.environ.copy(),
         check=False,
     )
+
+
+def test_sdc_table_hypercube_protects_the_lone_firm_with_a_rectangle(tmp_path: Path) -> None:
+    data = tmp_path / "firms.csv"
+    _write(data)
+    done = _sdc(
+        str(data), "--dim", "region", "--dim", "activity", "--value", "turnover",
+        "--rule", "freq:3", "--secondary", "hypercube", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    withheld = [c["by"] for c in result["cells"] if c["status"] in ("primary", "secondary")]
+    assert {"region": "Islands", "activity": "M"} in withheld and len(withheld) == 4
+    assert result["audit"]["protected"] is True

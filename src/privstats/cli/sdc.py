@@ -171,7 +171,11 @@ def table(
         "--rule",
         help="A primary rule: freq:N, nk:N,K, p:P, zero or full (repeatable).",
     ),
-    secondary: str = typer.Option("milp", help="Secondary suppression: milp or none."),
+    secondary: str = typer.Option(
+        "milp",
+        help="Secondary suppression: milp (proved per cell), hypercube (τ-Argus's "
+        "heuristic; the audit says whether it protected) or none.",
+    ),
     cost: str = typer.Option("value", help="What secondary suppression minimises: value or cells."),
     method: str = typer.Option(
         "suppress", help="suppress (rules, suppression, audit) or ckm (cell-key perturbation)."
@@ -227,8 +231,8 @@ def _suppress(
 ) -> dict[str, Any]:
     """Rules, secondary suppression and the audit: ``{"cells", "audit"}`` (and ``"tables"``
     for linked tables)."""
-    if secondary not in ("milp", "none"):
-        raise ParameterError(f"--secondary must be milp or none, got {secondary!r}")
+    if secondary not in ("milp", "hypercube", "none"):
+        raise ParameterError(f"--secondary must be milp, hypercube or none, got {secondary!r}")
     if cost not in ("value", "cells"):
         raise ParameterError(f"--cost must be value or cells, got {cost!r}")
     minimise: Literal["value", "cells"] = "value" if cost == "value" else "cells"
@@ -241,8 +245,9 @@ def _suppress(
     with _solver_chatter_to_stderr():
         built = tabulate_linked(records, members, value=value, hierarchies=tree, top=max(top, 1))
         protected = primary_suppression(built, rules)
-        if secondary == "milp":
-            protected = secondary_suppression(protected, cost=minimise)
+        if secondary in ("milp", "hypercube"):
+            method: Literal["milp", "hypercube"] = "milp" if secondary == "milp" else "hypercube"
+            protected = secondary_suppression(protected, cost=minimise, method=method)
         audit = protected.audit()
     result: dict[str, Any] = {
         "cells": protected.records(),
