@@ -391,7 +391,8 @@ def test_the_published_gauss_suppression_example_needs_no_more_cells() -> None:
     assert len(hidden) <= 4
     audit = protected.audit()
     assert audit["protected"] is True
-    assert interval_of(audit, "young", "Portugal")["high"] >= 1.0
+    high = interval_of(audit, "young", "Portugal")["high"]
+    assert high is None or high >= 1.0  # None: no upper bound at all
 
 
 def singleton_baseline(primary: ProtectedTable) -> np.ndarray[Any, np.dtype[np.bool_]]:
