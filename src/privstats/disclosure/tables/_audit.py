@@ -51,6 +51,27 @@ class Interval:
         return self.high - self.low
 
 
+def _highs_lp(
+    cost: FloatArray,
+    matrix: sparse.csr_matrix,
+    row_bounds: tuple[FloatArray, FloatArray],
+    col_bounds: tuple[FloatArray, FloatArray],
+) -> Any:
+    """The HiGHS model of ``min cost · x`` over the rows and columns' bounds (column-wise)."""
+    by_column = sparse.csc_matrix(matrix)
+    lp = _core.HighsLp()
+    lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = matrix.shape[1], matrix.shape[0]
+    lp.a_matrix_.format_ = _core.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = by_column.indptr
+    lp.a_matrix_.index_ = by_column.indices
+    lp.a_matrix_.value_ = by_column.data
+    lp.col_cost_ = cost
+    lp.col_lower_, lp.col_upper_ = col_bounds
+    lp.row_lower_, lp.row_upper_ = row_bounds
+    return lp
+
+
 def highs(
     cost: FloatArray,
     matrix: sparse.csr_matrix,
@@ -77,17 +98,7 @@ def highs(
         status = {0: "optimal", 1: "stopped", 2: "infeasible", 3: "unbounded"}
         fun = np.nan if result.fun is None else float(result.fun)
         return status.get(result.status, str(result.message)), result.x, fun
-    by_column = sparse.csc_matrix(matrix)
-    lp = _core.HighsLp()
-    lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = matrix.shape[1], matrix.shape[0]
-    lp.a_matrix_.format_ = _core.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = by_column.indptr
-    lp.a_matrix_.index_ = by_column.indices
-    lp.a_matrix_.value_ = by_column.data
-    lp.col_cost_ = cost
-    lp.col_lower_, lp.col_upper_ = col_bounds
-    lp.row_lower_, lp.row_upper_ = row_bounds
+    lp = _highs_lp(cost, matrix, row_bounds, col_bounds)
     if integral is not None:
         lp.integrality_ = [
             _core.HighsVarType.kInteger if whole else _core.HighsVarType.kContinuous
@@ -135,18 +146,8 @@ class _Block:
         self.costed: int | None = None
         if _core is None or a_eq.shape[0] == 0:
             return
-        by_column = sparse.csc_matrix(a_eq)
-        lp = _core.HighsLp()
-        lp.num_col_, lp.num_row_ = a_eq.shape[1], a_eq.shape[0]
-        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = a_eq.shape[1], a_eq.shape[0]
-        lp.a_matrix_.format_ = _core.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = by_column.indptr
-        lp.a_matrix_.index_ = by_column.indices
-        lp.a_matrix_.value_ = by_column.data
-        lp.col_cost_ = np.zeros(a_eq.shape[1])
-        lp.col_lower_ = np.zeros(a_eq.shape[1])
-        lp.col_upper_ = highs
-        lp.row_lower_ = lp.row_upper_ = b_eq
+        zeros = np.zeros(a_eq.shape[1])
+        lp = _highs_lp(zeros, a_eq, (b_eq, b_eq), (zeros, highs))
         solver = _core._Highs()
         solver.setOptionValue("output_flag", False)
         if solver.passModel(lp) == _core.HighsStatus.kOk:
