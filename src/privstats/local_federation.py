@@ -35,7 +35,7 @@ class LocalFederation:
     """Start a hub in ``folder``; add nodes with :meth:`add_node`; stop all on exit."""
 
     def __init__(
-        self, folder: str | Path, *, node_timeout: float = 60.0, poll_seconds: float = 0.5
+        self, folder: str | Path, *, node_timeout: float = 120.0, poll_seconds: float = 0.5
     ) -> None:
         self.folder = Path(folder)
         self.node_timeout = node_timeout

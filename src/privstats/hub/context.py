@@ -22,7 +22,16 @@ from privstats.hub.settings import HubSettings
 from privstats.hub.store import Store
 from privstats.service.signing import HEADER_NONCE, HEADER_PARTY, HEADER_SIGNATURE, HEADER_TIMESTAMP
 
-__all__ = ["Caller", "HubState", "RawBody", "State", "caller", "hub_state", "raw_body"]
+__all__ = [
+    "Caller",
+    "HubState",
+    "RawBody",
+    "State",
+    "caller",
+    "hub_state",
+    "raw_body",
+    "silence_counted_from",
+]
 
 
 @dataclass
@@ -41,14 +50,34 @@ class HubState:
 
     def watch_silent_nodes(self) -> None:
         """Until ``stop`` is set, fail jobs whose nodes fell silent (the watchdog thread)."""
+        awake_since, last_round = self.started, time.time()
         while not self.stop.wait(self.settings.watchdog_seconds):
+            now = time.time()
+            awake_since = silence_counted_from(
+                awake_since, last_round, now, self.settings.watchdog_seconds
+            )
+            last_round = now
             try:
                 with self.store.write() as session:
-                    failed = jobs.check_silent_nodes(session, time.time(), self.started)
+                    failed = jobs.check_silent_nodes(session, now, awake_since)
                 if failed:
                     self.waiters.notify()
             except Exception:  # noqa: S112 - the next round retries; the hub must stay up
                 continue
+
+
+def silence_counted_from(
+    awake_since: float, last_round: float, now: float, watchdog_seconds: float
+) -> float:
+    """Since when the watchdog counts a node's silence: the hub's start, or its last stall.
+
+    A watchdog round that comes far later than scheduled means the hub itself stalled (a
+    loaded machine, a paused process); nodes' heartbeats may be waiting unread, so their
+    silence is counted afresh from ``now`` rather than blamed on them.
+    """
+    if now - last_round > max(5 * watchdog_seconds, 5.0):
+        return now
+    return awake_since
 
 
 def hub_state(request: Request) -> HubState:
