@@ -218,3 +218,43 @@ def test_suppression_on_hierarchical_3d_tables_is_certified_by_the_audit(
     assert protected.certify()["protected"] is True
     cube = secondary_suppression(primary_suppression(table, ["freq:3", "p:15"]), method="hypercube")
     assert cube.certify()["protected"] == cube.audit()["protected"]
+
+
+def test_a_pattern_certificate_holds_and_fails_where_it_should() -> None:
+    """The certificate of Islands/M: its two patterns balance every equation, move only
+    withheld cells, keep cells ≥ 0 and reach the levels; tampered, it no longer holds."""
+    from scipy import sparse
+
+    from privstats.disclosure.tables._patterns import cheapest_pattern
+
+    table = regional_table()
+    primary = primary_suppression(table, ["freq:3"])
+    target = primary.status.index("primary")
+    levels = primary.levels(target)
+    by_column = sparse.csc_matrix(table.equations)
+    values = table.values
+    cells = np.arange(len(table.cells))
+    allowed = values > 0
+    found = cheapest_pattern(
+        by_column, values, cells, primary.suppressed, allowed, values + 1.0, target, levels,
+        4 * float(values.max()), {"mip_rel_gap": 0.0},
+    )  # fmt: skip
+    assert found is not None
+    chosen, proof = found
+    withheld = primary.suppressed.copy()
+    withheld[chosen] = True
+    assert proof.holds(by_column, values, withheld, levels)
+    # the exact audit agrees that this suppression protects the cell
+    status = tuple(
+        "secondary" if w and s != "primary" else s
+        for w, s in zip(withheld, primary.status, strict=True)
+    )
+    protected = ProtectedTable(table, status, primary.verdicts)
+    assert protected.audit()["protected"]
+    # a pattern needs its cells withheld: publish one of them and the proof fails
+    moved = np.flatnonzero((np.abs(proof.up) > 1e-9) & (proof.cells != target))
+    published = withheld.copy()
+    published[proof.cells[moved[0]]] = False
+    assert not proof.holds(by_column, values, published, levels)
+    # and it proves no more than it moves: a larger upper level fails
+    assert not proof.holds(by_column, values, withheld, (levels[0] * 2 + 1, levels[1]))

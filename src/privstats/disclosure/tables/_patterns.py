@@ -34,11 +34,19 @@ from privstats.disclosure.tables._audit import (
     Interval,
     attacker_intervals,
     highs,
-    solve_lp,
 )
 from privstats.disclosure.tables._table import Table
 
-__all__ = ["Layout", "cheapest_pattern", "meets", "pattern_protects", "short_of", "tolerance"]
+__all__ = [
+    "Certificate",
+    "Layout",
+    "cheapest_pattern",
+    "meets",
+    "pattern_exists",
+    "pattern_protects",
+    "short_of",
+    "tolerance",
+]
 
 
 def tolerance(value: float) -> float:
@@ -101,6 +109,43 @@ class Layout:
         return cells
 
 
+@dataclass(frozen=True)
+class Certificate:
+    """Two balanced patterns over ``cells`` that move ``target`` up (``up``) and down
+    (``down``) by its protection levels: the proof, checkable without an LP, that the
+    cells withheld protect it. Withholding more cells keeps it a proof."""
+
+    target: int
+    cells: IntArray
+    up: FloatArray
+    down: FloatArray
+
+    def holds(
+        self,
+        by_column: sparse.csc_matrix,
+        values: FloatArray,
+        suppressed: BoolArray,
+        levels: tuple[float, float],
+    ) -> bool:
+        """Whether both patterns are, within HiGHS' tolerances, balanced in every equation,
+        zero on every published cell, keep every cell ≥ 0 and reach the levels."""
+        block = by_column[:, self.cells]
+        shown = ~suppressed[self.cells]
+        v = values[self.cells]
+        scale = max(1.0, float(np.abs(v).max(initial=0.0)))
+        value = float(values[self.target])
+        at = int(np.flatnonzero(self.cells == self.target)[0])
+        for pattern, sign, level in ((self.up, 1.0, levels[0]), (self.down, -1.0, levels[1])):
+            move = np.where(shown, 0.0, pattern)  # a published cell cannot move
+            if np.abs(block @ move).max(initial=0.0) > 1e-7 * scale:
+                return False
+            if (v + move).min(initial=0.0) < -1e-7 * scale:
+                return False
+            if sign * move[at] < level - tolerance(value):
+                return False
+        return True
+
+
 def _restrict(by_column: sparse.csc_matrix, cells: IntArray) -> sparse.csr_matrix:
     """The equations touching ``cells``, over those cells' columns only."""
     block = by_column[:, cells]
@@ -115,24 +160,27 @@ def pattern_protects(
     suppressed: BoolArray,
     target: int,
     levels: tuple[float, float],
-) -> bool:
-    """Whether the withheld cells among ``cells`` already let ``target`` move by ``levels``
-    (every cell outside them taken as known: sound, possibly pessimistic)."""
+) -> Certificate | None:
+    """The patterns by which the withheld cells among ``cells`` already let ``target`` move
+    by ``levels`` (every cell outside them taken as known: sound, possibly pessimistic), or
+    None when they do not. Two LPs: the target pushed up to its upper level (its own bound,
+    so the LP stays bounded) and down to its lower level."""
     hidden = cells[suppressed[cells]]
     a_eq = _restrict(by_column, hidden)
     b_eq = a_eq @ values[hidden]
     position = int(np.flatnonzero(hidden == target)[0])
     value = float(values[target])
-    objective = np.zeros(hidden.size)
-    objective[position] = -1.0
-    status, top = solve_lp(objective, a_eq, b_eq, np.full(hidden.size, np.inf))
-    if status != "unbounded" and not (
-        status == "optimal" and -top >= value + levels[0] - tolerance(value)
-    ):
-        return False
-    objective[position] = 1.0
-    status, bottom = solve_lp(objective, a_eq, b_eq, np.full(hidden.size, np.inf))
-    return status == "optimal" and bottom <= value - levels[1] + tolerance(value)
+    top = np.full(hidden.size, np.inf)
+    top[position] = value + levels[0]
+    moves = []
+    for sign, reach in ((-1.0, value + levels[0]), (1.0, value - levels[1])):
+        objective = np.zeros(hidden.size)
+        objective[position] = sign
+        status, x, _ = highs(objective, a_eq, (b_eq, b_eq), (np.zeros(hidden.size), top))
+        if status != "optimal" or x is None or sign * (x[position] - reach) > tolerance(value):
+            return None
+        moves.append(x - values[hidden])
+    return Certificate(target, hidden, moves[0], moves[1])
 
 
 def cheapest_pattern(
@@ -145,11 +193,11 @@ def cheapest_pattern(
     target: int,
     levels: tuple[float, float],
     big: float,
-    time_limit: float,
-) -> IntArray | None:
+    options: Mapping[str, float],
+) -> tuple[IntArray, Certificate] | None:
     """The cells of ``cells`` to withhold (``fixed`` ones withheld already, only ``allowed``
-    ones may be added) so that ``target`` moves up and down by ``levels``; None when no
-    pattern exists within ``cells`` and big-M ``big``.
+    ones may be added) so that ``target`` moves up and down by ``levels``, with the patterns
+    that prove it; None when no pattern exists within ``cells`` and big-M ``big``.
 
     First one pattern ``w = w⁺ − w⁻`` (``A w = 0``, ``w_target = 1``) used both ways: ``u·w``
     moves the target up by its upper level ``u``, ``−l·w`` down by its lower level ``l``; a
@@ -159,23 +207,67 @@ def cheapest_pattern(
     """
     a = _restrict(by_column, cells)
     local = int(np.flatnonzero(cells == target)[0])
-    v = values[cells]
+    up, down = levels
+    model = _one_pattern(a, values[cells], local, levels, big)
+    found = _solve(*model, cells, local, fixed, allowed, weights, options)
+    if found is not None:
+        picked, z = found
+        w = z[0] - z[1]
+        return picked, Certificate(target, cells, up * w, -down * w)
+    model = _two_patterns(a, values[cells], local, levels, big)
+    found = _solve(*model, cells, local, fixed, allowed, weights, options)
+    if found is None:
+        return None
+    picked, z = found
+    return picked, Certificate(target, cells, z[0] - z[1], z[2] - z[3])
+
+
+def pattern_exists(
+    by_column: sparse.csc_matrix,
+    values: FloatArray,
+    cells: IntArray,
+    fixed: BoolArray,
+    allowed: BoolArray,
+    target: int,
+    levels: tuple[float, float],
+    big: float,
+) -> bool:
+    """Whether any pattern within ``cells`` and big-M ``big`` protects ``target``: the LP
+    relaxation of the most permissive model of :func:`cheapest_pattern` (a relaxed solution
+    with every ``y`` rounded up is an integral one, so the LP decides it). One LP instead
+    of the four MILPs that would each find nothing."""
+    a = _restrict(by_column, cells)
+    local = int(np.flatnonzero(cells == target)[0])
+    model = _two_patterns(a, values[cells], local, levels, big)
+    weights = np.zeros(values.size)
+    return _solve(*model, cells, local, fixed, allowed, weights, None) is not None
+
+
+Model = tuple[int, sparse.spmatrix, list[FloatArray]]
+
+
+def _one_pattern(
+    a: sparse.csr_matrix, v: FloatArray, local: int, levels: tuple[float, float], big: float
+) -> Model:
+    """Rows, balance and caps of the one-pattern model (blocks ``w⁺``, ``w⁻``)."""
     up, down = levels
     cap = big / max(up, down, 1e-9)
     rise = np.minimum(cap, v / down) if down > 0 else np.full(v.size, cap)
     fall = np.minimum(cap, v / up) if up > 0 else np.full(v.size, cap)
     rise[local], fall[local] = 1.0, 0.0
-    caps = [rise, fall]
-    balance = sparse.hstack([a, -a])
-    found = _solve(a.shape[0], balance, caps, cells, local, fixed, allowed, weights, time_limit)
-    if found is not None:
-        return found
-    caps = [np.full(v.size, big), v, np.full(v.size, big), v]
+    return a.shape[0], sparse.hstack([a, -a]), [rise, fall]
+
+
+def _two_patterns(
+    a: sparse.csr_matrix, v: FloatArray, local: int, levels: tuple[float, float], big: float
+) -> Model:
+    """Rows, balance and caps of the two-pattern model (blocks up⁺, up⁻, down⁺, down⁻)."""
+    up, down = levels
+    caps = [np.full(v.size, big), v.copy(), np.full(v.size, big), v.copy()]
     for block, amount in enumerate((up, 0.0, 0.0, down)):
-        caps[block] = caps[block].copy()
         caps[block][local] = amount
     balance = sparse.block_diag([sparse.hstack([a, -a]), sparse.hstack([a, -a])])
-    return _solve(2 * a.shape[0], balance, caps, cells, local, fixed, allowed, weights, time_limit)
+    return 2 * a.shape[0], balance, caps
 
 
 def _solve(
@@ -187,11 +279,13 @@ def _solve(
     fixed: BoolArray,
     allowed: BoolArray,
     weights: FloatArray,
-    time_limit: float,
-) -> IntArray | None:
+    options: Mapping[str, float] | None,
+) -> tuple[IntArray, list[FloatArray]] | None:
     """The MILP ``min Σ cost · y`` with ``balance · z = 0`` and, per block of ``z``,
     ``z ≤ cap · y``; a cap is also the block's bound (the target's own entry is fixed to
-    it: ``cells[local]`` is the target). None when infeasible."""
+    it: ``cells[local]`` is the target). The cells it adds and each block of ``z`` (zero
+    where no cell is withheld); None when infeasible. ``options`` None: the LP relaxation
+    only (whether any solution exists)."""
     m = cells.size
     blocks = len(caps)
     linking = sparse.hstack(
@@ -208,23 +302,30 @@ def _solve(
     upper = np.concatenate([(fixed[cells] | allowed[cells]).astype(float), *caps])
     cost = np.concatenate([np.where(fixed[cells], 0.0, weights[cells]), np.zeros(blocks * m)])
     matrix = sparse.vstack([balanced, linking], format="csr")
-    row_low = np.concatenate([np.zeros(rows), np.full(blocks * m, -np.inf)])
-    row_high = np.zeros(rows + blocks * m)
+    row_bounds = (
+        np.concatenate([np.zeros(rows), np.full(blocks * m, -np.inf)]),
+        np.zeros(rows + blocks * m),
+    )
+    bounds = (lower, upper)
+    if options is None:
+        status, x, _ = highs(cost, matrix, row_bounds, bounds)
+        return None if x is None or status != "optimal" else (cells[:0], [])
     integral = np.arange(m + blocks * m) < m
-    options = {"time_limit": time_limit, "mip_rel_gap": 0.05}
-    status, x, _ = highs(cost, matrix, (row_low, row_high), (lower, upper), integral, options)
+    status, x, _ = highs(cost, matrix, row_bounds, bounds, integral, dict(options))
     if status in ("infeasible", "unbounded"):  # no pattern in these cells (all bounded)
         return None
     if x is not None:
         picked = x[:m] > 0.5
-    else:  # out of time without a solution: the relaxation's support
-        status, x, _ = highs(cost, matrix, (row_low, row_high), (lower, upper))
+    else:  # out of time or nodes without a solution: the relaxation's support
+        status, x, _ = highs(cost, matrix, row_bounds, bounds)
         if x is None:
             return None
         moved = np.abs(x[m:]).reshape(blocks, m).sum(axis=0)
         picked = (x[:m] > 1e-9) | (moved > 1e-9)
+    withheld = picked | fixed[cells]
+    z = [np.where(withheld, block, 0.0) for block in x[m:].reshape(blocks, m)]
     chosen: IntArray = cells[picked & ~fixed[cells]]
-    return chosen
+    return chosen, z
 
 
 def short_of(
