@@ -185,6 +185,27 @@ def test_a_generated_hierarchical_table_is_certified_and_hypercube_audited() -> 
     assert not (ours.suppressed & empty).any() and not (cube.suppressed & empty).any()
 
 
+def test_worker_processes_give_the_same_suppression_as_one_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batches do not depend on the workers: two forked workers withhold exactly the cells
+    one process does, and the result is certified by the exact audit."""
+    from privstats.disclosure.tables import _search
+
+    monkeypatch.setattr(_search, "PARALLEL_FROM", 1)  # workers even for this small table
+    records, hierarchies = enterprise_records(seed=5, firms=260)
+    table = tabulate(
+        records, ["region", "activity", "size"], value="turnover", hierarchies=hierarchies
+    )
+    primary = primary_suppression(table, ["freq:3", "p:10"])
+    alone = secondary_suppression(primary, workers=1)
+    shared = secondary_suppression(primary, workers=2)
+    assert shared.status == alone.status
+    assert shared.audit()["protected"] is True
+    with pytest.raises(ParameterError, match="workers must be ≥ 1"):
+        secondary_suppression(primary, workers=0)
+
+
 # ---------------------------------------------------------------------------- property
 
 

@@ -17,9 +17,11 @@ thousands of cells the MILP is solved on ``p``'s neighbourhood (the cells whose 
 share an equation with ``p``'s), widened only when that holds no pattern, and skipped when
 the cells already withheld protect ``p`` there (:mod:`._patterns`). Suppressing more cells
 only widens every interval, so each primary stays protected once done and one pass
-suffices; the primaries are then checked (:meth:`ProtectedTable.certify`) and the pass
-repeated with a little margin for any still short (numerical tolerance), up to ``rounds``
-times. ``method="hypercube"`` is the τ-Argus heuristic instead (:mod:`._hypercube`).
+suffices; primaries are solved in batches of cells far apart, over worker processes
+(:mod:`._search`). Each primary keeps the patterns found for it as its proof; they are
+checked against the final suppression, any that fall short numerically by the exact LPs,
+and the pass repeated with a little margin for a cell still short, up to ``rounds`` times.
+``method="hypercube"`` is the τ-Argus heuristic instead (:mod:`._hypercube`).
 
 Guarantee: the verdicts of :meth:`ProtectedTable.audit` and :meth:`ProtectedTable.certify`
 are exact for the attacker model stated there (published values, the additivity equations,
@@ -40,18 +42,11 @@ from typing import Any, Literal
 import numpy as np
 from scipy import sparse
 
-from privstats.disclosure.tables._audit import BoolArray, FloatArray, IntArray, attacker_intervals
+from privstats.disclosure.tables._audit import BoolArray, FloatArray, attacker_intervals
 from privstats.disclosure.tables._hypercube import hypercube_suppression
-from privstats.disclosure.tables._patterns import (
-    Certificate,
-    Layout,
-    cheapest_pattern,
-    meets,
-    pattern_exists,
-    pattern_protects,
-    short_of,
-)
+from privstats.disclosure.tables._patterns import Layout, meets, short_of
 from privstats.disclosure.tables._rules import Rule, Verdict, parse_rule
+from privstats.disclosure.tables._search import PatternSearch, default_workers, search_all
 from privstats.disclosure.tables._table import Table
 from privstats.errors import ComputationError, ParameterError
 
@@ -191,13 +186,15 @@ def secondary_suppression(
     method: Method = "milp",
     keep: BoolArray | None = None,
     time_limit: float = 1.0,
+    workers: int | None = None,
 ) -> ProtectedTable:
     """Add the secondary suppressions that protect every primary cell (see module doc).
 
     ``cost`` ``"value"`` minimises the total value withheld (ties broken towards fewer
     cells), ``"cells"`` the number of cells. Empty cells are never used: they are known.
     ``method`` ``"milp"`` solves one pattern MILP per under-protected primary cell (at most
-    ``time_limit`` seconds each); ``"hypercube"`` is the τ-Argus HYPERCUBE heuristic
+    ``time_limit`` seconds each), in batches over ``workers`` processes (all cores by
+    default; the result does not depend on it); ``"hypercube"`` is the τ-Argus HYPERCUBE heuristic
     (:mod:`._hypercube`), faster and cruder, and not always protective on hierarchies.
     ``keep`` marks (in cell order) cells already published, say in an earlier release, that
     must not be withheld; a primary cell that cannot be protected without them is a
@@ -213,6 +210,8 @@ def secondary_suppression(
         )
     if rounds < 1:
         raise ParameterError(f"rounds must be ≥ 1, got {rounds}", parameter="rounds")
+    if workers is not None and workers < 1:
+        raise ParameterError(f"workers must be ≥ 1, got {workers}", parameter="workers")
     if not time_limit > 0:
         raise ParameterError(f"time_limit must be > 0, got {time_limit}", parameter="time_limit")
     table = protected.table
@@ -227,7 +226,17 @@ def secondary_suppression(
     if method == "hypercube":
         suppressed |= hypercube_suppression(table, suppressed, allowed, weights, levels)
     else:
-        _milp_suppression(table, suppressed, allowed, weights, levels, keep, rounds, time_limit)
+        _milp_suppression(
+            table,
+            suppressed,
+            allowed,
+            weights,
+            levels,
+            keep,
+            rounds,
+            time_limit,
+            default_workers() if workers is None else workers,
+        )
     status = tuple(
         "secondary" if hidden and s != "primary" else s
         for hidden, s in zip(suppressed, protected.status, strict=True)
@@ -272,6 +281,7 @@ def _milp_suppression(
     keep: BoolArray,
     rounds: int,
     time_limit: float,
+    workers: int,
 ) -> None:
     """Widen ``suppressed`` in place until every primary in ``levels`` has its patterns;
     then check each primary's patterns against the final suppression (exactly by LP where
@@ -279,33 +289,25 @@ def _milp_suppression(
     layout = Layout.of(table)
     by_column = sparse.csc_matrix(table.equations)
     values = table.values
-    options = {**MILP_OPTIONS, "time_limit": time_limit}
+    search = PatternSearch(
+        layout, by_column, allowed, weights, {**MILP_OPTIONS, "time_limit": time_limit}
+    )
     todo = list(levels)
     margin = 0.0
     for _ in range(rounds):
-        proofs: dict[int, Certificate | None] = {}
-        for index in todo:
-            up, down = levels[index]
-            wanted = (up + margin * up, min(down + margin * down, float(values[index])))
-            chosen, proofs[index] = _protect_one(
-                table,
-                layout,
-                by_column,
-                suppressed,
-                allowed,
-                weights,
-                index,
-                wanted,
-                keep,
-                options,
-                check=margin == 0.0,
-            )
-            suppressed[chosen] = True
+        wanted = {
+            i: (up + margin * up, min(down + margin * down, float(values[i])))
+            for i, (up, down) in ((i, levels[i]) for i in todo)
+        }
+        found = search_all(search, suppressed, wanted, todo, check=margin == 0.0, workers=workers)
+        for index, result in found.items():
+            if result is None:
+                _no_pattern(table, index, keep)
         doubtful = {
             i: levels[i]
             for i in todo
-            if (proof := proofs[i]) is None
-            or not proof.holds(by_column, values, suppressed, levels[i])
+            if (result := found[i]) is None
+            or not result[1].holds(by_column, values, suppressed, levels[i])
         }
         todo = short_of(table, suppressed, doubtful, layout) if doubtful else []
         if not todo:
@@ -313,52 +315,8 @@ def _milp_suppression(
         margin = 1e-4 if margin == 0.0 else 10 * margin
 
 
-def _protect_one(
-    table: Table,
-    layout: Layout,
-    by_column: sparse.csc_matrix,
-    suppressed: BoolArray,
-    allowed: BoolArray,
-    weights: FloatArray,
-    index: int,
-    levels: tuple[float, float],
-    keep: BoolArray,
-    options: dict[str, float],
-    *,
-    check: bool,
-) -> tuple[IntArray, Certificate | None]:
-    """The cheapest cells to add to ``suppressed`` for primary ``index`` (none when those
-    withheld already protect it), with the patterns that prove it: in its neighbourhood,
-    then two and three equations out, then the whole table."""
-    values = layout.values
-    scale = max(levels[0], levels[1], 1e-9)
-    bigs = (scale, 4 * float(values.max()) + scale)
-    everything = np.arange(len(table.cells))
-    for radius in (1, 2, 3, 0):
-        near = layout.neighbourhood(index, radius) if radius else everything
-        cells = everything if near is None else near
-        if check:
-            proof = pattern_protects(by_column, values, cells, suppressed, index, levels)
-            if proof is not None:
-                return cells[:0], proof
-        if pattern_exists(by_column, values, cells, suppressed, allowed, index, levels, bigs[-1]):
-            for big in bigs:  # a small big-M first: a tighter relaxation, fewer solutions
-                found = cheapest_pattern(
-                    by_column,
-                    values,
-                    cells,
-                    suppressed,
-                    allowed,
-                    weights,
-                    index,
-                    levels,
-                    big,
-                    options,
-                )
-                if found is not None:
-                    return found
-        if near is None:
-            break
+def _no_pattern(table: Table, index: int, keep: BoolArray) -> None:
+    """Raise the error for a primary cell that no set of cells protects."""
     where = " | ".join(table.cells[index].key)
     if keep.any():
         raise ParameterError(
