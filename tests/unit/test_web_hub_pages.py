@@ -4,6 +4,7 @@ lets a person approve for a node."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import sys
@@ -16,14 +17,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "hub"))
 
-from hub_harness import API, Hub, TestClient  # noqa: E402
+from hub_harness import API, Hub, TestClient
 
-from privstats.hub.app import create_app  # noqa: E402
-from privstats.hub.server import ADMIN_TOKEN_FILE, bootstrap_admin  # noqa: E402
-from privstats.hub.store import Store  # noqa: E402
-from privstats.service.canonical import new_salt, result_commitment  # noqa: E402
-from privstats.service.manifest import Manifest  # noqa: E402
-from privstats.service.signing import statement_bytes  # noqa: E402
+from privstats.hub.app import create_app
+from privstats.hub.server import ADMIN_TOKEN_FILE, bootstrap_admin
+from privstats.hub.store import Store
+from privstats.service.canonical import new_salt, result_commitment
+from privstats.service.manifest import Manifest
+from privstats.service.signing import statement_bytes
 
 COVERAGE_RESULT: dict[str, Any] = {
     "computation": "coverage",
@@ -276,7 +277,11 @@ def _walk(routes: Any, prefix: str = "") -> Iterator[tuple[str, str, set[str]]]:
         if inner is not None:
             yield from _walk(inner.routes, prefix + route.include_context.prefix)
         elif hasattr(route, "path"):
-            yield prefix + route.path, getattr(route, "name", ""), set(getattr(route, "methods", ()) or ())
+            yield (
+                prefix + route.path,
+                getattr(route, "name", ""),
+                set(getattr(route, "methods", ()) or ()),
+            )
 
 
 def test_no_page_or_route_approves_for_a_node(hub: Hub) -> None:
@@ -289,7 +294,12 @@ def test_no_page_or_route_approves_for_a_node(hub: Hub) -> None:
     job = hub.submit(hub.tokens["analyst"]).json()
     client = browser(hub)
     sign_in(client, hub.admin_token)
-    body = {"decision": "approve", "reason": "", "manifest_hash": job["manifest_hash"], "signature": "00"}
+    body = {
+        "decision": "approve",
+        "reason": "",
+        "manifest_hash": job["manifest_hash"],
+        "signature": "00",
+    }
     by_cookie = client.post(f"{API}/jobs/{job['id']}/approval", json=body)
     by_token = hub.as_admin("POST", f"/jobs/{job['id']}/approval", body)
 
@@ -339,9 +349,10 @@ def test_a_submitted_form_becomes_the_same_job_as_through_the_api(hub: Hub) -> N
     )
     assert response.status_code == 303
     job_id = response.headers["location"].removeprefix("/jobs/")
-    api_job = hub.submit(hub.tokens["analyst"], parameters={
-        "key": "person_id", "peer_key": "customer_id", "by": ["region"], "min_cell": 5
-    }).json()
+    api_job = hub.submit(
+        hub.tokens["analyst"],
+        parameters={"key": "person_id", "peer_key": "customer_id", "by": ["region"], "min_cell": 5},
+    ).json()
     job = hub.job(job_id)
 
     assert job["state"] == "awaiting_approval"
@@ -394,9 +405,13 @@ def test_form_errors_are_the_apis_messages(
 
 
 def _escaped(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace(
-        "'", "&#39;"
-    ).replace('"', "&#34;")
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("'", "&#39;")
+        .replace('"', "&#34;")
+    )
 
 
 # --------------------------------------------------------------------------- job page
@@ -471,9 +486,11 @@ def test_the_audit_page_verifies_filters_and_exports(hub: Hub) -> None:
     assert re.search(r'data-testid="audit-verdict"[^>]*>verified: \d+ entries', page)
     assert other["id"] in page and other["id"] not in by_job
     assert export.headers["content-type"].startswith("application/jsonl")
-    lines = [__import__("json").loads(line) for line in export.text.splitlines()]
+    lines = [json.loads(line) for line in export.text.splitlines()]
     assert {line["job_id"] for line in lines} == {job["id"]}
-    assert {"job.submitted", "node.approved", "job.succeeded"} <= {l["action"] for l in lines}
+    assert {"job.submitted", "node.approved", "job.succeeded"} <= {
+        entry["action"] for entry in lines
+    }
     assert by_party and all("telco" in line for line in by_party)
 
 

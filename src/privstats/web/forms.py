@@ -23,7 +23,7 @@ from pydantic.fields import FieldInfo
 from privstats.errors import ParameterError
 from privstats.jobs.kind import JobKind
 
-__all__ = ["FormField", "JobRequest", "MAX_NUMBERED_PARTIES", "form_fields", "job_request", "slots"]
+__all__ = ["MAX_NUMBERED_PARTIES", "FormField", "JobRequest", "form_fields", "job_request", "slots"]
 
 Control = Literal["text", "number", "choice", "list", "json"]
 MAX_NUMBERED_PARTIES = 8

@@ -56,13 +56,13 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _settings(model: type[BaseModel], values: Mapping[str, Any], prefix: str = "") -> list[
-    tuple[str, str]
-]:
+def _settings(
+    model: type[BaseModel], values: Mapping[str, Any], prefix: str = ""
+) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for name, value in values.items():
         info = model.model_fields.get(name)
-        label = (info.description if info and info.description else name.replace("_", " "))
+        label = info.description if info and info.description else name.replace("_", " ")
         annotation = info.annotation if info else None
         nested = _model_in(annotation)
         if nested is not None and isinstance(value, dict):

@@ -21,7 +21,7 @@ from privstats.jobs.kind import JobKind
 from privstats.jobs.render import TableView, coverage_view
 from privstats.web.charts import Interval, interval_chart, line_chart
 
-__all__ = ["ResultView", "SUPPRESSED_MARKS", "result_csv", "result_view"]
+__all__ = ["SUPPRESSED_MARKS", "ResultView", "result_csv", "result_view"]
 
 SUPPRESSED_MARKS = ("suppressed", "withheld")
 """Cell texts that mark a cell the release rules withheld."""

@@ -20,8 +20,8 @@ __all__ = ["mount"]
 def mount(app: FastAPI) -> None:
     """Serve the pages, their static files and their sessions from ``app``."""
     app.state.web_sessions = common.new_sessions()
-    app.exception_handler(common.SignInRequired)(common.to_signin)
-    app.exception_handler(common.PageRefused)(common.refusal_page)
+    app.exception_handler(common.SignInRequiredError)(common.to_signin)
+    app.exception_handler(common.PageRefusedError)(common.refusal_page)
     for router in (signin.router, job_pages.router, audit_pages.router):
         app.include_router(router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

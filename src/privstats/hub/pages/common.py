@@ -23,14 +23,14 @@ from privstats.web.results import is_suppressed
 
 __all__ = [
     "COOKIE",
-    "PageRefused",
-    "SignInRequired",
+    "PageRefusedError",
+    "SignInRequiredError",
     "Viewer",
     "checked_form",
     "hub_page",
     "new_sessions",
-    "refused",
     "refusals",
+    "refused",
     "sessions_of",
     "set_session_cookie",
     "viewer",
@@ -40,11 +40,11 @@ COOKIE = "privstats_session"
 HubSession = WebSession[Principal]
 
 
-class SignInRequired(Exception):
+class SignInRequiredError(Exception):
     """No signed-in session: the page redirects to the sign-in form."""
 
 
-class PageRefused(Exception):
+class PageRefusedError(Exception):
     """A page the hub refuses, with the status the API would answer."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -70,7 +70,7 @@ def viewer(request: Request) -> HubSession:
     """The signed-in session of the request; redirects to /signin without one."""
     session = current(request)
     if session is None or session.user is None:
-        raise SignInRequired
+        raise SignInRequiredError
     return session
 
 
@@ -95,15 +95,17 @@ async def checked_form(request: Request, session: HubSession | None) -> FormData
     form = await request.form()
     token = form.get(CSRF_FIELD)
     if session is None or not session.csrf_ok(token if isinstance(token, str) else None):
-        raise PageRefused(403, "the form's security token is missing or stale; reload the page")
+        raise PageRefusedError(
+            403, "the form's security token is missing or stale; reload the page"
+        )
     return form
 
 
-def refused(exc: PrivstatsError) -> PageRefused:
+def refused(exc: PrivstatsError) -> PageRefusedError:
     """A hub error as the page refusal with the API's status for it."""
     if isinstance(exc, ServiceError) and exc.status:
-        return PageRefused(exc.status, str(exc))
-    return PageRefused(422 if isinstance(exc, ParameterError) else 400, str(exc))
+        return PageRefusedError(exc.status, str(exc))
+    return PageRefusedError(422 if isinstance(exc, ParameterError) else 400, str(exc))
 
 
 @contextmanager
@@ -138,7 +140,7 @@ _HEADINGS = {403: "Not allowed", 404: "Not found", 409: "Not yet", 422: "Not val
 
 async def refusal_page(request: Request, exc: Exception) -> Response:
     """A refused page: the reason, with the refusal's status."""
-    assert isinstance(exc, PageRefused)
+    assert isinstance(exc, PageRefusedError)
     session = current(request)
     signed_in = session if session is not None and session.user is not None else None
     heading = _HEADINGS.get(exc.status, "Refused")

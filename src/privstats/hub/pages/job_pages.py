@@ -25,8 +25,8 @@ from privstats.hub.pages.common import (
     Viewer,
     checked_form,
     hub_page,
-    refused,
     refusals,
+    refused,
 )
 from privstats.hub.routes import jobs as job_routes
 from privstats.hub.store import Dataset, Job, Party
@@ -75,7 +75,8 @@ def overview(session: Viewer, state: State) -> Response:
             for p in db.scalars(select(Party).order_by(Party.name))
         ]
         datasets = [
-            dataset_view(d) for d in db.scalars(select(Dataset).order_by(Dataset.party, Dataset.name))
+            dataset_view(d)
+            for d in db.scalars(select(Dataset).order_by(Dataset.party, Dataset.name))
         ]
         recent = []
         for job in db.scalars(select(Job).order_by(Job.created_at.desc())):
@@ -94,7 +95,12 @@ def overview(session: Viewer, state: State) -> Response:
             }
             for j in recent
         ]
-    context = {"parties": parties, "datasets": datasets, "jobs": listed, "fresh_seconds": int(fresh)}
+    context = {
+        "parties": parties,
+        "datasets": datasets,
+        "jobs": listed,
+        "fresh_seconds": int(fresh),
+    }
     return hub_page(session, "overview.html", context)
 
 
@@ -273,7 +279,7 @@ def result_csv_download(job_id: str, session: Viewer, state: State) -> Response:
     with refusals():
         released = _released(state, job_id, who)
     return Response(
-        result_csv(released), media_type="text/csv; charset=utf-8", headers=_download_name(job_id, "csv")
+        result_csv(released),
+        media_type="text/csv; charset=utf-8",
+        headers=_download_name(job_id, "csv"),
     )
-
-

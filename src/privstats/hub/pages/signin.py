@@ -46,7 +46,9 @@ async def signin(request: Request) -> Response:
     assert session is not None
     token = form.get("token")
     try:
-        who = auth.person(hub_state(request).store, f"Bearer {token if isinstance(token, str) else ''}")
+        who = auth.person(
+            hub_state(request).store, f"Bearer {token if isinstance(token, str) else ''}"
+        )
     except AuthenticationError as exc:
         context = {"csrf": session.csrf, "error": f"Sign-in refused: {exc}."}
         return hub_page(None, "signin.html", context, status=401)
