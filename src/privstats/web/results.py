@@ -144,7 +144,7 @@ def result_csv(result: Mapping[str, Any]) -> str:
             figures.extend(k for k in group if k != "by" and k not in figures)
         writer.writerow([*by, *figures])
         for group in groups:
-            labels = [group.get("by", {}).get(name, "") for name in by]
+            labels = [_blank(group.get("by", {}).get(name)) for name in by]
             writer.writerow([*labels, *(_blank(_scalar(group.get(f))) for f in figures)])
     else:
         rows: list[tuple[str, Any]] = []
