@@ -22,6 +22,7 @@ from hub_harness import API, Hub, TestClient
 from privstats.hub.app import create_app
 from privstats.hub.server import ADMIN_TOKEN_FILE, bootstrap_admin
 from privstats.hub.store import Store
+from privstats.jobs.kinds import KINDS
 from privstats.service.canonical import new_salt, result_commitment
 from privstats.service.manifest import Manifest
 from privstats.service.signing import statement_bytes
@@ -169,6 +170,8 @@ def test_sign_in_starts_a_session_with_a_strict_httponly_cookie(hub: Hub) -> Non
     overview = client.get("/")
 
     assert before.status_code == 303 and before.headers["location"] == "/signin"
+    polled = client.get("/jobs/x/state", headers={"HX-Request": "true"})
+    assert polled.status_code == 204 and polled.headers["HX-Redirect"] == "/signin"
     assert 'for="token">Access token</label>' in form.text
     assert signed.status_code == 303 and signed.headers["location"] == "/"
     cookie = signed.headers["set-cookie"]
@@ -238,7 +241,7 @@ def test_every_control_has_a_label(hub: Hub) -> None:
     sign_in(client, hub.tokens["analyst"])
     job = finished_job(hub)
     paths = ["/signin", "/", "/audit", f"/jobs/{job['id']}"]
-    paths += [f"/jobs/new/{kind}" for kind in ("coverage", "aggregate", "fl_train", "synthesize")]
+    paths += [f"/jobs/new/{kind}" for kind in KINDS]
     for path in paths:
         page = client.get(path)
         assert page.status_code == 200, path

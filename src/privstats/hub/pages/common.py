@@ -150,5 +150,8 @@ async def refusal_page(request: Request, exc: Exception) -> Response:
 
 
 async def to_signin(request: Request, _exc: Exception) -> Response:
-    """Redirect to the sign-in form (htmx follows ``HX-Redirect`` for a whole page)."""
-    return RedirectResponse("/signin", status_code=303, headers={"HX-Redirect": "/signin"})
+    """Redirect to the sign-in form; an htmx poll gets ``HX-Redirect`` so that the whole
+    page goes there (a redirect would swap the form into the polled fragment)."""
+    if request.headers.get("HX-Request") == "true":
+        return Response(status_code=204, headers={"HX-Redirect": "/signin"})
+    return RedirectResponse("/signin", status_code=303)
