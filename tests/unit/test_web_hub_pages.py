@@ -163,6 +163,7 @@ def test_sign_in_starts_a_session_with_a_strict_httponly_cookie(hub: Hub) -> Non
     client = browser(hub)
 
     before = client.get("/")
+    polled = client.get("/jobs/x/state", headers={"HX-Request": "true"})
     form = client.get("/signin")
     signed = client.post(
         "/signin", data={"token": hub.tokens["analyst"], "csrf_token": csrf_of(form.text)}
@@ -170,7 +171,6 @@ def test_sign_in_starts_a_session_with_a_strict_httponly_cookie(hub: Hub) -> Non
     overview = client.get("/")
 
     assert before.status_code == 303 and before.headers["location"] == "/signin"
-    polled = client.get("/jobs/x/state", headers={"HX-Request": "true"})
     assert polled.status_code == 204 and polled.headers["HX-Redirect"] == "/signin"
     assert 'for="token">Access token</label>' in form.text
     assert signed.status_code == 303 and signed.headers["location"] == "/"
