@@ -89,3 +89,14 @@ def test_a_kind_of_many_parties_offers_numbered_slots() -> None:
     assert len(numbered) == min(most, MAX_NUMBERED_PARTIES)
     assert [s.optional for s in numbered[:least]] == [False] * least
     assert all(s.optional for s in numbered[least:])
+
+
+def test_an_option_the_command_line_parses_is_typed_as_there() -> None:
+    kind = get_kind("synthesize")
+    bounds = next(f for f in form_fields(kind) if f.name == "bounds")
+    request = job_request(kind, {"p.bounds": "age=0:120, income=0:1e6"})
+
+    assert bounds.control == "list" and "--bounds" in bounds.hint
+    assert request.parameters["bounds"] == {"age": (0.0, 120.0), "income": (0.0, 1e6)}
+    with pytest.raises(ParameterError, match="write COLUMN=LOW:HIGH"):
+        job_request(kind, {"p.bounds": "age"})

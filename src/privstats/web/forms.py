@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import types
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
@@ -44,6 +44,9 @@ class FormField:
     hint: str = ""
     group: str = ""
     """The nested model's description, for a fieldset legend ('' for top-level fields)."""
+    parse: Callable[[list[str]], Any] | None = field(default=None, compare=False, repr=False)
+    """The command line's parser of this option (``COL=LOW:HIGH``), for its comma-separated
+    items; None to take the text as the control says."""
 
     @property
     def id(self) -> str:
@@ -129,7 +132,17 @@ def _fields(model: type[BaseModel], *, prefix: str = "", group: str = "") -> lis
 def form_fields(kind: JobKind) -> list[FormField]:
     """The controls of ``kind``'s submit form, in the spec's order (hidden fields left out)."""
     hidden = {path for path, cli in kind.cli.items() if cli.hidden}
-    return [f for f in _fields(kind.spec_type) if f.name not in hidden]
+    out = []
+    for found in _fields(kind.spec_type):
+        cli = kind.cli.get(found.name)
+        if found.name in hidden:
+            continue
+        if cli is not None and cli.parse is not None:
+            option = cli.option or "--" + found.name.rsplit(".", 1)[-1].replace("_", "-")
+            hint = f"comma-separated, written as for {option} on the command line"
+            found = replace(found, control="list", hint=hint, parse=cli.parse)
+        out.append(found)
+    return out
 
 
 def slots(kind: JobKind) -> list[Slot]:
@@ -145,17 +158,18 @@ def slots(kind: JobKind) -> list[Slot]:
     return out
 
 
-def _value(field: FormField, text: str) -> Any:
-    if field.control == "list":
-        return [part.strip() for part in text.split(",") if part.strip()]
-    if field.control == "choice" and field.choices == ("yes", "no"):
+def _value(control: FormField, text: str) -> Any:
+    if control.control == "list":
+        items = [part.strip() for part in text.split(",") if part.strip()]
+        return control.parse(items) if control.parse is not None else items
+    if control.control == "choice" and control.choices == ("yes", "no"):
         return text == "yes"
-    if field.control == "json":
+    if control.control == "json":
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise ParameterError(
-                f"option {field.name!r}: not valid JSON ({exc.msg})", parameter=field.name
+                f"option {control.name!r}: not valid JSON ({exc.msg})", parameter=control.name
             ) from None
     return text
 
@@ -163,15 +177,15 @@ def _value(field: FormField, text: str) -> Any:
 def job_request(kind: JobKind, form: Mapping[str, str]) -> JobRequest:
     """The job a submitted form asks for: blank controls are left to the spec's defaults."""
     parameters: dict[str, Any] = {}
-    for field in form_fields(kind):
-        text = form.get(f"p.{field.name}", "").strip()
+    for control in form_fields(kind):
+        text = form.get(f"p.{control.name}", "").strip()
         if not text:
             continue
         target = parameters
-        *parents, leaf = field.name.split(".")
+        *parents, leaf = control.name.split(".")
         for parent in parents:
             target = target.setdefault(parent, {})
-        target[leaf] = _value(field, text)
+        target[leaf] = _value(control, text)
     parties: dict[str, str] = {}
     datasets: dict[str, str] = {}
     for slot in slots(kind):
