@@ -108,7 +108,7 @@ def test_an_analyst_submits_follows_and_reads_a_coverage_job_in_the_pages(
         overview_after = browser.get("/").text
 
     assert seen[-1] == "succeeded", (seen, page)
-    assert ">succeeded</strong>" in page
+    assert ">completed</strong>" in page
     assert '<table data-testid="result-table">' in page
     assert '<svg data-testid="result-chart"' in page
     truth = _plaintext(demo)

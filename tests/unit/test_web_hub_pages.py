@@ -428,7 +428,9 @@ def test_the_job_page_shows_manifest_timeline_and_result(hub: Hub) -> None:
     csv = client.get(f"/jobs/{job['id']}/result.csv")
     as_json = client.get(f"/jobs/{job['id']}/result.json")
 
-    assert re.search(r'data-testid="job-state"[^>]*>succeeded</strong>', page)
+    assert re.search(
+        r'data-testid="job-state" data-state="succeeded"[^>]*>completed</strong>', page
+    )
     assert "hx-trigger" not in page  # a finished job is not polled
     assert "columns read: person_id, region" in page
     assert "goes to analyst" in page

@@ -18,7 +18,7 @@ from privstats.errors import PrivstatsError
 from privstats.jobs.kind import JobKind
 from privstats.service.manifest import Manifest
 
-__all__ = ["PlainManifest", "describe", "rule_sentence"]
+__all__ = ["STATE_WORDS", "PlainManifest", "describe", "rule_sentence", "state_word"]
 
 _RULES: Mapping[str, str] = {
     "min_cell": "cells with fewer than {v} persons (or records) are suppressed",
@@ -30,6 +30,16 @@ _RULES: Mapping[str, str] = {
     "max_share": "no unit may hold more than {v} of a released total",
     "releases_records": "synthetic records are released",
 }
+
+
+STATE_WORDS: Mapping[str, str] = {"proposed": "submitted", "succeeded": "completed"}
+"""The words pages show for the job states whose API name reads less plainly; the other
+states (awaiting_approval, approved, running, failed, rejected, cancelled) keep theirs."""
+
+
+def state_word(state: str) -> str:
+    """The word a page shows for a job's state: ``completed`` for ``succeeded``."""
+    return STATE_WORDS.get(state, state)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse
 
+from privstats.web.plain import state_word
+
 __all__ = [
     "CONTENT_SECURITY_POLICY",
     "SECURITY_HEADERS",
@@ -53,6 +55,7 @@ def environment(extra_dirs: tuple[str, ...] = ()) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["state_word"] = state_word
     return env
 
 

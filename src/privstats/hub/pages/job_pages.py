@@ -35,7 +35,7 @@ from privstats.jobs.kinds import KINDS, get_kind
 from privstats.service.manifest import Manifest
 from privstats.service.models import ACTIVE_STATES, JobView
 from privstats.web.forms import form_fields, job_request, slots
-from privstats.web.plain import describe
+from privstats.web.plain import describe, state_word
 from privstats.web.results import result_csv, result_view
 
 __all__ = ["router"]
@@ -230,7 +230,7 @@ def job_page(job_id: str, session: Viewer, state: State) -> Response:
     with refusals():
         kind = get_kind(view.kind)
     result = None
-    note = f"No result yet: the job is {view.state}."
+    note = f"No result yet: the job is {state_word(view.state)}."
     if view.state == "succeeded":
         try:
             result = result_view(kind, _released(state, job_id, who))
