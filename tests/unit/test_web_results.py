@@ -150,3 +150,11 @@ def test_a_manifest_in_plain_words() -> None:
     assert settings["Identifier column of the register (and of the source)"] == "person_id"
     assert settings["Domain columns of the register, e.g. region,age_group"] == "region"
     assert any(label.startswith("How identifiers are normalised") for label in settings)
+
+
+def test_a_result_the_kinds_renderer_cannot_draw_is_shown_as_json() -> None:
+    view = result_view(get_kind("fl_train"), {"accuracy": 0.5})
+
+    assert view.tables == [] and view.charts == []
+    assert '"accuracy": 0.5' in view.lines[0]
+    assert "shown as JSON" in view.notes[0]

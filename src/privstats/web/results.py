@@ -18,7 +18,7 @@ from typing import Any
 from markupsafe import Markup
 
 from privstats.jobs.kind import JobKind
-from privstats.jobs.render import TableView, coverage_view
+from privstats.jobs.render import TableView, coverage_view, json_rendering
 from privstats.web.charts import Interval, interval_chart, line_chart
 
 __all__ = ["SUPPRESSED_MARKS", "ResultView", "result_csv", "result_view"]
@@ -104,17 +104,24 @@ def _round_curves(result: Mapping[str, Any]) -> tuple[list[Markup], list[str]]:
 
 def result_view(kind: JobKind, result: Mapping[str, Any]) -> ResultView:
     """``result`` of a job of ``kind`` as tables, lines and charts."""
-    if kind.name == "coverage" and "groups" in result:
-        rendering: list[TableView | str] = [coverage_view(result, max_suppressed=10**9)]
-    else:
-        rendering = list(kind.render(result))
+    notes: list[str] = []
+    try:
+        if kind.name == "coverage" and "groups" in result:
+            rendering: list[TableView | str] = [coverage_view(result, max_suppressed=10**9)]
+        else:
+            rendering = list(kind.render(result))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        # a result of another code version than this hub's renderer: show what was released
+        rendering = list(json_rendering(result))
+        notes.append(
+            f"This hub cannot draw this {kind.name} result as tables; it is shown as JSON."
+        )
     tables = [item for item in rendering if isinstance(item, TableView)]
     lines = [item for item in rendering if isinstance(item, str)]
     charts: list[Markup] = []
-    notes: list[str] = []
-    if kind.name == "coverage" and "groups" in result:
+    if kind.name == "coverage" and "groups" in result and not notes:
         charts.append(_coverage_chart(result))
-    if kind.name == "fl_train":
+    if kind.name == "fl_train" and not notes:
         charts, notes = _round_curves(result)
     return ResultView(tables, lines, charts, notes)
 
