@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("protocols",),
     ("jobs",),
     ("service",),
+    ("web",),
     ("hub", "node"),
     ("client",),
     ("local_federation",),

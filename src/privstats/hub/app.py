@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from privstats.errors import ParameterError, PrivstatsError, ServiceError
 from privstats.hub.context import HubState
 from privstats.hub.limits import BodyLimit
+from privstats.hub.pages import mount as mount_pages
 from privstats.hub.routes import audit, jobs, registry, relay
 from privstats.hub.settings import HubSettings
 from privstats.hub.store import Store
@@ -63,6 +64,7 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
     app.exception_handler(PrivstatsError)(_privstats_error)
     for router in (registry.router, jobs.router, relay.router, audit.router):
         app.include_router(router, prefix=API_PREFIX)
+    mount_pages(app)
     return app
 
 
