@@ -30,12 +30,13 @@ Pages use no script and load nothing from elsewhere (Content-Security-Policy).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
 from typing import Any, Literal
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -63,7 +64,8 @@ _HEADERS = {
 }
 _HOSTS = ("127.0.0.1", "localhost", "::1")
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+Form = Mapping[str, str]
+Endpoint = Callable[[Request, Form], Response]
 
 
 def is_loopback_client(host: str | None) -> bool:
@@ -137,24 +139,28 @@ class _Pages:
     def problem(self, request: Request, status_code: int, message: str) -> HTMLResponse:
         return self.render(request, "problem.html", status_code, message=message)
 
-    def signed_in(self, endpoint: Endpoint) -> Endpoint:
-        """``endpoint`` for a session only; a POST also needs the session's CSRF token."""
+    def signed_in(self, endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        """``endpoint`` for a session only; a POST also needs the session's CSRF token.
+
+        The endpoint runs in a worker thread, since it waits for the hub.
+        """
 
         async def guarded(request: Request) -> Response:
             session = request.cookies.get(COOKIE)
             if self.sessions.csrf_of(session) is None:
                 return RedirectResponse("/signin", status_code=303, headers=_HEADERS)
+            form: dict[str, str] = {}
             if request.method == "POST":
-                form = await request.form()
-                token = form.get("csrf_token")
-                if not self.sessions.check_csrf(session, token if isinstance(token, str) else None):
+                sent = await request.form()
+                form = {key: value for key, value in sent.items() if isinstance(value, str)}
+                if not self.sessions.check_csrf(session, form.get("csrf_token")):
                     return self.problem(
                         request,
                         403,
                         "This form was not sent from the node's own page (no "
                         "valid CSRF token); open the page again and resend it.",
                     )
-            return await endpoint(request)
+            return await run_in_threadpool(endpoint, request, form)
 
         return guarded
 
@@ -175,7 +181,7 @@ class _Pages:
         response.set_cookie(COOKIE, session, httponly=True, samesite="strict", path="/")
         return response
 
-    async def signout(self, request: Request) -> Response:
+    def signout(self, request: Request, _form: Form) -> Response:
         self.sessions.end(request.cookies.get(COOKIE))
         response = RedirectResponse("/signin", status_code=303, headers=_HEADERS)
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
@@ -191,20 +197,20 @@ class _Pages:
 
     # -- pages ----------------------------------------------------------------------------
 
-    async def index(self, request: Request) -> Response:
+    def index(self, request: Request, _form: Form) -> Response:
         try:
             pending, held = self.desk.pending(), self.desk.held()
         except PrivstatsError as exc:
             return self.problem(request, 502, f"The hub cannot be reached: {exc}")
         return self.render(request, "pending.html", pending=pending, held=held)
 
-    async def approval(self, request: Request) -> Response:
+    def approval(self, request: Request, form: Form) -> Response:
         try:
             job_id = self.job_id(request)
         except ParameterError as exc:
             return self.problem(request, 404, str(exc))
         if request.method == "POST":
-            return await self._decide(request, job_id)
+            return self._decide(request, job_id, form)
         return self._approval_page(request, job_id)
 
     def _approval_page(
@@ -233,10 +239,8 @@ class _Pages:
             error=error,
         )
 
-    async def _decide(self, request: Request, job_id: str) -> Response:
-        form = await request.form()
-        action, reason = form.get("action"), form.get("reason")
-        reason = reason.strip() if isinstance(reason, str) else ""
+    def _decide(self, request: Request, job_id: str, form: Form) -> Response:
+        action, reason = form.get("action"), form.get("reason", "").strip()
         try:
             if action == "approve":
                 self.desk.approve(job_id, reason)
@@ -248,15 +252,13 @@ class _Pages:
             return self._approval_page(request, job_id, 400, error=str(exc))
         return RedirectResponse(f"/approvals/{job_id}", status_code=303, headers=_HEADERS)
 
-    async def release(self, request: Request) -> Response:
+    def release(self, request: Request, form: Form) -> Response:
         try:
             job_id = self.job_id(request)
         except ParameterError as exc:
             return self.problem(request, 404, str(exc))
         if request.method == "POST":
-            form = await request.form()
-            action, reason = form.get("action"), form.get("reason")
-            note = reason.strip() if isinstance(reason, str) else ""
+            action, note = form.get("action"), form.get("reason", "").strip()
             try:
                 if action not in ("release", "withhold"):
                     raise ParameterError("press Release or Withhold", parameter="action")
@@ -291,7 +293,7 @@ class _Pages:
             error=error,
         )
 
-    async def report(self, request: Request) -> Response:
+    def report(self, request: Request, _form: Form) -> Response:
         try:
             path = self.desk.review_file(self.job_id(request), request.path_params["report"])
         except ParameterError as exc:
@@ -309,7 +311,7 @@ class _Pages:
             },
         )
 
-    async def datasets(self, request: Request) -> Response:
+    def datasets(self, request: Request, _form: Form) -> Response:
         datasets = []
         for name, dataset in self.desk.config.datasets.items():
             try:
