@@ -208,6 +208,10 @@ def test_the_approval_page_words_the_manifest_beside_the_policy(pages: Pages) ->
     assert "The result goes to &#39;analyst&#39;." in text
     assert "It spends a privacy budget of ε = 0.5" in text
     assert "The policy allows this job and leaves the decision to you." in text
+    assert (
+        "Dataset &#39;population&#39; has spent ε = 0 so far; this job would spend ε = 0.5, "
+        "leaving 1.5 of the total cap of ε = 2 (set in [policy])." in text
+    )
     assert '<label for="reason">Reason</label>' in text
     assert '<textarea id="reason" name="reason"' in text
     assert ">Approve</button>" in text and ">Reject</button>" in text
@@ -279,8 +283,12 @@ def test_over_the_total_budget_the_page_says_so_and_sends_nothing(tmp_path: Path
     )
     assert spent.spend is not None
     client = pages.signed_in()
-    token = csrf(client.get(f"/approvals/{JOB}").text)
-    answer = client.post(f"/approvals/{JOB}", data={"action": "approve", "csrf_token": token})
+    page = client.get(f"/approvals/{JOB}").text
+    assert (
+        "has spent ε = 1 so far; this job would spend ε = 1.5, more than the 1 that remains "
+        "of the total cap of ε = 2 (set in [policy]): an approval will be refused." in page
+    )
+    answer = client.post(f"/approvals/{JOB}", data={"action": "approve", "csrf_token": csrf(page)})
     assert answer.status_code == 400
     assert "more than the 1 that remains" in answer.text
     assert pages.hub.decisions == []

@@ -102,7 +102,7 @@ def test_a_coverage_manifest_in_plain_words() -> None:
         code_version="1.0.0",
     )
     words = manifest_in_words(manifest, party="nso")
-    assert words[0] == f"Computation 'coverage': {kind.title}."
+    assert words[0] == f"Computation 'coverage': {kind.title.rstrip('.')}."
     assert (
         "Role 'register': your node brings dataset 'population' and the job reads its "
         "columns 'person_id'." in words

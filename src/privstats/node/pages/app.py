@@ -234,6 +234,7 @@ class _Pages:
             review=review,
             words=words,
             policy=policy_in_words(self.desk.config),
+            budget=None if review.manifest is None else self.desk.budget_words(review.manifest),
             headline=headline,
             reasons=reasons,
             error=error,

@@ -18,15 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from privstats.crypto.keys import NodeKeys
-from privstats.errors import ParameterError
-from privstats.node import release_review
+from privstats.errors import ParameterError, PrivstatsError
+from privstats.node import policy, release_review
 from privstats.node.agent import decide
 from privstats.node.approval import approve_and_spend
 from privstats.node.config import NodeConfig, check_job_id
 from privstats.node.hub_client import NodeHub
 from privstats.node.ledger import Ledger, node_ledger
 from privstats.node.ledger_report import budget_report, releases_report
+from privstats.node.pages.plain import budget_in_words
 from privstats.node.policy import Decision
 from privstats.service.http import allow_plain_http
 from privstats.service.manifest import Manifest
@@ -110,6 +113,17 @@ class NodeDesk:
         job = self.hub.job(check_job_id(job_id))
         manifest, decision = decide(job, self.config)
         return Review(job, manifest, decision, self.name)
+
+    def budget_words(self, manifest: Manifest) -> str | None:
+        """The job's spend beside its dataset's budget so far; None if it spends none here."""
+        try:
+            use = policy.budget_use(manifest, self.config)
+        except (PrivstatsError, ValidationError):
+            return None  # parameters that cannot run: the policy's reasons say so
+        if use is None:
+            return None
+        dataset, asked, caps = use
+        return budget_in_words(dataset, asked, caps, self.ledger.spent(dataset))
 
     def touching(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """``jobs`` that read one of this node's datasets, each with ``dataset`` set."""

@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from fractions import Fraction
 from typing import Any
 
 from pydantic import ValidationError
 
+from privstats.disclosure import Budget
 from privstats.errors import PrivstatsError
 from privstats.jobs.kinds import get_kind
 from privstats.node.config import NodeConfig
+from privstats.node.ledger import Caps, exact, shown
 from privstats.node.policy import Decision
 from privstats.service.manifest import Manifest
 
-__all__ = ["decision_in_words", "manifest_in_words", "policy_in_words"]
+__all__ = ["budget_in_words", "decision_in_words", "manifest_in_words", "policy_in_words"]
 
 _DISCLOSURE_NAMES = {
     "min_cell": "smallest group a released cell may show",
@@ -44,7 +47,7 @@ def manifest_in_words(manifest: Manifest, *, party: str | None = None) -> list[s
         kind = get_kind(manifest.kind)
     except PrivstatsError:
         kind = None
-    title = f": {kind.title}" if kind is not None and kind.title else ""
+    title = f": {kind.title.rstrip('.')}" if kind is not None and kind.title else ""
     lines.append(f"Computation '{manifest.kind}'{title}.")
     for role, name in manifest.parties.items():
         use = manifest.datasets.get(role)
@@ -134,6 +137,28 @@ def decision_in_words(decision: Decision) -> tuple[str, list[str]]:
         "reject": "The policy would reject this job.",
     }[decision.action]
     return headline, list(decision.reasons)
+
+
+def budget_in_words(
+    dataset: str, asked: Budget, caps: Caps, spent: tuple[Fraction, Fraction]
+) -> str:
+    """What the job would spend of ``dataset``'s total budget, beside what is spent so far
+    (the node's ledger), so the owner sees the remaining budget before approving."""
+    epsilon, _delta = spent
+    head = (
+        f"Dataset '{dataset}' has spent ε = {shown(epsilon)} so far; this job would spend "
+        f"ε = {shown(asked.epsilon)}"
+    )
+    if caps.epsilon is None:
+        return f"{head}. It has no total cap (max_epsilon_total is not set)."
+    left = max(exact(caps.epsilon) - epsilon, Fraction(0))
+    cap = f"the total cap of ε = {shown(caps.epsilon)} (set in {caps.epsilon_from})"
+    if exact(asked.epsilon) > left:
+        return (
+            f"{head}, more than the {shown(left)} that remains of {cap}: an approval will be "
+            "refused."
+        )
+    return f"{head}, leaving {shown(left - exact(asked.epsilon))} of {cap}."
 
 
 def _listed(names: Iterable[str]) -> str:
