@@ -347,3 +347,11 @@ def test_signing_out_ends_the_session(pages: Pages) -> None:
     token = csrf(client.get("/").text)
     assert client.post("/signout", data={"csrf_token": token}).status_code == 303
     assert client.get("/").status_code == 303
+
+
+def test_a_datasets_rows_are_counted_again_when_its_file_changes(pages: Pages) -> None:
+    assert pages.desk.schema("population").rows == 2
+    path = pages.desk.config.datasets["population"].path
+    path.write_text("age,region\n30,North\n41,South\n52,East\n", encoding="utf-8")
+    assert pages.desk.schema("population").rows == 3
+    assert '<td class="number">3</td>' in pages.signed_in().get("/datasets").text

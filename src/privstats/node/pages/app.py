@@ -316,7 +316,7 @@ class _Pages:
         datasets = []
         for name, dataset in self.desk.config.datasets.items():
             try:
-                schema: Any = dataset.schema()
+                schema: Any = self.desk.schema(name)
                 problem = None
             except PrivstatsError as exc:
                 schema, problem = None, str(exc)

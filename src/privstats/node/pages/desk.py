@@ -25,7 +25,7 @@ from privstats.errors import ParameterError, PrivstatsError
 from privstats.node import policy, release_review
 from privstats.node.agent import decide
 from privstats.node.approval import approve_and_spend
-from privstats.node.config import NodeConfig, check_job_id
+from privstats.node.config import DatasetSchema, NodeConfig, check_job_id
 from privstats.node.hub_client import NodeHub
 from privstats.node.ledger import Ledger, node_ledger
 from privstats.node.ledger_report import budget_report, releases_report
@@ -76,6 +76,7 @@ class NodeDesk:
                 )
         self.hub = hub
         self.ledger: Ledger = node_ledger(config.path)
+        self._schemas: dict[tuple[str, int, int], DatasetSchema] = {}
 
     @property
     def name(self) -> str:
@@ -113,6 +114,21 @@ class NodeDesk:
         job = self.hub.job(check_job_id(job_id))
         manifest, decision = decide(job, self.config)
         return Review(job, manifest, decision, self.name)
+
+    def schema(self, name: str) -> DatasetSchema:
+        """Dataset ``name``'s columns and rows; counted again only when its file changed."""
+        dataset = self.config.datasets[name]
+        try:
+            stat = dataset.path.stat()
+            key = (name, stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            return dataset.schema()  # says what is wrong with the file
+        if key not in self._schemas:
+            self._schemas = {
+                key: dataset.schema(),
+                **{k: v for k, v in self._schemas.items() if k[0] != name},
+            }
+        return self._schemas[key]
 
     def budget_words(self, manifest: Manifest) -> str | None:
         """The job's spend beside its dataset's budget so far; None if it spends none here."""
