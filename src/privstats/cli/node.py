@@ -121,19 +121,41 @@ def init(
 
 
 @app.command("run")
-def run(config: Path = CONFIG) -> None:
+def run(
+    config: Path = CONFIG,
+    web_port: int | None = typer.Option(
+        None,
+        "--web-port",
+        min=0,
+        max=65535,
+        help="Serve the data owner's pages on 127.0.0.1 at this port (0: any free port); "
+        "default: web_port in the config, else no pages.",
+    ),
+) -> None:
     """Run the node until stopped (Ctrl-C or SIGTERM): declare datasets, decide, run jobs."""
     with fail_on_error():
-        agent = NodeAgent(load_config(config), say=_say)
+        settings = load_config(config)
+        if web_port is not None:
+            settings = settings.model_copy(update={"web_port": web_port})
+        agent = NodeAgent(settings, say=_say)
         stop = threading.Event()
 
         def on_term(_signum: int, _frame: FrameType | None) -> None:
             stop.set()
 
         signal.signal(signal.SIGTERM, on_term)
+        pages = None
         try:
+            if settings.web_port is not None:
+                from privstats.node.pages import PagesServer  # web dependencies only if asked
+
+                pages = PagesServer(settings, settings.web_port)
+                pages.start()
+                _say(f"node pages: {pages.link}")
             agent.run(stop)
         finally:
+            if pages is not None:
+                pages.stop()
             agent.close()
         _say(f"node {agent.config.name!r} stopped")
 

@@ -30,6 +30,7 @@ def write_config(
     poll_seconds: float = 1.0,
     heartbeat_seconds: float = 2.0,
     insecure: bool = False,
+    web_port: int | None = None,
 ) -> None:
     """Write a commented config file; refuses to overwrite one that exists.
 
@@ -57,7 +58,7 @@ def write_config(
             parameter="path",
         )
     text = render_config(
-        name, hub, Path(keys), poll_seconds, heartbeat_seconds, datasets, policy, insecure
+        name, hub, Path(keys), poll_seconds, heartbeat_seconds, datasets, policy, insecure, web_port
     )
     parse_config(text, file, label=label)
     try:
@@ -80,6 +81,7 @@ def render_config(
     datasets: Mapping[str, DatasetConfig],
     policy: PolicyConfig,
     insecure: bool = False,
+    web_port: int | None = None,
 ) -> str:
     """The text of a commented config file with these settings (not checked here)."""
     lines = [
@@ -100,6 +102,9 @@ def render_config(
             f"heartbeat_seconds = {_toml_float(heartbeat_seconds)}",
             "how often to tell the hub this node is up",
         ),
+        _line(f"web_port = {web_port}", "the data owner's pages on http://127.0.0.1:<port>")
+        if web_port is not None
+        else "# web_port = 8470                 # the data owner's pages on 127.0.0.1; now: off",
         "",
         "# One [datasets.<name>] table per dataset offered; names use a-z, 0-9, _ and -.",
     ]

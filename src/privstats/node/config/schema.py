@@ -69,7 +69,15 @@ Format = Literal["csv", "tsv", "parquet", "model"]
 #: for a model.
 FORMAT_SUFFIXES: dict[str, Format] = {**inspect.SUFFIXES, ".json": "model"}
 _DATASET_NAME = re.compile(r"[a-z0-9_-]+")
-_NODE_KEYS = ("name", "hub", "insecure", "keys", "poll_seconds", "heartbeat_seconds")
+_NODE_KEYS = (
+    "name",
+    "hub",
+    "insecure",
+    "keys",
+    "poll_seconds",
+    "heartbeat_seconds",
+    "web_port",
+)
 _TABLES = ("node", "datasets", "policy")
 
 #: Kinds that match records across parties by their key (identifier) columns: a dataset
@@ -348,6 +356,8 @@ class NodeConfig(BaseModel):
     keys: Path = Field(Path("keys"), validate_default=True)
     poll_seconds: float = Field(1.0, gt=0, strict=True, allow_inf_nan=False)
     heartbeat_seconds: float = Field(2.0, gt=0, strict=True, allow_inf_nan=False)
+    web_port: int | None = Field(None, ge=0, le=65535, strict=True)
+    """The port of the data owner's pages on 127.0.0.1 (0: any free port); None: no pages."""
     datasets: dict[str, DatasetConfig] = Field(default_factory=dict)
     policy: PolicyConfig = PolicyConfig()
     path: Path
