@@ -266,14 +266,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def node_web_config(port: int) -> str:
-    """The node.toml text that turns a node's pages on, on ``port``.
+def enable_node_pages(config: Path, port: int) -> None:
+    """Turn a node's pages on, on ``port``, in its ``node.toml``.
 
-    ==> HOOK FOR THE NODE PAGES: the key is the node-pages helper's (node/config/schema.py);
-    keep this in step with it (and with ``render_config``). Until it lands, a node given
-    this text refuses its config, so no test that uses it is collected yet.
+    ==> HOOK FOR THE NODE PAGES: the key is the node-pages helper's (``web_port`` in the
+    ``[node]`` table, node/config/schema.py); keep this in step with it. A node that does
+    not know the key refuses its config, so the test says so at once.
     """
-    return f"\n[web]\nport = {port}\n"
+    text = config.read_text(encoding="utf-8")
+    if "\n[node]\n" not in text:
+        raise ValueError(f"{config}: no [node] table to add web_port to")
+    config.write_text(text.replace("\n[node]\n", f"\n[node]\nweb_port = {port}\n", 1), "utf-8")
 
 
 def start_node_with_pages(
@@ -290,8 +293,7 @@ def start_node_with_pages(
     owner who decides on the page). The link is read from the line the node prints.
     """
     config = federation.add_node(name, datasets, start=False, **policy)
-    with config.open("a", encoding="utf-8") as handle:
-        handle.write(node_web_config(free_port()))
+    enable_node_pages(config, free_port())
     federation.start_node(name)
     deadline = time.monotonic() + timeout
     while True:
