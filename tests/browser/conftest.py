@@ -64,7 +64,7 @@ CHROMIUM_ARGS = (
     "--disable-sync",
 )
 VIEWPORT = {"width": 1280, "height": 800}
-#: How long a click, fill or navigation may take before the test fails (milliseconds).
+#: How long a click, fill, navigation or ``expect`` may wait before the test fails (ms).
 DEFAULT_TIMEOUT_MS = 15_000
 
 INSTALL_CHROMIUM = (
@@ -220,6 +220,7 @@ def expect() -> Any:
         from playwright.sync_api import expect as playwright_expect
     except ImportError:
         pytest.fail(INSTALL_PLAYWRIGHT, pytrace=False)
+    playwright_expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
     return playwright_expect
 
 

@@ -125,6 +125,15 @@ def fill_coverage_form(page: Page, *, by: str) -> None:
     page.get_by_label(label_of("by")).fill(by)
 
 
+def assert_every_form_carries_a_csrf_token(page: Page) -> None:
+    """Each form on the page has its one hidden ``csrf_token`` (the contract)."""
+    counts: list[int] = page.evaluate(
+        "Array.from(document.forms, f => "
+        "f.querySelectorAll('input[type=hidden][name=csrf_token]').length)"
+    )
+    assert counts and all(count == 1 for count in counts), counts
+
+
 def table_rows(page: Page, test_id: str) -> list[list[str]]:
     """The cells' texts of every row of the table with this test id."""
     rows: list[list[str]] = page.get_by_test_id(test_id).evaluate(
@@ -185,7 +194,7 @@ def test_a_coverage_job_from_the_form_through_the_owners_node_pages_to_a_verifie
     expect(analyst).to_have_url(f"{hub}/jobs/new/coverage")
     for field in ("key", "peer_key", "by", "confidence", "method", "min_cell"):
         expect(analyst.get_by_label(label_of(field))).to_be_visible()
-    assert analyst.locator('input[type="hidden"][name="csrf_token"]').count() == 1
+    assert_every_form_carries_a_csrf_token(analyst)
 
     # a wrong answer: the API's message beside the form, the answers kept
     expected = api_message(
@@ -231,6 +240,7 @@ def test_a_coverage_job_from_the_form_through_the_owners_node_pages_to_a_verifie
         expect(
             owner.get_by_text("person_id" if name == "nso" else "customer_id").first
         ).to_be_visible()
+        assert_every_form_carries_a_csrf_token(owner)
         owner.get_by_label("Reason").fill(f"{name}: the quarterly coverage estimate, as agreed")
         if name == "nso":
             screenshot(owner, "node-approval", full_page=True)
