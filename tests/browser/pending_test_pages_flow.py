@@ -95,10 +95,11 @@ def pages(
 
 
 def sign_in(page: Page, pages: Pages, analyst: str, expect: Any) -> None:
-    """Sign in at the hub with the analyst's token, as a person types it."""
+    """Sign in at the hub with the analyst's token, by keyboard: type it, press Enter."""
     page.goto(f"{pages.hub}/signin")
-    page.get_by_label("Access token").fill(pages.tokens[analyst])
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Access token").focus()
+    page.keyboard.type(pages.tokens[analyst])
+    page.keyboard.press("Enter")
     expect(page).to_have_url(f"{pages.hub}/")
 
 
@@ -132,6 +133,43 @@ def assert_every_form_carries_a_csrf_token(page: Page) -> None:
         "f.querySelectorAll('input[type=hidden][name=csrf_token]').length)"
     )
     assert counts and all(count == 1 for count in counts), counts
+
+
+def assert_accessible(page: Page) -> None:
+    """A label on every control, and readable at 200 % zoom (no sideways scrolling).
+
+    200 % zoom of the 1280x800 window is a 640x400 one: the page must reflow into it,
+    wide tables scrolling inside their own box rather than the whole page.
+    """
+    unlabelled: list[str] = page.evaluate(
+        """() => Array.from(document.querySelectorAll(
+                'input:not([type=hidden]), select, textarea, button'))
+            .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                    && !el.getAttribute('aria-labelledby')
+                    && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+            .map(el => el.outerHTML.slice(0, 160))"""
+    )
+    assert not unlabelled, f"{page.url}: controls without a label: {unlabelled}"
+    size = page.viewport_size
+    page.set_viewport_size({"width": 640, "height": 400})
+    try:
+        sideways: int = page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+    finally:
+        if size is not None:
+            page.set_viewport_size(size)
+    assert sideways <= 1, f"{page.url}: at 200 % zoom the page scrolls {sideways} px sideways"
+
+
+def assert_focus_is_visible(page: Page) -> None:
+    """The focused control shows it (an outline or a ring), for people using the keyboard."""
+    style: dict[str, str] = page.evaluate(
+        """() => { const s = getComputedStyle(document.activeElement);
+                   return {outline: s.outlineStyle, width: s.outlineWidth, ring: s.boxShadow}; }"""
+    )
+    outlined = style["outline"] != "none" and style["width"] not in ("0px", "")
+    assert outlined or style["ring"] != "none", style
 
 
 def table_rows(page: Page, test_id: str) -> list[list[str]]:
@@ -172,11 +210,16 @@ def test_a_coverage_job_from_the_form_through_the_owners_node_pages_to_a_verifie
     hub = pages.hub
     analyst = new_page()
 
+    def photograph(page: Page, name: str) -> None:
+        """Check the page's accessibility, then take its picture for docs/screens."""
+        assert_accessible(page)
+        screenshot(page, name, full_page=True)
+
     # sign-in: every page sends a stranger there; the cookie is the contract's
     analyst.goto(f"{hub}/")
     expect(analyst).to_have_url(re.compile(re.escape(f"{hub}/signin")))
     expect(analyst.get_by_label("Access token")).to_be_visible()
-    screenshot(analyst, "hub-signin")
+    photograph(analyst, "hub-signin")
     sign_in(analyst, pages, "ana", expect)
     (cookie,) = [c for c in analyst.context.cookies() if c["name"] == "privstats_session"]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
@@ -185,11 +228,11 @@ def test_a_coverage_job_from_the_form_through_the_owners_node_pages_to_a_verifie
     # overview: both parties and their datasets
     for name in (*OWNERS, "population", "customers"):
         expect(analyst.get_by_text(name, exact=True).first).to_be_visible()
-    screenshot(analyst, "hub-overview", full_page=True)
+    photograph(analyst, "hub-overview")
 
     # submit: the kinds, then coverage's form generated from its spec
     analyst.goto(f"{hub}/jobs/new")
-    screenshot(analyst, "hub-submit-kinds")
+    photograph(analyst, "hub-submit-kinds")
     analyst.locator('a[href="/jobs/new/coverage"]').first.click()
     expect(analyst).to_have_url(f"{hub}/jobs/new/coverage")
     for field in ("key", "peer_key", "by", "confidence", "method", "min_cell"):
@@ -206,17 +249,17 @@ def test_a_coverage_job_from_the_form_through_the_owners_node_pages_to_a_verifie
     assert refused.value.status in (400, 422)
     expect(analyst.get_by_text(expected)).to_be_visible()
     expect(analyst.get_by_label("Party for role register")).to_have_value("nso")
-    screenshot(analyst, "hub-submit-error", full_page=True)
+    photograph(analyst, "hub-submit-error")
 
     fill_coverage_form(analyst, by="region")
-    screenshot(analyst, "hub-submit-coverage", full_page=True)
+    photograph(analyst, "hub-submit-coverage")
     analyst.get_by_role("button", name="Submit job").click()
     expect(analyst).to_have_url(re.compile(re.escape(f"{hub}/jobs/") + r"[0-9a-f]{16}$"))
     job_id = analyst.url.rsplit("/", 1)[1]
     state = analyst.get_by_test_id("job-state")
     expect(state).not_to_have_text("completed")  # waits for the owners
     expect(analyst.get_by_text("person_id").first).to_be_visible()  # the manifest in words
-    screenshot(analyst, "hub-job-waiting", full_page=True)
+    photograph(analyst, "hub-job-waiting")
 
     # each owner: the one-time link, the pending job, the approval with a reason
     for name in OWNERS:
@@ -234,7 +277,7 @@ def test_a_coverage_job_from_the_form_through_the_owners_node_pages_to_a_verifie
         pending = owner.locator(f'a[href="/approvals/{job_id}"]')
         expect(pending.first).to_be_visible()
         if name == "nso":
-            screenshot(owner, "node-pending", full_page=True)
+            photograph(owner, "node-pending")
         pending.first.click()
         expect(owner).to_have_url(f"{node}/approvals/{job_id}")
         expect(
@@ -243,16 +286,19 @@ def test_a_coverage_job_from_the_form_through_the_owners_node_pages_to_a_verifie
         assert_every_form_carries_a_csrf_token(owner)
         owner.get_by_label("Reason").fill(f"{name}: the quarterly coverage estimate, as agreed")
         if name == "nso":
-            screenshot(owner, "node-approval", full_page=True)
+            photograph(owner, "node-approval")
+        owner.keyboard.press("Tab")  # from the reason to the first button: Approve
+        assert owner.evaluate("document.activeElement.textContent.trim()") == "Approve"
+        assert_focus_is_visible(owner)
         with owner.expect_response(lambda r: r.request.method == "POST") as decided:
-            owner.get_by_role("button", name="Approve").click()
+            owner.keyboard.press("Enter")
         assert decided.value.status < 400, decided.value.status
         owner.goto(f"{node}/")
         expect(owner.locator(f'a[href="/approvals/{job_id}"]')).to_have_count(0)
         if name == "nso":
             owner.goto(f"{node}/datasets")
             expect(owner.get_by_text("population").first).to_be_visible()
-            screenshot(owner, "node-datasets", full_page=True)
+            photograph(owner, "node-datasets")
 
     # the job page follows the job by itself (htmx), no reload by the test
     expect(state).to_have_text("completed", timeout=JOB_TIMEOUT_MS)
@@ -276,7 +322,7 @@ def test_a_coverage_job_from_the_form_through_the_owners_node_pages_to_a_verifie
     timeline = analyst.get_by_test_id("timeline")  # ==> the hub helper's id for the timeline
     for name in OWNERS:
         expect(timeline.get_by_text(name).first).to_be_visible()
-    screenshot(analyst, "hub-job-completed", full_page=True)
+    photograph(analyst, "hub-job-completed")
 
     # downloads, with the session's cookie
     as_json = analyst.request.get(f"{hub}/jobs/{job_id}/result.json")
@@ -294,7 +340,7 @@ def test_a_coverage_job_from_the_form_through_the_owners_node_pages_to_a_verifie
     # the audit: verified, filtered by job and by party, exported as JSON lines
     analyst.goto(f"{hub}/audit")
     expect(analyst.get_by_test_id("audit-verdict")).to_have_text(re.compile(r"^\s*verified"))
-    screenshot(analyst, "hub-audit", full_page=True)
+    photograph(analyst, "hub-audit")
     analyst.goto(f"{hub}/audit?job={job_id}")
     expect(analyst.get_by_test_id("audit-verdict")).to_have_text(re.compile(r"^\s*verified"))
     expect(analyst.get_by_text(job_id).first).to_be_visible()
