@@ -144,6 +144,8 @@ def playwright() -> Iterator[Playwright]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
+        sync_playwright = None
+    if sync_playwright is None:  # failed outside the except block: no chained traceback
         pytest.fail(INSTALL_PLAYWRIGHT, pytrace=False)
     with sync_playwright() as driver:
         yield driver
@@ -219,6 +221,8 @@ def expect() -> Any:
     try:
         from playwright.sync_api import expect as playwright_expect
     except ImportError:
+        playwright_expect = None
+    if playwright_expect is None:
         pytest.fail(INSTALL_PLAYWRIGHT, pytrace=False)
     playwright_expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
     return playwright_expect

@@ -112,8 +112,22 @@ def test_a_script_error_in_a_page_is_reported(new_page: PageOpener) -> None:
     guard.page_errors.clear()
 
 
-def test_without_chromium_the_browser_tests_fail_saying_what_to_install(tmp_path: Path) -> None:
-    env: dict[str, Any] = {**os.environ, "PRIVSTATS_CHROMIUM": str(tmp_path / "no-chromium")}
+@pytest.mark.parametrize("missing", ["chromium", "playwright"])
+def test_without_the_browser_the_tests_fail_saying_what_to_install(
+    tmp_path: Path, missing: str
+) -> None:
+    env: dict[str, Any] = dict(os.environ)
+    if missing == "chromium":
+        env["PRIVSTATS_CHROMIUM"] = str(tmp_path / "no-chromium")
+        hint = "apt-get install chromium chromium-driver"
+    else:  # a package that shadows Playwright and cannot be imported, as if it were absent
+        shadow = tmp_path / "shadow" / "playwright"
+        shadow.mkdir(parents=True)
+        (shadow / "__init__.py").write_text("raise ImportError('no playwright here')\n")
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(shadow.parent), env.get("PYTHONPATH", "")) if p
+        )
+        hint = "install the test tools with `.venv/bin/pip install -e '.[test]'`"
     proc = subprocess.run(
         [
             sys.executable,
@@ -122,7 +136,6 @@ def test_without_chromium_the_browser_tests_fail_saying_what_to_install(tmp_path
             "-q",
             "-p",
             "no:cacheprovider",
-            "-rA",
             f"{Path(__file__)}::test_chromium_renders_a_page",
         ],
         cwd=ROOT,
@@ -134,5 +147,5 @@ def test_without_chromium_the_browser_tests_fail_saying_what_to_install(tmp_path
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
-    assert "apt-get install chromium chromium-driver" in out, out
+    assert hint in out, out
     assert "skipped" not in out and "1 error" in out, out
