@@ -273,6 +273,14 @@ def test_a_coverage_job_from_the_form_through_the_owners_node_pages_to_a_verifie
         late.goto(pages.signin_links[name])
         assert not [c for c in late.context.cookies() if c["name"] == "privstats_node_session"]
         expect(late.locator(f'a[href="/approvals/{job_id}"]')).to_have_count(0)
+        late.goto(f"{node}/")  # without a session: the sign-in explanation, no access
+        expect(late).not_to_have_url(f"{node}/")
+        forged = late.request.post(
+            f"{node}/approvals/{job_id}",
+            form={"action": "approve", "reason": "not the owner"},
+            max_redirects=0,
+        )
+        assert forged.status in (302, 303, 307, 401, 403), forged.status
 
         pending = owner.locator(f'a[href="/approvals/{job_id}"]')
         expect(pending.first).to_be_visible()
@@ -400,5 +408,6 @@ def test_a_form_without_its_csrf_token_is_refused_and_sign_out_ends_the_session(
     page.goto(f"{pages.hub}/")
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(re.escape(f"{pages.hub}/signin")))
-    page.goto(f"{pages.hub}/")
-    expect(page).to_have_url(re.compile(re.escape(f"{pages.hub}/signin")))
+    for path in ("/", "/jobs/new", "/jobs/new/coverage", "/audit"):
+        page.goto(f"{pages.hub}{path}")
+        expect(page).to_have_url(re.compile(re.escape(f"{pages.hub}/signin")))
