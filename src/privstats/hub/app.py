@@ -51,7 +51,7 @@ def create_app(store: Store, settings: HubSettings | None = None) -> FastAPI:
         version=__version__,
         description="Registry, jobs, approvals, sealed relay and audit log of a federation.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # Swagger UI loads its script from a CDN: pages name no outside URL
         redoc_url=None,
         lifespan=lifespan,
     )

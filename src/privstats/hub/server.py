@@ -77,7 +77,7 @@ def serve(
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{bound}"
     write_text_atomically(folder / URL_FILE, url + "\n", private=True)
-    say(f"privstats hub listening on {url} (API {url}/api/v1, docs {url}/api/v1/docs)")
+    say(f"privstats hub listening on {url} (pages {url}/, API {url}/api/v1)")
     config = uvicorn.Config(
         create_app(store, settings), log_level="warning", access_log=False, lifespan="on"
     )
