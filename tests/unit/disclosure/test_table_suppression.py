@@ -206,6 +206,25 @@ def test_worker_processes_give_the_same_suppression_as_one_process(
         secondary_suppression(primary, workers=0)
 
 
+def test_patterns_narrowed_to_their_relaxations_cells_still_protect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every MILP solved only over the cells its LP relaxation moves (as on large
+    neighbourhoods): the table is still certified, and by the exact audit."""
+    from privstats.disclosure.tables import _patterns
+
+    monkeypatch.setattr(_patterns, "NARROW_FROM", 0)
+    records, hierarchies = enterprise_records(seed=7, firms=260)
+    table = tabulate(
+        records, ["region", "activity", "size"], value="turnover", hierarchies=hierarchies
+    )
+    primary = primary_suppression(table, ["freq:3", "p:10"])
+    narrowed = secondary_suppression(primary, workers=1)
+    assert narrowed.status.count("secondary") > 0
+    assert narrowed.certify()["protected"] is True
+    assert narrowed.audit()["protected"] is True
+
+
 # ---------------------------------------------------------------------------- property
 
 

@@ -194,6 +194,7 @@ def cheapest_pattern(
     levels: tuple[float, float],
     big: float,
     options: Mapping[str, float],
+    models: tuple[str, ...] = ("one", "two"),
 ) -> tuple[IntArray, Certificate] | None:
     """The cells of ``cells`` to withhold (``fixed`` ones withheld already, only ``allowed``
     ones may be added) so that ``target`` moves up and down by ``levels``, with the patterns
@@ -204,16 +205,20 @@ def cheapest_pattern(
     cell may then drop by ``u·w⁻`` or ``l·w⁺``, so ``w⁻ ≤ v/u · y`` and ``w⁺ ≤ v/l · y``.
     Half the size of the two-pattern model it falls back to when that finds nothing:
     per direction ``z⁺, z⁻ ≥ 0`` with ``A (z⁺ − z⁻) = 0``, ``z⁺ ≤ M y``, ``z⁻ ≤ v y``.
+    ``models`` names which of the two to try (``"one"``, ``"two"``), in that order.
     """
     a = _restrict(by_column, cells)
     local = int(np.flatnonzero(cells == target)[0])
     up, down = levels
-    model = _one_pattern(a, values[cells], local, levels, big)
-    found = _solve(*model, cells, local, fixed, allowed, weights, options)
-    if found is not None:
-        picked, z = found
-        w = z[0] - z[1]
-        return picked, Certificate(target, cells, up * w, -down * w)
+    if "one" in models:
+        model = _one_pattern(a, values[cells], local, levels, big)
+        found = _solve(*model, cells, local, fixed, allowed, weights, options)
+        if found is not None:
+            picked, z = found
+            w = z[0] - z[1]
+            return picked, Certificate(target, cells, up * w, -down * w)
+    if "two" not in models:
+        return None
     model = _two_patterns(a, values[cells], local, levels, big)
     found = _solve(*model, cells, local, fixed, allowed, weights, options)
     if found is None:
@@ -244,6 +249,10 @@ def pattern_exists(
 
 
 Model = tuple[int, sparse.spmatrix, list[FloatArray]]
+
+NARROW_FROM = 1000
+"""Cells from which a pattern MILP is solved only over the cells its LP relaxation uses:
+its root node over a whole large neighbourhood costs more than the time limit allows."""
 
 
 def _one_pattern(
@@ -310,22 +319,41 @@ def _solve(
     if options is None:
         status, x, _ = highs(cost, matrix, row_bounds, bounds)
         return None if x is None or status != "optimal" else (cells[:0], [])
+    relaxed = None
+    if m > NARROW_FROM:  # a large MILP: only over the cells its relaxation moves
+        status, relaxed, _ = highs(cost, matrix, row_bounds, bounds)
+        if relaxed is None:
+            return None
+        idle = ~_support(relaxed, m, blocks)
+        upper = upper.copy()
+        upper[np.flatnonzero(idle)] = 0.0
+        for block in range(blocks):
+            upper[m * (block + 1) + np.flatnonzero(idle)] = 0.0
+        bounds = (lower, upper)
     integral = np.arange(m + blocks * m) < m
     status, x, _ = highs(cost, matrix, row_bounds, bounds, integral, dict(options))
-    if status in ("infeasible", "unbounded"):  # no pattern in these cells (all bounded)
+    if status in ("infeasible", "unbounded") and relaxed is None:  # no pattern here
         return None
     if x is not None:
         picked = x[:m] > 0.5
     else:  # out of time or nodes without a solution: the relaxation's support
-        status, x, _ = highs(cost, matrix, row_bounds, bounds)
-        if x is None:
-            return None
-        moved = np.abs(x[m:]).reshape(blocks, m).sum(axis=0)
-        picked = (x[:m] > 1e-9) | (moved > 1e-9)
+        if relaxed is None:
+            status, relaxed, _ = highs(cost, matrix, row_bounds, bounds)
+            if relaxed is None:
+                return None
+        x = relaxed
+        picked = _support(relaxed, m, blocks)
     withheld = picked | fixed[cells]
     z = [np.where(withheld, block, 0.0) for block in x[m:].reshape(blocks, m)]
     chosen: IntArray = cells[picked & ~fixed[cells]]
     return chosen, z
+
+
+def _support(x: FloatArray, m: int, blocks: int) -> BoolArray:
+    """The cells a (relaxed) solution withholds or moves."""
+    moved = np.abs(x[m:]).reshape(blocks, m).sum(axis=0)
+    support: BoolArray = (x[:m] > 1e-9) | (moved > 1e-9)
+    return support
 
 
 def short_of(

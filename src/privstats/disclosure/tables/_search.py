@@ -36,11 +36,11 @@ from privstats.disclosure.tables._patterns import (
 
 __all__ = ["BATCH", "Found", "PatternSearch", "default_workers", "search_all"]
 
-BATCH = 8
+BATCH = 32
 """Primary cells solved against one suppression state (fixed: the result must not depend
 on the machine)."""
 
-LOOKAHEAD = 64
+LOOKAHEAD = 256
 """How far down the queue a batch looks for cells whose neighbourhoods are apart."""
 
 PARALLEL_FROM = 400
@@ -68,6 +68,11 @@ class PatternSearch:
     weights: FloatArray
     options: Mapping[str, float]
 
+    def effort(self, index: int) -> int:
+        """How large a search for ``index`` is likely to be: its neighbourhood's size."""
+        near = self.layout.neighbourhood(index, 1)
+        return self.layout.values.size if near is None else int(near.size)
+
     def protect_one(
         self, suppressed: BoolArray, index: int, levels: tuple[float, float], *, check: bool
     ) -> Found:
@@ -86,24 +91,31 @@ class PatternSearch:
                 proof = pattern_protects(self.by_column, values, cells, suppressed, index, levels)
                 if proof is not None:
                     return cells[:0], proof
-            if pattern_exists(
-                self.by_column, values, cells, suppressed, self.allowed, index, levels, bigs[-1]
-            ):
-                for big in bigs:  # a small big-M first: a tighter relaxation, fewer solutions
-                    found = cheapest_pattern(
-                        self.by_column,
-                        values,
-                        cells,
-                        suppressed,
-                        self.allowed,
-                        self.weights,
-                        index,
-                        levels,
-                        big,
-                        self.options,
-                    )
-                    if found is not None:
-                        return found
+            attempts = (
+                (bigs[0], ("one",)),  # the usual find: one pattern, a small big-M
+                (bigs[0], ("two",)),  # a tighter relaxation first, fewer solutions
+                (bigs[1], ("one", "two")),
+            )
+            for attempt, (big, models) in enumerate(attempts):
+                if attempt == 1 and not pattern_exists(
+                    self.by_column, values, cells, suppressed, self.allowed, index, levels, bigs[1]
+                ):
+                    break  # the most permissive model has no solution here: widen
+                found = cheapest_pattern(
+                    self.by_column,
+                    values,
+                    cells,
+                    suppressed,
+                    self.allowed,
+                    self.weights,
+                    index,
+                    levels,
+                    big,
+                    self.options,
+                    models,
+                )
+                if found is not None:
+                    return found
             if near is None:
                 break
         return None
@@ -179,7 +191,8 @@ def search_all(
             batch = _next_batch(queue, search.layout)
             if pool is None:
                 found = [search.protect_one(suppressed, i, wanted[i], check=check) for i in batch]
-            else:
+            else:  # the likely slowest first, so no worker idles long at the batch's end
+                batch.sort(key=lambda i: (-search.effort(i), i))
                 packed = np.packbits(suppressed)
                 tasks = [(i, wanted[i], check, packed) for i in batch]
                 found = list(pool.map(_run_task, tasks))
