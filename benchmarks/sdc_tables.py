@@ -17,7 +17,8 @@ For each: secondary suppressions, the share of the table's value withheld by the
 CPU seconds (the worker processes' included), and whether :meth:`ProtectedTable.certify`
 proves every primary cell protected (each cell checked in its neighbourhood, the doubtful
 ones by the exact LP audit), with its time (``--certify milp`` skips HYPERCUBE's, which
-takes many minutes at 20,000 cells). ``--audit`` also runs the full exact audit (every withheld cell's interval).
+takes many minutes at 20,000 cells). ``--audit`` also runs the full exact audit (every
+withheld cell's interval).
 
 Run: ``.venv/bin/python benchmarks/sdc_tables.py`` (default ≈ 21,000 cells)
 """
