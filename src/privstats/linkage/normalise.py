@@ -205,7 +205,16 @@ def postcode(value: str | None) -> str:
     return text(value).replace(" ", "").upper()
 
 
-_SEX = {"m": "m", "male": "m", "man": "m", "1": "m", "f": "f", "female": "f", "woman": "f", "2": "f"}
+_SEX = {
+    "m": "m",
+    "male": "m",
+    "man": "m",
+    "1": "m",
+    "f": "f",
+    "female": "f",
+    "woman": "f",
+    "2": "f",
+}
 
 
 def sex(value: str | None) -> str:
