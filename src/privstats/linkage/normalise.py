@@ -116,7 +116,7 @@ def text(value: str | None) -> str:
     """Case-folded, accent-free, punctuation-free text with single spaces; ``""`` if none."""
     if value is None:
         return ""
-    folded = unicodedata.normalize("NFKD", value.casefold())
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", value).casefold())
     plain = "".join(c for c in folded if not unicodedata.combining(c))
     plain = _NOT_WORD.sub(" ", _APOSTROPHES.sub("", plain))
     out = _SPACES.sub(" ", plain).strip()
@@ -202,7 +202,8 @@ def year(value: str | None, *, dayfirst: bool = True) -> str:
 
 def postcode(value: str | None) -> str:
     """The postcode's letters and digits, upper case, no spaces (``sw1a 1aa`` → ``SW1A1AA``)."""
-    return text(value).replace(" ", "").upper()
+    out = text(value).replace(" ", "").upper()
+    return "" if out.casefold() in MISSING else out
 
 
 _SEX = {
