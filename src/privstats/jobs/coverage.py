@@ -388,6 +388,8 @@ def _release(
         return release(spec, terms, decisions, sizes, matched, source_size)
     rules = coverage_keys.rule_figures(decisions, list(sizes), spec.by, spec.match_keys, by_rule)
     result = release(spec, terms, decisions, sizes, matched, source_size, cell_extra=rules.cells)
+    for entry in (*result["groups"], *result["margins"]):
+        entry.setdefault("matched_by_rule", None)  # withheld: no per-rule figure either
     result["match_keys"] = list(spec.match_keys)
     result["matched_by_rule"] = rules.overall
     if rules.withheld:
