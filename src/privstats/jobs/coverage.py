@@ -39,6 +39,9 @@ The register learns the source's rules and the labels of the cells the source's 
 withholds. Both learn the final release.
 
 With ``--dp-epsilon`` (``dp``) the table rules give way to noise (see :mod:`.coverage_dp`).
+With ``--match-key RULE`` (``match_keys``) the files need no common identifier: step 3 is
+the multi-key PSI of :mod:`privstats.protocols.psi_multikey` and the release adds
+per-rule counts (see :mod:`.coverage_keys` and docs/computations/linkage.md).
 """
 
 from __future__ import annotations
