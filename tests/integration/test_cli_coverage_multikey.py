@@ -33,6 +33,8 @@ from typing import Any
 import pytest
 
 from privstats.client import Federation
+from privstats.jobs.coverage_keys import rule_figures
+from privstats.jobs.coverage_release import CoverageTerms, protect_release
 from privstats.linkage.match_keys import parse_rules, record_keys
 from privstats.local_federation import LocalFederation
 
@@ -250,3 +252,21 @@ def test_the_hub_kind_runs_match_keys_between_two_nodes(
             ).wait(180)
             result = job.result
     _check(result, data)
+
+
+def test_a_rule_whose_counts_would_pin_a_withheld_cell_is_withheld_everywhere() -> None:
+    """In-process check of the per-rule disclosure step: Tiny is withheld on its size and
+    East with it (secondary). Rule B matched nobody in either, so the published total
+    minus North and South pins both at 0: B's figures are withheld in every cell; rule A's
+    leave the two cells an interval of 7 persons and are released."""
+    labels = [("East",), ("North",), ("South",), ("Tiny",)]
+    sizes = dict(zip(labels, [40, 50, 60, 3], strict=True))
+    matched = dict(zip(labels, [20, 30, 30, 2], strict=True))
+    by_rule = [[5, 0], [25, 10], [20, 12], [2, 0]]  # per domain: rule A, rule B
+    decisions = protect_release(sizes, matched, ("region",), CoverageTerms(10))
+    assert decisions.withheld(labels) == {("East",), ("Tiny",)}
+    figures = rule_figures(decisions, labels, ("region",), ["A", "B"], by_rule)
+    assert set(figures.withheld) == {"B"}
+    assert figures.cells[("North",)] == {"matched_by_rule": {"A": 25}}
+    assert ("East",) not in figures.cells and ("Tiny",) not in figures.cells
+    assert figures.overall == {"A": 52}
