@@ -27,10 +27,12 @@ the protocol (:mod:`privstats.protocols.psi_multikey`), never sent.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import re
 import unicodedata
+from typing import Any
 
-import jellyfish
+from privstats.errors import ParameterError
 
 __all__ = [
     "NICKNAMES",
@@ -146,22 +148,36 @@ def _letters(value: str | None) -> str:
     return "".join(c for c in name(value) if "a" <= c <= "z")
 
 
+def _jellyfish() -> Any:
+    """The ``jellyfish`` module, imported when a phonetic code is first asked for."""
+    try:
+        return importlib.import_module("jellyfish")
+    except ModuleNotFoundError as exc:
+        raise ParameterError(
+            "phonetic match keys (soundex, metaphone, nysiis) need the 'jellyfish' package: "
+            "pip install 'jellyfish>=1.0'",
+            parameter="match_keys",
+        ) from exc
+
+
+def _phonetic(algorithm: str, value: str | None) -> str:
+    letters = _letters(value)
+    return str(getattr(_jellyfish(), algorithm)(letters)) if letters else ""
+
+
 def soundex(value: str | None) -> str:
     """American Soundex of the name (``Robert``, ``Rupert`` → ``R163``); ``""`` if no letters."""
-    letters = _letters(value)
-    return jellyfish.soundex(letters) if letters else ""
+    return _phonetic("soundex", value)
 
 
 def metaphone(value: str | None) -> str:
     """Metaphone code of the name; ``""`` if it has no letters."""
-    letters = _letters(value)
-    return jellyfish.metaphone(letters) if letters else ""
+    return _phonetic("metaphone", value)
 
 
 def nysiis(value: str | None) -> str:
     """NYSIIS code of the name; ``""`` if it has no letters."""
-    letters = _letters(value)
-    return jellyfish.nysiis(letters) if letters else ""
+    return _phonetic("nysiis", value)
 
 
 def _valid(year: int, month: int, day: int) -> str:
