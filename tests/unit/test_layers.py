@@ -21,6 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("data", "transport"),
     ("disclosure",),
     ("stats", "ml", "synth"),
+    ("linkage",),
     ("protocols",),
     ("jobs",),
     ("service",),
