@@ -135,11 +135,36 @@ def test_mixture_recovers_planted_rates() -> None:
     assert errors_from_mixture(np.concatenate([matches, non_matches]).tolist(), threshold) == errors
 
 
+@pytest.mark.parametrize("shapes", [((18, 3), (4, 6), 0.7), ((30, 4), (6, 6), 0.75)])
+def test_beta_mixture_recovers_planted_rates_of_dice_like_scores(
+    shapes: tuple[tuple[int, int], tuple[int, int], float],
+) -> None:
+    (a1, b1), (a0, b0), threshold = shapes
+    rng = np.random.default_rng(11)
+    matches, non_matches = rng.beta(a1, b1, 4_000), rng.beta(a0, b0, 3_000)
+    errors = errors_from_mixture(np.concatenate([matches, non_matches]).tolist(), threshold)
+    declared_false = (non_matches >= threshold).sum()
+    declared = declared_false + (matches >= threshold).sum()
+    # within 3 SE of the planted rates (the SEs are about 0.002)
+    assert abs(errors.false_match_rate - declared_false / declared) < 3 * errors.false_match_se
+    assert (
+        abs(errors.missed_match_rate - (matches < threshold).mean())
+        < 3 * errors.missed_match_se + 0.002
+    )
+    # a normal mixture on the same bounded, skewed scores is far off: the family matters
+    normal = errors_from_mixture(
+        np.concatenate([matches, non_matches]).tolist(), threshold, family="normal"
+    )
+    assert abs(normal.missed_match_rate - (matches < threshold).mean()) > 0.005
+
+
 def test_mixture_refuses_unusable_scores() -> None:
     with pytest.raises(ParameterError, match="at least 20"):
         errors_from_mixture([0.5] * 5, 0.5)
     with pytest.raises(ParameterError, match="all scores are equal"):
         errors_from_mixture([0.5] * 50, 0.5)
+    with pytest.raises(ParameterError, match=r"\[0, 1\]"):
+        errors_from_mixture([float(i) for i in range(50)], 10.0, family="beta")
 
 
 def test_invalid_arguments_name_the_problem() -> None:
