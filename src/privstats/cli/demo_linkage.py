@@ -19,15 +19,19 @@ Each way is one function (``WAYS``) that runs the private computation, each part
 own process on loopback, and returns its matched counts with the error rates estimated
 from a clerical review: a random sample of register persons for whom a clerk knows
 whether the linkage declared them matched and whether they truly are in the source (the
-demo knows both from the generator). :func:`~privstats.stats.linkage_error.adjusted_coverage`
-then corrects the counts; the demo prints the unadjusted and adjusted coverage next to the
-true one.
+demo knows both from the generator). The Bloom-filter way takes the rates its result
+carries instead (the linker's score mixture), since no party learns a person's link.
+:func:`~privstats.stats.linkage_error.adjusted_coverage` then corrects the counts; the
+demo prints the unadjusted and adjusted coverage next to the true one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,9 +47,14 @@ from rich.table import Table
 from privstats.cli._console import err, fail_on_error, out
 from privstats.data.people import Person, make_people
 from privstats.data.readers import write_csv
-from privstats.errors import ParameterError
+from privstats.errors import ComputationError, ParameterError
 from privstats.jobs.coverage import CoverageSpec, run_local_coverage
-from privstats.stats.linkage_error import AdjustedCoverage, adjusted_coverage, errors_from_review
+from privstats.stats.linkage_error import (
+    AdjustedCoverage,
+    LinkageErrors,
+    adjusted_coverage,
+    errors_from_review,
+)
 
 __all__ = ["LinkageDemo", "WayResult", "linkage", "make_linkage_demo", "run_ways"]
 
@@ -97,6 +106,12 @@ class WayResult:
     review: list[tuple[bool, bool]]
     figures: dict[str, AdjustedCoverage | None] = field(default_factory=dict)
     seconds: float = 0.0
+    errors: LinkageErrors | None = None
+    """Rates given with the result; otherwise estimated from ``review``."""
+
+    def rates(self) -> LinkageErrors | None:
+        """The error rates applied: the review's, else those given, else None."""
+        return errors_from_review(self.review) if self.review else self.errors
 
 
 def _installed(name: str) -> ModuleType | None:
@@ -216,37 +231,53 @@ def multikey_way(demo: LinkageDemo, review_size: int, seed: int) -> WayResult | 
     )
 
 
-def bloom_way(demo: LinkageDemo, review_size: int, seed: int) -> WayResult | None:
-    """Bloom-filter linkage by a linker (``privstats run linkage-coverage``); None if not
-    installed."""
-    linkage_coverage = _installed("privstats.jobs.linkage_coverage")
-    if linkage_coverage is None:
-        return None
+def _errors_in(result: Mapping[str, Any]) -> LinkageErrors | None:
+    """The linkage-error rates a result carries (a mapping with both rates), if any."""
+    for value in result.values():
+        if isinstance(value, Mapping) and {"false_match_rate", "missed_match_rate"} <= set(value):
+            known = {f.name for f in dataclasses.fields(LinkageErrors)}
+            return LinkageErrors(**{k: v for k, v in value.items() if k in known})
+    return None
 
-    run = linkage_coverage.run_local_linkage_coverage(
-        demo.register_file,
-        demo.source_file,
-        linkage_coverage.LinkageCoverageSpec.model_validate(
-            {
-                "key": "person_id",
-                "fields": BLOOM_FIELDS.split(","),
-                "by": ("region",),
-                "min_cell": demo.min_cell,
-            }
-        ),
-    )
-    linked = run.result.get("review_links")  # per reviewed person, when the kind offers it
-    review = (
-        _review(demo, lambda row: bool(linked.get(row["person_id"])), review_size, seed)
-        if isinstance(linked, dict)
-        else []
-    )
+
+def bloom_way(demo: LinkageDemo, review_size: int, seed: int) -> WayResult | None:
+    """Bloom-filter linkage by a linker, through its door ``privstats run linkage-coverage
+    --register R --source S --fields F --by region --json`` (register, source and linker
+    in their own processes); None if not installed. Its rates are those the result
+    carries (the linker's score mixture), as the register learns no per-person link."""
+    if _installed("privstats.jobs.linkage_coverage") is None:
+        return None
+    command = [
+        sys.executable,
+        "-c",
+        "from privstats.cli import main; main()",
+        "run",
+        "linkage-coverage",
+        "--register",
+        str(demo.register_file),
+        "--source",
+        str(demo.source_file),
+        "--fields",
+        BLOOM_FIELDS,
+        "--by",
+        "region",
+        "--min-cell",
+        str(demo.min_cell),
+        "--json",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise ComputationError(
+            "privstats run linkage-coverage failed: " + (done.stderr.strip() or "no message")
+        )
+    result = json.loads(done.stdout)
     return WayResult(
         "Bloom filters",
         "probabilistic linkage of Bloom-filter encodings (" + BLOOM_FIELDS + ") by a linker",
-        _matched_by_region(run.result),
-        review,
-        seconds=float(run.result.get("seconds", 0.0)),
+        _matched_by_region(result),
+        [],
+        seconds=float(result.get("seconds", 0.0)),
+        errors=_errors_in(result),
     )
 
 
@@ -260,20 +291,21 @@ WAYS: tuple[Callable[[LinkageDemo, int, int], WayResult | None], ...] = (
 
 def _adjust(way: WayResult, demo: LinkageDemo, confidence: float) -> None:
     """Fill ``way.figures``: the review's error rates applied to every released count."""
-    errors = errors_from_review(way.review) if way.review else None
+    errors = way.rates()
     sizes = demo.true_coverage()
     for label, matched in way.matched.items():
-        if matched is None or errors is None:
+        if matched is None:
             way.figures[label] = None
             continue
+        # without rates, only the unadjusted figure is shown (from zero rates' result)
         way.figures[label] = adjusted_coverage(
             matched,
             sizes[label][1],
-            errors,
+            errors or LinkageErrors(0.0, 0.0),
             confidence,
             # the review is a subsample of the whole register: its covariance with the
             # total count is accounted for; a region's count shares less with it
-            review_in_register=label == TOTAL,
+            review_in_register=label == TOTAL and errors is not None and errors.source == "review",
         )
 
 
@@ -318,7 +350,9 @@ def _as_json(demo: LinkageDemo, ways: list[WayResult], skipped: list[str]) -> di
                 "reviewed": len(way.review),
                 "errors": None if not way.review else errors_from_review(way.review).as_dict(),
                 "groups": {
-                    label: None if figure is None else figure.as_dict()
+                    label: None
+                    if figure is None
+                    else {**figure.as_dict(), **({} if way.rates() else {"adjusted": None})}
                     for label, figure in way.figures.items()
                 },
                 "matched": way.matched,
@@ -343,12 +377,16 @@ def _table(demo: LinkageDemo, way: WayResult) -> Table:
             f"{100 * hit / size:.1f}%",
             "suppressed" if matched is None else f"{matched:,}",
             "" if figure is None else _interval(figure.unadjusted),
-            "" if figure is None else _interval(figure.adjusted),
+            "" if figure is None else _interval(figure.adjusted) if way.rates() else "no rates",
         )
-    if way.review:
-        errors = errors_from_review(way.review)
+    errors = way.rates()
+    if errors is not None:
+        origin = {
+            "review": f"review of {len(way.review)} register persons",
+            "mixture": "the linker's score mixture",
+        }.get(errors.source, "given rates")
         table.caption = (
-            f"review of {len(way.review)} register persons: false-match rate "
+            f"{origin}: false-match rate "
             f"{100 * errors.false_match_rate:.1f}% (SE {100 * errors.false_match_se:.1f}), "
             f"missed-match rate {100 * errors.missed_match_rate:.1f}% "
             f"(SE {100 * errors.missed_match_se:.1f}) · {way.seconds:.1f} s"
