@@ -137,3 +137,41 @@ def test_bad_option_is_refused_with_a_message() -> None:
     )
     assert done.returncode == 2
     assert "overlap" in done.stderr
+
+
+def test_a_way_with_given_rates_or_none_is_shown_honestly(tmp_path: Path) -> None:
+    # a way whose result carries the linker's rates (as the Bloom-filter kind's may), and
+    # one that carries none: the first is adjusted with them, the second shows "no rates"
+    from privstats.cli._console import out
+    from privstats.cli.demo_linkage import (
+        WayResult,
+        _adjust,
+        _as_json,
+        _errors_in,
+        _matched_by_region,
+        _table,
+        make_linkage_demo,
+    )
+
+    demo = make_linkage_demo(tmp_path, register_size=300, source_size=200, overlap=150)
+    regions = [label for label in demo.true_coverage() if label != "Total"]
+    result = {
+        "matched": 140,
+        "suppressed": False,
+        "groups": [{"by": {"region": r}, "matched": 10, "suppressed": False} for r in regions],
+        "linkage_errors": {"false_match_rate": 0.02, "missed_match_rate": 0.1, "source": "mixture"},
+    }
+    given = WayResult("given", "", _matched_by_region(result), [], errors=_errors_in(result))
+    bare = WayResult("bare", "", _matched_by_region(result), [])
+    for way in (given, bare):
+        _adjust(way, demo, 0.95)
+    total = given.figures["Total"]
+    assert total is not None and total.adjusted[0] == pytest.approx(140 * 0.98 / 0.9 / 300)
+    with out.capture() as captured:
+        out.print(_table(demo, bare))
+    assert "no rates" in captured.get()
+    shown = _as_json(demo, [given, bare], ["bloom"])
+    assert shown["ways"][0]["errors"]["source"] == "mixture"
+    assert shown["ways"][1]["errors"] is None
+    assert shown["ways"][1]["groups"]["Total"]["adjusted"] is None
+    assert shown["not_installed"] == ["bloom"]

@@ -348,7 +348,7 @@ def _as_json(demo: LinkageDemo, ways: list[WayResult], skipped: list[str]) -> di
                 "description": way.description,
                 "seconds": way.seconds,
                 "reviewed": len(way.review),
-                "errors": None if not way.review else errors_from_review(way.review).as_dict(),
+                "errors": None if (rates := way.rates()) is None else rates.as_dict(),
                 "groups": {
                     label: None
                     if figure is None
