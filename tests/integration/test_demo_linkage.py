@@ -15,7 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from privstats.cli.demo_linkage import exact_key
+from privstats.cli._console import out
+from privstats.cli.demo_linkage import (
+    WayResult,
+    _adjust,
+    _as_json,
+    _errors_in,
+    _matched_by_region,
+    _table,
+    exact_key,
+    make_linkage_demo,
+)
 from privstats.data.people import make_people
 
 PRIVSTATS = [sys.executable, "-c", "from privstats.cli import main; main()"]
@@ -142,16 +152,6 @@ def test_bad_option_is_refused_with_a_message() -> None:
 def test_a_way_with_given_rates_or_none_is_shown_honestly(tmp_path: Path) -> None:
     # a way whose result carries the linker's rates (as the Bloom-filter kind's may), and
     # one that carries none: the first is adjusted with them, the second shows "no rates"
-    from privstats.cli._console import out
-    from privstats.cli.demo_linkage import (
-        WayResult,
-        _adjust,
-        _as_json,
-        _errors_in,
-        _matched_by_region,
-        _table,
-        make_linkage_demo,
-    )
 
     demo = make_linkage_demo(tmp_path, register_size=300, source_size=200, overlap=150)
     regions = [label for label in demo.true_coverage() if label != "Total"]
