@@ -159,7 +159,10 @@ def test_a_way_with_given_rates_or_none_is_shown_honestly(tmp_path: Path) -> Non
         "matched": 140,
         "suppressed": False,
         "groups": [{"by": {"region": r}, "matched": 10, "suppressed": False} for r in regions],
-        "linkage_errors": {"false_match_rate": 0.02, "missed_match_rate": 0.1, "source": "mixture"},
+        "adjusted": {  # as the linkage-coverage kind nests them
+            "errors": {"false_match_rate": 0.02, "missed_match_rate": 0.1, "source": "mixture"},
+            "coverage": {"adjusted": [0.5, 0.4, 0.6]},
+        },
     }
     given = WayResult("given", "", _matched_by_region(result), [], errors=_errors_in(result))
     bare = WayResult("bare", "", _matched_by_region(result), [])

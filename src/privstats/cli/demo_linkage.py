@@ -30,8 +30,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +45,7 @@ from rich.table import Table
 from privstats.cli._console import err, fail_on_error, out
 from privstats.data.people import Person, make_people
 from privstats.data.readers import write_csv
-from privstats.errors import ComputationError, ParameterError
+from privstats.errors import ParameterError
 from privstats.jobs.coverage import CoverageSpec, run_local_coverage
 from privstats.stats.linkage_error import (
     AdjustedCoverage,
@@ -231,53 +229,37 @@ def multikey_way(demo: LinkageDemo, review_size: int, seed: int) -> WayResult | 
     )
 
 
-def _errors_in(result: Mapping[str, Any]) -> LinkageErrors | None:
-    """The linkage-error rates a result carries (a mapping with both rates), if any."""
-    for value in result.values():
-        if isinstance(value, Mapping) and {"false_match_rate", "missed_match_rate"} <= set(value):
-            known = {f.name for f in dataclasses.fields(LinkageErrors)}
-            return LinkageErrors(**{k: v for k, v in value.items() if k in known})
+def _errors_in(result: Mapping[str, Any], depth: int = 2) -> LinkageErrors | None:
+    """The linkage-error rates a result carries (a mapping with both rates, at most
+    ``depth`` levels down, e.g. ``result["adjusted"]["errors"]``), if any."""
+    if {"false_match_rate", "missed_match_rate"} <= set(result):
+        known = {f.name for f in dataclasses.fields(LinkageErrors)}
+        return LinkageErrors(**{k: v for k, v in result.items() if k in known})
+    for value in result.values() if depth > 0 else ():
+        if isinstance(value, Mapping) and (found := _errors_in(value, depth - 1)) is not None:
+            return found
     return None
 
 
 def bloom_way(demo: LinkageDemo, review_size: int, seed: int) -> WayResult | None:
-    """Bloom-filter linkage by a linker, through its door ``privstats run linkage-coverage
-    --register R --source S --fields F --by region --json`` (register, source and linker
-    in their own processes); None if not installed. Its rates are those the result
-    carries (the linker's score mixture), as the register learns no per-person link."""
-    if _installed("privstats.jobs.linkage_coverage") is None:
+    """Bloom-filter linkage by a linker (``privstats run linkage-coverage``: register,
+    source and linker each in their own process); None if not installed. Its rates are
+    those its result carries (from the linker's score mixture): no party learns which
+    person was linked, so a review of the demo's kind cannot be drawn."""
+    kind = _installed("privstats.jobs.linkage_coverage")
+    if kind is None:
         return None
-    command = [
-        sys.executable,
-        "-c",
-        "from privstats.cli import main; main()",
-        "run",
-        "linkage-coverage",
-        "--register",
-        str(demo.register_file),
-        "--source",
-        str(demo.source_file),
-        "--fields",
-        BLOOM_FIELDS,
-        "--by",
-        "region",
-        "--min-cell",
-        str(demo.min_cell),
-        "--json",
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise ComputationError(
-            "privstats run linkage-coverage failed: " + (done.stderr.strip() or "no message")
-        )
-    result = json.loads(done.stdout)
+    spec = kind.LinkageCoverageSpec.model_validate(
+        {"fields": BLOOM_FIELDS.split(","), "by": ("region",), "min_cell": demo.min_cell}
+    )
+    run = kind.run_local_linkage_coverage(demo.register_file, demo.source_file, spec)
     return WayResult(
         "Bloom filters",
         "probabilistic linkage of Bloom-filter encodings (" + BLOOM_FIELDS + ") by a linker",
-        _matched_by_region(result),
+        _matched_by_region(run.result),
         [],
-        seconds=float(result.get("seconds", 0.0)),
-        errors=_errors_in(result),
+        seconds=float(run.result.get("seconds", 0.0)),
+        errors=_errors_in(run.result),
     )
 
 

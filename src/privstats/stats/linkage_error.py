@@ -296,10 +296,23 @@ def _mean(params: tuple[float, float], family: str) -> float:
     return a if family == "normal" else a / (a + b)
 
 
-def _em(x: np.ndarray, start: Params, family: str, iterations: int = _EM_ITERATIONS) -> Params:
-    """Fit a two-component mixture of ``family`` ("normal" or "beta") to ``x`` by EM."""
+def _sd(component: tuple[float, float], family: str) -> float:
+    """Standard deviation of a component given as (mean, sd) or beta shapes (a, b)."""
+    a, b = component
+    return b if family == "normal" else math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+
+
+def _em(
+    x: np.ndarray,
+    start: Params,
+    family: str,
+    iterations: int = _EM_ITERATIONS,
+    floor: float = 0.0,
+) -> Params:
+    """Fit a two-component mixture of ``family`` ("normal" or "beta") to ``x`` by EM; no
+    component's standard deviation goes below ``floor`` (nor 10⁻³ of the data's)."""
     weight, a0, b0, a1, b1 = start
-    floor = max(1e-6, 1e-3 * float(np.std(x)))
+    floor = max(floor, 1e-6, 1e-3 * float(np.std(x)))
     previous = -math.inf
     for _ in range(iterations):
         log0 = math.log1p(-weight) + _log_density(x, a0, b0, family)
@@ -308,6 +321,8 @@ def _em(x: np.ndarray, start: Params, family: str, iterations: int = _EM_ITERATI
         total = top + np.log(np.exp(log0 - top) + np.exp(log1 - top))
         resp = np.exp(log1 - total)
         weight = min(max(float(resp.mean()), 1e-6), 1 - 1e-6)
+        if min(resp.sum(), (1 - resp).sum()) < 1e-9:
+            break  # one component is empty: keep the last parameters with mass on both
         a1, b1 = _moments(x, resp, family, floor)
         a0, b0 = _moments(x, 1 - resp, family, floor)
         likelihood = float(total.sum())
@@ -350,8 +365,9 @@ def errors_from_mixture(
 
     Raises:
         ParameterError: fewer than 20 scores, scores not finite (or outside [0, 1] for
-            ``"beta"``), all scores equal, or the fitted mixture puts every match below
-            the threshold.
+            ``"beta"``), all scores equal, scores piled up at one value (a fitted component
+            narrower than 2 % of the scores' range: the mixture would be degenerate), or the
+            fitted mixture puts every match below the threshold.
     """
     x = np.asarray(scores, dtype=float)
     if x.ndim != 1 or x.size < 20:
@@ -381,13 +397,22 @@ def errors_from_mixture(
         )
     low, high = (float(q) for q in np.quantile(x, [0.25, 0.9]))
     start: Params = (0.5, low, spread / 2, high, spread / 2)
-    if kind == "beta":
-        start = (
-            0.5,
-            *_moments(x, (x <= np.median(x)).astype(float), kind, 1e-6),
-            *_moments(x, (x > np.median(x)).astype(float), kind, 1e-6),
+    if kind == "beta":  # moments of the lower and upper half by rank (ties split)
+        upper = np.zeros(x.size)
+        upper[np.argsort(x, kind="stable")[x.size // 2 :]] = 1.0
+        start = (0.5, *_moments(x, 1 - upper, kind, 1e-6), *_moments(x, upper, kind, 1e-6))
+    values = np.unique(x)
+    resolution = float(np.diff(values).min()) / math.sqrt(12) if values.size > 1 else 0.0
+    params = _em(x, start, kind, floor=resolution)
+    narrowest = min(_sd(params[1:3], kind), _sd(params[3:5], kind))
+    if narrowest < 0.02 * float(x.max() - x.min()):
+        raise ParameterError(
+            "the scores pile up at one value (a component of the fitted mixture has "
+            f"standard deviation {narrowest:.3g}), for instance exact agreements at 1: a "
+            "two-component mixture does not describe them and its error rates would be "
+            "spurious; estimate the rates from a clerical review sample",
+            parameter="scores",
         )
-    params = _em(x, start, kind)
     false, missed = _rates(params, float(threshold), kind)
     if missed >= 1 - 1e-12:
         raise ParameterError(
@@ -401,7 +426,8 @@ def errors_from_mixture(
     draws = np.empty((_BOOTSTRAP, 2))
     for b in range(_BOOTSTRAP):
         sample = x[rng.integers(0, x.size, size)]
-        draws[b] = _rates(_em(sample, params, kind, iterations=50), float(threshold), kind)
+        fitted = _em(sample, params, kind, iterations=50, floor=resolution)
+        draws[b] = _rates(fitted, float(threshold), kind)
     scale = size / x.size
     return LinkageErrors(
         false_match_rate=false,

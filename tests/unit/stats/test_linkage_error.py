@@ -163,6 +163,12 @@ def test_mixture_refuses_unusable_scores() -> None:
         errors_from_mixture([0.5] * 5, 0.5)
     with pytest.raises(ParameterError, match="all scores are equal"):
         errors_from_mixture([0.5] * 50, 0.5)
+    # Dice scores of a Bloom linkage in 50 bins: most true pairs agree exactly (the top bin)
+    piled = [0] * 23 + [3, 13, 11, 26, 24, 21, 26, 35, 43, 36, 30, 24, 12, 12, 10, 8, 5, 25]
+    piled += [46, 37, 63, 45, 24, 47, 61, 61, 1390]
+    scores = [(i + 0.5) / 50 for i, n in enumerate(piled) for _ in range(n)]
+    with pytest.raises(ParameterError, match="pile up at one value"):
+        errors_from_mixture(scores, 0.89)
     with pytest.raises(ParameterError, match=r"\[0, 1\]"):
         errors_from_mixture([float(i) for i in range(50)], 10.0, family="beta")
 
