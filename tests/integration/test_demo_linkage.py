@@ -100,14 +100,17 @@ def test_exact_id_psi_equals_plaintext_matching_and_misses(demo: tuple[dict, Pat
 def test_adjusted_coverage_holds_the_truth(demo: tuple[dict, Path]) -> None:
     result, _ = demo
     truth = result["truth"]["Total"]["coverage"]
-    assert result["ways"], "at least the exact-id way runs"
+    assert result["ways"][0]["name"] == "exact id" and result["ways"][0]["errors"] is not None
     for way in result["ways"]:
         total = way["groups"]["Total"]
+        if way["errors"] is None:  # a way whose result brings no usable rates (Bloom, maybe)
+            assert total["adjusted"] is None and total["unadjusted"]["estimate"] > 0
+            continue
         adjusted = total["adjusted"]
         assert adjusted["ci_low"] <= truth <= adjusted["ci_high"], way["name"]
-        assert way["reviewed"] == 300
-        errors = way["errors"]
-        assert errors["source"] == "review" and 0 <= errors["missed_match_rate"] < 1
+        if way["errors"]["source"] == "review":
+            assert way["reviewed"] == 300
+        assert 0 <= way["errors"]["missed_match_rate"] < 1
     exact = next(way for way in result["ways"] if way["name"] == "exact id")["groups"]["Total"]
     assert abs(exact["adjusted"]["estimate"] - truth) < abs(exact["unadjusted"]["estimate"] - truth)
 
@@ -173,8 +176,8 @@ def test_a_way_with_given_rates_or_none_is_shown_honestly(tmp_path: Path) -> Non
     with out.capture() as captured:
         out.print(_table(demo, bare))
     assert "no rates" in captured.get()
-    shown = _as_json(demo, [given, bare], ["bloom"])
+    shown = _as_json(demo, [given, bare], {"bloom": "not installed"})
     assert shown["ways"][0]["errors"]["source"] == "mixture"
     assert shown["ways"][1]["errors"] is None
     assert shown["ways"][1]["groups"]["Total"]["adjusted"] is None
-    assert shown["not_installed"] == ["bloom"]
+    assert shown["not_run"] == {"bloom": "not installed"}

@@ -42,10 +42,10 @@ import typer
 from rich import box
 from rich.table import Table
 
-from privstats.cli._console import err, fail_on_error, out
+from privstats.cli._console import err, fail_on_error, out, warn
 from privstats.data.people import Person, make_people
 from privstats.data.readers import write_csv
-from privstats.errors import ParameterError
+from privstats.errors import ParameterError, PrivstatsError
 from privstats.jobs.coverage import CoverageSpec, run_local_coverage
 from privstats.stats.linkage_error import (
     AdjustedCoverage,
@@ -298,18 +298,29 @@ def run_ways(
     seed: int = 2026,
     confidence: float = 0.95,
     ways: Sequence[Callable[[LinkageDemo, int, int], WayResult | None]] = WAYS,
-) -> tuple[list[WayResult], list[str]]:
-    """Run every installed way; return their results and the names of those not installed."""
-    done, skipped = [], []
+) -> tuple[list[WayResult], dict[str, str]]:
+    """Run every installed way; return their results and, for each way not run, why (not
+    installed, or its error: one way's failure, e.g. no threshold found on few records,
+    does not hide the others; the exact-id way's does, as it is the baseline)."""
+    done: list[WayResult] = []
+    not_run: dict[str, str] = {}
     for way in ways:
-        err.print(f"linking: {way.__name__.removesuffix('_way').replace('_', ' ')}…")
-        result = way(demo, review_size, seed + 1)
+        name = way.__name__.removesuffix("_way")
+        err.print(f"linking: {name.replace('_', ' ')}…")
+        try:
+            result = way(demo, review_size, seed + 1)
+        except PrivstatsError as exc:
+            if way is exact_id_way:
+                raise
+            warn(f"{name}: {exc}")
+            not_run[name] = str(exc)
+            continue
         if result is None:
-            skipped.append(way.__name__.removesuffix("_way"))
+            not_run[name] = "not installed"
             continue
         _adjust(result, demo, confidence)
         done.append(result)
-    return done, skipped
+    return done, not_run
 
 
 def _interval(values: tuple[float, float, float]) -> str:
@@ -317,7 +328,9 @@ def _interval(values: tuple[float, float, float]) -> str:
     return f"{100 * estimate:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
 
 
-def _as_json(demo: LinkageDemo, ways: list[WayResult], skipped: list[str]) -> dict[str, Any]:
+def _as_json(
+    demo: LinkageDemo, ways: list[WayResult], not_run: Mapping[str, str]
+) -> dict[str, Any]:
     truth = demo.true_coverage()
     return {
         "truth": {
@@ -341,7 +354,7 @@ def _as_json(demo: LinkageDemo, ways: list[WayResult], skipped: list[str]) -> di
             }
             for way in ways
         ],
-        "not_installed": skipped,
+        "not_run": dict(not_run),
     }
 
 
@@ -410,14 +423,14 @@ def linkage(
             seed=seed,
             min_cell=min_cell,
         )
-        ways, skipped = run_ways(demo, review_size=review, seed=seed)
+        ways, not_run = run_ways(demo, review_size=review, seed=seed)
         if as_json:
-            typer.echo(json.dumps(_as_json(demo, ways, skipped)))
+            typer.echo(json.dumps(_as_json(demo, ways, not_run)))
             return
         for way in ways:
             out.print(_table(demo, way))
-        if skipped:
-            out.print(f"Not installed, so not run: {', '.join(skipped)}.")
+        for name, why in not_run.items():
+            out.print(f"Not run: {name} ({why}).")
         out.print(
             "Unadjusted: matched / register with a Wilson interval. Adjusted: matched × "
             "(1 − false-match rate) / (1 − missed-match rate) / register, the interval "
