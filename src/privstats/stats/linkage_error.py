@@ -71,7 +71,10 @@ Where the rates come from
     for unbounded weights; the rates are the mixture's tail areas on either side of the
     threshold, their standard errors from a bootstrap of the scores (numpy's seeded
     generator: this randomness protects nothing). It needs no clerk, but it rests on the
-    mixture's shape: check it against a review sample before relying on it.
+    mixture's shape: check it against a review sample before relying on it. Scores piled
+    at one value (exact agreements at a Dice of 1) make the fit degenerate and are
+    refused; true matches never compared (blocking) leave no score and are not counted
+    as missed.
 :class:`LinkageErrors`
     Rates given by the user (``source="given"``, standard errors 0 unless stated).
 
