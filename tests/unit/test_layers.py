@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("crypto",),
     ("data", "transport"),
     ("disclosure",),
-    ("stats", "ml", "synth"),
+    ("stats", "ml", "synth", "linkage"),
     ("protocols",),
     ("jobs",),
     ("service",),

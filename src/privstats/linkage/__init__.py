@@ -1,0 +1,1 @@
+"""Record linkage without a common identifier."""
