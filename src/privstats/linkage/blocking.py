@@ -79,7 +79,8 @@ def _signatures(
     """Each row's bits at ``positions``, as one integer."""
     bits = (packed[:, positions >> 3] >> (7 - (positions & 7)).astype(np.uint8)) & 1
     weights = np.left_shift(np.uint64(1), np.arange(len(positions), dtype=np.uint64))
-    return (bits.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+    out: npt.NDArray[np.uint64] = (bits.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+    return out
 
 
 def _band_pairs(

@@ -256,7 +256,8 @@ def _words(packed: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
 
 def popcount(packed: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
     """Set bits of every packed row."""
-    return np.bitwise_count(_words(packed)).sum(axis=1, dtype=np.int64)
+    counts: npt.NDArray[np.int64] = np.bitwise_count(_words(packed)).sum(axis=1, dtype=np.int64)
+    return counts
 
 
 def dice(left: npt.NDArray[np.uint8], right: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
@@ -266,4 +267,6 @@ def dice(left: npt.NDArray[np.uint8], right: npt.NDArray[np.uint8]) -> npt.NDArr
     total = np.bitwise_count(a).sum(axis=1, dtype=np.int64) + np.bitwise_count(b).sum(
         axis=1, dtype=np.int64
     )
-    return np.divide(2.0 * common, total, out=np.zeros(len(common)), where=total > 0)
+    out: npt.NDArray[np.float64] = np.zeros(len(common))
+    np.divide(2.0 * common, total, out=out, where=total > 0)
+    return out

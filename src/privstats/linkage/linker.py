@@ -87,7 +87,8 @@ class Mixture:
 
 
 def _density(x: npt.NDArray[np.float64], mean: float, sd: float) -> npt.NDArray[np.float64]:
-    return np.exp(-0.5 * ((x - mean) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+    out: npt.NDArray[np.float64] = np.exp(-0.5 * ((x - mean) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+    return out
 
 
 def fit_mixture(values: npt.NDArray[np.float64], iterations: int = 200) -> Mixture:
@@ -146,7 +147,7 @@ def link(
     right: npt.NDArray[np.uint8],
     *,
     threshold: float | None = None,
-    blocking: BlockingSpec = BlockingSpec(),  # noqa: B008 - frozen
+    blocking: BlockingSpec = BlockingSpec(),
     seed: bytes | None = None,
 ) -> Linkage:
     """Block, score, choose the threshold (``threshold`` None: from the mixture), assign."""

@@ -218,7 +218,7 @@ def linker(
     source_party: str,
     *,
     threshold: float | None = None,
-    blocking: BlockingSpec = BlockingSpec(),  # noqa: B008 - frozen
+    blocking: BlockingSpec = BlockingSpec(),
     progress: Progress | None = None,
 ) -> Linkage:
     """The linker's side: receive both files' encodings, link, send the register the
