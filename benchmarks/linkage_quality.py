@@ -25,7 +25,6 @@ import argparse
 import time
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 from privstats.linkage.bloom import EncodingSpec, FieldEncoding, encode_records, new_key

@@ -22,10 +22,54 @@ import numpy as np
 from privstats.data.readers import write_csv
 
 REGIONS = ["Capital", "North", "East", "South", "West"]
-_SYLLABLES = (
-    "an ber car da el fi gan ha in jo ka li mar ne o pa qui ro sa ti u va wil xe ya zo "
-    "bel dor en fran gus hel ir jan kle lor mi nor os per ric ste tho ul vic wen"
-).split()
+_SYLLABLES = [
+    "an",
+    "ber",
+    "car",
+    "da",
+    "el",
+    "fi",
+    "gan",
+    "ha",
+    "in",
+    "jo",
+    "ka",
+    "li",
+    "mar",
+    "ne",
+    "o",
+    "pa",
+    "qui",
+    "ro",
+    "sa",
+    "ti",
+    "u",
+    "va",
+    "wil",
+    "xe",
+    "ya",
+    "zo",
+    "bel",
+    "dor",
+    "en",
+    "fran",
+    "gus",
+    "hel",
+    "ir",
+    "jan",
+    "kle",
+    "lor",
+    "mi",
+    "nor",
+    "os",
+    "per",
+    "ric",
+    "ste",
+    "tho",
+    "ul",
+    "vic",
+    "wen",
+]
 
 
 def _names(rng: np.random.Generator, count: int, parts: int) -> list[str]:
@@ -130,6 +174,8 @@ def main() -> None:
         run = run_local_linkage_coverage(folder / "register.csv", folder / "source.csv", spec)
     true = sum(1 for t in truth if t is not None)
     matched = run.result["matched"]
+    if run.result.get("adjusted"):
+        print(json.dumps(run.result["adjusted"]))
     print(f"register {args.size:,} × source {args.size:,}, {true:,} true matches")
     print(
         f"matched {matched:,} (threshold {run.result['linkage']['threshold']:.3f}, "

@@ -96,8 +96,13 @@ class LinkageCoverageSpec(Spec):
     flip_probability: float = Field(
         0.0, ge=0, lt=0.5, description="BLIP: probability that each bit is flipped."
     )
-    bands: int = Field(128, ge=1, le=1000, description="LSH blocking: bands.")
-    band_bits: int = Field(30, ge=1, le=64, description="LSH blocking: sampled bits per band.")
+    bands: int = Field(256, ge=1, le=1000, description="LSH blocking: bands.")
+    band_bits: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="LSH blocking: sampled bits per band (default: from the file sizes).",
+    )
     confidence: float = Field(0.95, gt=0, lt=1, description="Confidence level of the intervals.")
     method: Literal["wilson", "clopper-pearson"] = Field(
         "wilson", description="Interval method: wilson or clopper-pearson."

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from privstats.errors import ComputationError
-from privstats.linkage.blocking import BlockingSpec, candidate_pairs, sample_positions
+from privstats.linkage.blocking import BlockingSpec, band_bits, candidate_pairs, sample_positions
 from privstats.linkage.bloom import dice
 
 __all__ = [
@@ -151,8 +151,9 @@ def link(
     seed: bytes | None = None,
 ) -> Linkage:
     """Block, score, choose the threshold (``threshold`` None: from the mixture), assign."""
-    positions = sample_positions(left.shape[1] * 8, blocking, seed)
-    found = candidate_pairs(left, right, positions, blocking.max_bucket)
+    bits = blocking.bits or band_bits(len(left), len(right))
+    positions = sample_positions(left.shape[1] * 8, blocking, seed, bits)
+    found = candidate_pairs(left, right, positions, blocking.max_bucket, blocking.min_score)
     score = scores(left, right, found.left, found.right)
     source = "given"
     if threshold is None:

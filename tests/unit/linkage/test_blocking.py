@@ -64,7 +64,9 @@ def test_blocking_finds_the_true_pairs_above_the_threshold_with_few_candidates()
     assert within.mean() > 0.95
     found = candidate_pairs(a, b, sample_positions(spec.bits, BlockingSpec()))
     candidates = set((found.left * n + found.right).tolist())
-    recall = np.mean([r * n + c in candidates for r, c in zip(rows[within], cols[within])])
+    recall = np.mean(
+        [r * n + c in candidates for r, c in zip(rows[within], cols[within], strict=True)]
+    )
     assert recall >= 0.99
     assert len(found.left) < 10 * n  # near-linear: not the n² = 16 million pairs
     assert len(candidates) == len(found.left)  # each pair once

@@ -75,7 +75,9 @@ def test_salting_changes_the_bits_of_the_same_name() -> None:
         encode_records([("Anna", "", "1980-01-01", "", "")], key, s) for s in (spec, plain)
     )
     assert dice(salted, unsalted)[0] < 0.9
-    assert np.array_equal(*(encode_records([("Anna", "", "", "", "")], key, s) for s in (spec, plain)))
+    assert np.array_equal(
+        *(encode_records([("Anna", "", "", "", "")], key, s) for s in (spec, plain))
+    )
 
 
 def test_blip_flips_about_the_given_share_of_bits_at_random() -> None:

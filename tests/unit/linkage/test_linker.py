@@ -22,7 +22,10 @@ def test_greedy_assignment_takes_the_best_pair_first_and_each_record_once() -> N
     score = np.array([0.95, 0.90, 0.97, 0.85, 0.70])
     accepted = one_to_one(rows, cols, score, threshold=0.8)
     # (1, 0) first, then (0, 1); (0, 0) and (1, 1) reuse a record; (2, 2) is below 0.8
-    assert sorted(zip(rows[accepted].tolist(), cols[accepted].tolist())) == [(0, 1), (1, 0)]
+    assert sorted(zip(rows[accepted].tolist(), cols[accepted].tolist(), strict=True)) == [
+        (0, 1),
+        (1, 0),
+    ]
 
 
 def test_mixture_threshold_lies_between_the_components() -> None:
@@ -49,10 +52,12 @@ def test_link_matches_identical_records_and_counts_by_label() -> None:
     spec = EncodingSpec(tuple(FieldEncoding(f) for f in ("first", "last", "dob")))
     key = new_key()
     left = encode_records(people, key, spec)
-    right = encode_records(people[::2] + [("zz", "yy", "2020-12-31")], key, spec)
+    right = encode_records([*people[::2], ("zz", "yy", "2020-12-31")], key, spec)
     found = link(left, right, threshold=0.95)
     assert found.threshold_source == "given"
-    assert sorted(zip(found.rows.tolist(), found.cols.tolist())) == [(2 * j, j) for j in range(150)]
+    assert sorted(zip(found.rows.tolist(), found.cols.tolist(), strict=True)) == [
+        (2 * j, j) for j in range(150)
+    ]
     labels = np.arange(300, dtype=np.int64) % 3
     assert counts_by_label(found.rows, labels, 3) == [50, 50, 50]
     assert sum(score_histogram(found.scores)) == 150
