@@ -95,6 +95,25 @@ def test_a_training_result_without_per_round_figures_says_so() -> None:
     assert "final model only" in view.notes[0]
 
 
+def test_a_training_result_draws_its_validation_accuracy_and_loss_per_round() -> None:
+    result = {
+        "computation": "fl_train",
+        "rounds": 3,
+        "best_round": 2,
+        "accuracy": 0.81,
+        "macro_f1": 0.78,
+        "per_class_f1": {"a": 0.8, "b": 0.76},
+        "epsilon": None,
+        "validation_loss": [0.9, 0.6],
+        "validation_accuracy": [0.52, 0.7, 0.74],
+    }
+    view = result_view(get_kind("fl_train"), result)
+
+    accuracy, loss = view.charts
+    assert 'data-testid="round-chart"' in accuracy and "validation accuracy" in accuracy
+    assert 'data-testid="loss-chart"' in loss and "validation loss" in loss
+
+
 def test_a_training_result_with_per_round_figures_draws_them() -> None:
     history = [
         {"accuracy": 0.6, "f1": 0.5, "epsilon": 1.0},

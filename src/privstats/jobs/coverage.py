@@ -39,6 +39,9 @@ The register learns the source's rules and the labels of the cells the source's 
 withholds. Both learn the final release.
 
 With ``--dp-epsilon`` (``dp``) the table rules give way to noise (see :mod:`.coverage_dp`).
+With ``--match-key RULE`` (``match_keys``) the files need no common identifier: step 3 is
+the multi-key PSI of :mod:`privstats.protocols.psi_multikey` and the release adds
+per-rule counts (see :mod:`.coverage_keys` and docs/computations/linkage.md).
 """
 
 from __future__ import annotations
@@ -56,10 +59,12 @@ from privstats.data.readers import IdentifierSet, load_identifiers
 from privstats.disclosure.dp_release import DpTerms
 from privstats.disclosure.owner import NO_OWNER_RULES, CandidateRelease, OwnerRules
 from privstats.errors import DatasetError, ParameterError, ProtocolError
-from privstats.jobs import coverage_dp
+from privstats.jobs import coverage_dp, coverage_keys
 from privstats.jobs.coverage_figures import check_release, release
+from privstats.jobs.coverage_keys import KeyedRecords
 from privstats.jobs.coverage_release import (
     CoverageTerms,
+    Decisions,
     Label,
     protect_release,
     withheld_by_size,
@@ -70,6 +75,7 @@ from privstats.jobs.local import ProgressSink
 from privstats.jobs.local_run import LocalRun, run_kind_locally
 from privstats.jobs.render import coverage_view
 from privstats.jobs.spec import Spec
+from privstats.linkage.match_keys import fields_of, parse_rules
 from privstats.progress import Progress
 from privstats.protocols import psi
 from privstats.protocols.psi import DEFAULT_CHUNK_SIZE
@@ -125,6 +131,16 @@ class CoverageSpec(Spec):
         description="Differential privacy terms (--dp-*): noise added inside the protocol "
         "instead of suppressing cells.",
     )
+    match_keys: tuple[str, ...] = Field(
+        (),
+        description="Match-key rule, e.g. 'soundex(surname)+dob+sex' (repeatable): a person "
+        "is covered when ANY rule's key matches the source's; without it, --key is matched.",
+    )
+    source_fields: dict[str, str] = Field(
+        {},
+        description="A rule's column → the source's column where it is named differently "
+        "(NAME=COL, repeatable).",
+    )
 
     @field_validator("by")
     @classmethod
@@ -137,6 +153,34 @@ class CoverageSpec(Spec):
     def _dp_terms(self) -> CoverageSpec:
         if self.dp is not None:
             coverage_dp.check_terms(self.dp, self.key, self.peer_key)
+        return self
+
+    @model_validator(mode="after")
+    def _match_keys(self) -> CoverageSpec:
+        if not self.match_keys:
+            if self.source_fields:
+                raise ValueError("source_fields renames the columns of --match-key rules; give one")
+            return self
+        if self.dp is not None:
+            raise ValueError(
+                "--match-key does not combine with --dp-epsilon yet; use the table rules "
+                "(--min-cell) or a common identifier (--key) with DP"
+            )
+        if self.peer_key is not None:
+            raise ValueError(
+                "with --match-key the source is read by the rules' columns, not --source-key; "
+                "rename them with --source-field NAME=COL"
+            )
+        try:
+            rules = parse_rules(self.match_keys)
+        except ParameterError as exc:
+            raise ValueError(str(exc)) from None
+        unknown = sorted(set(self.source_fields) - set(fields_of(rules)))
+        if unknown:
+            raise ValueError(
+                f"source_fields names {unknown}, which no --match-key rule reads "
+                f"(the rules read {list(fields_of(rules))})"
+            )
         return self
 
 
@@ -165,16 +209,24 @@ class Release(Message):
 
 def columns_used(spec: CoverageSpec, role: str) -> tuple[str, ...]:
     """The columns of ``role``'s dataset that a coverage job reads."""
+    rules = parse_rules(spec.match_keys) if spec.match_keys else ()
     if role == REGISTER:
-        return (spec.key, *spec.by)
+        return tuple(dict.fromkeys((spec.key, *spec.by, *fields_of(rules))))
     if role == SOURCE:
+        if rules:
+            return coverage_keys.source_columns(rules, spec.source_fields)
         return (spec.peer_key or spec.key,)
     raise ParameterError(f"unknown coverage role {role!r}; use 'register' or 'source'")
 
 
-def load_role_data(role: str, path: str | Path, spec: CoverageSpec) -> IdentifierSet:
-    """Read and normalise one party's identifiers (and, for the register, its domains)."""
+def load_role_data(role: str, path: str | Path, spec: CoverageSpec) -> IdentifierSet | KeyedRecords:
+    """Read and normalise one party's identifiers (and, for the register, its domains);
+    with match keys, its records' keys."""
     rule = spec.normalization.rule()
+    if spec.match_keys and role == REGISTER:
+        return coverage_keys.load_register(path, spec.key, spec.by, spec.match_keys, rule)
+    if spec.match_keys and role == SOURCE:
+        return coverage_keys.load_source(path, spec.match_keys, spec.source_fields)
     if role == REGISTER:
         return load_identifiers(path, spec.key, by=spec.by, rule=rule)
     if role == SOURCE:
@@ -218,7 +270,7 @@ def _size_padding(sizes: Mapping[Label, int], by: Sequence[str], terms: Coverage
     return [-n % terms.min_cell if label in withheld else 0 for label, n in sizes.items()]
 
 
-def _domain_sizes(data: IdentifierSet) -> dict[Label, int]:
+def _domain_sizes(data: IdentifierSet | KeyedRecords) -> dict[Label, int]:
     """Each domain's persons, in the register's (sorted) domain order."""
     if data.domain_codes is None:
         return {(): len(data.ids)}
@@ -229,7 +281,7 @@ def _domain_sizes(data: IdentifierSet) -> dict[Label, int]:
 def register_role(
     channel: Channel,
     peer: str,
-    data: IdentifierSet,
+    data: IdentifierSet | KeyedRecords,
     spec: CoverageSpec,
     progress: Progress | None = None,
     *,
@@ -255,6 +307,10 @@ def register_role(
         padding = _size_padding(sizes, spec.by, terms)
     else:
         padding = coverage_dp.truncated_shares(plan, len(labels))
+    if isinstance(data, KeyedRecords):
+        return _register_keys(
+            channel, peer, data, spec, progress, max_peer_size, owner, terms, padding
+        )
     ids, groups = _padded_groups(data, padding)
     counts = psi.receiver(
         channel,
@@ -283,6 +339,67 @@ def register_role(
     return _agree_release(channel, peer, spec, terms, owner, sizes, matched, counts.sender_size)
 
 
+def _register_keys(
+    channel: Channel,
+    peer: str,
+    data: KeyedRecords,
+    spec: CoverageSpec,
+    progress: Progress | None,
+    max_peer_size: int | None,
+    owner: OwnerRules,
+    terms: CoverageTerms,
+    padding: Sequence[int],
+) -> dict[str, Any]:
+    """The register's side with match keys: the multi-key PSI, then the same release."""
+    sizes = _domain_sizes(data)
+    counts = coverage_keys.register_counts(
+        channel,
+        peer,
+        data,
+        len(spec.match_keys),
+        padding,
+        chunk_size=spec.chunk_size,
+        progress=progress,
+        max_peer_size=max_peer_size,
+        min_peer_size=owner.min_peer_rows,
+    )
+    matched = dict(zip(sizes, counts.matched, strict=True))
+    return _agree_release(
+        channel,
+        peer,
+        spec,
+        terms,
+        owner,
+        sizes,
+        matched,
+        counts.sender_size,
+        by_rule=counts.matched_by_rule,
+    )
+
+
+def _release(
+    spec: CoverageSpec,
+    terms: CoverageTerms,
+    decisions: Decisions,
+    sizes: Mapping[Label, int],
+    matched: Mapping[Label, int],
+    source_size: int,
+    by_rule: Sequence[Sequence[int]] | None,
+) -> dict[str, Any]:
+    """The release, with the per-rule figures when matching by match keys."""
+    if by_rule is None:
+        return release(spec, terms, decisions, sizes, matched, source_size)
+    rules = coverage_keys.rule_figures(decisions, list(sizes), spec.by, spec.match_keys, by_rule)
+    result = release(spec, terms, decisions, sizes, matched, source_size, cell_extra=rules.cells)
+    for entry in (*result["groups"], *result["margins"]):
+        entry.setdefault("matched_by_rule", None)  # withheld: no per-rule figure either
+    result["match_keys"] = list(spec.match_keys)
+    result["matched_by_rule"] = rules.overall
+    if rules.withheld:
+        result["match_keys_withheld"] = dict(rules.withheld)
+    return result
+
+
 def _agree_release(
     channel: Channel,
     peer: str,
@@ -292,8 +409,11 @@ def _agree_release(
     sizes: Mapping[Label, int],
     matched: Mapping[Label, int],
     source_size: int,
+    *,
+    by_rule: Sequence[Sequence[int]] | None = None,
 ) -> dict[str, Any]:
-    """Rules, the register's guard, the source's objections: the final release."""
+    """Rules, the register's guard, the source's objections: the final release
+    (``by_rule``: per domain, the matched count of each match-key rule)."""
     labels = list(sizes)
     decisions = protect_release(sizes, matched, spec.by, terms)
     candidate = CandidateRelease(
@@ -307,7 +427,9 @@ def _agree_release(
     named: dict[Label, str] = dict(owner.guard.check(candidate)) if owner.guard else {}
     if named:
         decisions = protect_release(sizes, matched, spec.by, terms, named)
-    channel.send(peer, Proposal(release(spec, terms, decisions, sizes, matched, source_size)))
+    channel.send(
+        peer, Proposal(_release(spec, terms, decisions, sizes, matched, source_size, by_rule))
+    )
     objection = channel.recv(peer, Objection)
     if len(objection.cells) != len(objection.reasons):
         raise ProtocolError("objection: cells and reasons differ in number", peer=peer)
@@ -320,7 +442,7 @@ def _agree_release(
         named |= {cell: f"the source's release history: {why}" for cell, why in objected.items()}
         shown = [cell for cell, decision in decisions.cells.items() if decision.withheld]
         decisions = protect_release(sizes, matched, spec.by, terms, named, shown)
-    result = release(spec, terms, decisions, sizes, matched, source_size)
+    result = _release(spec, terms, decisions, sizes, matched, source_size, by_rule)
     channel.send(peer, Release(result))
     if owner.guard:
         final = decisions.withheld(labels)
@@ -341,7 +463,7 @@ def _agree_release(
 def source_role(
     channel: Channel,
     peer: str,
-    data: IdentifierSet,
+    data: IdentifierSet | KeyedRecords,
     spec: CoverageSpec,
     progress: Progress | None = None,
     *,
@@ -357,6 +479,19 @@ def source_role(
     mine = CoverageTerms.of(spec.min_cell, owner)
     terms = _agree_terms(channel, peer, mine)
     plan = coverage_dp.plan(spec)
+    if isinstance(data, KeyedRecords):
+        coverage_keys.source_counts(
+            channel,
+            peer,
+            data,
+            len(spec.match_keys),
+            chunk_size=spec.chunk_size,
+            progress=progress,
+            max_peer_size=max_peer_size,
+            min_peer_size=owner.min_peer_rows,
+            peer_padding=terms.min_cell,  # per domain: rounding to the floor
+        )
+        return _check_and_release(channel, peer, spec, owner, mine, len(data.records), True)
     ids: Sequence[str | bytes] = data.ids
     if plan is not None:
         ids = [*data.ids, *_random_ids(coverage_dp.truncated_shares(plan, 1)[0])]
@@ -375,8 +510,19 @@ def source_role(
         dummy_pad=0 if plan is None else plan.pad,
         dummy_matches=None if plan is None else coverage_dp.source_matches(plan),
     )
-    own = len(data.ids)
-    exact = plan is None
+    return _check_and_release(channel, peer, spec, owner, mine, len(data.ids), plan is None)
+
+
+def _check_and_release(
+    channel: Channel,
+    peer: str,
+    spec: CoverageSpec,
+    owner: OwnerRules,
+    mine: CoverageTerms,
+    own: int,
+    exact: bool,
+) -> dict[str, Any]:
+    """The source's checks of the proposal and of the final release, its objections."""
     proposal = channel.recv(peer, Proposal).result
     check_release(proposal, spec.by, mine, own, peer, exact=exact)
     candidate = _source_candidate(proposal, spec, peer)
@@ -489,6 +635,8 @@ KIND = JobKind(
         "normalization.unicode_form": CliField(hidden=True),
         "normalization.remove": CliField(option="--id-remove"),
         "chunk_size": CliField(hidden=True),
+        "match_keys": CliField(option="--match-key", split=False),
+        "source_fields": CliField(option="--source-field", parse=coverage_keys.parse_source_fields),
         **dp_cli_fields(),
     },
 )

@@ -66,7 +66,7 @@ def _coverage_chart(result: Mapping[str, Any]) -> Markup:
 
 def _round_curves(result: Mapping[str, Any]) -> tuple[list[Markup], list[str]]:
     """Curves per round from a training result: accuracy/F1 if it has them per round, else
-    the validation loss per round, with a note on what is not per round."""
+    the pooled validation accuracy and loss per round, with a note on what is not."""
     history = result.get("history") or result.get("per_round")
     charts: list[Markup] = []
     notes: list[str] = []
@@ -78,13 +78,22 @@ def _round_curves(result: Mapping[str, Any]) -> tuple[list[Markup], list[str]]:
         }
         charts.append(line_chart(series, title="Figures per round", test_id="round-chart"))
         return charts, notes
+    accuracy = result.get("validation_accuracy")
+    if isinstance(accuracy, list) and accuracy:
+        charts.append(
+            line_chart(
+                {"validation accuracy": accuracy},
+                title="Pooled validation accuracy per round",
+                test_id="round-chart",
+            )
+        )
     losses = result.get("validation_loss")
     if isinstance(losses, list) and losses:
         charts.append(
             line_chart(
                 {"validation loss": losses},
-                title="Pooled validation loss per round",
-                test_id="round-chart",
+                title="Pooled validation loss per round (after the warm-up rounds)",
+                test_id="loss-chart" if charts else "round-chart",
             )
         )
     final = [
@@ -95,9 +104,9 @@ def _round_curves(result: Mapping[str, Any]) -> tuple[list[Markup], list[str]]:
     if result.get("epsilon") is not None:
         final.append(f"ε spent {result['epsilon']:.3g}")
     notes.append(
-        "The result holds accuracy, F1 and ε for the final model only ("
+        "F1 and ε are for the final model only ("
         + (", ".join(final) or "none")
-        + "); per round it records the pooled validation loss."
+        + "); per round the result records the pooled validation accuracy and loss."
     )
     return charts, notes
 

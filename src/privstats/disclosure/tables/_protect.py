@@ -25,9 +25,11 @@ and the pass repeated with a little margin for a cell still short, up to ``round
 
 Guarantee: the verdicts of :meth:`ProtectedTable.audit` and :meth:`ProtectedTable.certify`
 are exact for the attacker model stated there (published values, the additivity equations,
-non-negativity). Optimality is per primary cell (within a 5 % MILP gap; a MILP out of time
-falls back to its LP relaxation's support, valid but costlier), within the cell's
-neighbourhood, and in processing order (largest first), not jointly over all cells. The
+non-negativity). Optimality is per primary cell and approximate (HiGHS' root node only,
+within a 5 % gap where it gets there; a MILP out of time or nodes falls back to its LP
+relaxation's support, valid but costlier; a MILP over a large neighbourhood is solved over
+the cells its relaxation moves), within the cell's neighbourhood, and in processing order
+(largest first, in batches of cells far apart), not jointly over all cells. The
 attacker model is the external one: it does not model a contributor who also knows its own
 contributions to the secondary cells (the "singleton" or coalition attacks), nor attacker
 upper bounds on cells, nor the cells of earlier releases unless ``keep`` names them.

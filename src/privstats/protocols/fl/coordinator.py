@@ -119,12 +119,14 @@ def _coordinator_rounds(
     terms: Terms,
     params: FloatArray,
     progress: Progress | None,
-) -> tuple[FloatArray, EarlyStopping, list[int]]:
-    """The rounds: the kept parameters, the stopping record and the survivors per round."""
+) -> tuple[FloatArray, EarlyStopping, list[int], list[float]]:
+    """The rounds: the kept parameters, the stopping record, the survivors per round and
+    the pooled validation accuracy per round (none without validation records)."""
     fixed = FixedPoint(terms.frac_bits)
     optimizer = _ServerOptimizer(terms, params.size)
     stopper = EarlyStopping(terms, params)
     survivors_per_round = []
+    accuracy = []
     for round_ in range(terms.rounds):
         for office in aggregate.active:
             aggregate.channel.send(
@@ -132,6 +134,9 @@ def _coordinator_rounds(
             )
         pooled = decode(fixed, aggregate(params.size + 4, f"round {round_ + 1}"))
         survivors_per_round.append(len(aggregate.active))
+        _, records, correct = pooled[params.size + 1 : params.size + 4]
+        if records >= 0.5:
+            accuracy.append(round(float(correct) / round(records), 6))
         if progress is not None:
             progress("rounds", round_ + 1, terms.rounds)
         if stopper.observe(round_, params, pooled[params.size + 1 :]):
@@ -139,7 +144,7 @@ def _coordinator_rounds(
         weight = pooled[params.size]
         if weight > 0:
             params = optimizer.step(params, pooled[: params.size] / weight)
-    return stopper.final(params), stopper, survivors_per_round
+    return stopper.final(params), stopper, survivors_per_round, accuracy
 
 
 def coordinator(
@@ -149,7 +154,7 @@ def coordinator(
     classes, features = _setup(channel, offices, terms)
     aggregate = _Aggregation(channel, offices, terms.round_timeout)
     model, count = _initial_model(aggregate, terms, classes, features)
-    params, stopper, survivors_per_round = _coordinator_rounds(
+    params, stopper, survivors_per_round, accuracy = _coordinator_rounds(
         aggregate, terms, model.get_params(), progress
     )
     model.set_params(params)
@@ -169,6 +174,7 @@ def coordinator(
         "best_round": stopper.best_round,
         "stopped": stopper.reason,
         "validation_loss": stopper.losses,
+        "validation_accuracy": accuracy,
         "strategy": terms.strategy,
         "offices": len(offices),
         "records": count,
@@ -251,7 +257,8 @@ def _outside_epsilon(terms: Terms) -> list[str]:
     ]
     if terms.early_stopping:
         items.append(
-            "early stopping: the pooled validation loss of every round (validation_loss) and "
-            "the round training stopped at, from validation respondents who are not trained on"
+            "early stopping: the pooled validation loss and accuracy of every round "
+            "(validation_loss, validation_accuracy) and the round training stopped at, from "
+            "validation respondents who are not trained on"
         )
     return items
