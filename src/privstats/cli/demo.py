@@ -12,7 +12,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from privstats.cli import demo_activity
+from privstats.cli import demo_activity, demo_linkage
 from privstats.cli._console import (
     column_list,
     coverage_table,
@@ -304,3 +304,4 @@ def trade(
 
 
 app.command("activity")(demo_activity.activity)
+app.command("linkage")(demo_linkage.linkage)
