@@ -12,15 +12,14 @@ matched counts, both owners' release guards, the source's check of the proposal.
 
 The result is a coverage release (``groups``, ``margins``, intervals) with a ``linkage``
 block: threshold and how it was chosen, candidate pairs, and the linker's score
-histograms (every candidate pair; the accepted pairs), from which the linkage errors are
-estimated. Matched counts are those of the linkage: they include false matches and miss
-missed ones (see ``linkage.errors`` and ``adjusted`` when the estimator is available).
+histograms (each register record's best candidate; the accepted pairs), and an
+``adjusted`` block: the linkage error rates estimated from the first histogram's mixture
+and the total's coverage adjusted for them (:mod:`privstats.stats.linkage_error`).
+Matched counts are those of the linkage: they include false matches and miss missed ones.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -44,6 +43,7 @@ from privstats.linkage.bloom import DEFAULT_HASHES, EncodingSpec, FieldEncoding
 from privstats.linkage.linker import HISTOGRAM_BINS
 from privstats.progress import Progress
 from privstats.protocols import linkage
+from privstats.stats.linkage_error import adjusted_coverage, errors_from_mixture
 from privstats.transport.channel import Channel
 from privstats.transport.codec import Message, message
 
@@ -237,41 +237,32 @@ def _linkage_block(counts: linkage.LinkCounts) -> dict[str, Any]:
         "threshold_source": counts.threshold_source,
         "candidates": counts.candidates,
         "score_bins": HISTOGRAM_BINS,
-        "score_histogram": counts.histogram,
+        "score_histogram": counts.histogram,  # each register record's best candidate
         "matched_score_histogram": counts.matched_histogram,
     }
 
 
 def _adjusted(result: dict[str, Any]) -> None:
-    """CALL SITE for the error-adjusted coverage (issue 17 item 3,
-    ``privstats.stats.linkage_error``): the linkage errors from the score mixture, and
-    the adjusted estimate of the total. Absent module: the result says so."""
-    try:
-        linkage_error = importlib.import_module("privstats.stats.linkage_error")
-    except ImportError:
-        result["adjusted"] = None
-        return
+    """The coverage adjusted for linkage error (issue 17 item 3): the error rates from a
+    mixture fitted to the linker's best-score histogram (scores at the bins' midpoints),
+    applied to the released total by :func:`~privstats.stats.linkage_error.adjusted_coverage`.
+    ``adjusted`` is None when the total is withheld, a note when no mixture fits."""
     link = result["linkage"]
-    width = 1.0 / link["score_bins"]
-    scores = [(i + 0.5) * width for i, n in enumerate(link["score_histogram"]) for _ in range(n)]
     if result["matched"] is None or result["register_size"] is None:
         result["adjusted"] = None
         return
+    width = 1.0 / link["score_bins"]
+    histogram = link["score_histogram"]
+    scores = np.repeat((np.arange(len(histogram)) + 0.5) * width, histogram)
     try:
-        errors = linkage_error.errors_from_mixture(scores, link["threshold"])
-        adjusted = linkage_error.adjusted_coverage(
+        errors = errors_from_mixture(scores.tolist(), link["threshold"])
+        adjusted = adjusted_coverage(
             result["matched"], result["register_size"], errors, result["coverage"]["confidence"]
         )
-    except (ValueError, ArithmeticError) as exc:
+    except ParameterError as exc:
         result["adjusted"] = {"note": f"not estimated: {exc}"}
         return
-    result["adjusted"] = {"errors": _plain(errors), "coverage": _plain(adjusted)}
-
-
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    return value
+    result["adjusted"] = {"errors": errors.as_dict(), "coverage": adjusted.as_dict()}
 
 
 def _register(

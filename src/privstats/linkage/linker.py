@@ -5,8 +5,8 @@ is **greedy on descending score**: the best remaining pair above the threshold i
 accepted and both its records leave the pool, which is a ½-approximation of the optimal
 (maximum-weight) assignment and, on linkage data where true matches dominate their rows
 and columns, almost always the same. The threshold is the user's, or the point where a
-two-component Gaussian mixture fitted by EM to the candidate scores gives a pair equal
-odds of belonging to either component (the matches' component is the one with the
+two-component Gaussian mixture fitted by EM to each left record's best candidate score
+gives a record equal odds of belonging to either component (the matches' component is the one with the
 higher mean).
 """
 
@@ -33,7 +33,7 @@ __all__ = [
     "scores",
 ]
 
-HISTOGRAM_BINS = 50
+HISTOGRAM_BINS = 100
 _CHUNK = 1 << 18
 _SD_FLOOR = 0.04
 """Least sd of a component: without it the exact matches (Dice 1) make a spike of their
@@ -131,7 +131,8 @@ def fit_mixture(values: npt.NDArray[np.float64], iterations: int = 200) -> Mixtu
 @dataclass(frozen=True)
 class Linkage:
     """What the linker found: the accepted pairs, the threshold and how it was chosen,
-    every candidate's score."""
+    every candidate's score, and each left record's best candidate score (records with a
+    candidate only)."""
 
     rows: npt.NDArray[np.int64]
     cols: npt.NDArray[np.int64]
@@ -140,6 +141,7 @@ class Linkage:
     threshold: float
     threshold_source: str
     skipped_buckets: int
+    best_scores: npt.NDArray[np.float64]
 
 
 def link(
@@ -155,9 +157,12 @@ def link(
     positions = sample_positions(left.shape[1] * 8, blocking, seed, bits)
     found = candidate_pairs(left, right, positions, blocking.max_bucket, blocking.min_score)
     score = scores(left, right, found.left, found.right)
+    best = np.full(len(left), -1.0)
+    np.maximum.at(best, found.left, score)
+    best = best[best >= 0]
     source = "given"
-    if threshold is None:
-        sample = score if len(score) <= 1_000_000 else np.sort(score)[:: len(score) // 1_000_000]
+    if threshold is None:  # fitted to each left record's best score: one per record
+        sample = best if len(best) <= 1_000_000 else np.sort(best)[:: len(best) // 1_000_000]
         threshold, source = fit_mixture(sample).threshold, "mixture"
     accepted = one_to_one(found.left, found.right, score, threshold)
     return Linkage(
@@ -168,6 +173,7 @@ def link(
         threshold,
         source,
         found.skipped_buckets,
+        best,
     )
 
 

@@ -15,8 +15,9 @@ Three roles over one :class:`~privstats.transport.channel.Channel`:
    pairs by Dice, chooses the threshold (the job's, or from a two-component mixture of the
    scores), assigns one-to-one (greedy) and sends the register the matched count of every
    opaque label, the numbers of records and candidate pairs, the threshold, and two
-   histograms (50 bins of [0, 1]) of the scores: of every candidate pair and of the
-   accepted pairs, from which the register estimates the linkage errors. The source gets
+   histograms (100 bins of [0, 1]) of the scores: each register record's best candidate
+   score, and the accepted pairs' scores, from which the register estimates the linkage
+   errors. The source gets
    nothing from the linker; it learns what the register releases (the kind's release step).
 
 Threat model: semi-honest parties, and the linker colludes with neither data owner (a
@@ -245,7 +246,7 @@ def linker(
             len(found.candidate_scores),
             found.threshold,
             found.threshold_source,
-            score_histogram(found.candidate_scores),
+            score_histogram(found.best_scores),
             score_histogram(found.scores),
             found.skipped_buckets,
         ),
