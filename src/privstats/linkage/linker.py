@@ -6,8 +6,8 @@ accepted and both its records leave the pool, which is a ½-approximation of the
 (maximum-weight) assignment and, on linkage data where true matches dominate their rows
 and columns, almost always the same. The threshold is the user's, or the point where a
 two-component Gaussian mixture fitted by EM to each left record's best candidate score
-gives a record equal odds of belonging to either component (the matches' component is the one with the
-higher mean).
+gives a record equal odds of belonging to either component (the matches' component is
+the one with the higher mean).
 """
 
 from __future__ import annotations
