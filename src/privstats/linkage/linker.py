@@ -5,10 +5,9 @@ is **greedy on descending score**: the best remaining pair above the threshold i
 accepted and both its records leave the pool, which is a ½-approximation of the optimal
 (maximum-weight) assignment and, on linkage data where true matches dominate their rows
 and columns, almost always the same. The threshold is the user's, or the point where a
-two-component Gaussian mixture fitted by EM to the candidate pairs' scores gives a pair
-equal odds of belonging to either component (the matches' component is the one with the
-higher mean). Fitting it to each record's best score instead fails when nearly every
-record has a match (FEBRL 4: no non-match component, threshold 0.89, recall 0.75).
+two-component Gaussian mixture fitted by EM gives equal odds to either component (the
+matches' component is the one with the higher mean), fitted to the candidate pairs'
+scores or to each record's best score (:func:`choose_threshold` says which).
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ __all__ = [
     "HISTOGRAM_BINS",
     "Linkage",
     "Mixture",
+    "choose_threshold",
     "counts_by_label",
     "fit_mixture",
     "link",
@@ -129,6 +129,29 @@ def fit_mixture(values: npt.NDArray[np.float64], iterations: int = 200) -> Mixtu
     return Mixture((1 - w, m1, s1), (w, m2, s2), threshold)
 
 
+def _sample(values: npt.NDArray[np.float64], most: int = 1_000_000) -> npt.NDArray[np.float64]:
+    return values if len(values) <= most else np.sort(values)[:: len(values) // most]
+
+
+def choose_threshold(
+    candidate_scores: npt.NDArray[np.float64], best_scores: npt.NDArray[np.float64]
+) -> float:
+    """The threshold from two mixtures: of every candidate pair's score and of each
+    record's best score. The best scores' mixture separates matches from the best
+    non-match of records without a partner (files with namesakes: the candidates' lower
+    component then reaches far into the matches); but when nearly every record has a
+    partner its lower component is made of matches with errors (FEBRL 4). It is used
+    when its lower mean lies nearer the candidates' non-matches than the matches."""
+    every = fit_mixture(_sample(candidate_scores))
+    try:
+        best = fit_mixture(_sample(best_scores))
+    except ComputationError:
+        return every.threshold
+    if best.low[1] < (every.low[1] + best.high[1]) / 2:
+        return best.threshold
+    return every.threshold
+
+
 @dataclass(frozen=True)
 class Linkage:
     """What the linker found: the accepted pairs, the threshold and how it was chosen,
@@ -163,8 +186,7 @@ def link(
     best = best[best >= 0]
     source = "given"
     if threshold is None:
-        sample = score if len(score) <= 1_000_000 else np.sort(score)[:: len(score) // 1_000_000]
-        threshold, source = fit_mixture(sample).threshold, "mixture"
+        threshold, source = choose_threshold(score, best), "mixture"
     accepted = one_to_one(found.left, found.right, score, threshold)
     return Linkage(
         found.left[accepted],
