@@ -8,6 +8,7 @@ import pytest
 from privstats.errors import ComputationError
 from privstats.linkage.bloom import EncodingSpec, FieldEncoding, encode_records, new_key
 from privstats.linkage.linker import (
+    choose_threshold,
     counts_by_label,
     fit_mixture,
     link,
@@ -62,3 +63,19 @@ def test_link_matches_identical_records_and_counts_by_label() -> None:
     assert counts_by_label(found.rows, labels, 3) == [50, 50, 50]
     assert sum(score_histogram(found.scores)) == 150
     assert score_histogram(found.scores)[-1] == 150  # Dice 1 lies in the last bin
+
+
+def test_threshold_from_the_best_scores_only_when_their_lower_part_is_non_matches() -> None:
+    rng = np.random.default_rng(9)
+    non = np.clip(rng.normal(0.55, 0.05, 50_000), 0, 1)
+    matches = np.clip(rng.normal(0.95, 0.03, 2_000), 0, 1)
+    near = np.clip(rng.normal(0.84, 0.04, 1_000), 0, 1)  # matches with errors
+    candidates = np.concatenate([non, matches, near])
+    every = fit_mixture(candidates).threshold
+    # every record has a partner: its best scores are all matches, the candidates decide
+    assert choose_threshold(candidates, np.concatenate([matches, near])) == every
+    # a third of the records have none: their best non-matches form the lower component
+    lonely = np.clip(rng.normal(0.68, 0.04, 1_500), 0, 1)
+    best = np.concatenate([matches, near, lonely])
+    assert choose_threshold(candidates, best) == fit_mixture(best).threshold
+    assert 0.72 < fit_mixture(best).threshold < 0.9
