@@ -24,6 +24,7 @@ KIND_MODULES: dict[str, str] = {
     "he_inference": "privstats.jobs.he_inference",
     "synthesize": "privstats.jobs.synthesize",
     "secure_count": "privstats.jobs.secure_count",
+    "linkage_coverage": "privstats.jobs.linkage_coverage",
 }
 """Kind name → the module that declares it."""
 

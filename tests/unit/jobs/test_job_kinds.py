@@ -11,7 +11,7 @@ from privstats.jobs.kinds import KINDS, get_kind
 def test_every_kind_is_registered_under_its_own_name() -> None:
     assert set(KINDS) == {
         "coverage", "aggregate", "join_aggregate", "fl_train", "he_inference", "synthesize",
-        "secure_count",
+        "secure_count", "linkage_coverage",
     }  # fmt: skip
     assert all(kind.name == name for name, kind in KINDS.items())
     assert [name for name, kind in KINDS.items() if kind.releases_records] == ["synthesize"]

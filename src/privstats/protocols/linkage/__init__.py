@@ -1,0 +1,254 @@
+"""Private probabilistic linkage through a linker: Bloom-filter encodings, counts by domain.
+
+Three roles over one :class:`~privstats.transport.channel.Channel`:
+
+1. **register → source: the key.** The register draws a 32-byte encoding key from
+   :mod:`secrets` and sends it to the source only (through the hub's relay the message is
+   sealed end to end, so the hub cannot read it; the linker is never sent it).
+2. **register, source → linker: encodings.** Each data owner encodes its records as CLKs
+   (:mod:`privstats.linkage.bloom`: keyed HMAC-SHA256 q-gram hashing, the hardening both
+   agreed), puts them in an order drawn from :mod:`secrets`, and sends them in chunks. The
+   register adds to each of its encodings an **opaque label** of its domain: the domains'
+   numbers under a permutation drawn from :mod:`secrets`, which only the register can map
+   back. The source sends encodings only.
+3. **linker → register: counts.** The linker blocks (LSH bit sampling), scores candidate
+   pairs by Dice, chooses the threshold (the job's, or from a two-component mixture of the
+   scores), assigns one-to-one (greedy) and sends the register the matched count of every
+   opaque label, the numbers of records and candidate pairs, the threshold, and two
+   histograms (100 bins of [0, 1]) of the scores: each register record's best candidate
+   score, and the accepted pairs' scores, from which the register estimates the linkage
+   errors. The source gets
+   nothing from the linker; it learns what the register releases (the kind's release step).
+
+Threat model: semi-honest parties, and the linker colludes with neither data owner (a
+colluding owner would hand it the key, and the linker could then run a dictionary attack
+on every encoding). The **linker** learns both files' sizes, the number of register
+records per opaque label (the domains' sizes, without their names), the encodings, and
+so the similarity structure of the two files — which pairs are alike, how many records
+are near-duplicates. It does not learn the key nor any clear value; what remains is the
+cryptanalysis of Bloom-filter encodings (frequency and pattern-mining attacks, Christen
+et al. 2017–2019), against which the hardening options act (see
+docs/computations/linkage-bloom.md). The **register** learns the matched count per
+domain (before any disclosure rule, as in PSI-based coverage), the source's size, the
+threshold and the score histograms. The **source** learns the register's key (it must,
+to encode alike) and the released figures. The **hub** relays sealed envelopes and learns
+none of these.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from privstats.errors import ParameterError, ProtocolError
+from privstats.linkage.blocking import BlockingSpec
+from privstats.linkage.bloom import KEY_BYTES, EncodingSpec, encode_records, new_key
+from privstats.linkage.linker import Linkage, counts_by_label, link, score_histogram
+from privstats.progress import Progress
+from privstats.transport.channel import Channel
+from privstats.transport.codec import Message, message
+
+__all__ = [
+    "EncodingKey",
+    "Encodings",
+    "Hello",
+    "LinkCounts",
+    "RegisterView",
+    "linker",
+    "register",
+    "source",
+]
+
+MAX_CHUNK_BYTES = 8 * 1024 * 1024
+_LABEL = np.dtype("<u4")
+
+
+@message("linkage.key", 1)
+class EncodingKey(Message):
+    key: bytes
+
+
+@message("linkage.hello", 1)
+class Hello(Message):
+    rows: int
+    row_bytes: int
+    labels: int
+    chunks: int
+
+
+@message("linkage.encodings", 1)
+class Encodings(Message):
+    encodings: bytes
+    labels: bytes
+
+
+@message("linkage.counts", 1)
+class LinkCounts(Message):
+    matched: list[int]
+    register_rows: int
+    source_rows: int
+    candidates: int
+    threshold: float
+    threshold_source: str
+    histogram: list[int]
+    matched_histogram: list[int]
+    skipped_buckets: int
+
+
+@dataclass(frozen=True)
+class RegisterView:
+    """What the register learns: matched records per domain (in its domain order) and
+    the linker's summary."""
+
+    matched: list[int]
+    counts: LinkCounts
+
+
+def _shuffled(count: int) -> npt.NDArray[np.intp]:
+    order = list(range(count))
+    secrets.SystemRandom().shuffle(order)
+    return np.array(order, dtype=np.intp)
+
+
+def _send_encodings(
+    channel: Channel,
+    linker_party: str,
+    encoded: npt.NDArray[np.uint8],
+    labels: npt.NDArray[np.uint32] | None,
+    n_labels: int,
+    progress: Progress | None,
+) -> None:
+    """Encodings (and labels) in an order from :mod:`secrets`, in chunks."""
+    order = _shuffled(len(encoded))
+    rows = max(1, MAX_CHUNK_BYTES // max(encoded.shape[1], 1))
+    chunks = max(1, -(-len(encoded) // rows))
+    channel.send(linker_party, Hello(len(encoded), encoded.shape[1], n_labels, chunks))
+    for index in range(chunks):
+        part = order[index * rows : (index + 1) * rows]
+        tags = b"" if labels is None else labels[part].astype(_LABEL).tobytes()
+        channel.send(linker_party, Encodings(encoded[part].tobytes(), tags))
+        if progress:
+            progress("encodings", index + 1, chunks)
+
+
+def register(
+    channel: Channel,
+    source_party: str,
+    linker_party: str,
+    records: Sequence[Sequence[str]],
+    domains: npt.NDArray[np.intp],
+    n_domains: int,
+    spec: EncodingSpec,
+    progress: Progress | None = None,
+) -> RegisterView:
+    """The register's side: draw and share the key, send encodings with opaque domain
+    labels, map the linker's counts back to its domains."""
+    if len(domains) != len(records):
+        raise ParameterError("every register record needs its domain")
+    key = new_key()
+    channel.send(source_party, EncodingKey(key))
+    encoded = encode_records(records, key, spec)
+    del key
+    relabel = _shuffled(n_domains).astype(np.uint32)  # domain d travels as relabel[d]
+    _send_encodings(channel, linker_party, encoded, relabel[domains], n_domains, progress)
+    counts = channel.recv(linker_party, LinkCounts)
+    if len(counts.matched) != n_domains or counts.register_rows != len(records):
+        raise ProtocolError("the linker's counts do not fit this register", peer=linker_party)
+    if any(m < 0 for m in counts.matched) or sum(counts.matched) > min(
+        len(records), counts.source_rows
+    ):
+        raise ProtocolError("the linker's counts are impossible", peer=linker_party)
+    matched = [counts.matched[int(relabel[d])] for d in range(n_domains)]
+    return RegisterView(matched, counts)
+
+
+def source(
+    channel: Channel,
+    register_party: str,
+    linker_party: str,
+    records: Sequence[Sequence[str]],
+    spec: EncodingSpec,
+    progress: Progress | None = None,
+) -> None:
+    """The source's side: receive the key, send its encodings (no labels)."""
+    key = channel.recv(register_party, EncodingKey).key
+    if len(key) != KEY_BYTES:
+        raise ProtocolError("the register's encoding key has the wrong size", peer=register_party)
+    encoded = encode_records(records, key, spec)
+    del key
+    _send_encodings(channel, linker_party, encoded, None, 0, progress)
+
+
+def _receive(
+    channel: Channel, party: str, labelled: bool
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], int]:
+    hello = channel.recv(party, Hello)
+    if hello.rows < 1 or hello.row_bytes < 8 or hello.row_bytes % 8 or hello.chunks < 1:
+        raise ProtocolError("hello: no records or an impossible encoding size", peer=party)
+    if labelled != (hello.labels > 0) or hello.labels > hello.rows:
+        raise ProtocolError("hello: labels where none are due, or more than records", peer=party)
+    encoded = np.empty((hello.rows, hello.row_bytes), dtype=np.uint8)
+    labels = np.zeros(hello.rows, dtype=np.int64)
+    filled = 0
+    for _ in range(hello.chunks):
+        chunk = channel.recv(party, Encodings)
+        count, rest = divmod(len(chunk.encodings), hello.row_bytes)
+        if rest or filled + count > hello.rows:
+            raise ProtocolError("encodings: more rows than announced", peer=party)
+        encoded[filled : filled + count] = np.frombuffer(chunk.encodings, np.uint8).reshape(
+            count, hello.row_bytes
+        )
+        if labelled:
+            tags = np.frombuffer(chunk.labels, dtype=_LABEL)
+            if len(tags) != count or (tags >= hello.labels).any():
+                raise ProtocolError("encodings: a label for every row, below the count", peer=party)
+            labels[filled : filled + count] = tags
+        filled += count
+    if filled != hello.rows:
+        raise ProtocolError(f"encodings: {filled} rows, {hello.rows} announced", peer=party)
+    return encoded, labels, hello.labels
+
+
+def linker(
+    channel: Channel,
+    register_party: str,
+    source_party: str,
+    *,
+    threshold: float | None = None,
+    blocking: BlockingSpec = BlockingSpec(),
+    progress: Progress | None = None,
+) -> Linkage:
+    """The linker's side: receive both files' encodings, link, send the register the
+    counts per opaque label. Returns its own view (for tests)."""
+    left, labels, n_labels = _receive(channel, register_party, labelled=True)
+    right, _, _ = _receive(channel, source_party, labelled=False)
+    if left.shape[1] != right.shape[1]:
+        raise ProtocolError(
+            "the register's and the source's encodings differ in length: they did not "
+            "agree on the encoding",
+            peer=source_party,
+        )
+    if progress:
+        progress("link", 0, 1)
+    found = link(left, right, threshold=threshold, blocking=blocking)
+    if progress:
+        progress("link", 1, 1)
+    channel.send(
+        register_party,
+        LinkCounts(
+            counts_by_label(found.rows, labels, n_labels),
+            len(left),
+            len(right),
+            len(found.candidate_scores),
+            found.threshold,
+            found.threshold_source,
+            score_histogram(found.best_scores),
+            score_histogram(found.scores),
+            found.skipped_buckets,
+        ),
+    )
+    return found
