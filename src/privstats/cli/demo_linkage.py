@@ -378,7 +378,10 @@ def _table(demo: LinkageDemo, way: WayResult) -> Table:
     if errors is not None:
         origin = {
             "review": f"review of {len(way.review)} register persons",
-            "mixture": "the linker's score mixture",
+            "mixture": (
+                "the linker's score mixture (not checked against a review: biased where true "
+                "matches with errors score like non-matches)"
+            ),
         }.get(errors.source, "given rates")
         table.caption = (
             f"{origin}: false-match rate "

@@ -28,7 +28,7 @@ so the similarity structure of the two files — which pairs are alike, how many
 are near-duplicates. It does not learn the key nor any clear value; what remains is the
 cryptanalysis of Bloom-filter encodings (frequency and pattern-mining attacks, Christen
 et al. 2017–2019), against which the hardening options act (see
-docs/computations/linkage-bloom.md). The **register** learns the matched count per
+docs/computations/linkage.md). The **register** learns the matched count per
 domain (before any disclosure rule, as in PSI-based coverage), the source's size, the
 threshold and the score histograms. The **source** learns the register's key (it must,
 to encode alike) and the released figures. The **hub** relays sealed envelopes and learns
