@@ -182,6 +182,31 @@ def test_run_coverage_with_match_keys_equals_the_plaintext_matching(
     _check(json.loads(proc.stdout), data)
 
 
+def test_known_linkage_error_rates_adjust_every_released_cell(
+    people: tuple[Path, dict[str, Any]],
+) -> None:
+    folder, data = people
+    proc = _cli(
+        "run", "coverage", "--register", str(folder / "register.csv"),
+        "--source", str(folder / "source.csv"), "--key", "person_id", "--by", "region",
+        "--min-cell", "5", *_match_options(), "--linkage-errors", "0.02,0.08", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    _check(result, data)  # the counts are those of the run without rates
+    for group in result["groups"]:
+        if group["suppressed"]:
+            assert group["adjusted"] is None
+            continue
+        expected = group["matched"] * 0.98 / 0.92 / group["register_size"]
+        assert group["adjusted"]["estimate"] == pytest.approx(expected)
+        assert group["adjusted"]["ci_low"] < group["adjusted"]["estimate"]
+    assert result["adjusted"]["errors"]["source"] == "given"
+    assert result["adjusted"]["coverage"]["adjusted"]["estimate"] == pytest.approx(
+        result["matched"] * 0.98 / 0.92 / result["register_size"]
+    )
+
+
 def test_one_rule_alone_misses_what_the_union_catches(
     people: tuple[Path, dict[str, Any]],
 ) -> None:

@@ -57,7 +57,7 @@ from privstats.data.identifiers import NormalizationSpec
 from privstats.data.readers import IdentifierSet, load_identifiers
 from privstats.disclosure.owner import NO_OWNER_RULES, CandidateRelease, OwnerRules
 from privstats.errors import DatasetError, ParameterError, ProtocolError
-from privstats.jobs import coverage_dp, coverage_keys
+from privstats.jobs import coverage_dp, coverage_keys, linkage_adjust
 from privstats.jobs.coverage_figures import check_release, release
 from privstats.jobs.coverage_keys import KeyedRecords
 from privstats.jobs.coverage_release import (
@@ -493,6 +493,9 @@ def _run_role(
         max_peer_size=peer_rows.get(peer_role),
         owner=context.owner,
     )
+    errors = linkage_adjust.given_errors(spec.linkage_errors)
+    if errors is not None:
+        linkage_adjust.add_adjusted(result, errors)
     return RoleOutput(result, data.warnings())
 
 

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from privstats.data.identifiers import NormalizationSpec
 from privstats.disclosure.dp_release import DpTerms
 from privstats.errors import ParameterError
-from privstats.jobs import coverage_dp
+from privstats.jobs import coverage_dp, linkage_adjust
 from privstats.jobs.spec import Spec
 from privstats.linkage.match_keys import fields_of, parse_rules
 from privstats.protocols.psi import DEFAULT_CHUNK_SIZE
@@ -60,6 +60,7 @@ class CoverageSpec(Spec):
         description="Match-key rule, e.g. 'soundex(surname)+dob+sex' (repeatable): a person "
         "is covered when ANY rule's key matches the source's; without it, --key is matched.",
     )
+    linkage_errors: tuple[float, ...] = Field((), description=linkage_adjust.FIELD_DESCRIPTION)
     source_fields: dict[str, str] = Field(
         {},
         description="A rule's column → the source's column where it is named differently "
@@ -77,6 +78,16 @@ class CoverageSpec(Spec):
     def _dp_terms(self) -> CoverageSpec:
         if self.dp is not None:
             coverage_dp.check_terms(self.dp, self.key, self.peer_key)
+        return self
+
+    @model_validator(mode="after")
+    def _linkage_errors(self) -> CoverageSpec:
+        if self.linkage_errors and self.dp is not None:
+            raise ValueError("--linkage-errors does not combine with --dp-epsilon yet")
+        try:
+            linkage_adjust.given_errors(self.linkage_errors)
+        except ParameterError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
     @model_validator(mode="after")

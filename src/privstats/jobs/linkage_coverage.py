@@ -31,6 +31,7 @@ from pydantic import Field, field_validator, model_validator
 from privstats.data.readers import read_columns
 from privstats.disclosure.owner import CandidateRelease, OwnerRules
 from privstats.errors import DatasetError, ParameterError, ProtocolError
+from privstats.jobs import linkage_adjust
 from privstats.jobs.coverage_figures import check_release, release
 from privstats.jobs.coverage_release import CoverageTerms, Label, protect_release
 from privstats.jobs.kind import CliField, JobKind, RoleContext, RoleOutput
@@ -43,7 +44,7 @@ from privstats.linkage.bloom import DEFAULT_HASHES, EncodingSpec, FieldEncoding
 from privstats.linkage.linker import HISTOGRAM_BINS
 from privstats.progress import Progress
 from privstats.protocols import linkage
-from privstats.stats.linkage_error import adjusted_coverage, errors_from_mixture
+from privstats.stats.linkage_error import errors_from_mixture
 from privstats.transport.channel import Channel
 from privstats.transport.codec import Message, message
 
@@ -110,6 +111,11 @@ class LinkageCoverageSpec(Spec):
     min_cell: int = Field(
         10, ge=1, description="Cells with fewer persons (register or matched) are suppressed."
     )
+    linkage_errors: tuple[float, ...] = Field(
+        (),
+        description=linkage_adjust.FIELD_DESCRIPTION
+        + " Without them, the rates come from the linker's score mixture.",
+    )
 
     @field_validator("fields", "by")
     @classmethod
@@ -126,6 +132,10 @@ class LinkageCoverageSpec(Spec):
                 f"{len(self.fields)} fields; give them in the same order"
             )
         encoding_spec(self)  # the weights and the salt field name linkage fields
+        try:
+            linkage_adjust.given_errors(self.linkage_errors)
+        except ParameterError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
 
@@ -242,11 +252,16 @@ def _linkage_block(counts: linkage.LinkCounts) -> dict[str, Any]:
     }
 
 
-def _adjusted(result: dict[str, Any]) -> None:
-    """The coverage adjusted for linkage error (issue 17 item 3): the error rates from a
-    mixture fitted to the linker's best-score histogram (scores at the bins' midpoints),
-    applied to the released total by :func:`~privstats.stats.linkage_error.adjusted_coverage`.
-    ``adjusted`` is None when the total is withheld, a note when no mixture fits."""
+def _adjusted(result: dict[str, Any], spec: LinkageCoverageSpec) -> None:
+    """The coverage adjusted for linkage error (issue 17 item 3), in every released cell:
+    at the rates ``linkage_errors`` gives, else at rates from a mixture fitted to the
+    linker's best-score histogram (scores at the bins' midpoints) — biased where true
+    matches with errors score like non-matches. ``adjusted`` is None when the total is
+    withheld, a note when no mixture fits (:mod:`.linkage_adjust`)."""
+    given = linkage_adjust.given_errors(spec.linkage_errors)
+    if given is not None:
+        linkage_adjust.add_adjusted(result, given)
+        return
     link = result["linkage"]
     if result["matched"] is None or result["register_size"] is None:
         result["adjusted"] = None
@@ -256,13 +271,9 @@ def _adjusted(result: dict[str, Any]) -> None:
     scores = np.repeat((np.arange(len(histogram)) + 0.5) * width, histogram)
     try:
         errors = errors_from_mixture(scores.tolist(), link["threshold"])
-        adjusted = adjusted_coverage(
-            result["matched"], result["register_size"], errors, result["coverage"]["confidence"]
-        )
+        linkage_adjust.add_adjusted(result, errors)
     except ParameterError as exc:
         result["adjusted"] = {"note": f"not estimated: {exc}"}
-        return
-    result["adjusted"] = {"errors": errors.as_dict(), "coverage": adjusted.as_dict()}
 
 
 def _register(
@@ -396,7 +407,7 @@ def _run_role(
     result = run(channel, parties, path, spec, progress, context.owner)
     result["computation"] = "linkage_coverage"
     if role == REGISTER:
-        _adjusted(result)
+        _adjusted(result, spec)
     return RoleOutput(result, [])
 
 
