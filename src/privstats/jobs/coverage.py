@@ -84,6 +84,7 @@ __all__ = [
     "CoverageRun",
     "CoverageSpec",
     "NormalizationSpec",
+    "agree_terms",
     "columns_used",
     "load_role_data",
     "register_role",
@@ -144,7 +145,7 @@ def load_role_data(role: str, path: str | Path, spec: CoverageSpec) -> Identifie
     raise ParameterError(f"unknown coverage role {role!r}; use 'register' or 'source'")
 
 
-def _agree_terms(channel: Channel, peer: str, mine: CoverageTerms) -> CoverageTerms:
+def agree_terms(channel: Channel, peer: str, mine: CoverageTerms) -> CoverageTerms:
     """Send this side's terms, receive the peer's: the strictest of both."""
     channel.send(peer, Terms(mine.min_cell, mine.min_matched, list(mine.rules)))
     theirs = channel.recv(peer, Terms)
@@ -211,7 +212,7 @@ def register_role(
         )
     sizes = _domain_sizes(data)
     labels = list(sizes)
-    terms = _agree_terms(channel, peer, CoverageTerms.of(spec.min_cell, owner))
+    terms = agree_terms(channel, peer, CoverageTerms.of(spec.min_cell, owner))
     plan = coverage_dp.plan(spec)
     if plan is None:
         padding = _size_padding(sizes, spec.by, terms)
@@ -387,7 +388,7 @@ def source_role(
     dataset declares; None: no bound). ``owner``: the source's data owner's rules.
     """
     mine = CoverageTerms.of(spec.min_cell, owner)
-    terms = _agree_terms(channel, peer, mine)
+    terms = agree_terms(channel, peer, mine)
     plan = coverage_dp.plan(spec)
     if isinstance(data, KeyedRecords):
         coverage_keys.source_counts(

@@ -32,6 +32,7 @@ from privstats.data.readers import read_columns
 from privstats.disclosure.owner import CandidateRelease, OwnerRules
 from privstats.errors import DatasetError, ParameterError, ProtocolError
 from privstats.jobs import linkage_adjust
+from privstats.jobs.coverage import Objection, Proposal, Release, agree_terms
 from privstats.jobs.coverage_figures import check_release, release
 from privstats.jobs.coverage_release import CoverageTerms, Label, protect_release
 from privstats.jobs.kind import CliField, JobKind, RoleContext, RoleOutput
@@ -46,7 +47,6 @@ from privstats.progress import Progress
 from privstats.protocols import linkage
 from privstats.stats.linkage_error import errors_from_mixture
 from privstats.transport.channel import Channel
-from privstats.transport.codec import Message, message
 
 __all__ = [
     "KIND",
@@ -198,37 +198,6 @@ def _domains(
     return np.array([number[t] for t in tuples], dtype=np.intp), labels
 
 
-@message("linkage_coverage.terms", 1)
-class Terms(Message):
-    min_cell: int
-    min_matched: int
-    rules: list[str]
-
-
-@message("linkage_coverage.proposal", 1)
-class Proposal(Message):
-    result: dict[str, Any]
-
-
-@message("linkage_coverage.objection", 1)
-class Objection(Message):
-    cells: list[list[str]]
-    reasons: list[str]
-
-
-@message("linkage_coverage.release", 1)
-class Release(Message):
-    result: dict[str, Any]
-
-
-def _agree_terms(channel: Channel, peer: str, mine: CoverageTerms) -> CoverageTerms:
-    channel.send(peer, Terms(mine.min_cell, mine.min_matched, list(mine.rules)))
-    theirs = channel.recv(peer, Terms)
-    if theirs.min_cell < 1 or theirs.min_matched < 0:
-        raise ProtocolError("terms: impossible floors", peer=peer, step="terms")
-    return mine.merge(CoverageTerms(theirs.min_cell, theirs.min_matched, tuple(theirs.rules)))
-
-
 def _candidate(spec: LinkageCoverageSpec, counts: Mapping[Label, int], withheld: Any) -> Any:
     return CandidateRelease(
         kind="linkage_coverage",
@@ -289,7 +258,7 @@ def _register(
     if not records:
         raise DatasetError(f"{path}: the register has no records; coverage needs one", path=path)
     codes, labels = _domains(path, spec.by, len(records))
-    terms = _agree_terms(channel, peer, CoverageTerms.of(spec.min_cell, owner))
+    terms = agree_terms(channel, peer, CoverageTerms.of(spec.min_cell, owner))
     view = linkage.register(
         channel,
         peer,
@@ -346,7 +315,7 @@ def _source(
     if not records:
         raise DatasetError(f"{path}: the source has no records; linkage needs one", path=path)
     mine = CoverageTerms.of(spec.min_cell, owner)
-    terms = _agree_terms(channel, peer, mine)
+    terms = agree_terms(channel, peer, mine)
     del terms  # the register applies the merged terms; the source checks its own
     linkage.source(channel, peer, parties[LINKER], records, encoding_spec(spec), progress)
     proposal = channel.recv(peer, Proposal).result
