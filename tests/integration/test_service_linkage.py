@@ -38,13 +38,24 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Local
     register_file = _write(folder / "register.csv", register, ("person_id", *FIELDS))
     source_file = _write(folder / "customers.csv", source, tuple(FIELDS))
     in_register = {pid for pid in truth.values() if pid is not None}
+    reviewed = [row["person_id"] for row in register[::15]]  # 60 persons, a clerk's sample
+    review_file = folder / "review.csv"
+    review_file.write_text(
+        "person_id,in_source\n" + "".join(f"{pid},{int(pid in in_register)}\n" for pid in reviewed),
+        encoding="utf-8",
+    )
+    truly = sum(pid in in_register for pid in reviewed)
     regions: dict[str, int] = {}
     for row in register:
         if row["person_id"] in in_register:
             regions[row["region"]] = regions.get(row["region"], 0) + 1
     with LocalFederation(folder / "fed", node_timeout=60.0, poll_seconds=0.2) as fed:
         fed.add_node(
-            "nso", {"population": (register_file, ["person_id", *COLUMNS])},
+            "nso",
+            {
+                "population": (register_file, ["person_id", *COLUMNS]),
+                "review": (review_file, ["person_id", "in_source"]),
+            },
             allow=("linkage_coverage",),
         )  # fmt: skip
         fed.add_node(
@@ -53,7 +64,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Local
         fed.add_node("unit", {}, allow=("linkage_coverage",))
         fed.add_node("bystander", {}, allow=("coverage",))
         fed.wait_for_datasets(2)
-        yield fed, {"truth_by_region": regions, "truth": len(in_register)}
+        yield fed, {"truth_by_region": regions, "truth": len(in_register), "truly": truly}
 
 
 def _analyst(federation: LocalFederation, name: str) -> Federation:
@@ -82,6 +93,49 @@ def test_linkage_coverage_runs_through_the_hub_with_a_dataless_linker(
     for group in result["groups"]:
         if group["matched"] is not None:
             assert group["matched"] == expected["truth_by_region"][group["by"]["region"]]
+
+
+@pytest.mark.slow
+def test_a_review_the_register_node_offers_gives_the_rates(
+    federation: tuple[LocalFederation, dict],
+) -> None:
+    fed, expected = federation
+    spec = {
+        "fields": list(COLUMNS),
+        "by": ["region"],
+        "review": "review",  # at a hub: a dataset the register's node offers
+        "review_key": "person_id",
+        "max_review": 100,
+    }
+    roles = {"register": "nso", "source": "telco", "linker": "unit"}
+    with _analyst(fed, "cai") as analyst:
+        job = analyst.submit(
+            "linkage_coverage", spec, roles, {"register": "population", "source": "customers"}
+        )
+        result = job.wait(timeout=300).result
+        assert job.info["manifest"]["disclosure"]["review_max"] == 100
+        # no errors planted: the 60 reviewed persons' links agree with the truth
+        assert result["linkage"]["review"] == {
+            "reviewed": 60,
+            "undecided": 0,
+            "declared": expected["truly"],
+            "truly_in_source": expected["truly"],
+            "false_matches": 0,
+            "missed_matches": 0,
+        }
+        assert result["adjusted"]["errors"]["source"] == "review"
+        assert result["adjusted"]["coverage"]["adjusted"]["estimate"] == pytest.approx(
+            expected["truth"] / 900
+        )
+        # a file the node does not offer cannot be named: the node refuses to read it
+        job = analyst.submit(
+            "linkage_coverage",
+            {**spec, "review": "/etc/passwd"},
+            roles,
+            {"register": "population", "source": "customers"},
+        )
+        with pytest.raises(JobFailedError, match=r"'/etc/passwd' this node does not offer"):
+            job.wait(timeout=120)
 
 
 @pytest.mark.slow

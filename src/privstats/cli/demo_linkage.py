@@ -19,8 +19,9 @@ Each way is one function (``WAYS``) that runs the private computation, each part
 own process on loopback, and returns its matched counts with the error rates estimated
 from a clerical review: a random sample of register persons for whom a clerk knows
 whether the linkage declared them matched and whether they truly are in the source (the
-demo knows both from the generator). The Bloom-filter way takes the rates its result
-carries instead (the linker's score mixture), since no party learns a person's link.
+demo knows both from the generator). In the Bloom-filter way no party learns a person's
+link, so the register hands its review to the job (``--review``): the linker tells it,
+for those persons only, whether each was linked.
 :func:`~privstats.stats.linkage_error.adjusted_coverage` then corrects the counts; the
 demo prints the unadjusted and adjusted coverage next to the true one.
 """
@@ -241,23 +242,53 @@ def _errors_in(result: Mapping[str, Any], depth: int = 2) -> LinkageErrors | Non
     return None
 
 
+def _review_file(demo: LinkageDemo, size: int, seed: int) -> Path:
+    """The clerk's labels for ``size`` random register persons, as ``--review`` reads them."""
+    rng = np.random.default_rng(seed)
+    sample = rng.choice(len(demo.register), size=min(size, len(demo.register)), replace=False)
+    covered = demo.covered
+    ids = [demo.register[i]["person_id"] for i in sample]
+    path = demo.folder / "review.csv"
+    write_csv(path, {"person_id": ids, "in_source": ["1" if p in covered else "0" for p in ids]})
+    return path
+
+
+def _pairs(review: Mapping[str, int]) -> list[tuple[bool, bool]]:
+    """(declared, truly) pairs with a linkage-coverage result's review counts."""
+    both = review["declared"] - review["false_matches"]
+    neither = review["reviewed"] - both - review["false_matches"] - review["missed_matches"]
+    return (
+        [(True, True)] * both
+        + [(True, False)] * review["false_matches"]
+        + [(False, True)] * review["missed_matches"]
+        + [(False, False)] * neither
+    )
+
+
 def bloom_way(demo: LinkageDemo, review_size: int, seed: int) -> WayResult | None:
-    """Bloom-filter linkage by a linker (``privstats run linkage-coverage``: register,
-    source and linker each in their own process); None if not installed. Its rates are
-    those its result carries (from the linker's score mixture): no party learns which
-    person was linked, so a review of the demo's kind cannot be drawn."""
+    """Bloom-filter linkage by a linker (``privstats run linkage-coverage --review``:
+    register, source and linker each in their own process); None if not installed. The
+    review's counts come back in the result (the linker told the register, for the
+    reviewed persons only, whether each was linked)."""
     kind = _installed("privstats.jobs.linkage_coverage")
     if kind is None:
         return None
     spec = kind.LinkageCoverageSpec.model_validate(
-        {"fields": BLOOM_FIELDS.split(","), "by": ("region",), "min_cell": demo.min_cell}
+        {
+            "fields": BLOOM_FIELDS.split(","),
+            "by": ("region",),
+            "min_cell": demo.min_cell,
+            "review": str(_review_file(demo, review_size, seed)),
+            "review_key": "person_id",
+        }
     )
     run = kind.run_local_linkage_coverage(demo.register_file, demo.source_file, spec)
+    review = run.result["linkage"].get("review")
     return WayResult(
         "Bloom filters",
         "probabilistic linkage of Bloom-filter encodings (" + BLOOM_FIELDS + ") by a linker",
         _matched_by_region(run.result),
-        [],
+        _pairs(review) if review else [],
         seconds=float(run.result.get("seconds", 0.0)),
         errors=_errors_in(run.result),
     )

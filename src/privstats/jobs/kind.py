@@ -58,11 +58,15 @@ class RoleContext:
     ``peer_rows``: role → the row count the other roles' datasets declare (as the hub lists
     them; a role missing when unknown), which bounds what a peer may announce. ``owner``:
     the release rules the owner of this role's dataset imposes (its node's policy and
-    release history).
+    release history). ``further_dataset``: the file of a further input the spec names by
+    name (the linkage kind's clerical review): in a local run the name is the file; a node
+    accepts only one of its own registered datasets, so a spec cannot make it read a file
+    its owner did not offer.
     """
 
     peer_rows: Mapping[str, int] = field(default_factory=dict)
     owner: OwnerRules = NO_OWNER_RULES
+    further_dataset: Callable[[str], str] = str
 
 
 NO_CONTEXT = RoleContext()

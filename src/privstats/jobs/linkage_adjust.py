@@ -56,14 +56,27 @@ def _cell(entry: dict[str, Any], errors: LinkageErrors, confidence: float) -> No
     entry["adjusted"] = dict(zip(("estimate", "ci_low", "ci_high"), figure.adjusted, strict=True))
 
 
-def add_adjusted(result: dict[str, Any], errors: LinkageErrors) -> None:
+def add_adjusted(
+    result: dict[str, Any], errors: LinkageErrors, *, review_in_register: bool = False
+) -> None:
     """Add ``adjusted`` (estimate, ci_low, ci_high) to every released cell of ``result``
-    and ``adjusted`` {errors, coverage} for the total (None where withheld)."""
+    and ``adjusted`` {errors, coverage} for the total (None where withheld).
+
+    ``review_in_register``: the rates come from a review sample of this register, so the
+    total's interval gets the covariance term of
+    :func:`~privstats.stats.linkage_error.adjusted_coverage`; a domain's interval does not
+    (its share of the sample is smaller), which leaves it a little wide, never narrow."""
     confidence = float(result["coverage"]["confidence"])
     for entry in (*result.get("groups", []), *result.get("margins", [])):
         _cell(entry, errors, confidence)
     if result.get("matched") is None or not result.get("register_size"):
         result["adjusted"] = None
         return
-    total = adjusted_coverage(result["matched"], result["register_size"], errors, confidence)
+    total = adjusted_coverage(
+        result["matched"],
+        result["register_size"],
+        errors,
+        confidence,
+        review_in_register=review_in_register,
+    )
     result["adjusted"] = {"errors": errors.as_dict(), "coverage": total.as_dict()}

@@ -13,8 +13,11 @@ matched counts, both owners' release guards, the source's check of the proposal.
 The result is a coverage release (``groups``, ``margins``, intervals) with a ``linkage``
 block: threshold and how it was chosen, candidate pairs, and the linker's score
 histograms (each register record's best candidate; the accepted pairs), and an
-``adjusted`` block: the linkage error rates estimated from the first histogram's mixture
-and the total's coverage adjusted for them (:mod:`privstats.stats.linkage_error`).
+``adjusted`` block: the linkage error rates and every released cell's coverage adjusted
+for them (:mod:`privstats.stats.linkage_error`). The rates are those given
+(``linkage_errors``), else those of the register's clerical review (``review``:
+:mod:`.linkage_review`; the ``linkage.review`` block gives its counts), else those of a
+mixture fitted to the first histogram.
 Matched counts are those of the linkage: they include false matches and miss missed ones.
 """
 
@@ -31,7 +34,7 @@ from pydantic import Field, field_validator, model_validator
 from privstats.data.readers import read_columns
 from privstats.disclosure.owner import CandidateRelease, OwnerRules
 from privstats.errors import DatasetError, ParameterError, ProtocolError
-from privstats.jobs import linkage_adjust
+from privstats.jobs import linkage_adjust, linkage_review
 from privstats.jobs.coverage import Objection, Proposal, Release, agree_terms
 from privstats.jobs.coverage_figures import check_release, release
 from privstats.jobs.coverage_release import CoverageTerms, Label, protect_release
@@ -45,7 +48,7 @@ from privstats.linkage.bloom import DEFAULT_HASHES, EncodingSpec, FieldEncoding
 from privstats.linkage.linker import HISTOGRAM_BINS
 from privstats.progress import Progress
 from privstats.protocols import linkage
-from privstats.stats.linkage_error import errors_from_mixture
+from privstats.stats.linkage_error import LinkageErrors, errors_from_mixture
 from privstats.transport.channel import Channel
 
 __all__ = [
@@ -114,7 +117,23 @@ class LinkageCoverageSpec(Spec):
     linkage_errors: tuple[float, ...] = Field(
         (),
         description=linkage_adjust.FIELD_DESCRIPTION
-        + " Without them, the rates come from the linker's score mixture.",
+        + " Without them, the rates come from the review, else from the linker's score "
+        "mixture.",
+    )
+    review: str | None = Field(
+        None,
+        description="A clerical-review sample of the register: a file (a dataset the register's "
+        "node offers, at a hub) with the --review-key column and in_source (1 or 0); the "
+        "linkage error rates are estimated from it.",
+    )
+    review_key: str | None = Field(
+        None, description="The register's person column that the review file names persons by."
+    )
+    max_review: int = Field(
+        1000,
+        ge=1,
+        description="At most this many reviewed persons: the register learns whether each "
+        "was linked.",
     )
 
     @field_validator("fields", "by")
@@ -132,6 +151,11 @@ class LinkageCoverageSpec(Spec):
                 f"{len(self.fields)} fields; give them in the same order"
             )
         encoding_spec(self)  # the weights and the salt field name linkage fields
+        if (self.review is None) != (self.review_key is None):
+            raise ValueError(
+                "--review and --review-key go together: the review file and the register "
+                "column (e.g. person_id) that names persons in both"
+            )
         try:
             linkage_adjust.given_errors(self.linkage_errors)
         except ParameterError as exc:
@@ -170,7 +194,7 @@ def encoding_spec(spec: LinkageCoverageSpec) -> EncodingSpec:
 def columns_used(spec: LinkageCoverageSpec, role: str) -> tuple[str, ...]:
     """The columns of ``role``'s dataset that a linkage-coverage job reads."""
     if role == REGISTER:
-        return (*spec.fields, *spec.by)
+        return (*spec.fields, *spec.by, *((spec.review_key,) if spec.review_key else ()))
     if role == SOURCE:
         return spec.source_fields or spec.fields
     if role == LINKER:
@@ -221,15 +245,20 @@ def _linkage_block(counts: linkage.LinkCounts) -> dict[str, Any]:
     }
 
 
-def _adjusted(result: dict[str, Any], spec: LinkageCoverageSpec) -> None:
-    """The coverage adjusted for linkage error (issue 17 item 3), in every released cell:
-    at the rates ``linkage_errors`` gives, else at rates from a mixture fitted to the
-    linker's best-score histogram (scores at the bins' midpoints) — biased where true
-    matches with errors score like non-matches. ``adjusted`` is None when the total is
-    withheld, a note when no mixture fits (:mod:`.linkage_adjust`)."""
+def _adjusted(
+    result: dict[str, Any], spec: LinkageCoverageSpec, reviewed: LinkageErrors | None
+) -> None:
+    """The coverage adjusted for linkage error, in every released cell: at the rates
+    ``linkage_errors`` gives, else at those of the review, else at rates from a mixture
+    fitted to the linker's best-score histogram (scores at the bins' midpoints) — biased
+    where true matches with errors score like non-matches. ``adjusted`` is None when the
+    total is withheld, a note when no mixture fits (:mod:`.linkage_adjust`)."""
     given = linkage_adjust.given_errors(spec.linkage_errors)
     if given is not None:
         linkage_adjust.add_adjusted(result, given)
+        return
+    if reviewed is not None:
+        linkage_adjust.add_adjusted(result, reviewed, review_in_register=True)
         return
     link = result["linkage"]
     if result["matched"] is None or result["register_size"] is None:
@@ -251,12 +280,17 @@ def _register(
     path: str,
     spec: LinkageCoverageSpec,
     progress: Progress | None,
-    owner: OwnerRules,
-) -> dict[str, Any]:
-    peer = parties[SOURCE]
+    context: RoleContext,
+) -> tuple[dict[str, Any], LinkageErrors | None]:
+    peer, owner = parties[SOURCE], context.owner
     records = _records(path, spec.fields)
     if not records:
         raise DatasetError(f"{path}: the register has no records; coverage needs one", path=path)
+    sample = None
+    if spec.review is not None and spec.review_key is not None:
+        sample = linkage_review.read_review(
+            context.further_dataset(spec.review), path, spec.review_key, spec.max_review
+        )
     codes, labels = _domains(path, spec.by, len(records))
     terms = agree_terms(channel, peer, CoverageTerms.of(spec.min_cell, owner))
     view = linkage.register(
@@ -268,6 +302,7 @@ def _register(
         len(labels),
         encoding_spec(spec),
         progress,
+        review=sample.rows if sample else (),
     )
     sizes = dict(zip(labels, np.bincount(codes, minlength=len(labels)).tolist(), strict=True))
     matched = dict(zip(labels, view.matched, strict=True))
@@ -299,7 +334,11 @@ def _register(
     if owner.guard:
         final = decisions.withheld(labels)
         owner.guard.published(_candidate(spec, matched, final), final)
-    return result
+    if sample is None:
+        return result, None
+    block, errors = linkage_review.review_block(sample, view.reviewed_linked)
+    result["linkage"]["review"] = block
+    return result, errors
 
 
 def _source(
@@ -370,13 +409,16 @@ def _run_role(
             threshold=spec.threshold,
             blocking=BlockingSpec(spec.bands, spec.band_bits),
             progress=progress,
+            max_review=spec.max_review if spec.review else 0,
         )
         return RoleOutput(None, [])
-    run = _register if role == REGISTER else _source
-    result = run(channel, parties, path, spec, progress, context.owner)
-    result["computation"] = "linkage_coverage"
     if role == REGISTER:
-        _adjusted(result, spec)
+        result, reviewed = _register(channel, parties, path, spec, progress, context)
+        result["computation"] = "linkage_coverage"
+        _adjusted(result, spec, reviewed)
+        return RoleOutput(result, [])
+    result = _source(channel, parties, path, spec, progress, context.owner)
+    result["computation"] = "linkage_coverage"
     return RoleOutput(result, [])
 
 
@@ -414,7 +456,10 @@ KIND = JobKind(
     result_role=REGISTER,
     spec_type=LinkageCoverageSpec,
     columns=columns_used,
-    disclosure=lambda spec: {"min_cell": spec.min_cell},
+    disclosure=lambda spec: {
+        "min_cell": spec.min_cell,
+        **({"review_max": spec.max_review} if spec.review else {}),
+    },
     run_role=_run_role,
     render=lambda result: [coverage_view(result)],
     cli={

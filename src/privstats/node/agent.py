@@ -27,7 +27,13 @@ from typing import Any
 from privstats.crypto.keys import NodeKeys, PublicKeys, verify
 from privstats.disclosure.history import HistoryGuard
 from privstats.disclosure.owner import ReleaseGuard
-from privstats.errors import CryptoError, ParameterError, PrivstatsError, ServiceError
+from privstats.errors import (
+    CryptoError,
+    DatasetError,
+    ParameterError,
+    PrivstatsError,
+    ServiceError,
+)
 from privstats.files import write_text_atomically
 from privstats.jobs.kind import RoleContext
 from privstats.jobs.kinds import get_kind
@@ -304,6 +310,16 @@ class NodeAgent:
         release_review.forget_held(folder)
         self.say(f"job {job_id}: released by the data owner; done")
 
+    def _registered_path(self, name: str) -> str:
+        """The file of a dataset this node offers, for a further input a spec names."""
+        if name not in self.config.datasets:
+            raise DatasetError(
+                f"{self.config.name}: the job names a dataset {name!r} this node does not "
+                f"offer; register it in {self.config.path} (offered: "
+                f"{', '.join(sorted(self.config.datasets))})"
+            )
+        return str(self.config.datasets[name].path)
+
     def _run_role(
         self, job_id: str, manifest: Manifest, role: str, running: _Running
     ) -> tuple[dict[str, Any] | None, bool]:
@@ -326,7 +342,11 @@ class NodeAgent:
         owner = policy.owner_rules(
             manifest, self.config, role, job_id=job_id, history=self.ledger.history
         )
-        context = RoleContext(peer_rows=self._declared_rows(manifest, role), owner=owner)
+        context = RoleContext(
+            peer_rows=self._declared_rows(manifest, role),
+            owner=owner,
+            further_dataset=self._registered_path,
+        )
         running.step = "load"
         try:
             with channel:

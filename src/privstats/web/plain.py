@@ -29,6 +29,8 @@ _RULES: Mapping[str, str] = {
     "p_percent": "the p% rule applies (p = {v})",
     "max_share": "no unit may hold more than {v} of a released total",
     "releases_records": "synthetic records are released",
+    "review_max": "the register learns, for up to {v} persons of its clerical review, whether "
+    "each was linked",
 }
 
 

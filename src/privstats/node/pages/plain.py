@@ -34,6 +34,7 @@ _DISCLOSURE_NAMES = {
     "delta": "privacy budget δ",
     "rules": "table rules",
     "dp": "differential privacy",
+    "review_max": "reviewed persons whose linkage the register is told (at most)",
 }
 
 

@@ -19,6 +19,12 @@ Three roles over one :class:`~privstats.transport.channel.Channel`:
    score, and the accepted pairs' scores, from which the register estimates the linkage
    errors. The source gets
    nothing from the linker; it learns what the register releases (the kind's release step).
+4. **register ↔ linker: the review (optional).** When the register has a clerical-review
+   sample (persons it has labelled as truly in the source or not), it announces the
+   sample's size in its hello and, after the counts, sends the positions of those records
+   in the order it sent them; the linker answers, for each, whether it was linked. The
+   linker refuses more than ``max_review`` positions, a number the job's spec fixes and the
+   source approves.
 
 Threat model: semi-honest parties, and the linker colludes with neither data owner (a
 colluding owner would hand it the key, and the linker could then run a dictionary attack
@@ -30,7 +36,13 @@ cryptanalysis of Bloom-filter encodings (frequency and pattern-mining attacks, C
 et al. 2017–2019), against which the hardening options act (see
 docs/computations/linkage.md). The **register** learns the matched count per
 domain (before any disclosure rule, as in PSI-based coverage), the source's size, the
-threshold and the score histograms. The **source** learns the register's key (it must,
+threshold and the score histograms, and for each reviewed record whether it was linked.
+An honest register already knows (from its review) whether those persons are in the
+source, so it learns only where the linkage erred; a register that labels persons it
+never reviewed learns, for up to ``max_review`` persons of its choosing, whether each is
+(probably) in the source — a membership disclosure the source accepts by approving the
+job's ``max_review``. The linker learns which of the register's positions were reviewed,
+positions it cannot map to persons. The **source** learns the register's key (it must,
 to encode alike) and the released figures. The **hub** relays sealed envelopes and learns
 none of these.
 """
@@ -58,6 +70,8 @@ __all__ = [
     "Hello",
     "LinkCounts",
     "RegisterView",
+    "ReviewAnswer",
+    "ReviewQuery",
     "linker",
     "register",
     "source",
@@ -65,6 +79,7 @@ __all__ = [
 
 MAX_CHUNK_BYTES = 8 * 1024 * 1024
 _LABEL = np.dtype("<u4")
+_POSITION = np.dtype("<u4")
 
 
 @message("linkage.key", 1)
@@ -72,12 +87,23 @@ class EncodingKey(Message):
     key: bytes
 
 
-@message("linkage.hello", 1)
+@message("linkage.hello", 2)
 class Hello(Message):
     rows: int
     row_bytes: int
     labels: int
     chunks: int
+    review: int
+
+
+@message("linkage.review_query", 1)
+class ReviewQuery(Message):
+    positions: bytes  # little-endian uint32, the reviewed records' positions as sent
+
+
+@message("linkage.review_answer", 1)
+class ReviewAnswer(Message):
+    linked: bytes  # one byte per queried position: 1 linked, 0 not
 
 
 @message("linkage.encodings", 1)
@@ -101,11 +127,12 @@ class LinkCounts(Message):
 
 @dataclass(frozen=True)
 class RegisterView:
-    """What the register learns: matched records per domain (in its domain order) and
-    the linker's summary."""
+    """What the register learns: matched records per domain (in its domain order), the
+    linker's summary, and whether each reviewed record (in the order given) was linked."""
 
     matched: list[int]
     counts: LinkCounts
+    reviewed_linked: list[bool]
 
 
 def _shuffled(count: int) -> npt.NDArray[np.intp]:
@@ -121,18 +148,36 @@ def _send_encodings(
     labels: npt.NDArray[np.uint32] | None,
     n_labels: int,
     progress: Progress | None,
-) -> None:
-    """Encodings (and labels) in an order from :mod:`secrets`, in chunks."""
+    review: int = 0,
+) -> npt.NDArray[np.intp]:
+    """Encodings (and labels) in an order from :mod:`secrets`, in chunks; returns the
+    order (position i carried record ``order[i]``)."""
     order = _shuffled(len(encoded))
     rows = max(1, MAX_CHUNK_BYTES // max(encoded.shape[1], 1))
     chunks = max(1, -(-len(encoded) // rows))
-    channel.send(linker_party, Hello(len(encoded), encoded.shape[1], n_labels, chunks))
+    channel.send(linker_party, Hello(len(encoded), encoded.shape[1], n_labels, chunks, review))
     for index in range(chunks):
         part = order[index * rows : (index + 1) * rows]
         tags = b"" if labels is None else labels[part].astype(_LABEL).tobytes()
         channel.send(linker_party, Encodings(encoded[part].tobytes(), tags))
         if progress:
             progress("encodings", index + 1, chunks)
+    return order
+
+
+def _review_positions(
+    review: Sequence[int], order: npt.NDArray[np.intp], rows: int
+) -> npt.NDArray[np.uint32]:
+    """The positions at which the reviewed records were sent."""
+    wanted = np.asarray(review, dtype=np.int64)
+    if len(set(wanted.tolist())) != len(wanted) or ((wanted < 0) | (wanted >= rows)).any():
+        raise ParameterError(
+            "the review names a register record twice or one the register does not have",
+            parameter="review",
+        )
+    position = np.empty(rows, dtype=np.int64)
+    position[order] = np.arange(rows)
+    return position[wanted].astype(_POSITION)
 
 
 def register(
@@ -144,9 +189,11 @@ def register(
     n_domains: int,
     spec: EncodingSpec,
     progress: Progress | None = None,
+    review: Sequence[int] = (),
 ) -> RegisterView:
     """The register's side: draw and share the key, send encodings with opaque domain
-    labels, map the linker's counts back to its domains."""
+    labels, map the linker's counts back to its domains; with ``review`` (indices of
+    reviewed records), ask the linker whether each of them was linked."""
     if len(domains) != len(records):
         raise ParameterError("every register record needs its domain")
     key = new_key()
@@ -154,7 +201,9 @@ def register(
     encoded = encode_records(records, key, spec)
     del key
     relabel = _shuffled(n_domains).astype(np.uint32)  # domain d travels as relabel[d]
-    _send_encodings(channel, linker_party, encoded, relabel[domains], n_domains, progress)
+    order = _send_encodings(
+        channel, linker_party, encoded, relabel[domains], n_domains, progress, len(review)
+    )
     counts = channel.recv(linker_party, LinkCounts)
     if len(counts.matched) != n_domains or counts.register_rows != len(records):
         raise ProtocolError("the linker's counts do not fit this register", peer=linker_party)
@@ -163,7 +212,17 @@ def register(
     ):
         raise ProtocolError("the linker's counts are impossible", peer=linker_party)
     matched = [counts.matched[int(relabel[d])] for d in range(n_domains)]
-    return RegisterView(matched, counts)
+    linked: list[bool] = []
+    if len(review):
+        positions = _review_positions(review, order, len(records))
+        channel.send(linker_party, ReviewQuery(positions.tobytes()))
+        answer = channel.recv(linker_party, ReviewAnswer).linked
+        if len(answer) != len(review) or set(answer) - {0, 1}:
+            raise ProtocolError(
+                "the linker's review answer does not fit the query", peer=linker_party
+            )
+        linked = [bool(b) for b in answer]
+    return RegisterView(matched, counts, linked)
 
 
 def source(
@@ -184,13 +243,20 @@ def source(
 
 
 def _receive(
-    channel: Channel, party: str, labelled: bool
-) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], int]:
+    channel: Channel, party: str, labelled: bool, max_review: int = 0
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], Hello]:
     hello = channel.recv(party, Hello)
     if hello.rows < 1 or hello.row_bytes < 8 or hello.row_bytes % 8 or hello.chunks < 1:
         raise ProtocolError("hello: no records or an impossible encoding size", peer=party)
     if labelled != (hello.labels > 0) or hello.labels > hello.rows:
         raise ProtocolError("hello: labels where none are due, or more than records", peer=party)
+    if hello.review < 0 or hello.review > min(max_review, hello.rows):
+        raise ProtocolError(
+            f"hello: a review of {hello.review} records; the job allows at most {max_review} "
+            "(max_review)",
+            peer=party,
+            step="review",
+        )
     encoded = np.empty((hello.rows, hello.row_bytes), dtype=np.uint8)
     labels = np.zeros(hello.rows, dtype=np.int64)
     filled = 0
@@ -210,7 +276,25 @@ def _receive(
         filled += count
     if filled != hello.rows:
         raise ProtocolError(f"encodings: {filled} rows, {hello.rows} announced", peer=party)
-    return encoded, labels, hello.labels
+    return encoded, labels, hello
+
+
+def _answer_review(
+    channel: Channel, register_party: str, found: Linkage, rows: int, expected: int
+) -> None:
+    """Whether each queried register position was linked, after checking the query."""
+    positions = np.frombuffer(channel.recv(register_party, ReviewQuery).positions, _POSITION)
+    if len(positions) != expected or len(np.unique(positions)) != expected:
+        raise ProtocolError(
+            f"review query: {len(positions)} positions ({expected} announced, each once)",
+            peer=register_party,
+            step="review",
+        )
+    if expected and int(positions.max()) >= rows:
+        raise ProtocolError("review query: a position beyond the records", peer=register_party)
+    linked = np.zeros(rows, dtype=np.uint8)
+    linked[found.rows] = 1
+    channel.send(register_party, ReviewAnswer(linked[positions.astype(np.intp)].tobytes()))
 
 
 def linker(
@@ -221,10 +305,13 @@ def linker(
     threshold: float | None = None,
     blocking: BlockingSpec = BlockingSpec(),
     progress: Progress | None = None,
+    max_review: int = 0,
 ) -> Linkage:
     """The linker's side: receive both files' encodings, link, send the register the
-    counts per opaque label. Returns its own view (for tests)."""
-    left, labels, n_labels = _receive(channel, register_party, labelled=True)
+    counts per opaque label and answer its review query (at most ``max_review``
+    positions). Returns its own view (for tests)."""
+    left, labels, hello = _receive(channel, register_party, True, max_review)
+    n_labels = hello.labels
     right, _, _ = _receive(channel, source_party, labelled=False)
     if left.shape[1] != right.shape[1]:
         raise ProtocolError(
@@ -251,4 +338,6 @@ def linker(
             found.skipped_buckets,
         ),
     )
+    if hello.review:
+        _answer_review(channel, register_party, found, len(left), hello.review)
     return found
