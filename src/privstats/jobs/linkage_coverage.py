@@ -410,6 +410,11 @@ def _run_role(
             blocking=BlockingSpec(spec.bands, spec.band_bits),
             progress=progress,
             max_review=spec.max_review if spec.review else 0,
+            declared_rows={
+                parties[r]: context.peer_rows[r]
+                for r in (REGISTER, SOURCE)
+                if r in context.peer_rows
+            },
         )
         return RoleOutput(None, [])
     if role == REGISTER:

@@ -149,3 +149,23 @@ def test_a_review_naming_a_record_twice_is_refused_at_the_register() -> None:
     with pytest.raises(ComputationError) as raised:
         _with_review(network, [4, 4], max_review=10)
     assert "twice" in str(raised.value.__cause__)
+
+
+def test_the_linker_refuses_more_records_than_the_dataset_declares() -> None:
+    network = MemoryNetwork(["register", "source", "linker"])
+    with pytest.raises(ComputationError) as raised:
+        run_parties(
+            network,
+            {
+                "register": lambda ch: linkage.register(
+                    ch, "source", "linker", REGISTER, DOMAINS, 4, SPEC
+                ),
+                "source": lambda ch: linkage.source(ch, "register", "linker", SOURCE, SPEC),
+                "linker": lambda ch: linkage.linker(
+                    ch, "register", "source", declared_rows={"register": 239, "source": 81}
+                ),
+            },
+        )
+    assert "240 records announced; the dataset the hub lists holds 239" in str(
+        raised.value.__cause__
+    )

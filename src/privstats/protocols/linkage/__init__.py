@@ -26,6 +26,9 @@ Three roles over one :class:`~privstats.transport.channel.Channel`:
    linker refuses more than ``max_review`` positions, a number the job's spec fixes and the
    source approves.
 
+A party that announces more records than its dataset declares at the hub is refused by
+the linker before anything is allocated (``declared_rows``).
+
 Threat model: semi-honest parties, and the linker colludes with neither data owner (a
 colluding owner would hand it the key, and the linker could then run a dictionary attack
 on every encoding). The **linker** learns both files' sizes, the number of register
@@ -50,7 +53,7 @@ none of these.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -243,9 +246,15 @@ def source(
 
 
 def _receive(
-    channel: Channel, party: str, labelled: bool, max_review: int = 0
+    channel: Channel, party: str, labelled: bool, max_review: int = 0, max_rows: int | None = None
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], Hello]:
     hello = channel.recv(party, Hello)
+    if max_rows is not None and hello.rows > max_rows:
+        raise ProtocolError(
+            f"hello: {hello.rows} records announced; the dataset the hub lists holds {max_rows}",
+            peer=party,
+            step="encodings",
+        )
     if hello.rows < 1 or hello.row_bytes < 8 or hello.row_bytes % 8 or hello.chunks < 1:
         raise ProtocolError("hello: no records or an impossible encoding size", peer=party)
     if labelled != (hello.labels > 0) or hello.labels > hello.rows:
@@ -306,13 +315,18 @@ def linker(
     blocking: BlockingSpec = BlockingSpec(),
     progress: Progress | None = None,
     max_review: int = 0,
+    declared_rows: Mapping[str, int] | None = None,
 ) -> Linkage:
     """The linker's side: receive both files' encodings, link, send the register the
     counts per opaque label and answer its review query (at most ``max_review``
-    positions). Returns its own view (for tests)."""
-    left, labels, hello = _receive(channel, register_party, True, max_review)
+    positions). ``declared_rows`` (party → rows its dataset declares) bounds what each
+    may announce before anything is allocated. Returns its own view (for tests)."""
+    bound = declared_rows or {}
+    left, labels, hello = _receive(
+        channel, register_party, True, max_review, bound.get(register_party)
+    )
     n_labels = hello.labels
-    right, _, _ = _receive(channel, source_party, labelled=False)
+    right, _, _ = _receive(channel, source_party, False, 0, bound.get(source_party))
     if left.shape[1] != right.shape[1]:
         raise ProtocolError(
             "the register's and the source's encodings differ in length: they did not "
